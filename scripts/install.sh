@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Idempotent set-up: a virtual environment in .venv with sonotell and everything it needs.
+# CPU build of PyTorch; for a CUDA machine see README ("GPU").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+fi
+# torch is pinned in the same pip command as every package that depends on it.
+.venv/bin/pip install -q torch==2.13.0 -e ".[dev]"
+# resemblyzer's own deps pull the source-only webrtcvad, which breaks its import; we ship
+# webrtcvad-wheels instead (a dependency above) and install resemblyzer without deps.
+.venv/bin/pip install -q --no-deps "resemblyzer==0.1.4"

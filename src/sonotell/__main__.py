@@ -1,0 +1,3 @@
+from sonotell.cli import main
+
+main()

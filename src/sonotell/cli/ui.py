@@ -1,0 +1,57 @@
+"""What the CLI shows: progress bars, tables, seeding. Only CLI code imports this."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sonotell.seeding import seed_everything  # noqa: F401  (re-exported for commands)
+
+console = Console(stderr=True)
+
+SEED_HELP = "Random seed; the same seed gives the same outputs."
+OVERRIDE_HELP = "Config override key=value (dotted keys), repeatable."
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator:
+    """A rich progress bar exposed as a ``Progress`` callback ``(done, total, message)``."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[message]}"),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=None, message="")
+
+        def update(done: int, total: int, message: str = "") -> None:
+            bar.update(task, completed=done, total=total, message=message)
+
+        yield update
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    """Print a list of dicts as a table (columns from the first row)."""
+    if not rows:
+        console.print(f"{title}: (no rows)")
+        return
+    table = Table(title=title)
+    for k in rows[0]:
+        table.add_column(str(k))
+    for r in rows:
+        table.add_row(*[_fmt(r.get(k)) for k in rows[0]])
+    Console().print(table)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return "" if v is None else str(v)

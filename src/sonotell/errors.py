@@ -1,0 +1,27 @@
+"""Errors that reach the user as one clear line naming the file and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SonotellError(Exception):
+    """Base class: anything sonotell raises on purpose."""
+
+
+class InputError(SonotellError):
+    """Bad input: the message names the offending file and what is wrong with it.
+
+    Example:
+        >>> str(InputError("scan.mp4", "no video frames"))
+        'scan.mp4: no video frames'
+    """
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(problem if path is None else f"{path}: {problem}")
+
+
+class ConfigError(SonotellError):
+    """A configuration value or file that cannot be used."""

@@ -1,0 +1,1 @@
+"""sonotell.eval."""

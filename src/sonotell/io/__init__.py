@@ -1,0 +1,1 @@
+"""Reading narrated scans from disk: video (PyAV, DICOM cine), audio, manifests, caches."""

@@ -1,0 +1,73 @@
+"""Fixtures shared by every test folder: tiny synthetic inputs made on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float = 25.0, audio: np.ndarray | None = None, sample_rate_hz: int = 16000) -> Path:
+    """Encode (T, H, W) uint8 frames as H.264 (mp4/mov/avi by suffix), with an optional AAC track."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("mpeg4" if path.suffix == ".avi" else "libx264", rate=int(fps))
+        vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        as_ = None
+        if audio is not None:
+            as_ = c.add_stream("aac", rate=sample_rate_hz)
+            as_.layout = "mono"
+        for f in frames:
+            rgb = np.repeat(f[..., None], 3, axis=2)
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                c.mux(pkt)
+        for pkt in vs.encode():
+            c.mux(pkt)
+        if as_ is not None:
+            block = 1024
+            pcm = audio.astype(np.float32)
+            for i in range(0, len(pcm), block):
+                chunk = pcm[i : i + block]
+                af = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+                af.sample_rate = sample_rate_hz
+                af.pts = i
+                for pkt in as_.encode(af):
+                    c.mux(pkt)
+            for pkt in as_.encode():
+                c.mux(pkt)
+    return path
+
+
+@pytest.fixture
+def moving_frames() -> np.ndarray:
+    """20 frames 64x80: a static bright border (overlay) and a moving blob inside."""
+    rng = np.random.default_rng(0)
+    t, h, w = 20, 64, 80
+    frames = np.zeros((t, h, w), np.uint8)
+    frames[:, :6, :] = 200  # static header bar
+    yy, xx = np.mgrid[:h, :w]
+    for i in range(t):
+        cy, cx = 30 + 5 * np.sin(i / 3), 40 + 10 * np.cos(i / 4)
+        blob = ((yy - cy) ** 2 + (xx - cx) ** 2 < 100).astype(np.float32) * 180
+        frames[i, 8:, :] = np.clip(blob[8:] + rng.normal(60, 20, (h - 8, w)), 0, 255).astype(np.uint8)
+    return frames
+
+
+@pytest.fixture
+def tone() -> tuple[np.ndarray, int]:
+    """1 s of a 440 Hz tone at 16 kHz."""
+    sr = 16000
+    t = np.arange(sr) / sr
+    return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip("../shared/data not present")
+    return SHARED_DATA
