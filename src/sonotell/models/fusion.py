@@ -1,0 +1,110 @@
+"""Fusion of a visual feature (vector or spatial map) with an audio or text vector.
+
+Three ways, as compared by Show from Tell (Fig. 2) and Bonmati et al.:
+
+* ``concat``: pool the visual map, concatenate with the other vector, FC -> ReLU -> FC;
+* ``spatial``: project the vector to the visual channels and multiply it element-wise with
+  every position of the visual map, then pool over space and FC (Show from Tell, Fig. 2d).
+  The per-position dot product is the audio-guided localisation map;
+* ``matrix``: the matrix (outer) product fusion of ``sonotell.models.matrix_fusion``.
+
+Example:
+    >>> import torch
+    >>> fuse = build_fusion("spatial", visual_dim=16, other_dim=8, out_dim=4)
+    >>> fuse(torch.rand(2, 16, 5, 5), torch.rand(2, 8)).shape
+    torch.Size([2, 4])
+    >>> fuse.response_map(torch.rand(2, 16, 5, 5), torch.rand(2, 8)).shape
+    torch.Size([2, 5, 5])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sonotell.errors import ConfigError
+
+FUSIONS = ("concat", "spatial", "matrix")
+
+
+def _pool_map(v: torch.Tensor) -> torch.Tensor:
+    return v.mean(dim=(2, 3)) if v.ndim == 4 else v
+
+
+class ConcatFusion(nn.Module):
+    """Concatenate the (pooled) visual vector and the other vector, then FC -> ReLU -> FC."""
+
+    def __init__(self, visual_dim: int, other_dim: int, out_dim: int, hidden_dim: int | None = None):
+        super().__init__()
+        hidden_dim = hidden_dim or out_dim
+        self.mlp = nn.Sequential(nn.Linear(visual_dim + other_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
+        self.out_dim = out_dim
+
+    def forward(self, visual: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([_pool_map(visual), other], dim=1))
+
+
+class SpatialFusion(nn.Module):
+    """Spatial-aware fusion (Show from Tell, Fig. 2d).
+
+    The other vector is mapped to the visual channel count and multiplied with the visual
+    feature at every position; the fused map is max-pooled over space (so one matching
+    region is enough) and passed through FC -> ReLU -> FC.
+
+    Args:
+        visual_dim: channels of the visual map.
+        other_dim: size of the audio/text vector.
+        out_dim: fused feature size.
+        pool: ``max`` (default) or ``mean`` over positions.
+    """
+
+    def __init__(self, visual_dim: int, other_dim: int, out_dim: int, hidden_dim: int | None = None, pool: str = "max"):
+        super().__init__()
+        if pool not in ("max", "mean"):
+            raise ConfigError(f"spatial fusion pool must be 'max' or 'mean', got {pool!r}")
+        hidden_dim = hidden_dim or out_dim
+        self.project = nn.Linear(other_dim, visual_dim)
+        self.mlp = nn.Sequential(nn.Linear(visual_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
+        self.pool, self.out_dim = pool, out_dim
+
+    def fused_map(self, visual_map: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W): the visual map weighted, channel by channel, by the projected vector."""
+        if visual_map.ndim != 4:
+            raise ValueError(f"spatial fusion needs a visual feature map (B, C, H, W), got {tuple(visual_map.shape)}")
+        return visual_map * self.project(other)[:, :, None, None]
+
+    def response_map(self, visual_map: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """(B, H, W): how strongly each position answers the vector (the localisation map)."""
+        return self.fused_map(visual_map, other).sum(dim=1)
+
+    def forward(self, visual_map: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        fused = self.fused_map(visual_map, other)
+        pooled = fused.amax(dim=(2, 3)) if self.pool == "max" else fused.mean(dim=(2, 3))
+        return self.mlp(pooled)
+
+
+def build_fusion(kind: str, visual_dim: int, other_dim: int, out_dim: int, **kwargs) -> nn.Module:
+    """Create a fusion module by name (``concat``, ``spatial`` or ``matrix``)."""
+    if kind == "concat":
+        return ConcatFusion(visual_dim, other_dim, out_dim, **kwargs)
+    if kind == "spatial":
+        return SpatialFusion(visual_dim, other_dim, out_dim, **kwargs)
+    if kind == "matrix":
+        return MatrixFusionAdapter(visual_dim, other_dim, out_dim, **kwargs)
+    raise ConfigError(f"unknown fusion {kind!r}; known: {', '.join(FUSIONS)}")
+
+
+class MatrixFusionAdapter(nn.Module):
+    """Bonmati's matrix-product fusion from ``sonotell.models.matrix_fusion``, on pooled vectors."""
+
+    def __init__(self, visual_dim: int, other_dim: int, out_dim: int, **kwargs):
+        super().__init__()
+        try:
+            from sonotell.models.matrix_fusion import MatrixFusion
+        except ImportError:
+            raise ConfigError("fusion 'matrix' needs sonotell.models.matrix_fusion, which is not installed in this tree") from None
+        self.inner = MatrixFusion(visual_dim, other_dim, out_dim, **kwargs)
+        self.out_dim = out_dim
+
+    def forward(self, visual: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return self.inner(_pool_map(visual), other)

@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from sonotell.errors import ConfigError
+from sonotell.models.fusion import ConcatFusion, SpatialFusion, build_fusion
+
+torch.set_num_threads(1)
+
+
+def test_spatial_fusion_against_a_loop():
+    torch.manual_seed(0)
+    fuse = SpatialFusion(visual_dim=3, other_dim=2, out_dim=4, pool="max")
+    v, a = torch.randn(2, 3, 4, 5), torch.randn(2, 2)
+    proj = fuse.project(a)
+    pooled = torch.empty(2, 3)
+    response = torch.empty(2, 4, 5)
+    for b in range(2):
+        for y in range(4):
+            for x in range(5):
+                response[b, y, x] = sum(v[b, c, y, x] * proj[b, c] for c in range(3))
+        for c in range(3):
+            pooled[b, c] = max(v[b, c, y, x] * proj[b, c] for y in range(4) for x in range(5))
+    torch.testing.assert_close(fuse.response_map(v, a), response)
+    torch.testing.assert_close(fuse(v, a), fuse.mlp(pooled))
+
+
+def test_spatial_response_peaks_where_the_visual_feature_matches():
+    fuse = SpatialFusion(visual_dim=2, other_dim=2, out_dim=2)
+    with torch.no_grad():
+        fuse.project.weight.copy_(torch.eye(2))
+        fuse.project.bias.zero_()
+    v = torch.zeros(1, 2, 3, 3)
+    v[0, 0, 1, 2] = 1.0  # channel 0 active at (1, 2)
+    v[0, 1, 0, 0] = 1.0  # channel 1 active at (0, 0)
+    r = fuse.response_map(v, torch.tensor([[1.0, 0.0]]))
+    assert divmod(int(r.argmax()), 3) == (1, 2)
+
+
+def test_concat_fusion_pools_maps_and_concatenates():
+    fuse = ConcatFusion(3, 2, 4)
+    v, a = torch.randn(2, 3, 4, 4), torch.randn(2, 2)
+    torch.testing.assert_close(fuse(v, a), fuse.mlp(torch.cat([v.mean(dim=(2, 3)), a], 1)))
+
+
+def test_factory_errors():
+    with pytest.raises(ConfigError, match="unknown fusion"):
+        build_fusion("sum", 2, 2, 2)
+    with pytest.raises(ValueError, match="feature map"):
+        SpatialFusion(2, 2, 2)(torch.randn(2, 2), torch.randn(2, 2))
+    try:
+        import sonotell.models.matrix_fusion  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="matrix_fusion"):
+            build_fusion("matrix", 2, 2, 2)
