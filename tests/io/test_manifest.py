@@ -23,7 +23,7 @@ def test_roundtrip_keeps_fields_relative_paths_and_extra_columns(tmp_path):
     ]
     out = write_manifest(tmp_path / "manifest.csv", scans, extra=pd.DataFrame({"label": ["liver", ""]}))
     raw = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert raw.loc[0, "video_path"] == "videos/a.mp4" and raw.loc[0, "roi"] == "1 2 70 60"
+    assert raw.loc[0, "video_path"] == "videos/a.mp4" and raw.loc[0, "roi"] == "1,2,70,60"
     m = read_manifest(out)
     assert m.scans[0] == Scan("a", "p1", v.resolve(), w.resolve(), 0.5, 25.0, 100, 80, 64, 16000, 3.5, (1, 2, 70, 60))
     assert m.scans[1].audio_path is None and m.scans[1].roi is None and m.scans[1].fps is None

@@ -45,14 +45,14 @@ class Manifest:
 
 
 def format_roi(roi: tuple[int, int, int, int] | None) -> str:
-    return "" if roi is None else " ".join(str(int(v)) for v in roi)
+    return "" if roi is None else ",".join(str(int(v)) for v in roi)
 
 
 def parse_roi(text: object, where: str | Path | None = None) -> tuple[int, int, int, int] | None:
-    """Parse ``"x0 y0 x1 y1"`` (commas/semicolons also accepted); empty -> None.
+    """Parse ``"x0,y0,x1,y1"`` (spaces/semicolons also accepted); empty -> None.
 
     Example:
-        >>> parse_roi("10 4 90 60")
+        >>> parse_roi("10,4,90,60")
         (10, 4, 90, 60)
     """
     if text is None or (isinstance(text, float) and math.isnan(text)) or str(text).strip() == "":
