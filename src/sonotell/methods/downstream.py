@@ -493,7 +493,25 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
     config (local paths), or are pretrained here with ``sonotell.methods.pretrain``.
     """
     cfg = load_config("methods/downstream", config, list(overrides or []))
-    out_dir = Path(out_dir)
+    return _run(cfg, benchmark, Path(out_dir), seed, progress)
+
+
+def run_finetune(benchmark, checkpoints: dict[str, str | Path], out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent) -> Path:
+    """Fine-tune from the given local checkpoints only (``{row name: path}``), each against a
+    random init of its own architecture: ``sonotell finetune``.
+
+    Example:
+        >>> run_finetune("bench_out/pocus", {"mine": "enc.pt"}, "runs/ft")  # doctest: +SKIP
+    """
+    cfg = load_config("methods/downstream", config, list(overrides or []))
+    cfg["variants"] = []
+    cfg["checkpoints"] = {str(k): str(v) for k, v in checkpoints.items()}
+    if not checkpoints:
+        raise ConfigError("finetune needs at least one --checkpoint")
+    return _run(cfg, benchmark, Path(out_dir), seed, progress)
+
+
+def _run(cfg: dict, benchmark, out_dir: Path, seed: int, progress: Progress) -> Path:
     bench = _resolve_benchmark(benchmark)
     data = clips_from_benchmark(bench, cfg, out_dir / "cache", progress)
     variants = variants_from_config(cfg)

@@ -1,0 +1,143 @@
+"""Audio-guided localisation: where in each frame is what is being said?
+
+Given a video and its speech, each frame's *response map* is the spatial-aware fusion of
+Show from Tell (Fig. 2d): the audio embedding of the speech window around the frame,
+multiplied element-wise with every position of the frame's visual feature map, read out per
+position. The model provides it as ``localisation_map(frames, audio) -> (B, h, w)``; this
+module windows the inputs, batches the calls, and renders an overlay video.
+
+Example:
+    >>> model, _ = load_localiser("runs/pretrain/show_from_tell/encoder.pt")  # doctest: +SKIP
+    >>> result = localise_video("scan.mp4", "scan.wav", model)  # doctest: +SKIP
+    >>> render_overlay(result, "overlay.mp4")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from sonotell.errors import ConfigError
+from sonotell.progress import Progress, silent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalisationResult:
+    """Per-frame response maps of one video, with the frames they belong to."""
+
+    frames: np.ndarray  # (N, H, W) uint8 at the working size
+    maps: np.ndarray  # (N, h, w) float32
+    fps: float
+    seconds: float = 0.0  # wall time of the model calls
+    frame_indices: list[int] = field(default_factory=list)
+
+    @property
+    def frames_per_s(self) -> float:
+        return len(self.maps) / self.seconds if self.seconds > 0 else float("nan")
+
+
+def load_localiser(checkpoint: str | Path) -> tuple[nn.Module, str]:
+    """A model with ``localisation_map`` from a checkpoint (any local path); clear error otherwise."""
+    from sonotell.methods.downstream import load_encoder
+
+    model, recipe = load_encoder(checkpoint)
+    if not hasattr(model, "localisation_map"):
+        raise ConfigError(f"{checkpoint}: a {recipe!r} checkpoint has no localisation map; use a show_from_tell checkpoint (spatial-aware audio-visual fusion)")
+    return model.eval(), recipe
+
+
+def audio_window(wav: np.ndarray, sample_rate_hz: int, centre_s: float, before_s: float, after_s: float) -> np.ndarray:
+    """Samples of ``[centre - before, centre + after]`` (audio clock), zero-padded at the edges.
+
+    Example:
+        >>> audio_window(np.arange(10, dtype=np.float32), 10, 0.1, 0.2, 0.2).tolist()
+        [0.0, 0.0, 1.0, 2.0]
+    """
+    n = int(round((before_s + after_s) * sample_rate_hz))
+    start = int(round((centre_s - before_s) * sample_rate_hz))
+    out = np.zeros(n, np.float32)
+    lo, hi = max(start, 0), min(start + n, len(wav))
+    if hi > lo:
+        out[lo - start : hi - start] = wav[lo:hi]
+    return out
+
+
+@torch.no_grad()
+def localisation_maps(model: nn.Module, clips: np.ndarray, audio: np.ndarray, batch_size: int = 16) -> tuple[np.ndarray, float]:
+    """Response maps of (N, T, H, W) uint8 clips with their (N, S) audio windows.
+
+    Returns ``(maps (N, h, w), seconds spent in the model)``.
+    """
+    if len(clips) != len(audio):
+        raise ValueError(f"{len(clips)} clips but {len(audio)} audio windows")
+    model.eval()
+    maps, seconds = [], 0.0
+    for i in range(0, len(clips), batch_size):
+        x = torch.from_numpy(clips[i : i + batch_size].astype(np.float32) / 255.0)
+        a = torch.from_numpy(np.ascontiguousarray(audio[i : i + batch_size], dtype=np.float32))
+        t0 = time.perf_counter()
+        m = model.localisation_map(x, a)
+        seconds += time.perf_counter() - t0
+        maps.append(m.detach().float().reshape(len(x), *m.shape[-2:]).numpy())
+    return (np.concatenate(maps) if maps else np.zeros((0, 1, 1), np.float32)), seconds
+
+
+def localise_video(
+    video_path: str | Path,
+    audio_path: str | Path | None,
+    model: nn.Module,
+    *,
+    size: tuple[int, int] = (224, 224),
+    n_frames: int = 1,
+    frame_stride: int = 1,
+    window_s: tuple[float, float] = (0.3, 0.3),
+    audio_offset_s: float = 0.0,
+    sample_rate_hz: int = 16000,
+    every: int = 1,
+    batch_size: int = 16,
+    progress: Progress = silent,
+) -> LocalisationResult:
+    """The response map of every ``every``-th frame of a video to the speech around it.
+
+    Args:
+        video_path: the scan's video (any format ``sonotell.io.video`` reads).
+        audio_path: its speech (wav/flac/ogg); None uses the video's own audio track.
+        model: a model with ``localisation_map(frames (B, T, H, W), audio (B, S))``.
+        size: working resolution (H, W).
+        n_frames, frame_stride: the clip fed for each frame (centred on it; 1 = the frame only).
+        window_s: speech seconds before / after the frame's time (Show from Tell: ±0.3 s).
+        audio_offset_s: where the audio starts on the video clock.
+    """
+    from sonotell.io.audio import load_audio
+    from sonotell.io.video import probe_video, read_frames
+
+    info = probe_video(video_path)
+    frames = read_frames(video_path, size=size)
+    wav, sr = load_audio(audio_path if audio_path is not None else video_path, sample_rate_hz, allow_silent=True)
+    idx = list(range(0, len(frames), max(1, every)))
+    half = (n_frames - 1) // 2
+    maps, seconds = [], 0.0
+    for start in range(0, len(idx), batch_size):
+        chunk = idx[start : start + batch_size]
+        clips = np.stack([frames[np.clip(np.arange(i - half * frame_stride, i + (n_frames - half) * frame_stride, frame_stride), 0, len(frames) - 1)] for i in chunk])
+        audio = np.stack([audio_window(wav, sr, i / info.fps - audio_offset_s, window_s[0], window_s[1]) for i in chunk])
+        m, s = localisation_maps(model, clips, audio, batch_size)
+        maps.append(m)
+        seconds += s
+        progress(min(start + batch_size, len(idx)), len(idx), "localising")
+    return LocalisationResult(frames[idx], np.concatenate(maps).astype(np.float32), info.fps / max(1, every), seconds, idx)
+
+
+def render_overlay(result: LocalisationResult, out_path: str | Path, alpha: float = 0.45, colormap: str = "jet") -> Path:
+    """Write the frames with their response maps blended on top as a video (PyAV)."""
+    from sonotell.eval.localisation import overlay, write_video
+
+    return write_video(out_path, (overlay(f, m, alpha, colormap) for f, m in zip(result.frames, result.maps)), result.fps)

@@ -1,0 +1,108 @@
+"""Audio-guided localisation: audio windows on the right clock, maps per frame, overlay video, CLI."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+from torch import nn
+from typer.testing import CliRunner
+
+from sonotell.errors import ConfigError
+from sonotell.eval.localisation import pointing_game
+from sonotell.io.video import probe_video
+from sonotell.methods import localise as Lz
+from sonotell.models.registry import register_model
+from sonotell.train import save_model_checkpoint
+from tests.conftest import write_video
+
+TOY = "toy_localiser_test"
+NO_MAP = "toy_no_map_test"
+
+
+class ToyLocaliser(nn.Module):
+    """Response = local brightness x speech RMS: bright where the frame is, loud when spoken."""
+
+    def __init__(self):
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(1))
+        self.seen = []
+
+    def localisation_map(self, frames, audio):
+        self.seen.append((tuple(frames.shape), tuple(audio.shape)))
+        energy = audio.pow(2).mean(dim=1).sqrt()
+        vis = F.avg_pool2d(frames.mean(dim=1, keepdim=True), 8)[:, 0]
+        return self.gain * vis * energy[:, None, None]
+
+
+@register_model(TOY)
+def _toy(**_):
+    return ToyLocaliser()
+
+
+@register_model(NO_MAP)
+def _no_map(**_):
+    return nn.Linear(2, 2)
+
+
+def _scan(tmp_path, fps=10, n=20):
+    frames = np.full((n, 64, 64), 20, np.uint8)
+    for i in range(n):
+        x = 4 + 2 * i
+        frames[i, 10:22, x : x + 12] = 230  # a bright blob moving right
+    video = write_video(tmp_path / "scan.mp4", frames, fps=fps)
+    sr = 16000
+    wav = np.zeros(2 * sr, np.float32)
+    wav[sr:] = 0.3 * np.sin(2 * np.pi * 300 * np.arange(sr) / sr)  # speech only in the 2nd second
+    sf.write(tmp_path / "scan.wav", wav, sr)
+    return video, tmp_path / "scan.wav", frames
+
+
+def test_audio_window_pads_and_aligns():
+    wav = np.arange(10, dtype=np.float32)
+    assert Lz.audio_window(wav, 10, 0.1, 0.2, 0.2).tolist() == [0, 0, 1, 2]
+    assert Lz.audio_window(wav, 10, 0.9, 0.1, 0.2).tolist() == [8, 9, 0]
+
+
+def test_maps_follow_the_speech_and_the_blob(tmp_path):
+    video, wav, frames = _scan(tmp_path)
+    model = ToyLocaliser()
+    res = Lz.localise_video(video, wav, model, size=(64, 64), window_s=(0.2, 0.2), batch_size=8)
+    assert res.maps.shape == (20, 8, 8) and res.frames.shape == (20, 64, 64) and res.fps == 10
+    peak = res.maps.reshape(20, -1).max(axis=1)
+    assert np.all(peak[:8] < 1e-6)  # frames 0-0.7 s: their +-0.2 s windows are silent
+    assert np.all(peak[13:] > 0.01)  # 1.3 s on: speech
+    for i in range(13, 20):
+        mask = np.zeros((64, 64), bool)
+        x = 4 + 2 * i
+        mask[10:22, x : x + 12] = True
+        assert pointing_game(res.maps[i], mask, tolerance_px=0)
+    assert model.seen[0] == ((8, 1, 64, 64), (8, 6400))
+
+
+def test_clips_and_subsampling(tmp_path):
+    video, wav, _ = _scan(tmp_path)
+    model = ToyLocaliser()
+    res = Lz.localise_video(video, wav, model, size=(32, 32), n_frames=3, every=5)
+    assert res.frame_indices == [0, 5, 10, 15] and res.fps == 2
+    assert model.seen[0][0] == (4, 3, 32, 32)
+
+
+def test_overlay_video_and_cli(tmp_path):
+    video, wav, _ = _scan(tmp_path)
+    res = Lz.localise_video(video, wav, ToyLocaliser(), size=(64, 64))
+    out = Lz.render_overlay(res, tmp_path / "o.mp4")
+    info = probe_video(out)
+    assert (info.n_frames, info.width, info.height) == (20, 64, 64)
+    ckpt = save_model_checkpoint(tmp_path / "toy.pt", ToyLocaliser(), TOY, {"model": {"name": TOY}})
+    from sonotell.cli import app
+
+    r = CliRunner().invoke(app, ["localise", str(video), "--audio", str(wav), "--out", str(tmp_path / "cli.mp4"), "--checkpoint", str(ckpt), "--size", "32"])
+    assert r.exit_code == 0, r.output
+    assert probe_video(tmp_path / "cli.mp4").n_frames == 20
+
+
+def test_checkpoint_without_localisation_map_is_refused(tmp_path):
+    ckpt = save_model_checkpoint(tmp_path / "nomap.pt", nn.Linear(2, 2), NO_MAP, {"model": {"name": NO_MAP}})
+    with pytest.raises(ConfigError, match="no localisation map"):
+        Lz.load_localiser(ckpt)
