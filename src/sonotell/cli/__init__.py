@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "sonotell.cli.experiment_cmds",
     "sonotell.cli.train_cmds",
     "sonotell.cli.ssl_cmds",
+    "sonotell.cli.ssl_downstream_cmds",
     "sonotell.cli.cluster_cmds",
     "sonotell.cli.demo_cmd",
 )
