@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +49,9 @@ class Speech:
     audio: np.ndarray  # float32 mono
     sample_rate_hz: int
     words: list[tuple[str, float, float]]  # (word, start_s, end_s) relative to the audio start
+    # eSpeak's (byte offset, length) of each word event in the UTF-8 text, 0-based; after a
+    # sentence end eSpeak may point at the space before the word, so callers match by position.
+    positions: list[tuple[int, int]] = field(default_factory=list)
 
 
 class _EspeakEvent(ctypes.Structure):
@@ -64,6 +67,7 @@ class _EspeakEvent(ctypes.Structure):
     ]
 
 
+_LIBC = ctypes.CDLL(None)
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent))
 
 
@@ -107,13 +111,18 @@ class EspeakTTS:
             lib.espeak_SetParameter(_PITCH, int(voice.pitch), 0)
             lib.espeak_SetParameter(_RANGE, int(voice.pitch_range), 0)
             lib.espeak_SetParameter(_VOLUME, 100, 0)
+            # breathy variants (f2, f3, f5) draw noise from a generator eSpeak seeds with the
+            # clock at start-up, and from libc rand(): pin both
+            if hasattr(lib, "espeak_ng_SetRandSeed"):
+                lib.espeak_ng_SetRandSeed(ctypes.c_long(0))
+            _LIBC.srand(0)
             err = lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, _ENDPAUSE, None, None)
             lib.espeak_Synchronize()
         if err != 0:
             raise SonotellError(f"eSpeak failed to synthesise {text!r} (error {err})")
         audio = (np.concatenate(chunks).astype(np.float32) / 32768.0) if chunks else np.zeros(0, np.float32)
         words = _word_spans(data, word_events, len(audio) / self.sample_rate_hz)
-        return Speech(audio, self.sample_rate_hz, words)
+        return Speech(audio, self.sample_rate_hz, words, [(pos - 1, length) for pos, length, _ in word_events])
 
 
 def _word_spans(data: bytes, events: list[tuple[int, int, int]], duration_s: float) -> list[tuple[str, float, float]]:

@@ -1,0 +1,177 @@
+"""``build_benchmark``: one driver for every benchmark — config, resume, atomic writes, progress.
+
+A benchmark module (``synthetic``, ``pocus``, ``abdominal``) provides::
+
+    plan(cfg, seed) -> list[spec]                  # one dict per scan, with "scan_id"
+    classes_of(cfg) -> {"classes", "label_names", "mask_classes"}
+    build_scan(spec, root, cfg, seed, voices, tts) -> (manifest_row, truth)
+
+Each finished scan leaves ``.build/rows/<scan_id>.json``; a rerun with the same config and
+seed skips those scans, so an interrupted build resumes where it stopped. Every scan draws
+its randomness from (seed, scan id), so a resumed build gives the same bytes as an
+uninterrupted one. ``manifest.csv`` and ``bench.json`` are written last.
+
+Example:
+    >>> root = build_benchmark("synthetic", "bench_out/synthetic", seed=0)  # doctest: +SKIP
+    >>> load_benchmark(root).name  # doctest: +SKIP
+    'synthetic'
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from sonotell.bench.format import load_benchmark, validate_truth, write_bench_json, write_manifest
+from sonotell.bench.tts import EspeakTTS, Voice, split_voices, voice_bank
+from sonotell.config import load_config
+from sonotell.errors import ConfigError
+from sonotell.files import atomic_path, write_json
+from sonotell.progress import Progress, silent
+
+log = logging.getLogger(__name__)
+
+BENCHMARKS = {
+    "synthetic": "sonotell.bench.synthetic",
+    "pocus": "sonotell.bench.pocus",
+    "abdominal": "sonotell.bench.abdominal",
+}
+
+
+def list_benchmarks() -> list[str]:
+    return sorted(BENCHMARKS)
+
+
+def benchmark_config(name: str, config: str | Path | dict | None = None, overrides: list[str] | None = None) -> dict:
+    """The packaged ``configs/bench/<name>.yaml`` (or a YAML path / dict) with ``key=value`` overrides."""
+    from sonotell.config import apply_overrides
+
+    if name not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {name!r}; known: {', '.join(list_benchmarks())}")
+    if isinstance(config, dict):
+        return apply_overrides(config, overrides or [])
+    return load_config("bench", config if config is not None else name, overrides)
+
+
+def build_benchmark(
+    name: str,
+    out_dir: str | Path,
+    config: str | Path | dict | None = None,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Build (or resume) benchmark ``name`` into ``out_dir``; returns the folder.
+
+    Args:
+        name: ``synthetic``, ``pocus`` or ``abdominal``.
+        out_dir: the benchmark folder to write.
+        config: a packaged config name, a YAML path, or a dict (default: the benchmark's own).
+        overrides: dotted ``key=value`` strings, e.g. ``["subjects=2", "audio.snr_db=[5,5]"]``.
+        seed: overrides the config's ``seed``.
+        progress: callback ``(done, total, message)``.
+    """
+    progress = progress or silent
+    cfg = benchmark_config(name, config, overrides)
+    if seed is not None:
+        cfg["seed"] = int(seed)
+    seed = int(cfg.get("seed", 0))
+    module = importlib.import_module(BENCHMARKS[name])
+    root = Path(out_dir)
+    state = root / ".build"
+    stamp = {"name": name, "config": cfg, "seed": seed}
+    stamp_path = state / "config.json"
+    if stamp_path.exists():
+        old = json.loads(stamp_path.read_text())
+        if old != json.loads(json.dumps(stamp)):
+            raise ConfigError(f"{root}: holds a build of {old.get('name')!r} with another config or seed; use a new --out folder or delete it")
+    else:
+        write_json(stamp_path, stamp)
+
+    specs = module.plan(cfg, seed)
+    ids = [s["scan_id"] for s in specs]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"benchmark {name}: the plan has duplicate scan ids")
+    voices = make_voices(cfg, seed)
+    tts = EspeakTTS()
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+    n_built = 0
+    for i, spec in enumerate(specs):
+        row_path = state / "rows" / f"{spec['scan_id']}.json"
+        if row_path.exists():
+            rows.append(json.loads(row_path.read_text()))
+            progress(i + 1, len(specs), f"{spec['scan_id']} (done before)")
+            continue
+        row, truth = module.build_scan(spec, root, cfg, seed, voices, tts)
+        truth_path = root / "truth" / f"{spec['scan_id']}.json"
+        validate_truth(truth, truth_path)
+        write_json(truth_path, truth)
+        write_json(row_path, row)  # last: marks the scan finished
+        rows.append(row)
+        n_built += 1
+        progress(i + 1, len(specs), spec["scan_id"])
+    names = module.classes_of(cfg)
+    write_manifest(root / "manifest.csv", rows)
+    write_bench_json(root, name=name, config=cfg, seed=seed, **names)
+    log.info("benchmark %s: %d scans (%d built now) in %.1f s -> %s", name, len(rows), n_built, time.perf_counter() - t0, root)
+    load_benchmark(root)  # validate what we wrote
+    return root
+
+
+def make_voices(cfg: dict, seed: int) -> dict[str, list[Voice]]:
+    """The voice bank split into disjoint train / test voices (no timbre in both)."""
+    vcfg = cfg["voices"]
+    train, test = split_voices(voice_bank(int(vcfg["bank_size"]), seed=seed), float(vcfg["test_fraction"]))
+    if not train or not test:
+        raise ConfigError(f"voices.bank_size={vcfg['bank_size']} is too small to split into train and test voices")
+    return {"train": train, "test": test}
+
+
+def rng_for(seed: int, key: str) -> np.random.Generator:
+    """A generator that depends only on (seed, key): scans are reproducible in any order."""
+    return np.random.default_rng([int(seed), zlib.crc32(key.encode())])
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float, *, qscale: int = 2) -> Path:
+    """Encode (T, H, W) uint8 greyscale frames as MPEG-4 Part 2 in mp4 (FFmpeg's own encoder).
+
+    Not H.264: libx264's bytes varied between runs once eSpeak had run in the same process
+    (even single-threaded), which broke "same seed, same bytes"; FFmpeg's encoder is bit-exact.
+    """
+    import av
+
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), "w", format="mp4", container_options={"fflags": "+bitexact"}) as c:
+            vs = c.add_stream("mpeg4", rate=int(round(fps)))
+            vs.codec_context.thread_count = 1
+            vs.codec_context.flags |= av.codec.context.Flags.qscale  # constant quantiser, like ffmpeg -q:v
+            vs.codec_context.global_quality = qscale * 118  # FF_QP2LAMBDA
+            vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+            vs.codec_context.flags |= getattr(av.codec.context.Flags, "bitexact", 0)
+            for f in frames:
+                frame = av.VideoFrame.from_ndarray(f, format="gray")
+                for pkt in vs.encode(frame):
+                    c.mux(pkt)
+            for pkt in vs.encode():
+                c.mux(pkt)
+    return path
+
+
+def save_masks(root: Path, scan_id: str, masks: np.ndarray, stride: int = 1) -> dict[str, str]:
+    """Write every ``stride``-th mask as ``masks/<scan_id>_<frame>.png``; return {frame: relative path}."""
+    from PIL import Image
+
+    out = {}
+    for i in range(0, len(masks), max(1, stride)):
+        rel = f"masks/{scan_id}_{i:05d}.png"
+        with atomic_path(root / rel) as tmp:
+            Image.fromarray(masks[i]).save(tmp, format="PNG")
+        out[str(i)] = rel
+    return out
