@@ -1,0 +1,63 @@
+"""``sonotell bench``: build narrated benchmarks and list the known ones."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+
+
+def register(app: typer.Typer) -> None:
+    bench = typer.Typer(help="Narrated benchmarks: real (or simulated) ultrasound + synthesised narration + ground truth.", no_args_is_help=True)
+    app.add_typer(bench, name="bench")
+
+    @bench.command("build")
+    def build(
+        name: str = typer.Argument(..., help="Benchmark: synthetic, pocus or abdominal."),
+        out: Path = typer.Option(None, "--out", "-o", help="Output folder (default bench_out/NAME). A rerun resumes an interrupted build."),
+        config: str = typer.Option(None, "--config", help="Config name under configs/bench or a YAML path (default: NAME)."),
+        override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP + " E.g. --set subjects=2 --set audio.snr_db=[5,5]."),
+        seed: int = typer.Option(None, "--seed", help=SEED_HELP + " Default: the config's seed."),
+    ) -> None:
+        """Build (or resume) a narrated benchmark folder: media, manifest.csv, truth/, masks/, bench.json."""
+        from sonotell.bench import build_benchmark, load_benchmark
+
+        if seed is not None:
+            seed_everything(seed)
+        out = out or Path("bench_out") / name
+        t0 = time.perf_counter()
+        with progress_bar(f"bench {name}") as progress:
+            root = build_benchmark(name, out, config=config, overrides=override, seed=seed, progress=progress)
+        bench = load_benchmark(root)
+        table = bench.table
+        rows = [
+            {
+                "scans": len(bench.scans),
+                "subjects": table["subject_id"].nunique(),
+                "classes": len(bench.classes),
+                "train-voice scans": int((table["voice_split"] == "train").sum()),
+                "test-voice scans": int((table["voice_split"] == "test").sum()),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        ]
+        print_table(f"benchmark {bench.name}", rows)
+        console.print(f"wrote {root}")
+
+    @bench.command("list")
+    def list_() -> None:
+        """List the benchmarks this version can build, with their config's main settings."""
+        from sonotell.bench.build import benchmark_config, list_benchmarks
+
+        rows = []
+        for name in list_benchmarks():
+            try:
+                cfg = benchmark_config(name)
+            except Exception as e:  # a missing config should not hide the others
+                rows.append({"name": name, "seed": "", "noise SNR dB": "", "note": f"config error: {e}"})
+                continue
+            snr = cfg.get("audio", {}).get("snr_db")
+            rows.append({"name": name, "seed": cfg.get("seed"), "noise SNR dB": "" if snr is None else f"{snr}", "note": cfg.get("description", "")})
+        print_table("benchmarks", rows)
