@@ -41,6 +41,7 @@ COMMAND_MODULES = (
     "sonotell.cli.ssl_cmds",
     "sonotell.cli.ssl_downstream_cmds",
     "sonotell.cli.cluster_cmds",
+    "sonotell.cli.bench_cmds",
     "sonotell.cli.demo_cmd",
 )
 
