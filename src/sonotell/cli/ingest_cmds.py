@@ -1,9 +1,65 @@
-"""Commands of this area (filled in by its issue)."""
+"""``sonotell ingest DIR``: find narrated scans, validate every file, write the manifest (and caches)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from sonotell.cli.ui import SEED_HELP, console, print_table, progress_bar, seed_everything
+
+
+def _parse_size(text: str) -> tuple[int, int] | None:
+    if text.lower() in ("native", "none", ""):
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected HEIGHTxWIDTH, e.g. 128x128, or 'native'") from None
+    return h, w
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the main app."""
+    @app.command()
+    def ingest(
+        folder: Path = typer.Argument(..., help="Folder searched recursively for videos (mp4/avi/mov/mpeg/gif/dcm) and the speech beside them."),
+        out: Path = typer.Option(Path("manifest.csv"), "--out", "-o", help="Manifest CSV to write (schema: docs/ingest.md)."),
+        metadata: Path = typer.Option(None, "--meta", help="Sidecar CSV/JSON with subject_id / audio_offset_s / roi per file (default: FOLDER/metadata.csv or .json)."),
+        crop: bool = typer.Option(True, "--crop/--no-crop", help="Detect the moving ultrasound sector and record it as the ROI."),
+        max_mismatch: float = typer.Option(0.5, "--max-mismatch", help="Largest allowed audio/video duration difference, as a fraction of the video."),
+        engine: str = typer.Option("local", "--engine", help="local (process pool) or ray (needs the optional 'ray' extra of sonotell)."),
+        workers: int = typer.Option(2, "--workers", "-j", help="Parallel probes."),
+        resume: bool = typer.Option(True, "--resume/--fresh", help="Skip files validated by an earlier run and unchanged since."),
+        cache: Path = typer.Option(None, "--cache", help="Also decode every good scan into a frame cache under this folder."),
+        size: str = typer.Option("128x128", "--size", help="Working size HEIGHTxWIDTH of the cached frames, or 'native'."),
+        audio_rate: int = typer.Option(16000, "--audio-rate", help="Sample rate of the cached audio (Hz)."),
+        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    ) -> None:
+        """Build a manifest of the narrated scans in FOLDER; report every bad file and keep the good ones."""
+        from sonotell.io.crop import CropParams
+        from sonotell.io.ingest import IngestOptions, ingest as run_ingest
+
+        seed_everything(seed)
+        working_size = _parse_size(size)
+        options = IngestOptions(detect_crop=crop, crop=CropParams(), max_duration_mismatch=max_mismatch)
+        with progress_bar("ingest") as progress:
+            result = run_ingest(folder, out, metadata=metadata, options=options, engine=engine, workers=workers, resume=resume, progress=progress)
+        for problem in result.problems:
+            console.print(f"[red]bad file:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
+        if cache is not None and result.scans:
+            from sonotell.io.cache import FrameCache
+
+            with progress_bar("cache") as progress:
+                for i, scan in enumerate(result.scans):
+                    progress(i, len(result.scans), scan.scan_id)
+                    FrameCache.build(scan, cache, size=working_size, audio_rate_hz=audio_rate)
+                progress(len(result.scans), len(result.scans), "done")
+        print_table(
+            f"ingest {folder}",
+            [
+                {"scans": len(result.scans), "bad files": len(result.problems), "reused (unchanged)": result.reused, "hours of video": round(sum(s.duration_s or 0 for s in result.scans) / 3600, 3), "manifest": str(result.manifest_path)},
+            ],
+        )
+        if not result.scans:
+            console.print("[red]error:[/red] no valid scans found", markup=True)
+            raise typer.Exit(1)

@@ -1,0 +1,370 @@
+"""Ingest a folder of narrated scans: discover, probe and validate every file, write a manifest.
+
+A scan is a video (mp4/avi/mov/mpeg/gif/mkv/webm via PyAV, DICOM cine via pydicom) with its
+speech: a ``.wav``/``.flac``/``.ogg`` with the same stem beside it, else the video's own
+audio track. Subject ids and audio offsets come from an optional sidecar table
+(``metadata.csv`` / ``metadata.json`` in the folder, or ``metadata=``); see docs/ingest.md.
+
+Every video is decoded once to count its frames (container counts lie) and, unless
+``detect_crop=False``, to sample frames for the sector ROI. A bad file never stops the run:
+it is reported as one ``InputError`` line and the good scans go into the manifest. The run is
+resumable: a state file beside the manifest remembers each file's result with the file's
+size and mtime, and unchanged files are not probed again.
+
+Example:
+    >>> result = ingest("scans/", "scans/manifest.csv")  # doctest: +SKIP
+    >>> len(result.scans), [str(e) for e in result.problems]  # doctest: +SKIP
+    (12, ['scans/broken.mp4: corrupt or unreadable video (...)'])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sonotell.errors import ConfigError, InputError
+from sonotell.files import write_json
+from sonotell.io.audio import load_audio
+from sonotell.io.crop import CropParams, check_roi, detect_roi, sample_frames
+from sonotell.io.manifest import parse_roi, write_manifest
+from sonotell.io.video import DICOM_SUFFIXES, VIDEO_SUFFIXES, is_dicom, probe_video
+from sonotell.progress import Progress, silent
+from sonotell.types import Scan
+
+log = logging.getLogger(__name__)
+
+SPEECH_SUFFIXES = (".wav", ".flac", ".ogg")
+SIDECAR_NAMES = ("metadata.csv", "metadata.json")
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What counts as a valid scan.
+
+    ``max_duration_mismatch``: audio may end up to this fraction of the video's duration
+    (and at least ``min_mismatch_s``) before or after the video does.
+    """
+
+    detect_crop: bool = True
+    crop: CropParams = CropParams()
+    max_duration_mismatch: float = 0.5
+    min_mismatch_s: float = 1.0
+
+
+@dataclass
+class IngestResult:
+    manifest_path: Path
+    scans: list[Scan]
+    problems: list[InputError] = field(default_factory=list)
+    reused: int = 0  # files skipped because an earlier run validated them unchanged
+
+
+def discover(root: str | Path) -> list[tuple[Path, Path | None]]:
+    """Videos under ``root`` (hidden folders skipped), each with the speech file beside it or None."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "not a folder")
+    suffixes = VIDEO_SUFFIXES | DICOM_SUFFIXES
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if name.startswith(".") or p.suffix.lower() not in suffixes:
+                continue
+            speech = next((p.with_suffix(s) for s in SPEECH_SUFFIXES if p.with_suffix(s).exists()), None)
+            found.append((p, speech))
+    return found
+
+
+def read_sidecar(path: str | Path) -> dict[str, dict]:
+    """Per-video metadata keyed by file name, relative path and stem (CSV or JSON).
+
+    Columns/keys: ``file`` (or ``video``/``filename``/``video_path``), then any of ``scan_id``,
+    ``subject_id``, ``audio_offset_s``, ``roi`` (``x0,y0,x1,y1``), ``audio_path``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "metadata file not found")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(path.read_text())
+            rows = [dict(v, file=k) for k, v in data.items()] if isinstance(data, dict) else list(data)
+        else:
+            import pandas as pd
+
+            rows = pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+    except Exception as e:
+        raise InputError(path, f"unreadable metadata ({e.__class__.__name__}: {e})") from None
+    out: dict[str, dict] = {}
+    for i, row in enumerate(rows):
+        key = next((str(row[k]).strip() for k in ("file", "video", "filename", "video_path") if str(row.get(k, "")).strip()), "")
+        if not key:
+            raise InputError(path, f"entry {i + 1} names no file (column file / video / filename / video_path)")
+        clean = {k: row[k] for k in ("scan_id", "subject_id", "audio_offset_s", "roi", "audio_path") if k in row and str(row[k]).strip() != ""}
+        if "audio_offset_s" in clean:
+            try:
+                clean["audio_offset_s"] = float(clean["audio_offset_s"])
+            except ValueError:
+                raise InputError(path, f"entry {i + 1}: audio_offset_s {clean['audio_offset_s']!r} is not a number") from None
+        if "roi" in clean:
+            clean["roi"] = list(parse_roi(clean["roi"], f"{path} entry {i + 1}"))
+        out[key] = clean
+    return out
+
+
+def probe_scan(video: str | Path, audio: str | Path | None, scan_id: str, subject_id: str, audio_offset_s: float = 0.0, roi: tuple | None = None, options: IngestOptions = IngestOptions()) -> Scan:
+    """Decode and check one scan; return it with every probed field, or raise ``InputError``."""
+    video = Path(video)
+    fps, has_audio = _header(video)
+    if options.detect_crop and roi is None:
+        frames, n_frames = sample_frames(video, options.crop.n_samples)
+        height, width = frames.shape[1:]
+        found = detect_roi(frames, options.crop)
+        roi = found
+    else:
+        info = probe_video(video)
+        n_frames, width, height, fps, has_audio = info.n_frames, info.width, info.height, info.fps, info.has_audio
+        if roi is not None:
+            roi = check_roi(tuple(roi), width, height, video)
+    if not fps or fps <= 0:
+        raise InputError(video, "video has no frame rate")
+    if audio is None and not has_audio:
+        raise InputError(video, f"no speech: no {'/'.join(SPEECH_SUFFIXES)} file beside it and no audio track in the video")
+    audio_path = None if audio is None else Path(audio)
+    wav, sr = load_audio(audio_path if audio_path is not None else video)
+    audio_s = len(wav) / sr
+    video_s = n_frames / fps
+    slack = max(options.min_mismatch_s, options.max_duration_mismatch * video_s)
+    audio_end = audio_offset_s + audio_s
+    if audio_end < video_s - slack:
+        raise InputError(audio_path or video, f"audio much shorter than the video: it ends at {audio_end:.1f} s, the video lasts {video_s:.1f} s")
+    if audio_end > video_s + slack or audio_offset_s < -slack:
+        raise InputError(audio_path or video, f"audio much longer than the video: it spans {audio_offset_s:.1f}-{audio_end:.1f} s, the video lasts {video_s:.1f} s")
+    return Scan(scan_id, subject_id, video, audio_path, float(audio_offset_s), float(fps), int(n_frames), int(width), int(height), int(sr), float(audio_s), None if roi is None else tuple(int(v) for v in roi))
+
+
+def ingest(
+    root: str | Path,
+    out: str | Path,
+    *,
+    metadata: str | Path | None = None,
+    options: IngestOptions = IngestOptions(),
+    engine: str = "local",
+    workers: int = 2,
+    resume: bool = True,
+    progress: Progress = silent,
+) -> IngestResult:
+    """Build ``out`` (manifest CSV) from the scans under ``root``; bad files are reported, not fatal.
+
+    Args:
+        root: folder to search (recursively) for videos.
+        out: manifest path; its state file ``<out>.state.json`` makes reruns incremental.
+        metadata: sidecar CSV/JSON; default ``root/metadata.csv`` or ``.json`` when present.
+        engine: ``"local"`` (a process pool of ``workers``) or ``"ray"`` (needs ``sonotell[ray]``;
+            joins a running cluster via ``RAY_ADDRESS`` or starts a local one).
+        resume: reuse results of files unchanged since the last run.
+    """
+    root, out = Path(root), Path(out)
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"unknown engine {engine!r}: use 'local' or 'ray'")
+    if metadata is None:
+        metadata = next((root / n for n in SIDECAR_NAMES if (root / n).exists()), None)
+    sidecar = read_sidecar(metadata) if metadata is not None else {}
+    jobs, problems = _plan(root, sidecar, options)
+    state_path = out.with_name(out.name + ".state.json")
+    state = _load_state(state_path, options) if resume else {}
+    done: dict[str, dict] = {}
+    todo = []
+    for job in jobs:
+        prev = state.get(job["key"])
+        if prev is not None and prev.get("signature") == job["signature"]:
+            done[job["key"]] = prev
+        else:
+            todo.append(job)
+    reused = len(done)
+    total = len(jobs)
+    progress(reused, total, f"{reused} unchanged")
+
+    def record(job: dict, result: dict) -> None:
+        done[job["key"]] = dict(result, signature=job["signature"])
+        progress(len(done), total, Path(job["video"]).name)
+        if len(done) % 10 == 0:
+            _save_state(state_path, done, options)
+
+    runner = _run_ray if engine == "ray" else _run_local
+    runner(todo, options, workers, record)
+    _save_state(state_path, done, options)
+
+    scans = []
+    for job in jobs:
+        result = done[job["key"]]
+        if "error" in result:
+            problems.append(InputError(result["error_path"], result["error"]))
+        else:
+            scans.append(_scan_from_dict(result["scan"]))
+    scans, dup_problems = _drop_duplicate_ids(scans)
+    problems.extend(dup_problems)
+    scans.sort(key=lambda s: s.scan_id)
+    write_manifest(out, scans)
+    log.info("ingest: %d scans, %d problems, %d reused", len(scans), len(problems), reused)
+    return IngestResult(out, scans, problems, reused)
+
+
+def _plan(root: Path, sidecar: dict[str, dict], options: IngestOptions) -> tuple[list[dict], list[InputError]]:
+    found = discover(root)
+    stems = [v.stem for v, _ in found]
+    jobs, problems = [], []
+    no_subject = 0
+    for video, speech in found:
+        rel = video.relative_to(root).as_posix()
+        meta = sidecar.get(rel) or sidecar.get(video.name) or sidecar.get(video.stem) or {}
+        default_id = video.stem if stems.count(video.stem) == 1 else rel.rsplit(".", 1)[0].replace("/", "__")
+        scan_id = str(meta.get("scan_id", default_id))
+        if "audio_path" in meta:
+            speech = (root / meta["audio_path"]) if not Path(meta["audio_path"]).is_absolute() else Path(meta["audio_path"])
+            if not speech.exists():
+                problems.append(InputError(speech, f"audio named in the metadata for {rel} not found"))
+                continue
+        subject_id = str(meta.get("subject_id", "")) or scan_id
+        no_subject += "subject_id" not in meta
+        job = {
+            "key": str(video.resolve()),
+            "video": str(video),
+            "audio": None if speech is None else str(speech),
+            "scan_id": scan_id,
+            "subject_id": subject_id,
+            "audio_offset_s": float(meta.get("audio_offset_s", 0.0)),
+            "roi": meta.get("roi"),
+        }
+        job["signature"] = [_stat(video), _stat(speech), scan_id, subject_id, job["audio_offset_s"], job["roi"]]
+        jobs.append(job)
+    if no_subject:
+        log.warning("%d of %d videos have no subject_id in the metadata; each is treated as its own subject", no_subject, len(found))
+    return jobs, problems
+
+
+def _probe_job(job: dict, options: IngestOptions) -> dict:
+    """Worker entry point (pickled to processes / Ray tasks): a scan dict or an error dict."""
+    try:
+        scan = probe_scan(job["video"], job["audio"], job["scan_id"], job["subject_id"], job["audio_offset_s"], job["roi"], options)
+    except InputError as e:
+        return {"error": e.problem, "error_path": e.path}
+    except Exception as e:  # an unexpected decoder failure is still one bad file, not a crash
+        return {"error": f"cannot read ({e.__class__.__name__}: {e})", "error_path": job["video"]}
+    d = asdict(scan)
+    d["video_path"], d["audio_path"] = str(scan.video_path), None if scan.audio_path is None else str(scan.audio_path)
+    return {"scan": d}
+
+
+def _run_local(jobs: list[dict], options: IngestOptions, workers: int, record) -> None:
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            record(job, _probe_job(job, options))
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn: forking a process that already holds PyAV / torch threads can deadlock
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_probe_job, job, options): job for job in jobs}
+        for fut in as_completed(futures):
+            record(futures[fut], fut.result())
+
+
+def _run_ray(jobs: list[dict], options: IngestOptions, workers: int, record) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray, an optional extra: pip install 'sonotell[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), num_cpus=None if os.environ.get("RAY_ADDRESS") else workers, ignore_reinit_error=True, log_to_driver=False)
+    remote = ray.remote(num_cpus=1)(_probe_job)
+    pending = {remote.remote(job, options): job for job in jobs}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            record(pending.pop(ref), ray.get(ref))
+
+
+def _drop_duplicate_ids(scans: list[Scan]) -> tuple[list[Scan], list[InputError]]:
+    seen: dict[str, Scan] = {}
+    problems = []
+    for s in scans:
+        if s.scan_id in seen:
+            problems.append(InputError(s.video_path, f"duplicate scan id {s.scan_id!r} (also {seen[s.scan_id].video_path}); skipped"))
+        else:
+            seen[s.scan_id] = s
+    return list(seen.values()), problems
+
+
+def _scan_from_dict(d: dict) -> Scan:
+    d = dict(d)
+    d["video_path"] = Path(d["video_path"])
+    d["audio_path"] = None if d["audio_path"] is None else Path(d["audio_path"])
+    d["roi"] = None if d["roi"] is None else tuple(d["roi"])
+    return Scan(**d)
+
+
+def _stat(p: Path | None) -> list | None:
+    if p is None:
+        return None
+    try:
+        st = Path(p).stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _options_key(options: IngestOptions) -> Any:
+    return json.loads(json.dumps(asdict(options)))
+
+
+def _load_state(path: Path, options: IngestOptions) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        log.warning("%s: unreadable ingest state; probing everything again", path)
+        return {}
+    if state.get("version") != STATE_VERSION or state.get("options") != _options_key(options):
+        return {}
+    return state.get("files", {})
+
+
+def _save_state(path: Path, done: dict, options: IngestOptions) -> None:
+    write_json(path, {"version": STATE_VERSION, "options": _options_key(options), "files": done})
+
+
+def _finite(x: float) -> bool:
+    return not (math.isnan(x) or math.isinf(x))
+
+
+def _header(video: Path) -> tuple[float, bool]:
+    """Frame rate and audio presence from the container header (DICOM: via the full probe)."""
+    if is_dicom(video):
+        return probe_video(video).fps, False
+    if not video.exists():
+        raise InputError(video, "video file not found")
+    if video.stat().st_size == 0:
+        raise InputError(video, "video file is empty (0 bytes)")
+    import av
+
+    try:
+        with av.open(str(video)) as c:
+            if not c.streams.video:
+                raise InputError(video, "no video stream")
+            vs = c.streams.video[0]
+            fps = float(vs.average_rate or vs.guessed_rate or 0)
+            return (fps if _finite(fps) else 0.0), bool(c.streams.audio)
+    except InputError:
+        raise
+    except Exception as e:
+        raise InputError(video, f"corrupt or unreadable video ({e.__class__.__name__}: {e})") from None
