@@ -54,17 +54,26 @@ def model_for_recipe(recipe: str, config: dict | None = None) -> nn.Module:
     """Build the (untrained) model of ``recipe`` from the config stored with its checkpoint.
 
     The config's ``model`` section names the registered model and its keyword arguments
-    (``{name, config, ...kwargs}``); without one the recipe name is the model name and the
-    ``small`` config is used.
+    (``{name, ...kwargs}``, the format of ``sonotell.methods.pretrain``); without one the
+    recipe name is the model name and its ``small`` config is used.
     """
     from sonotell.models import create_model
 
     config = config or {}
-    section = config.get("model") if isinstance(config.get("model"), dict) else {}
-    name = section.get("name", recipe)
+    section = config.get("model") if isinstance(config.get("model"), dict) else None
+    if section is None:
+        return create_model(recipe, config="small")
     kwargs = {k: v for k, v in section.items() if k not in ("name", "config")}
-    size = section.get("config", config.get("model_config", "small"))
-    return create_model(name, config=size, **kwargs)
+    return create_model(section.get("name", recipe), config=section.get("config"), **kwargs)
+
+
+def recipe_config(recipe: str, config: str = "small", overrides: list[str] | None = None) -> dict:
+    """The resolved pretraining config of a recipe (its ``model`` section builds the network)."""
+    from sonotell.methods.pretrain import resolve_config
+
+    cfg = resolve_config(recipe, config, list(overrides or []))
+    cfg.setdefault("model", {})["name"] = recipe
+    return cfg
 
 
 def load_encoder(checkpoint: str | Path | None = None, recipe: str | None = None, config: dict | None = None) -> tuple[nn.Module, str]:
@@ -400,20 +409,29 @@ def run_downstream(
     """Cross-validate every variant on the same folds; margins over each one's random init."""
     folds = make_folds(data, int(cfg.get("folds", 5)), seed)
     results: dict[str, dict] = {}
-    model_cfg = cfg.get("model_configs", {})
+    # Pretrained rows first: a random-init row then copies the architecture (config) of the
+    # first checkpoint of its recipe, so the two differ only in their initial weights.
+    ckpts: dict[str, Path] = {}
+    arch: dict[str, dict] = dict(cfg.get("model_configs") or {})
+    for v in variants:
+        if v.init == RANDOM:
+            continue
+        ckpt = Path(v.init) if v.init != "pretrain" else (checkpoint_for(v) if checkpoint_for else None)
+        if ckpt is None:
+            raise ConfigError(f"variant {v.name!r}: no checkpoint and no way to pretrain one")
+        load_encoder(ckpt, v.recipe)  # fail fast, with the checkpoint's own message
+        ckpts[v.name] = ckpt
+        arch.setdefault(v.recipe, load_model_checkpoint(ckpt)["config"])
     for i, v in enumerate(variants):
         progress(i, len(variants), f"variant {v.name}")
         if v.init == RANDOM:
-            make = lambda v=v: load_encoder(None, v.recipe, model_cfg.get(v.recipe))[0]  # noqa: E731
-            ckpt = None
+            if v.recipe not in arch:
+                arch[v.recipe] = recipe_config(v.recipe, cfg.get("pretrain", {}).get("config", "small"))
+            make = lambda v=v: model_for_recipe(v.recipe, arch[v.recipe])  # noqa: E731
         else:
-            ckpt = Path(v.init) if v.init != "pretrain" else (checkpoint_for(v) if checkpoint_for else None)
-            if ckpt is None:
-                raise ConfigError(f"variant {v.name!r}: no checkpoint and no way to pretrain one")
-            load_encoder(ckpt, v.recipe)  # fail fast, with the checkpoint's own message
-            make = lambda ckpt=ckpt, v=v: load_encoder(ckpt, v.recipe)[0]  # noqa: E731
+            make = lambda ckpt=ckpts[v.name], v=v: load_encoder(ckpt, v.recipe)[0]  # noqa: E731
         res = cross_validate(make, data, folds, cfg, out_dir / "variants" / _slug(v.name), seed)
-        res.update({"recipe": v.recipe, "init": v.init if ckpt is None else str(ckpt), "baseline": v.baseline})
+        res.update({"recipe": v.recipe, "init": v.init if v.name not in ckpts else str(ckpts[v.name]), "baseline": v.baseline})
         results[v.name] = res
     for name, res in results.items():
         if res.get("baseline") in results:
