@@ -1,0 +1,509 @@
+"""Voice-assisted image labelling (Bonmati et al. 2021) as a recipe.
+
+The method, as the paper states it: a 1 s voice sample (spectrogram, 1024 × 66) and the 25
+frames around it (stacked as channels) go through a six-layer 1D voice CNN and a VGG16-style
+image CNN; the two feature sequences are joined by a per-channel matrix product C = Q Pᵀ, a
+2D convolution and global average pooling give K class scores, trained with class-weighted
+cross-entropy (Adam, lr 1e-3, batch 8). Every variant of the paper's Table III is a row:
+image+voice, voice only, image only, pretrained voice / image branches, random pairs and
+reduced input (3 of the 25 frames). Evaluation: patient-level CV with one prediction vector
+pooled over folds, macro P/R/F1, per-class figures, confusion matrix, bootstrap over patients.
+
+Example:
+    >>> from sonotell.methods.voice_label import run_experiment
+    >>> run_experiment("bench_out/pocus", "runs/voice_label", config="small")  # doctest: +SKIP
+    PosixPath('runs/voice_label/results.md')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sonotell.config import load_config
+from sonotell.errors import ConfigError, InputError
+from sonotell.files import atomic_path, write_json
+from sonotell.progress import Progress, silent
+
+log = logging.getLogger(__name__)
+
+SPEC_BINS, SPEC_FRAMES = 1024, 66
+
+
+# ---------------------------------------------------------------- voice input (Bonmati preset)
+
+
+def fit_to_length(wav: np.ndarray, n_samples: int) -> np.ndarray:
+    """Centre-crop a longer sample, zero-pad a shorter one on both sides (the paper's 1 s samples)."""
+    wav = np.asarray(wav, np.float32)
+    if len(wav) >= n_samples:
+        start = (len(wav) - n_samples) // 2
+        return wav[start : start + n_samples]
+    before = (n_samples - len(wav)) // 2
+    return np.pad(wav, (before, n_samples - len(wav) - before))
+
+
+def bonmati_spectrogram(wav: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """(1024, 66) standardised log spectrogram of a voice sample, cropped/padded to 1 s first.
+
+    Uses ``sonotell.data.spectrogram`` (preset ``bonmati``: 2046-point FFT, 25 ms window,
+    40 % overlap, at 16 kHz). Without that module, the same geometry at 44.1 kHz with SciPy:
+    window 1102, hop 661 -> 1 + (44100 - 1102) // 661 = 66 frames, 2046 / 2 + 1 = 1024 bins.
+    """
+    wav = fit_to_length(np.asarray(wav, np.float32), int(sample_rate_hz))
+    try:
+        from sonotell.data.spectrogram import spectrogram
+
+        spec = np.asarray(spectrogram(wav, sample_rate_hz, "bonmati"), np.float32)
+    except ImportError:
+        spec = None
+    if spec is None or spec.shape != (SPEC_BINS, SPEC_FRAMES):
+        from scipy.signal import spectrogram as scipy_spectrogram
+
+        from sonotell.io.audio import resample
+
+        wav = fit_to_length(resample(wav, sample_rate_hz, 44100), 44100)
+        _, _, spec = scipy_spectrogram(wav, fs=44100, window="hann", nperseg=1102, noverlap=441, nfft=2046, mode="magnitude")
+        spec = np.log(spec + 1e-6)  # speech spans orders of magnitude
+    spec = (spec - spec.mean()) / (spec.std() + 1e-6)
+    return spec.astype(np.float32)
+
+
+# ---------------------------------------------------------------- samples from a benchmark
+
+
+@dataclass
+class Samples:
+    """Paired samples: ``frames`` (N, T, H, W) uint8, ``spec`` (N, 1024, 66) float16, ``label`` (N,)."""
+
+    frames: np.ndarray
+    spec: np.ndarray
+    label: np.ndarray
+    subject: np.ndarray
+    scan_id: np.ndarray
+    time_s: np.ndarray
+    term: np.ndarray
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+def target_classes(bench, target: str = "auto") -> list[str]:
+    """The class list: the bench's clip classes if narration names them, else its multi-label names."""
+    if target == "classes":
+        return list(bench.classes)
+    if target == "label_names":
+        return list(bench.label_names)
+    if target != "auto":
+        raise ConfigError(f"data.target must be auto, classes or label_names, got {target!r}")
+    said = {e["label"] for s in bench.scans for e in bench.truth(s.scan_id)["events"]}
+    if bench.classes and said & set(bench.classes):
+        return list(bench.classes)
+    return list(bench.label_names or bench.classes)
+
+
+def frame_window(time_s: float, fps: float, n_frames: int, target_fps: float, total: int) -> np.ndarray:
+    """Indices of ``n_frames`` frames at ``target_fps`` centred on ``time_s``, clamped to the video."""
+    offsets = (np.arange(n_frames) - (n_frames - 1) / 2) / target_fps
+    return np.clip(np.round((time_s + offsets) * fps).astype(int), 0, total - 1)
+
+
+def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, progress: Progress = silent) -> Samples:
+    """One sample per spoken class term (not negated): the voice around it and the frames around it.
+
+    Results are cached as ``samples-<hash>.npz`` in ``cache_dir`` (keyed by benchmark and data config).
+    """
+    from sonotell.io.audio import load_audio
+    from sonotell.io.video import read_frames
+
+    classes = target_classes(bench, data_cfg.get("target", "auto"))
+    key = hashlib.sha1(json.dumps({"root": str(Path(bench.root).resolve()), "n": len(bench.scans), "data": data_cfg, "classes": classes}, sort_keys=True).encode()).hexdigest()[:12]
+    cache = Path(cache_dir) / f"samples-{key}.npz" if cache_dir else None
+    if cache is not None and cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        return Samples(z["frames"], z["spec"], z["label"], z["subject"], z["scan_id"], z["time_s"], z["term"], classes)
+    size = tuple(int(s) for s in data_cfg.get("size", (64, 64)))
+    n_frames, target_fps = int(data_cfg.get("n_frames", 25)), float(data_cfg.get("fps", 25))
+    window_s = float(data_cfg.get("voice_window_s", 1.0))
+    cap = data_cfg.get("max_samples_per_scan")
+    out: dict[str, list] = {k: [] for k in ("frames", "spec", "label", "subject", "scan_id", "time_s", "term")}
+    for i, scan in enumerate(bench.scans):
+        events = [e for e in bench.truth(scan.scan_id)["events"] if e["label"] in classes and not e.get("negated")]
+        if cap:
+            events = events[: int(cap)]
+        progress(i, len(bench.scans), scan.scan_id)
+        if not events:
+            continue
+        frames = read_frames(scan.video_path, size)
+        fps = float(scan.fps or 25.0)
+        if len(frames) < n_frames:
+            log.warning("%s: %d frames, fewer than the %d a sample needs; edge frames repeat", scan.video_path, len(frames), n_frames)
+        wav, wav_sr = load_audio(scan.audio_source, allow_silent=True)
+        for e in events:
+            t = 0.5 * (float(e["start_s"]) + float(e["end_s"]))
+            a = (t - float(scan.audio_offset_s or 0.0)) * wav_sr  # audio clock
+            half = int(round(max(window_s, float(e["end_s"]) - float(e["start_s"])) * wav_sr / 2))
+            lo, hi = int(a) - half, int(a) + half
+            piece = np.zeros(hi - lo, np.float32)  # silence where the window leaves the recording
+            src_lo, src_hi = max(lo, 0), min(hi, len(wav))
+            if src_hi > src_lo:
+                piece[src_lo - lo : src_hi - lo] = wav[src_lo:src_hi]
+            out["spec"].append(bonmati_spectrogram(fit_to_length(piece, int(window_s * wav_sr)), wav_sr).astype(np.float16))
+            out["frames"].append(frames[frame_window(t, fps, n_frames, target_fps, len(frames))])
+            out["label"].append(classes.index(e["label"]))
+            out["subject"].append(str(scan.subject_id))
+            out["scan_id"].append(str(scan.scan_id))
+            out["time_s"].append(t)
+            out["term"].append(str(e.get("term", e["label"])))
+    progress(len(bench.scans), len(bench.scans), "samples ready")
+    if not out["label"]:
+        raise InputError(bench.root, f"no spoken class terms ({', '.join(classes)}) in the benchmark's truth events")
+    arrays = {
+        "frames": np.stack(out["frames"]).astype(np.uint8),
+        "spec": np.stack(out["spec"]),
+        "label": np.asarray(out["label"], np.int64),
+        "subject": np.asarray(out["subject"]),
+        "scan_id": np.asarray(out["scan_id"]),
+        "time_s": np.asarray(out["time_s"], np.float64),
+        "term": np.asarray(out["term"]),
+    }
+    if cache is not None:
+        with atomic_path(cache) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+    return Samples(**arrays, classes=classes)
+
+
+class VoiceLabelDataset(Dataset):
+    """Items ``{"frames": (T,H,W) float32 in [0,1], "spec": (1024,66) float32, "label", "index"}``.
+
+    ``random_pairs``: while training, the voice comes from a random sample of the same class
+    (redrawn at every access, so every epoch sees new pairs). ``reduced_frames``: keep that many
+    random frames in temporal order (fixed per sample when not training, so tests repeat).
+    """
+
+    def __init__(self, samples: Samples, indices: Sequence[int], *, train: bool, random_pairs: bool = False, reduced_frames: int | None = None, seed: int = 0):
+        self.s, self.idx, self.train = samples, np.asarray(indices, int), train
+        self.random_pairs, self.reduced_frames, self.seed = random_pairs, reduced_frames, seed
+        labels = samples.label[self.idx]
+        self.pool = {c: self.idx[labels == c] for c in np.unique(labels)}
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def __getitem__(self, i: int) -> dict:
+        j = int(self.idx[i])
+        voice_j = j
+        if self.random_pairs and self.train:
+            voice_j = int(np.random.choice(self.pool[int(self.s.label[j])]))  # numpy is seeded by fit()
+        frames = self.s.frames[j]
+        if self.reduced_frames:
+            rng = np.random if self.train else np.random.default_rng(self.seed * 1_000_003 + j)
+            frames = frames[np.sort(rng.choice(len(frames), self.reduced_frames, replace=False))]
+        return {
+            "frames": torch.from_numpy(frames.astype(np.float32) / 255.0),
+            "spec": torch.from_numpy(self.s.spec[voice_j].astype(np.float32)),
+            "label": torch.tensor(int(self.s.label[j])),
+            "index": torch.tensor(j),
+        }
+
+
+# ---------------------------------------------------------------- the task
+
+
+def _task_class():
+    from sonotell.train import Task
+
+    class VoiceLabelTask(Task):
+        """Model + class-weighted cross-entropy; logs loss and accuracy."""
+
+        def __init__(self, model, loss, optimizer: dict, config: dict):
+            super().__init__(model, optimizer=optimizer, recipe="voice_label", config=config)
+            self.loss = loss
+
+        def step(self, batch) -> dict:
+            logits = forward(self.model, batch)
+            return {"loss": self.loss(logits, batch["label"]), "acc": (logits.argmax(1) == batch["label"]).float().mean()}
+
+    return VoiceLabelTask
+
+
+def forward(model, batch: dict) -> torch.Tensor:
+    """Feed only the modalities the model variant uses."""
+    return model(batch["frames"] if model.uses_image else None, batch["spec"] if model.uses_voice else None)
+
+
+@torch.no_grad()
+def predict(model, loader) -> tuple[np.ndarray, np.ndarray, float]:
+    """Scores (N, K) and sample indices in loader order, plus inference clips per second."""
+    model.eval()
+    scores, index, n, t0 = [], [], 0, time.perf_counter()
+    for batch in loader:
+        scores.append(torch.softmax(forward(model, batch), dim=1).numpy())
+        index.append(batch["index"].numpy())
+        n += len(batch["index"])
+    dt = time.perf_counter() - t0
+    return np.concatenate(scores), np.concatenate(index), n / max(dt, 1e-9)
+
+
+def build_model(cfg: dict, variant: dict, num_classes: int, keyword_ckpt: Path | None = None):
+    from sonotell.models import create_model
+
+    overrides = {"num_classes": num_classes, "mode": variant.get("mode", "image_voice")}
+    if variant.get("reduced_frames"):
+        overrides["in_frames"] = int(cfg["data"].get("reduced_frames", 3))
+    else:
+        overrides["in_frames"] = int(cfg["data"].get("n_frames", 25))
+    if variant.get("pretrained_voice"):
+        pv = variant["pretrained_voice"]
+        overrides["pretrained_voice"] = str(keyword_ckpt) if pv == "keyword" else str(pv)
+    if variant.get("pretrained_image"):
+        pi = variant["pretrained_image"]
+        overrides["pretrained_image"] = str(cfg.get("pretrained_image")) if pi == "config" else str(pi)
+    overrides.update(variant.get("model_overrides", {}))
+    return create_model("voice_label", cfg.get("model", "small"), **overrides)
+
+
+def train_fold(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray, cfg: dict, variant: dict, out_dir: Path, seed: int, keyword_ckpt: Path | None = None, progress: Progress = silent):
+    """Train one variant on ``train_idx``; return the trained model, test scores and throughput."""
+    from sonotell.losses.weighted_ce import WeightedCrossEntropy, class_weights_from_labels
+    from sonotell.seeding import seed_everything
+    from sonotell.train import fit
+
+    seed_everything(seed)
+    tcfg, K = cfg["train"], len(samples.classes)
+    weights = tcfg.get("class_weights", "auto")
+    if weights == "auto":
+        weights = class_weights_from_labels(samples.label[train_idx], K)
+    elif weights is not None and len(weights) != K:
+        raise ConfigError(f"train.class_weights has {len(weights)} values for {K} classes")
+    model = build_model(cfg, variant, K, keyword_ckpt)
+    task = _task_class()(model, WeightedCrossEntropy(weights), tcfg.get("optimizer", {"name": "adam", "lr": 1e-3}), {"method": cfg, "variant": variant})
+    reduced = int(cfg["data"].get("reduced_frames", 3)) if variant.get("reduced_frames") else None
+    train_ds = VoiceLabelDataset(samples, train_idx, train=True, random_pairs=bool(variant.get("random_pairs")), reduced_frames=reduced, seed=seed)
+    test_ds = VoiceLabelDataset(samples, test_idx, train=False, reduced_frames=reduced, seed=seed)
+    bs = int(tcfg.get("batch_size", 8))
+    generator = torch.Generator().manual_seed(seed)
+    train_dl = DataLoader(train_ds, batch_size=bs, shuffle=True, generator=generator, drop_last=len(train_ds) > bs)
+    epochs = int(tcfg.get("max_epochs", 200))
+    t0 = time.perf_counter()
+    result = fit(task, train_dl, None, out_dir=out_dir, max_epochs=epochs, seed=seed, devices=tcfg.get("devices", 1), accelerator=tcfg.get("accelerator", "cpu"), strategy=tcfg.get("strategy", "auto"), progress=progress)
+    train_s = time.perf_counter() - t0
+    scores, index, clips_per_s = predict(model, DataLoader(test_ds, batch_size=bs))
+    if not tcfg.get("keep_checkpoints", False):
+        shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    stats = {"train_samples_per_s": len(train_ds) * max(result.epochs_run, 1) / max(train_s, 1e-9), "inference_clips_per_s": clips_per_s, "train_wall_s": train_s, "epochs_run": result.epochs_run, "final_train_loss": result.metrics.get("train/loss")}
+    return model, scores, index, stats
+
+
+# ---------------------------------------------------------------- keyword encoder (stands in for Speech Commands)
+
+
+def pretrain_keyword_encoder(words: Sequence[str], out_path: str | Path, *, model_config: str = "small", kw_cfg: dict | None = None, seed: int = 0, progress: Progress = silent) -> Path:
+    """Train a small voice encoder to recognise single spoken words (sonotell's eSpeak voices).
+
+    Voices are split by timbre into train / held-out test voices; the held-out word accuracy
+    is stored in the checkpoint (``keyword_accuracy``). The saved branch has the voice widths
+    of ``model_config`` so it drops into ``VoiceLabelNet`` as ``pretrained_voice``.
+    """
+    from sonotell.bench.tts import EspeakTTS, voice_bank
+    from sonotell.config import load_config as load
+    from sonotell.losses.weighted_ce import WeightedCrossEntropy
+    from sonotell.models.voice_cnn import KeywordNet
+    from sonotell.models.voice_label import save_branch
+    from sonotell.train import Task, fit
+
+    out_path = Path(out_path)
+    if out_path.exists():
+        return out_path
+    kw_cfg = dict(kw_cfg or {})
+    words = sorted(dict.fromkeys(w.lower() for w in words))
+    n_voices, n_test = int(kw_cfg.get("n_voices", 12)), int(kw_cfg.get("test_voices", 3))
+    voices = voice_bank(n_voices, seed=seed + 7919)  # a bank of its own, not the benchmark's seed
+    tts = EspeakTTS()
+    specs, labels, is_test = [], [], []
+    total = len(words) * len(voices)
+    for vi, voice in enumerate(voices):
+        for wi, word in enumerate(words):
+            speech = tts.synthesize(word, voice)
+            specs.append(bonmati_spectrogram(speech.audio, speech.sample_rate_hz))
+            labels.append(wi)
+            is_test.append(vi >= n_voices - n_test)
+            progress(len(specs), total, f"keyword {word}")
+    spec, y, test = np.stack(specs), np.asarray(labels), np.asarray(is_test)
+    mcfg = load("models/voice_label", model_config)
+    net = KeywordNet(len(words), in_channels=int(mcfg.get("spec_bins", SPEC_BINS)), widths=list(mcfg["voice_widths"]), pool_every=int(mcfg.get("voice_pool_every", 2)))
+
+    class KeywordTask(Task):
+        def step(self, batch):
+            logits = self.model(batch[0])
+            return {"loss": self.loss(logits, batch[1]), "acc": (logits.argmax(1) == batch[1]).float().mean()}
+
+    task = KeywordTask(net, optimizer={"name": "adam", "lr": 1e-3}, recipe="keyword_encoder", config={"words": words, **kw_cfg})
+    task.loss = WeightedCrossEntropy(None)
+    tr = torch.utils.data.TensorDataset(torch.from_numpy(spec[~test]), torch.from_numpy(y[~test]))
+    dl = DataLoader(tr, batch_size=int(kw_cfg.get("batch_size", 32)), shuffle=True, generator=torch.Generator().manual_seed(seed))
+    work = out_path.parent / (out_path.stem + "_training")
+    fit(task, dl, None, out_dir=work, max_epochs=int(kw_cfg.get("max_epochs", 8)), seed=seed)
+    net.eval()
+    with torch.no_grad():
+        acc = float((net(torch.from_numpy(spec[test])).argmax(1).numpy() == y[test]).mean()) if test.any() else float("nan")
+    shutil.rmtree(work / "checkpoints", ignore_errors=True)
+    log.info("keyword encoder: %d words, held-out-voice accuracy %.3f", len(words), acc)
+    return save_branch(net.voice, out_path, words=words, keyword_accuracy=acc)
+
+
+# ---------------------------------------------------------------- the experiment (Table III)
+
+
+def _load_bench(benchmark):
+    from sonotell.bench.format import load_benchmark
+
+    if hasattr(benchmark, "scans"):
+        return benchmark
+    path = Path(benchmark)
+    if not path.exists() and (Path("bench_out") / str(benchmark)).exists():
+        path = Path("bench_out") / str(benchmark)
+    return load_benchmark(path)
+
+
+def method_config(config: str | dict = "small", overrides: list[str] | None = None) -> dict:
+    if isinstance(config, dict):
+        from sonotell.config import apply_overrides
+
+        return apply_overrides(config, overrides or [])
+    return load_config("methods/voice_label", config, overrides)
+
+
+def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: list[str] | None = None, seed: int = 0, progress: Progress | None = None, variants: Sequence[str] | None = None) -> Path:
+    """Every variant of the paper under patient-level CV; writes ``results.md`` + ``results.json``.
+
+    Resumable: each (variant, fold) writes its predictions once and is skipped on a rerun.
+    """
+    from sonotell.eval.bootstrap import bootstrap_by_group
+    from sonotell.eval.cv import make_folds, missing_classes, pool_fold_predictions
+    from sonotell.eval.metrics import accuracy, classification_summary
+    from sonotell.eval.plots import bar_png, confusion_matrix_png
+    from sonotell.eval.report import write_results
+
+    progress = progress or silent
+    out_dir = Path(out_dir)
+    cfg = method_config(config, overrides)
+    bench = _load_bench(benchmark)
+    samples = extract_samples(bench, cfg["data"], out_dir / "cache", progress)
+    K, groups = len(samples.classes), samples.subject
+    n_groups = len(set(groups.tolist()))
+    scheme, k = cfg["cv"].get("scheme", "kfold"), int(cfg["cv"].get("k", 5))
+    if scheme == "kfold" and k > n_groups:
+        log.warning("only %d patients: %d-fold CV becomes %d-fold", n_groups, k, n_groups)
+        k = n_groups
+    folds = make_folds(groups, scheme, k, seed)
+    warnings = []
+    for f, (tr, te) in enumerate(folds):
+        for c in missing_classes(samples.label, tr, K):
+            warnings.append(f"fold {f}: class {samples.classes[c]!r} has no training sample")
+    for w in warnings:
+        log.warning(w)
+    singles = sorted(u for u in set(groups.tolist()) if int(np.sum(groups == u)) == 1)
+    if singles:
+        warnings.append(f"{len(singles)} patient(s) with a single sample: {', '.join(singles[:5])}")
+
+    chosen = [v for v in cfg["variants"] if variants is None or v["name"] in variants]
+    keyword_ckpt = None
+    if any(v.get("pretrained_voice") == "keyword" for v in chosen):
+        words = sorted(set(samples.term.tolist()) | {str(w) for w in cfg["keyword_pretrain"].get("extra_words", [])})
+        keyword_ckpt = pretrain_keyword_encoder(words, out_dir / "keyword_encoder.pt", model_config=cfg.get("model", "small"), kw_cfg=cfg["keyword_pretrain"], seed=seed)
+    rows, per_variant = [], {}
+    jobs = len(chosen) * len(folds)
+    done = 0
+    for variant in chosen:
+        name = variant["name"]
+        if variant.get("pretrained_image") == "config" and not cfg.get("pretrained_image"):
+            rows.append({"variant": name, "description": variant.get("description", ""), "skipped": "no pretrained_image checkpoint configured"})
+            done += len(folds)
+            continue
+        fold_scores, stats = [], []
+        for f, (tr, te) in enumerate(folds):
+            fold_file = out_dir / "folds" / name / f"fold{f}.json"
+            if fold_file.exists():
+                saved = json.loads(fold_file.read_text())
+                fold_scores.append(np.asarray(saved["scores"], np.float32))
+                stats.append(saved["stats"])
+            else:
+                model, scores, index, st = train_fold(samples, tr, te, cfg, variant, out_dir / "runs" / name / f"fold{f}", seed + f, keyword_ckpt)
+                assert np.array_equal(index, te)
+                if name == "image_voice" and f == 0 and model.uses_image:
+                    gradcam_examples(model, samples, te, out_dir / "gradcam", n=int(cfg.get("gradcam", {}).get("n_examples", 3)), seed=seed)
+                write_json(fold_file, {"test_idx": te, "scores": scores, "stats": st})
+                fold_scores.append(scores)
+                stats.append(st)
+            done += 1
+            progress(done, jobs, f"{name} fold {f + 1}/{len(folds)}")
+        scores = pool_fold_predictions(len(samples), folds, fold_scores)
+        pred = scores.argmax(1)
+        summary = classification_summary(samples.label, pred, samples.classes)
+        boot = bootstrap_by_group(samples.label, pred, groups, accuracy, n_subsets=int(cfg["bootstrap"]["n_subsets"]), subset_size=int(cfg["bootstrap"]["subset_size"]), seed=seed)
+        confusion_matrix_png(out_dir / "confusion" / f"{name}.png", summary["confusion_true_normalised"], samples.classes, title=f"{name} (rows: true class)")
+        throughput = {k2: float(np.mean([s[k2] for s in stats])) for k2 in ("train_samples_per_s", "inference_clips_per_s")}
+        per_variant[name] = {"summary": summary, "bootstrap_accuracy": {k2: boot[k2] for k2 in ("mean", "std", "n_subsets", "subset_size", "replace", "n_groups")}, "throughput": throughput, "fold_stats": stats}
+        rows.append({"variant": name, "description": variant.get("description", ""), "accuracy": summary["accuracy"], "precision": summary["precision"], "recall": summary["recall"], "f1": summary["f1"], "boot_mean": boot["mean"], "boot_std": boot["std"], **throughput})
+    done_rows = [r for r in rows if "accuracy" in r]
+    if done_rows:
+        bar_png(out_dir / "accuracy.png", [r["variant"] for r in done_rows], [r["accuracy"] for r in done_rows], [r["boot_std"] for r in done_rows], ylabel="accuracy (pooled; bars: bootstrap std)", title=f"voice_label on {bench.name}", reference=cfg.get("paper_accuracy"))
+    meta = {
+        "benchmark": bench.name,
+        "benchmark_root": str(bench.root),
+        "classes": samples.classes,
+        "n_samples": len(samples),
+        "n_patients": n_groups,
+        "class_counts": {c: int(np.sum(samples.label == i)) for i, c in enumerate(samples.classes)},
+        "cv": {"scheme": scheme, "k": len(folds)},
+        "seed": seed,
+        "config": cfg,
+        "warnings": warnings,
+        "paper_accuracy": cfg.get("paper_accuracy", {}),
+        "keyword_encoder": _keyword_info(keyword_ckpt),
+    }
+    return write_results(out_dir, rows, per_variant, meta)
+
+
+def _keyword_info(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    return {"path": str(path), "words": ck.get("words"), "held_out_voice_accuracy": ck.get("keyword_accuracy")}
+
+
+def gradcam_examples(model, samples: Samples, test_idx: np.ndarray, out_dir: Path, n: int = 3, seed: int = 0) -> list[Path]:
+    """Grad-CAM of the image branch for matched and mismatched (other-class voice) pairs (paper Fig. 7)."""
+    from sonotell.eval.gradcam import GradCAM, save_overlay
+
+    rng = np.random.default_rng(seed)
+    cam = GradCAM(model, model.image_branch.last_conv)
+    paths = []
+    for j in test_idx[:n]:
+        others = np.flatnonzero(samples.label != samples.label[j])
+        pairs = [("matched", j)] + ([("mismatched", int(rng.choice(others)))] if len(others) else [])
+        frames = torch.from_numpy(samples.frames[j].astype(np.float32) / 255.0)[None]
+        if model.in_frames != frames.shape[1]:
+            continue
+        for kind, v in pairs:
+            spec = torch.from_numpy(samples.spec[v].astype(np.float32))[None]
+            with torch.no_grad():
+                model.eval()
+                pred = int(model(frames, spec).argmax(1))
+            heat = cam(frames, spec, target=pred)[0]
+            title = f"img {samples.classes[samples.label[j]]} | voice {samples.classes[samples.label[v]]} -> {samples.classes[pred]}"
+            paths.append(save_overlay(out_dir / f"{samples.scan_id[j]}_{samples.time_s[j]:.2f}s_{kind}.png", samples.frames[j][len(samples.frames[j]) // 2], heat, title=title))
+    return paths
