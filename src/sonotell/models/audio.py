@@ -85,15 +85,15 @@ class AudioCNN14(nn.Module):
     """CNN14-style log-mel encoder (PANNs): conv blocks, mean over frequency, max + mean over time, FC.
 
     Args:
-        sample_rate_hz, n_fft, hop_length, n_mels: the log-mel front end.
+        sample_rate_hz, n_fft, hop_length, win_length, n_mels: the log-mel front end.
         widths: channels per block (CNN14: 64, 128, 256, 512, 1024, 2048).
         embed_dim: output size of the final FC (CNN14: 2048); defaults to the last width.
         dropout: dropout before the FC (CNN14 uses 0.5 during training).
     """
 
-    def __init__(self, sample_rate_hz: int = 16000, n_fft: int = 512, hop_length: int = 160, n_mels: int = 64, widths: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048), embed_dim: int | None = None, dropout: float = 0.2):
+    def __init__(self, sample_rate_hz: int = 16000, n_fft: int = 512, hop_length: int = 160, n_mels: int = 64, widths: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048), embed_dim: int | None = None, dropout: float = 0.2, win_length: int | None = None):
         super().__init__()
-        self.frontend = LogSpectrogram(sample_rate_hz, n_fft, hop_length, n_mels=n_mels)
+        self.frontend = LogSpectrogram(sample_rate_hz, n_fft, hop_length, win_length, n_mels=n_mels)
         self.bn0 = nn.BatchNorm2d(1)  # CNN14 normalises each mel band; one channel here keeps any n_mels
         blocks, c_in = [], 1
         for i, c in enumerate(widths):
@@ -115,13 +115,13 @@ class AudioSpec2D(nn.Module):
     """2D CNN on the log (linear-frequency) spectrogram, as the speech branch of Jiao et al. 2020.
 
     Args:
-        sample_rate_hz, n_fft, hop_length: the spectrogram front end (``n_mels=None``).
+        sample_rate_hz, n_fft, hop_length, win_length: the spectrogram front end (``n_mels=None``).
         widths: channels of the conv-BN-ReLU-maxpool stages.
     """
 
-    def __init__(self, sample_rate_hz: int = 16000, n_fft: int = 512, hop_length: int = 160, n_mels: int | None = None, widths: tuple[int, ...] = (64, 128, 256, 512)):
+    def __init__(self, sample_rate_hz: int = 16000, n_fft: int = 512, hop_length: int = 160, n_mels: int | None = None, widths: tuple[int, ...] = (64, 128, 256, 512), win_length: int | None = None):
         super().__init__()
-        self.frontend = LogSpectrogram(sample_rate_hz, n_fft, hop_length, n_mels=n_mels)
+        self.frontend = LogSpectrogram(sample_rate_hz, n_fft, hop_length, win_length, n_mels=n_mels)
         layers, c_in = [nn.BatchNorm2d(1)], 1
         for c in widths:
             layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
