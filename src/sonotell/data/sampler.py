@@ -119,6 +119,10 @@ class ClipSampler:
 
     __call__ = sample
 
+    def __getstate__(self) -> dict:
+        # DataLoader workers re-open the memory maps instead of receiving copies of them
+        return {k: (None if k == "_audio" else v) for k, v in self.__dict__.items()}
+
     def _track(self) -> np.ndarray:
         if self._audio is None:
             track = self.cache.audio()
