@@ -106,3 +106,54 @@ def test_checkpoint_without_localisation_map_is_refused(tmp_path):
     ckpt = save_model_checkpoint(tmp_path / "nomap.pt", nn.Linear(2, 2), NO_MAP, {"model": {"name": NO_MAP}})
     with pytest.raises(ConfigError, match="no localisation map"):
         Lz.load_localiser(ckpt)
+
+
+class _FakeBench:
+    """The parts of ``Benchmark`` the scorer reads: one scan, two spoken organs, masks."""
+
+    def __init__(self, tmp_path):
+        from sonotell.types import Scan
+
+        frames = np.full((20, 64, 64), 20, np.uint8)
+        frames[:, 8:24, 8:24] = 230  # the "liver": bright
+        frames[:, 40:56, 40:56] = 60  # the "kidney": dim
+        video = write_video(tmp_path / "b.mp4", frames, fps=10)
+        sr = 16000
+        wav = (0.3 * np.sin(2 * np.pi * 300 * np.arange(2 * sr) / sr)).astype(np.float32)
+        sf.write(tmp_path / "b.wav", wav, sr)
+        self.scans = [Scan("s0", "p0", video, tmp_path / "b.wav", 0.0, 10.0, 20, 64, 64)]
+        self.mask_classes = ["background", "liver", "kidney"]
+        self._mask = np.zeros((64, 64), np.uint8)
+        self._mask[8:24, 8:24] = 1
+        self._mask[40:56, 40:56] = 2
+
+    def scan(self, scan_id):
+        return self.scans[0]
+
+    def truth(self, scan_id):
+        return {
+            "masks": {str(i): f"masks/{i}.png" for i in range(0, 20, 2)},
+            "events": [
+                {"label": "liver", "term": "liver", "start_s": 1.0, "end_s": 1.4, "negated": False},
+                {"label": "kidney", "term": "kidney", "start_s": 0.2, "end_s": 0.5, "negated": False},
+                {"label": "kidney", "term": "kidney", "start_s": 1.5, "end_s": 1.7, "negated": True},
+                {"label": "aorta", "term": "aorta", "start_s": 0.6, "end_s": 0.8, "negated": False},
+            ],
+        }
+
+    def mask(self, scan_id, frame_index):
+        return self._mask if frame_index % 2 == 0 else None
+
+
+def test_spoken_targets_and_scores_on_a_worked_example(tmp_path):
+    bench = _FakeBench(tmp_path)
+    targets = Lz.spoken_targets(bench, "s0", fps=10.0)
+    # masks on even frames (10 fps): liver said 1.0-1.4 s (mid 1.2) -> frame 12; kidney said
+    # 0.2-0.5 s (mid .35) -> frame 4 (.05 s away; frame 2 is .15 s away); the negated kidney and
+    # the aorta (no mask class) are skipped
+    assert [(t["label"], t["frame_index"], t["class_index"]) for t in targets] == [("liver", 12, 1), ("kidney", 4, 2)]
+    res = Lz.score_localisation(bench, ToyLocaliser(), size=(64, 64), tolerance_px=0)
+    # the toy response is brightness: it points at the liver whatever was said
+    assert res["n_frames"] == 2 and res["pointing_game"] == 0.5
+    assert res["per_class"]["liver"]["pointing_game"] == 1.0 and res["per_class"]["kidney"]["pointing_game"] == 0.0
+    assert 0.0 <= res["iou"] <= 1.0 and 0.0 <= res["random_map_pointing_game"] <= 1.0
