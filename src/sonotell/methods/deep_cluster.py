@@ -1,0 +1,361 @@
+"""Deep clustering for organ classification in ultrasound (Dadoun et al. 2023), PICA-style.
+
+The recipe: a ResNet encoder with a softmax cluster head sees two augmentations of each
+frame (weak and strong ultrasound augmentations); the cluster prediction matrices P, P'
+are trained with PICA's partition-uncertainty cross-entropy ``L_CE`` plus a cluster-size
+term, PICA's negative entropy ``L_NE`` or the paper's symmetric Dirichlet prior ``L_SD``
+(alpha = 1 + eps):
+
+    loss = L_CE + lambda * L_SD          (lambda = 2)
+
+Clusters are named by a small labelled dev set (``cluster_match``, Algorithm 1); the
+clustering encoder initialises multi-label fine-tuning and FixMatch (``finetune_multilabel``,
+``fixmatch``). ``run_experiment`` produces the paper's tables on a frame folder.
+
+Example:
+    >>> from sonotell.methods.finetune_multilabel import build_encoder
+    >>> net = ClusterNet(build_encoder({"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1]}), k=3)
+    >>> task = DeepClusterTask(net, config={"prior": "dirichlet", "prior_weight": 2.0})
+    >>> sorted(task.step({"image": torch.rand(4, 1, 32, 32)}))
+    ['largest_cluster', 'loss', 'loss_ce', 'loss_size']
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from sonotell.config import load_config
+from sonotell.data.augment import STRONG, WEAK, build_augment
+from sonotell.errors import ConfigError
+from sonotell.files import write_json, write_text
+from sonotell.losses.dirichlet_prior import DirichletPriorLoss
+from sonotell.losses.pica import NegativeEntropyLoss, PICALoss
+from sonotell.methods import cluster_match
+from sonotell.methods.finetune_multilabel import FrameDataset, FrameSet, build_encoder, load_frames, sampled_loader
+from sonotell.progress import Progress, silent
+from sonotell.train import Task, fit, save_model_checkpoint
+
+log = logging.getLogger(__name__)
+
+PRIORS = ("dirichlet", "negative_entropy")
+DEGENERATE_FRACTION = 0.9
+
+
+class ClusterNet(nn.Module):
+    """Encoder + linear cluster head; ``forward`` returns the (N, K) cluster probabilities."""
+
+    def __init__(self, encoder: nn.Module, k: int):
+        super().__init__()
+        if k < 2:
+            raise ValueError(f"clustering needs K >= 2 clusters, got {k}")
+        self.encoder = encoder
+        self.cluster_head = nn.Linear(encoder.out_features, k)
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.cluster_head(self.encoder(x)), dim=1)
+
+
+def size_prior(config: dict) -> nn.Module:
+    """The cluster-size term named by ``config['prior']``."""
+    prior = config.get("prior", "dirichlet")
+    if prior == "dirichlet":
+        return DirichletPriorLoss(eps=float(config.get("dirichlet_eps", 0.1)))
+    if prior == "negative_entropy":
+        return NegativeEntropyLoss()
+    raise ConfigError(f"clustering prior must be one of {PRIORS}, got {prior!r}")
+
+
+class DeepClusterTask(Task):
+    """PICA with a choice of cluster-size term: ``L_CE(P, P') + lambda * size(P, P')``."""
+
+    def __init__(self, model: ClusterNet, optimizer: dict | None = None, config: dict | None = None, seed: int = 0):
+        cfg = dict(config or {})
+        super().__init__(model, optimizer or cfg.get("optimizer"), recipe="deep_cluster", config=cfg)
+        self.partition_loss = PICALoss()
+        self.size_loss = size_prior(cfg)
+        self.prior_weight = float(cfg.get("prior_weight", 2.0))
+        self.weak = build_augment(cfg.get("weak_augment"), WEAK)
+        self.strong = build_augment(cfg.get("strong_augment"), STRONG)
+        self.aug_generator = torch.Generator().manual_seed(seed)
+
+    def step(self, batch) -> dict:
+        x = batch["image"]
+        p = self.model(self.weak(x, self.aug_generator))
+        p_aug = self.model(self.strong(x, self.aug_generator))
+        l_ce = self.partition_loss(p, p_aug)
+        l_size = 0.5 * (self.size_loss(p) + self.size_loss(p_aug))
+        largest = torch.bincount(p.argmax(1), minlength=p.shape[1]).max().float() / len(p)
+        return {"loss": l_ce + self.prior_weight * l_size, "loss_ce": l_ce, "loss_size": l_size, "largest_cluster": largest}
+
+
+@torch.no_grad()
+def assign_clusters(model: ClusterNet, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Hard cluster id of each (H, W) image; warns when one cluster takes nearly everything."""
+    model.eval()
+    ids = torch.cat([model(torch.from_numpy(images[i : i + batch_size])[:, None]).argmax(1) for i in range(0, len(images), batch_size)]).numpy()
+    counts = np.bincount(ids, minlength=model.k)
+    if counts.max() >= DEGENERATE_FRACTION * len(ids) and len(ids) > 1:
+        log.warning("degenerate clustering: cluster %d holds %d of %d images", int(counts.argmax()), int(counts.max()), len(ids))
+    return ids
+
+
+def train_clustering(frames: FrameSet, indices, k: int, config: dict, *, out_dir: str | Path, seed: int,
+                     progress: Progress = silent) -> ClusterNet:
+    """Fit PICA / Dirichlet-prior clustering on ``frames.images[indices]`` (labels unused); resumable."""
+    indices = np.asarray(indices, int)
+    if k > len(indices):
+        log.warning("K=%d clusters > %d images to cluster; using K=%d", k, len(indices), len(indices))
+        k = len(indices)
+    torch.manual_seed(seed)
+    model = ClusterNet(build_encoder(config.get("encoder")), k)
+    cfg = dict(config["clustering"])
+    task = DeepClusterTask(model, config=cfg, seed=seed)
+    bs = min(int(cfg.get("batch_size", 64)), len(indices))
+    loader = sampled_loader(FrameDataset(frames, indices), bs, max(1, len(indices) // bs), seed)
+    fit(task, loader, None, out_dir=out_dir, max_epochs=int(cfg.get("epochs", 10)), seed=seed, progress=progress)
+    save_model_checkpoint(Path(out_dir) / "cluster_model.pt", model, "deep_cluster", {**config, "k": k})
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Experiment: the paper's tables
+
+
+@dataclass(frozen=True)
+class Split:
+    test: np.ndarray
+    val: np.ndarray
+    train: np.ndarray  # labelled training frames
+    pool: np.ndarray  # unlabelled frames outside the val/test subjects
+    test_groups: tuple
+    val_groups: tuple
+
+
+def subject_splits(frames: FrameSet, n_folds: int, seed: int) -> list[Split]:
+    """Rotating subject-level splits: test = block i, validation = block i+1, train = the rest.
+
+    Blocks are whole subjects (``grouped_kfold``); unlabelled frames of val/test subjects are
+    never used. Train / val / test subjects are asserted disjoint.
+    """
+    from sonotell.eval.cv import assert_disjoint_groups, grouped_kfold
+
+    lab = np.flatnonzero(frames.labelled)
+    groups = frames.groups[lab]
+    n_groups = len(set(groups.tolist()))
+    if n_groups < 3:
+        raise ConfigError(f"need labelled frames from >= 3 subjects (train/val/test), got {n_groups}")
+    n_folds = min(n_folds, n_groups)
+    blocks = [lab[test] for _, test in grouped_kfold(groups, n_folds, seed)]
+    out = []
+    for i in range(n_folds):
+        test, val = blocks[i], blocks[(i + 1) % n_folds]
+        train = np.concatenate([b for j, b in enumerate(blocks) if j not in (i, (i + 1) % n_folds)])
+        held = set(frames.groups[test].tolist()) | set(frames.groups[val].tolist())
+        pool = np.flatnonzero(~frames.labelled & ~np.isin(frames.groups, list(held)))
+        for a, b in ((train, test), (train, val), (val, test), (pool, test), (pool, val)):
+            assert_disjoint_groups(frames.groups, a, b)
+        out.append(Split(test, val, train, pool, tuple(sorted(set(frames.groups[test].tolist()))), tuple(sorted(set(frames.groups[val].tolist())))))
+    return out
+
+
+def labelled_subset(train: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """A seeded ``fraction`` of the labelled training frames (at least 2)."""
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"labelled fraction must be in (0, 1], got {fraction}")
+    n = max(2, int(round(fraction * len(train))))
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(train, size=min(n, len(train)), replace=False))
+
+
+def _cluster_scores(model: ClusterNet, frames: FrameSet, dev: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    soft = cluster_match.match_clusters(assign_clusters(model, frames.images[dev]), frames.labels[dev], model.k)
+    return [cluster_match.predict_from_clusters(assign_clusters(model, frames.images[o]), soft) for o in others]
+
+
+def _evaluate(frames: FrameSet, val_scores, test_scores, split: Split) -> dict:
+    from sonotell.eval.multilabel import evaluate_multilabel
+
+    rep = evaluate_multilabel(frames.labels[split.val], val_scores, frames.labels[split.test], test_scores, frames.classes)
+    return {"f1": rep["weighted"]["f1"], "precision": rep["weighted"]["precision"], "recall": rep["weighted"]["recall"],
+            "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()}}
+
+
+def _cached(path: Path, compute) -> dict:
+    """Resumability: one small JSON per finished run."""
+    import json
+
+    if path.exists():
+        return json.loads(path.read_text())
+    result = compute()
+    write_json(path, result)
+    return result
+
+
+def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent) -> Path:
+    """Clustering alone (prior x seeds, lambda sweep) and init x method x labelled fraction tables.
+
+    ``benchmark`` is a frame folder (``frameset.npz`` or the abdominal ``images/`` +
+    ``annotations/`` layout). Writes ``results.json``, ``report.md`` and ``f1_vs_fraction.png``
+    under ``out_dir``; finished runs are cached under ``out_dir/runs`` (re-run to resume).
+    """
+    from sonotell.methods.finetune_multilabel import FinetuneTask, MultiLabelNet, encoder_state_from, predict_scores, train_multilabel
+    from sonotell.methods.fixmatch import FixMatchTask
+    from sonotell.seeding import seed_everything
+
+    cfg = config if isinstance(config, dict) else load_config("methods/deep_cluster", config, overrides)
+    semi_cfg = load_config("methods/fixmatch", cfg.get("semisup", {}).get("_config", "small"))
+    semi_cfg = {**semi_cfg, **{k: v for k, v in cfg.get("semisup", {}).items() if k != "_config"}}
+    exp = cfg["experiment"]
+    out_dir = Path(out_dir)
+    frames = load_frames(benchmark, tuple(cfg["image_size"]), min_area_fraction=float(cfg["data"]["min_area_fraction"])) \
+        if not isinstance(benchmark, FrameSet) else benchmark
+    splits = subject_splits(frames, int(exp["folds"]), seed)[: exp.get("max_folds") or None]
+    seeds = [int(s) for s in exp["seeds"]]
+    n_runs = len(splits) * len(seeds) * (len(exp["priors"]) + len(exp["fractions"]) * len(exp["inits"]) * len(exp["methods"]))
+    n_runs += len(splits) * min(len(seeds), int(exp["lambda_seeds"])) * len(exp["lambdas"])
+    done = 0
+    rows: list[dict] = []
+
+    def tick(msg: str) -> None:
+        nonlocal done
+        done += 1
+        progress(done, n_runs, msg)
+
+    for f, split in enumerate(splits):
+        k = cfg["clustering"]["k"]
+        k = cluster_match.choose_k(frames.labels[split.train], int(cfg["clustering"]["min_combination_count"]), len(split.train) + len(split.pool)) if k == "auto" else int(k)
+        unsup = np.concatenate([split.train, split.pool])
+        for s in seeds:
+            cluster_models: dict = {}
+
+            def clustering_run(prior: str, lam: float, table: str) -> dict:
+                key = f"fold{f}/seed{s}/cluster_{prior}_lam{lam:g}"
+                run_cfg = {**cfg, "clustering": {**cfg["clustering"], "prior": prior, "prior_weight": lam}}
+
+                def compute() -> dict:
+                    seed_everything(s)
+                    model = train_clustering(frames, unsup, k, run_cfg, out_dir=out_dir / "runs" / key, seed=s)
+                    val_scores, test_scores = _cluster_scores(model, frames, split.train, split.val, split.test)
+                    sizes = np.bincount(assign_clusters(model, frames.images[unsup]), minlength=model.k)
+                    return {**_evaluate(frames, val_scores, test_scores, split), "k": int(model.k), "non_empty_clusters": int((sizes > 0).sum())}
+
+                res = _cached(out_dir / "runs" / key / "result.json", compute)
+                tick(key)
+                return {"table": table, "fold": f, "seed": s, "prior": prior, "lambda": lam, **res}
+
+            for prior in exp["priors"]:
+                rows.append(clustering_run(prior, float(cfg["clustering"]["prior_weight"]), "clustering"))
+            if seeds.index(s) < int(exp["lambda_seeds"]):
+                for lam in exp["lambdas"]:
+                    rows.append(clustering_run("dirichlet", float(lam), "lambda"))
+            init_ckpt = out_dir / "runs" / f"fold{f}/seed{s}/cluster_dirichlet_lam{float(cfg['clustering']['prior_weight']):g}" / "cluster_model.pt"
+
+            for fraction in exp["fractions"]:
+                labelled = labelled_subset(split.train, float(fraction), s)
+                pool = np.concatenate([split.pool, np.setdiff1d(split.train, labelled)])
+                for init in exp["inits"]:
+                    for method in exp["methods"]:
+                        key = f"fold{f}/seed{s}/frac{fraction:g}/{init}_{method}"
+
+                        def compute() -> dict:
+                            seed_everything(s)
+                            combos, combo_ids = None, None
+                            if method == "two_head":
+                                combos = cluster_match.frequent_combinations(frames.labels[labelled], int(semi_cfg.get("min_combination_count", 1)))
+                                combo_ids = cluster_match.combination_index(frames.labels[labelled], combos)
+                                if len(combos) < 2:
+                                    log.warning("%s: one label combination only; the two-head run is skipped", key)
+                                    return {"skipped": "one label combination"}
+                            net = MultiLabelNet(build_encoder(cfg.get("encoder")), len(frames.classes), 0 if combos is None else len(combos))
+                            if init == "cluster":
+                                net.encoder.load_state_dict(encoder_state_from(init_ckpt))
+                            task = FinetuneTask(net, semi_cfg.get("optimizer"), config=semi_cfg, seed=s) if method == "supervised" else \
+                                FixMatchTask(net, method, None if combos is None else torch.from_numpy(combos), semi_cfg.get("optimizer"), semi_cfg, s)
+                            train_multilabel(task, frames, labelled, config=semi_cfg, out_dir=out_dir / "runs" / key, seed=s,
+                                             unlabelled_idx=None if method == "supervised" else pool, combination_ids=combo_ids)
+                            return {**_evaluate(frames, predict_scores(net, frames.images[split.val]), predict_scores(net, frames.images[split.test]), split),
+                                    "n_labelled": int(len(labelled))}
+
+                        res = _cached(out_dir / "runs" / key / "result.json", compute)
+                        tick(key)
+                        rows.append({"table": "semisup", "fold": f, "seed": s, "fraction": float(fraction), "init": init, "method": method, **res})
+    return write_report(rows, frames, splits, cfg, out_dir)
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, float)
+    return (float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0) if len(a) else (float("nan"), float("nan"))
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Mean / std (over folds x seeds) and best-seed F1 for each table cell."""
+    out: dict = {"clustering": [], "lambda": [], "semisup": []}
+    for prior in sorted({r["prior"] for r in rows if r["table"] == "clustering"}):
+        f1 = [r["f1"] for r in rows if r["table"] == "clustering" and r["prior"] == prior]
+        by_seed = {}
+        for r in rows:
+            if r["table"] == "clustering" and r["prior"] == prior:
+                by_seed.setdefault(r["seed"], []).append(r["f1"])
+        m, sd = _mean_std(f1)
+        out["clustering"].append({"prior": prior, "f1_mean": m, "f1_std": sd, "f1_best_seed": max(np.mean(v) for v in by_seed.values()), "n_runs": len(f1)})
+    for lam in sorted({r["lambda"] for r in rows if r["table"] == "lambda"}):
+        f1 = [r["f1"] for r in rows if r["table"] == "lambda" and r["lambda"] == lam]
+        m, sd = _mean_std(f1)
+        out["lambda"].append({"lambda": lam, "f1_mean": m, "f1_std": sd, "n_runs": len(f1)})
+    cells = sorted({(r["fraction"], r["init"], r["method"]) for r in rows if r["table"] == "semisup"})
+    for fraction, init, method in cells:
+        f1 = [r["f1"] for r in rows if r["table"] == "semisup" and (r["fraction"], r["init"], r["method"]) == (fraction, init, method) and "f1" in r]
+        m, sd = _mean_std(f1)
+        out["semisup"].append({"fraction": fraction, "init": init, "method": method, "f1_mean": m, "f1_std": sd, "n_runs": len(f1)})
+    return out
+
+
+def write_report(rows: list[dict], frames: FrameSet, splits: list[Split], cfg: dict, out_dir: Path) -> Path:
+    """``results.json`` (every run + summary), ``report.md`` and the F1-vs-fraction plot."""
+    summary = summarise(rows)
+    split_info = [{"test": s.test_groups, "val": s.val_groups, "n_train": len(s.train), "n_pool": len(s.pool), "n_val": len(s.val), "n_test": len(s.test)} for s in splits]
+    write_json(out_dir / "results.json", {"classes": frames.classes, "splits": split_info, "config": cfg, "summary": summary, "runs": rows})
+    lines = ["# Deep clustering and multi-label semi-supervised learning", "",
+             f"{int(frames.labelled.sum())} labelled / {len(frames.images)} frames, classes: {', '.join(frames.classes)}; "
+             f"{len(splits)} subject-level folds; weighted F1 on test with per-class thresholds from validation.", "",
+             "## Clustering alone (Algorithm 1 labels from the training dev set)", "", "| prior | F1 mean | F1 std | best seed | runs |", "|---|---|---|---|---|"]
+    lines += [f"| {r['prior']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['f1_best_seed']:.3f} | {r['n_runs']} |" for r in summary["clustering"]]
+    lines += ["", "## Dirichlet prior weight lambda", "", "| lambda | F1 mean | F1 std | runs |", "|---|---|---|---|"]
+    lines += [f"| {r['lambda']:g} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['n_runs']} |" for r in summary["lambda"]]
+    lines += ["", "## Init x method x labelled fraction", "", "| fraction | init | method | F1 mean | F1 std | runs |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['fraction']:g} | {r['init']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['n_runs']} |" for r in summary["semisup"]]
+    write_text(out_dir / "report.md", "\n".join(lines) + "\n")
+    if summary["semisup"]:
+        _plot_f1_vs_fraction(summary["semisup"], out_dir / "f1_vs_fraction.png")
+    return out_dir / "report.md"
+
+
+def _plot_f1_vs_fraction(cells: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sonotell.files import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for init, method in sorted({(c["init"], c["method"]) for c in cells}):
+        pts = sorted((c["fraction"], c["f1_mean"], c["f1_std"]) for c in cells if (c["init"], c["method"]) == (init, method))
+        x, y, e = (np.array(v) for v in zip(*pts))
+        ax.errorbar(100 * x, y, yerr=e, marker="o", capsize=3, linestyle="-" if init == "cluster" else "--", label=f"{init} init, {method}")
+    ax.set_xlabel("labelled fraction (%)")
+    ax.set_ylabel("weighted F1 (test)")
+    ax.set_xscale("log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

@@ -1,0 +1,310 @@
+"""Multi-label fine-tuning (Dadoun et al. 2023): a feature extractor — from deep clustering, a
+random init or any local checkpoint — with a multi-label head trained by BCE.
+
+Also holds what the issue-6 recipes share: the ``FrameSet`` of single frames with organ
+labels, the image encoder and the multi-label network.
+
+Example:
+    >>> net = MultiLabelNet(build_encoder({"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1]}), n_classes=3)
+    >>> net(torch.zeros(2, 1, 32, 32))["multilabel"].shape
+    torch.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from sonotell.data.augment import STRONG, WEAK, build_augment, standardise_image
+from sonotell.errors import InputError
+from sonotell.files import atomic_path
+from sonotell.progress import Progress, silent
+from sonotell.train import Task, fit
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------------------------------------
+# Frames with multi-label organ / finding labels
+
+
+@dataclass
+class FrameSet:
+    """Single frames at working resolution with multi-hot labels and the subject of each.
+
+    ``labels`` rows of unlabelled frames are zeros; ``labelled`` says which rows are labels.
+    """
+
+    images: np.ndarray  # (N, H, W) float32 in [0, 1]
+    labels: np.ndarray  # (N, K) float32 multi-hot
+    labelled: np.ndarray  # (N,) bool
+    groups: np.ndarray  # (N,) subject / patient id, for grouped splits
+    names: list[str]
+    classes: list[str]
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if not (len(self.labels) == len(self.labelled) == len(self.groups) == len(self.names) == n):
+            raise ValueError("FrameSet: images, labels, labelled, groups and names differ in length")
+        if self.labels.ndim != 2 or self.labels.shape[1] != len(self.classes):
+            raise ValueError(f"FrameSet: labels {self.labels.shape} do not match {len(self.classes)} classes")
+
+    def save(self, path: str | Path) -> Path:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, images=self.images, labels=self.labels, labelled=self.labelled,
+                                    groups=self.groups.astype(str), names=np.array(self.names), classes=np.array(self.classes))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FrameSet":
+        path = Path(path)
+        try:
+            z = np.load(path, allow_pickle=False)
+            return cls(z["images"].astype(np.float32), z["labels"].astype(np.float32), z["labelled"].astype(bool),
+                       z["groups"].astype(str), z["names"].tolist(), z["classes"].tolist())
+        except (OSError, KeyError, ValueError) as e:
+            raise InputError(path, f"not a frame set ({e})") from None
+
+    def drop_absent_classes(self) -> "FrameSet":
+        """Drop classes with no labelled positive (with a warning naming them)."""
+        present = self.labels[self.labelled].sum(axis=0) > 0
+        if present.all():
+            return self
+        if not present.any():
+            raise InputError(None, "no class occurs in any labelled frame")
+        absent = [c for c, p in zip(self.classes, present) if not p]
+        log.warning("classes that never occur in the labelled frames are dropped: %s", ", ".join(absent))
+        return FrameSet(self.images, self.labels[:, present], self.labelled, self.groups, self.names,
+                        [c for c, p in zip(self.classes, present) if p], self.meta)
+
+
+ABDOMINAL_COLOURS = {
+    "liver": (100, 0, 100), "kidney": (255, 255, 0), "vessels": (255, 0, 0), "spleen": (255, 0, 255),
+    "pancreas": (0, 0, 255), "bone": (255, 255, 255), "gallbladder": (0, 255, 0), "adrenal": (0, 255, 255),
+}
+
+
+def subject_of(name: str) -> str:
+    """Subject of an abdominal frame: its filename's letter prefix (``a12.jpg`` -> ``a``)."""
+    m = re.match(r"[A-Za-z]+", name)
+    return m.group(0) if m else name
+
+
+def load_abdominal_frames(root: str | Path, size: tuple[int, int] = (64, 64), min_area_fraction: float = 0.005,
+                          progress: Progress = silent) -> FrameSet:
+    """Frames of the Vitale abdominal set (``images/*/*.jpg``, RGB masks ``annotations/*/*.png``).
+
+    An organ is present when its (nearest-colour) mask area exceeds ``min_area_fraction`` of
+    the frame; frames without a mask are unlabelled. Classes never present are dropped.
+    """
+    from PIL import Image
+
+    root = Path(root)
+    images = sorted(root.glob("images/*/*.jpg")) + sorted(root.glob("images/*/*.png"))
+    if not images:
+        raise InputError(root, "no images/*/*.jpg frames (expected the abdominal frame layout)")
+    masks = {p.stem: p for p in sorted(root.glob("annotations/*/*.png"))}
+    stems = {p.stem for p in images}
+    orphans = sorted(set(masks) - stems)
+    if orphans:
+        log.warning("%d masks without a matching image ignored: %s", len(orphans), ", ".join(orphans[:5]))
+    classes = list(ABDOMINAL_COLOURS)
+    palette = np.array([(0, 0, 0)] + [ABDOMINAL_COLOURS[c] for c in classes], np.float32)
+    frames, labels, labelled, names = [], [], [], []
+    for i, path in enumerate(images):
+        try:
+            with Image.open(path) as im:
+                arr = np.asarray(im)
+        except OSError as e:
+            raise InputError(path, f"unreadable image ({e})") from None
+        frames.append(standardise_image(arr, size, str(path)))
+        y = np.zeros(len(classes), np.float32)
+        if path.stem in masks:
+            with Image.open(masks[path.stem]) as m:
+                rgb = np.asarray(m.convert("RGB"), np.float32)[::4, ::4]
+            nearest = ((rgb[:, :, None, :] - palette[None, None]) ** 2).sum(-1).argmin(-1)
+            area = np.bincount(nearest.ravel(), minlength=len(palette))[1:] / nearest.size
+            y = (area > min_area_fraction).astype(np.float32)
+        labels.append(y)
+        labelled.append(path.stem in masks)
+        names.append(path.name)
+        progress(i + 1, len(images), path.name)
+    fs = FrameSet(np.stack(frames), np.stack(labels), np.array(labelled), np.array([subject_of(n) for n in names]), names, classes)
+    return fs.drop_absent_classes()
+
+
+def load_frames(folder: str | Path, size: tuple[int, int], progress: Progress = silent, **kwargs) -> FrameSet:
+    """A ``FrameSet`` from a folder: ``frameset.npz`` (saved ``FrameSet``) or the abdominal layout."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputError(folder, "no such folder")
+    if folder.is_file() and folder.suffix == ".npz":
+        fs = FrameSet.load(folder)
+    elif (folder / "frameset.npz").exists():
+        fs = FrameSet.load(folder / "frameset.npz")
+    elif (folder / "images").is_dir():
+        return load_abdominal_frames(folder, size, progress=progress, **kwargs)
+    else:
+        raise InputError(folder, "expected frameset.npz or an images/ + annotations/ frame layout")
+    if tuple(fs.images.shape[1:]) != tuple(size):
+        fs.images = np.stack([standardise_image(im, size) for im in fs.images])
+    return fs.drop_absent_classes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+
+
+def build_encoder(config: dict | None = None) -> nn.Module:
+    """The shared image encoder (``sonotell.models.create_model``, default ``image_resnet``).
+
+    Config keys: ``model`` (registered name), ``config`` (its ``small``/``paper`` YAML) and any
+    of its keyword arguments as overrides (``widths``, ``blocks``). ``out_features`` is set.
+    """
+    from sonotell.models import create_model
+
+    cfg = dict(config or {})
+    name = cfg.pop("model", "image_resnet")
+    config_name = cfg.pop("config", "small")
+    try:
+        net = create_model(name, config_name, **cfg)
+    except ImportError as e:
+        # create_model imports every model module; one broken module elsewhere must not stop this recipe
+        if name != "image_resnet":
+            raise
+        from sonotell.config import load_config
+        from sonotell.models.image import ImageEncoder
+
+        log.warning("create_model failed (%s); building image_resnet directly", e)
+        net = ImageEncoder(**{**load_config("models/image_resnet", config_name), **cfg})
+    net.out_features = int(getattr(net, "out_dim", getattr(net, "out_features", 0)))
+    if not net.out_features:
+        raise InputError(None, f"encoder {name!r} does not say its feature size (out_dim)")
+    return net
+
+
+class MultiLabelNet(nn.Module):
+    """Encoder + multi-label head (+ optional single-label head over label combinations)."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int, n_combinations: int = 0):
+        super().__init__()
+        self.encoder = encoder
+        self.multilabel_head = nn.Linear(encoder.out_features, n_classes)
+        self.combination_head = nn.Linear(encoder.out_features, n_combinations) if n_combinations else None
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.encoder(x)
+        out = {"features": feats, "multilabel": self.multilabel_head(feats)}
+        if self.combination_head is not None:
+            out["combination"] = self.combination_head(feats)
+        return out
+
+
+@torch.no_grad()
+def predict_scores(model: nn.Module, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
+    """Sigmoid multi-label scores (N, K) of (N, H, W) images, in eval mode."""
+    model.eval()
+    out = [torch.sigmoid(model(torch.from_numpy(images[i : i + batch_size])[:, None])["multilabel"]) for i in range(0, len(images), batch_size)]
+    return torch.cat(out).numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+class FrameDataset(Dataset):
+    """Items ``{"image": (1, H, W), "labels": (K,), "combination": int}`` of a ``FrameSet`` subset."""
+
+    def __init__(self, frames: FrameSet, indices, combination_ids: np.ndarray | None = None):
+        self.frames, self.indices = frames, np.asarray(indices, int)
+        self.combination_ids = combination_ids
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:
+        j = int(self.indices[i])
+        item = {"image": torch.from_numpy(self.frames.images[j])[None], "labels": torch.from_numpy(self.frames.labels[j])}
+        item["combination"] = int(self.combination_ids[i]) if self.combination_ids is not None else -1
+        return item
+
+
+def sampled_loader(dataset: Dataset, batch_size: int, n_batches: int, seed: int) -> DataLoader:
+    """``n_batches`` batches drawn with replacement: a fixed number of steps however small the set."""
+    g = torch.Generator().manual_seed(seed)
+    sampler = RandomSampler(dataset, replacement=True, num_samples=batch_size * n_batches, generator=g)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True)
+
+
+class FinetuneTask(Task):
+    """Supervised multi-label training: BCE on the weakly augmented labelled images."""
+
+    def __init__(self, model: MultiLabelNet, optimizer: dict | None = None, recipe: str = "finetune_multilabel",
+                 config: dict | None = None, seed: int = 0):
+        super().__init__(model, optimizer, recipe, config)
+        self.weak = build_augment((config or {}).get("weak_augment"), WEAK)
+        self.strong = build_augment((config or {}).get("strong_augment"), STRONG)
+        self.aug_generator = torch.Generator().manual_seed(seed)
+
+    def augment(self, x: torch.Tensor, strong: bool = False) -> torch.Tensor:
+        if not self.training:
+            return x
+        return (self.strong if strong else self.weak)(x, self.aug_generator)
+
+    def supervised(self, batch: dict) -> dict:
+        out = self.model(self.augment(batch["image"]))
+        loss = F.binary_cross_entropy_with_logits(out["multilabel"], batch["labels"])
+        result = {"loss_supervised": loss}
+        if "combination" in out:
+            combos = batch["combination"]
+            if (combos >= 0).any():
+                result["loss_combination"] = F.cross_entropy(out["combination"], combos, ignore_index=-1)
+                loss = loss + result["loss_combination"]
+        result["loss"] = loss
+        return result
+
+    def step(self, batch) -> dict:
+        if "labelled" in batch:
+            batch = batch["labelled"]
+        return self.supervised(batch)
+
+
+def train_multilabel(task: FinetuneTask, frames: FrameSet, train_idx, *, config: dict, out_dir: str | Path, seed: int,
+                     unlabelled_idx=None, combination_ids: np.ndarray | None = None, progress: Progress = silent) -> Task:
+    """Fit ``task`` for ``config['steps']`` steps; FixMatch tasks also get an unlabelled stream.
+
+    Resumable: re-running with the same ``out_dir`` continues from its last checkpoint.
+    """
+    from lightning.pytorch.utilities import CombinedLoader
+
+    steps = int(config.get("steps", 200))
+    per_epoch = int(config.get("steps_per_epoch", 50))
+    epochs = max(1, -(-steps // per_epoch))
+    bs = int(config.get("batch_size", 16))
+    loaders = {"labelled": sampled_loader(FrameDataset(frames, train_idx, combination_ids), bs, per_epoch, seed)}
+    if unlabelled_idx is not None and len(unlabelled_idx):
+        mu = int(config.get("unlabelled_ratio", 2))
+        loaders["unlabelled"] = sampled_loader(FrameDataset(frames, unlabelled_idx), bs * mu, per_epoch, seed + 1)
+    fit(task, CombinedLoader(loaders, mode="max_size_cycle"), None, out_dir=out_dir, max_epochs=epochs, seed=seed, progress=progress)
+    return task
+
+
+def encoder_state_from(path: str | Path) -> dict:
+    """Encoder weights from a local checkpoint of any recipe (keys under ``encoder.``)."""
+    from sonotell.train import load_model_checkpoint
+
+    state = load_model_checkpoint(path)["state_dict"]
+    for prefix in ("model.encoder.", "encoder."):
+        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if sub:
+            return sub
+    raise InputError(path, "checkpoint has no encoder weights (no 'encoder.' keys)")
