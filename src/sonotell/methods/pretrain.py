@@ -1,0 +1,287 @@
+"""Shared self-supervised pretraining runner for the recipes ``show_from_tell``, ``dual`` and ``av_contrastive``.
+
+``pretrain(recipe, benchmark, out_dir)`` reads the recipe's config
+(``configs/methods/<recipe>/<config>.yaml``), builds paired clips from the benchmark with
+``sonotell.data.datasets.ClipDataset`` (no labels are read), trains the recipe's model with
+``sonotell.train.fit`` and writes the **encoder checkpoint**:
+
+``out_dir/encoder.pt`` -- ``sonotell.train.save_model_checkpoint`` format ``sonotell/1``:
+``{"format", "recipe", "config", "state_dict"}``; ``config`` is the full resolved recipe
+config whose ``model`` section (``{name: <recipe>, ...kwargs}``) rebuilds the network with
+``create_model(name, **kwargs)`` (the text vocabulary is stored there too). The config is
+also written beside it as ``encoder.yaml``. Load it with
+``sonotell.train.load_model_checkpoint(path, expected="show_from_tell", model=net)`` or
+``load_pretrained(path, expected=...)`` here, which rebuilds the model; a checkpoint of
+another recipe or shape is refused with a message naming both.
+
+The models expose ``encode_video(frames (B, T, H, W))``, ``encode_image(frames (B, H, W))``
+(dual), ``encode_audio(wav (B, S))``, ``encode_text(list[str])`` (show_from_tell) and
+``localisation_map(frames, audio) -> (B, h, w)`` (show_from_tell with spatial fusion).
+
+Example:
+    >>> ckpt = pretrain("show_from_tell", "bench_out/synthetic", "runs/sft", config="small")  # doctest: +SKIP
+    >>> model = load_pretrained(ckpt, expected="show_from_tell")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from sonotell.config import load_config
+from sonotell.errors import ConfigError, InputError
+from sonotell.files import write_json
+from sonotell.losses.pairs import NO_SPEECH_POLICIES, PairPlan, speech_mask  # noqa: F401  (re-exported)
+from sonotell.models.encoders import build_encoder  # noqa: F401  (re-exported)
+from sonotell.progress import Progress, silent
+from sonotell.train import Task
+
+log = logging.getLogger(__name__)
+
+RECIPES = ("show_from_tell", "dual", "av_contrastive")
+
+
+# --------------------------------------------------------------------------- the training task
+
+
+class PretrainTask(Task):
+    """Pairs a recipe model with its own objective: ``step`` returns ``model.losses(batch)``."""
+
+    def step(self, batch) -> dict:
+        return self.model.losses(batch)
+
+    def on_train_epoch_start(self) -> None:
+        if hasattr(self.model, "set_epoch"):
+            self.model.set_epoch(self.current_epoch)
+
+
+def collate_clips(items: list[dict]) -> dict:
+    """Stack tensors / arrays, keep strings as lists; keys missing from any item are dropped."""
+    keys = set(items[0]).intersection(*map(set, items[1:]))
+    out: dict = {}
+    for k in sorted(keys):
+        vals = [it[k] for it in items]
+        if isinstance(vals[0], (torch.Tensor, np.ndarray)):
+            out[k] = torch.stack([torch.as_tensor(v) for v in vals])
+        elif isinstance(vals[0], (int, float, np.integer, np.floating)) and not isinstance(vals[0], bool):
+            out[k] = torch.as_tensor(vals)
+        else:
+            out[k] = vals
+    return out
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def model_from_config(recipe: str, config: dict) -> nn.Module:
+    """Rebuild a recipe's (untrained) model from its resolved config's ``model`` section."""
+    from sonotell.models import create_model
+
+    _import_recipe(recipe)
+    section = dict(config.get("model") or {})
+    name = section.pop("name", recipe)
+    section.pop("config", None)
+    return create_model(name, None, **section)
+
+
+def load_pretrained(path: str | Path, expected: str | None = None) -> nn.Module:
+    """A pretrained recipe model from ``encoder.pt``; refuses another recipe or shape, naming both."""
+    from sonotell.train import load_model_checkpoint
+
+    ckpt = load_model_checkpoint(path, expected=expected)
+    if ckpt["recipe"] not in RECIPES:
+        raise ConfigError(f"{path}: checkpoint of recipe {ckpt['recipe']!r} is not a pretraining recipe ({', '.join(RECIPES)})")
+    model = model_from_config(ckpt["recipe"], ckpt["config"])
+    load_model_checkpoint(path, expected=ckpt["recipe"], model=model)
+    return model.eval()
+
+
+def _import_recipe(recipe: str):
+    if recipe not in RECIPES:
+        raise ConfigError(f"unknown pretraining recipe {recipe!r}; known: {', '.join(RECIPES)}")
+    return importlib.import_module(f"sonotell.methods.{recipe}")
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+def resolve_config(recipe: str, config: str | Path | dict = "small", overrides: Sequence[str] = ()) -> dict:
+    """The recipe's config (packaged name or YAML path) with ``key=value`` overrides applied."""
+    from sonotell.config import apply_overrides
+
+    _import_recipe(recipe)
+    if isinstance(config, dict):
+        return apply_overrides(config, list(overrides))
+    return load_config(f"methods/{recipe}", config, list(overrides))
+
+
+def split_subjects(subject_of_scan: dict[str, str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Scan ids split by subject into (train, val); no subject is in both."""
+    subjects = sorted(set(subject_of_scan.values()))
+    rng = np.random.default_rng(seed)
+    n_val = int(round(val_fraction * len(subjects))) if len(subjects) > 1 else 0
+    val_subjects = set(rng.permutation(subjects)[:n_val].tolist())
+    train = sorted(s for s, g in subject_of_scan.items() if g not in val_subjects)
+    val = sorted(s for s, g in subject_of_scan.items() if g in val_subjects)
+    assert not {subject_of_scan[s] for s in train} & {subject_of_scan[s] for s in val}, "train and val subjects overlap"
+    return train, val
+
+
+def transcripts(benchmark, scan_ids: Sequence[str]) -> list[str]:
+    """The spoken text of each scan (truth segments), for the text vocabulary; no labels are read."""
+    out = []
+    for sid in scan_ids:
+        truth = benchmark.truth(sid)
+        out += [seg.get("text", "") for seg in truth.get("segments", [])]
+    return out
+
+
+def make_dataset(benchmark, scan_ids: Sequence[str], data_cfg: dict, cache_dir: Path, progress: Progress = silent):
+    """``ClipDataset`` over ``scan_ids`` with the recipe's clip settings."""
+    from sonotell.data.datasets import ClipDataset
+
+    kwargs = dict(data_cfg)
+    before, after = kwargs.pop("audio_before_s", None), kwargs.pop("audio_after_s", None)
+    if before is not None:
+        kwargs["audio_window_s"] = (float(before), float(after if after is not None else before))
+    kwargs.pop("batch_size", None)
+    kwargs.pop("num_workers", None)
+    kwargs["size"] = tuple(kwargs.get("size", (64, 64)))
+    return ClipDataset(benchmark, list(scan_ids), cache_dir=cache_dir, **kwargs)
+
+
+def pretrain(
+    recipe: str,
+    benchmark,
+    out_dir: str | Path,
+    config: str | Path | dict = "small",
+    overrides: Sequence[str] = (),
+    seed: int = 0,
+    progress: Progress = silent,
+    *,
+    scan_ids: Sequence[str] | None = None,
+    devices: int | str = 1,
+    accelerator: str = "cpu",
+    strategy: str = "auto",
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """Pretrain ``recipe`` on ``benchmark`` (folder, name or ``Benchmark``) and write ``out_dir/encoder.pt``.
+
+    ``scan_ids`` restricts pretraining to some scans (e.g. to keep a downstream test fold
+    out); validation clips come from held-out subjects. An ``encoder.pt`` already written
+    with the same config is returned as it is (a finished run is not repeated); an
+    interrupted run resumes from ``out_dir/checkpoints/last.ckpt``.
+    """
+    from sonotell.seeding import seed_everything
+    from sonotell.train import fit, load_model_checkpoint, save_model_checkpoint
+
+    out_dir = Path(out_dir)
+    cfg = resolve_config(recipe, config, overrides)
+    bench = _load_benchmark(benchmark)
+    target = out_dir / "encoder.pt"
+    if target.exists():
+        old = load_model_checkpoint(target)
+        if old["recipe"] == recipe and _same_run(old["config"], cfg, bench.name, seed):
+            log.info("%s: already pretrained with this config", target)
+            return target
+    seed_everything(seed)
+    torch.manual_seed(seed)
+
+    ids = list(scan_ids) if scan_ids is not None else [s.scan_id for s in bench.scans]
+    unknown = sorted(set(ids) - {s.scan_id for s in bench.scans})
+    if unknown:
+        raise InputError(bench.root, f"unknown scan ids {unknown[:3]}")
+    subject_of = {s.scan_id: s.subject_id for s in bench.scans if s.scan_id in set(ids)}
+    train_cfg = cfg.get("train", {})
+    train_ids, val_ids = split_subjects(subject_of, float(train_cfg.get("val_fraction", 0.0)), seed)
+    if not train_ids:
+        raise InputError(bench.root, "no scans to pretrain on")
+
+    model_cfg = cfg.setdefault("model", {})
+    model_cfg["name"] = recipe
+    if model_cfg.get("text") is not None and model_cfg.get("use_text", True):
+        from sonotell.models.text import build_vocabulary
+
+        vocab = build_vocabulary(transcripts(bench, train_ids), min_count=int(cfg.get("text_min_count", 1)))
+        model_cfg["text"]["vocabulary"] = vocab
+    cfg["benchmark"], cfg["seed"] = bench.name, seed
+    cfg["scan_ids"] = {"train": train_ids, "val": val_ids}
+
+    data_cfg = dict(cfg.get("data", {}))
+    cache = Path(cache_dir) if cache_dir else out_dir / "frame_cache"
+    train_ds = make_dataset(bench, train_ids, data_cfg, cache, progress)
+    val_ds = make_dataset(bench, val_ids, data_cfg, cache, progress) if val_ids else None
+    bs = int(train_cfg.get("batch_size", 8))
+    if len(train_ds) < 2:
+        raise InputError(bench.root, f"only {len(train_ds)} training clip(s); contrastive pretraining needs at least 2")
+    bs = min(bs, len(train_ds))
+    g = torch.Generator().manual_seed(seed)
+    workers = int(train_cfg.get("num_workers", 0))
+    train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=True, collate_fn=collate_clips, generator=g, num_workers=workers)
+    val_dl = None
+    if val_ds is not None and len(val_ds) >= 2:
+        val_dl = torch.utils.data.DataLoader(val_ds, batch_size=min(bs, len(val_ds)), shuffle=False, drop_last=True, collate_fn=collate_clips, num_workers=workers)
+
+    model = model_from_config(recipe, cfg)
+    task = PretrainTask(model, optimizer=train_cfg.get("optimizer"), recipe=recipe, config=cfg)
+    t0 = time.perf_counter()
+    result = fit(
+        task,
+        train_dl,
+        val_dl,
+        out_dir=out_dir,
+        max_epochs=int(train_cfg.get("epochs", 1)),
+        seed=seed,
+        devices=devices,
+        accelerator=accelerator,
+        strategy=strategy,
+        early_stop_patience=train_cfg.get("early_stop_patience"),
+        progress=progress,
+        gradient_clip_val=train_cfg.get("gradient_clip_val"),
+    )
+    seconds = time.perf_counter() - t0
+    best = result.best_checkpoint or result.last_checkpoint
+    if best is not None:
+        load_model_checkpoint(best, expected=recipe, model=model)
+    save_model_checkpoint(target, model, recipe, cfg)
+    write_json(
+        out_dir / "pretrain.json",
+        {
+            "recipe": recipe,
+            "benchmark": bench.name,
+            "seed": seed,
+            "train_clips": len(train_ds),
+            "val_clips": len(val_ds) if val_ds is not None else 0,
+            "epochs_run": result.epochs_run,
+            "seconds": round(seconds, 2),
+            "metrics": result.metrics,
+            "checkpoint": str(target),
+            "source_checkpoint": str(best) if best else None,
+        },
+    )
+    return target
+
+
+def _same_run(old: dict, new: dict, bench_name: str, seed: int) -> bool:
+    keys = ("model", "data", "train", "loss")
+    strip = lambda m: {k: v for k, v in (m or {}).items() if k != "vocabulary"}  # noqa: E731
+    same_model = {k: strip(v) if isinstance(v, dict) else v for k, v in (old.get("model") or {}).items() if k != "name"} == {k: strip(v) if isinstance(v, dict) else v for k, v in (new.get("model") or {}).items() if k != "name"}
+    return same_model and all(old.get(k) == new.get(k) for k in keys if k != "model") and old.get("benchmark") == bench_name and old.get("seed") == seed
+
+
+def _load_benchmark(benchmark):
+    from sonotell.bench.format import Benchmark, load_benchmark
+
+    if isinstance(benchmark, Benchmark):
+        return benchmark
+    path = Path(benchmark)
+    if not path.exists() and (Path("bench_out") / str(benchmark)).exists():
+        path = Path("bench_out") / str(benchmark)
+    return load_benchmark(path)

@@ -1,0 +1,180 @@
+"""Show from Tell (Jiao et al.): audio-visual and text-visual self-supervision from narrated scans.
+
+Method, as in the paper's Section 2:
+
+* **Encoders**: an R(2+1)D video network gives a spatial feature map of the clip; a 2D CNN
+  on the log-spectrogram encodes the sonographer's speech in a window of +-0.3 s around the
+  video time (``data.audio_before_s = audio_after_s = 0.3``); the transcript of the same
+  window passes the **selective information gating** (SIG: outlier filtering or keyword
+  spotting, ``models/sig.py``) into a word-embedding text encoder with two FC layers.
+* **Fusion**: spatial-aware -- the audio (text) vector multiplies every position of the
+  visual map, then pooling + FC (Fig. 2d). Its per-position response is the audio-guided
+  localisation map (``localisation_map``).
+* **Objectives**: for video-audio, binary correspondence on the fused feature (aligned vs.
+  shifted / other-scan pairs, weight alpha) and cross-modal contrastive InfoNCE on
+  projected embeddings (weight beta); the same two for video-text (gamma, delta).
+  ``L = alpha L_cor^va + beta L_con^va + gamma L_cor^vt + delta L_con^vt``, equal weights
+  by default.
+
+Clips without speech are skipped or used as negatives (``no_speech``); a transcript in
+which SIG finds nothing (no lexicon term) leaves the text terms of that clip out the same way.
+
+Example:
+    >>> from sonotell.models import create_model
+    >>> net = create_model("show_from_tell", None)  # small default encoders  # doctest: +SKIP
+    >>> net.localisation_map(torch.rand(1, 8, 64, 64), torch.randn(1, 9600)).shape  # doctest: +SKIP
+    torch.Size([1, 4, 4])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sonotell.errors import ConfigError
+from sonotell.losses.correspondence import CorrespondenceLoss
+from sonotell.losses.infonce import InfoNCE
+from sonotell.losses.pairs import PairPlan, require_pairs, speech_mask, zero_like_graph
+from sonotell.models.encoders import build_encoder
+from sonotell.models.fusion import build_fusion
+from sonotell.models.registry import register_model
+from sonotell.models.sig import SelectiveInformationGate
+
+SMALL_VIDEO = {"name": "video_r2plus1d", "config": "small"}
+SMALL_AUDIO = {"name": "audio_spec2d", "config": "small"}
+SMALL_TEXT = {"name": "text_embedding", "config": "small"}
+
+
+class ShowFromTell(nn.Module):
+    """Video + audio (+ text) encoders, spatial-aware fusion, correspondence and contrastive heads.
+
+    Args:
+        video, audio, text: encoder sections ``{name, config, **overrides}``; ``text`` carries
+            the ``vocabulary`` built from the training transcripts.
+        fusion: ``spatial`` (paper), ``concat`` or ``matrix`` (the "without spatial fusion" ablations).
+        embed_dim: joint space of the contrastive terms.
+        use_audio, use_text: the "without audio" / "without text" ablations.
+        sig: ``{mode: outlier|keyword|none, lexicon: [...], min_confidence}``.
+        weights: ``{alpha, beta, gamma, delta}`` of the four terms.
+        temperature: InfoNCE temperature.
+        no_speech: ``skip`` or ``negative``.
+        min_shift_s: a same-scan pair at least this far apart is a negative.
+    """
+
+    def __init__(
+        self,
+        video: dict | None = None,
+        audio: dict | None = None,
+        text: dict | None = None,
+        fusion: str = "spatial",
+        embed_dim: int = 64,
+        use_audio: bool = True,
+        use_text: bool = True,
+        sig: dict | None = None,
+        weights: dict | None = None,
+        temperature: float = 0.07,
+        no_speech: str = "skip",
+        min_shift_s: float = 2.0,
+    ):
+        super().__init__()
+        if not (use_audio or use_text):
+            raise ConfigError("show_from_tell needs audio or text (use_audio and use_text are both false)")
+        self.video = build_encoder(video or SMALL_VIDEO)
+        dv = self.video.out_dim
+        self.use_audio, self.use_text, self.fusion_kind = use_audio, use_text, fusion
+        self.weights = {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "delta": 1.0, **(weights or {})}
+        self.no_speech, self.min_shift_s = no_speech, min_shift_s
+        self.video_proj = nn.Linear(dv, embed_dim)
+        if use_audio:
+            self.audio = build_encoder(audio or SMALL_AUDIO)
+            self.fuse_va = build_fusion(fusion, dv, self.audio.out_dim, embed_dim)
+            self.cor_va = nn.Linear(embed_dim, 1)
+            self.audio_proj = nn.Linear(self.audio.out_dim, embed_dim)
+        if use_text:
+            self.text = build_encoder(text or SMALL_TEXT)
+            sig = dict(sig or {"mode": "outlier"})
+            self.sig = SelectiveInformationGate(sig.get("mode", "outlier"), vocabulary=self.text.vocabulary, lexicon=sig.get("lexicon"), min_confidence=float(sig.get("min_confidence", 0.0)))
+            self.fuse_vt = build_fusion(fusion, dv, self.text.out_dim, embed_dim)
+            self.cor_vt = nn.Linear(embed_dim, 1)
+            self.text_proj = nn.Linear(self.text.out_dim, embed_dim)
+        self.correspondence = CorrespondenceLoss()
+        self.contrastive = InfoNCE(temperature=temperature)
+
+    # ------------------------------------------------------------------ encoders (downstream API)
+
+    def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T, H, W) in [0, 1] -> (B, D_video) clip embedding."""
+        return self.video(frames)
+
+    def encode_audio(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, S) waveform (or spectrogram) -> (B, D_audio)."""
+        self._need("audio")
+        return self.audio(wav)
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """Transcripts -> SIG -> (B, D_text)."""
+        self._need("text")
+        return self.text(self.sig(texts)[0])
+
+    @torch.no_grad()
+    def localisation_map(self, frames: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """(B, h, w) response of the spatial-aware audio-visual fusion; higher = where the speech points.
+
+        ``frames``: (B, T, H, W) clip or (B, H, W) single frame in [0, 1]; ``audio``: (B, S).
+        """
+        self._need("audio")
+        if self.fusion_kind != "spatial":
+            raise ConfigError(f"localisation needs spatial-aware fusion; this model uses {self.fusion_kind!r}")
+        if frames.ndim == 3:
+            frames = frames.unsqueeze(1)
+        return self.fuse_va.response_map(self.video.feature_map(frames), self.audio(audio))
+
+    def _need(self, branch: str) -> None:
+        if not getattr(self, f"use_{branch}"):
+            raise ConfigError(f"this show_from_tell model was trained without {branch} (use_{branch}: false)")
+
+    # ------------------------------------------------------------------ objective
+
+    def _pair_terms(self, vmap, v_emb, other, plan: PairPlan, fuse, head, proj, prefix: str) -> dict:
+        vi, oi, target = plan.correspondence_pairs()
+        out = {}
+        if len(target) >= 2:
+            logits = head(fuse(vmap[vi], other[oi])).squeeze(1)
+            out[f"cor_{prefix}"] = self.correspondence(logits, target.to(logits.dtype))
+            out[f"acc_{prefix}"] = self.correspondence.accuracy(logits.detach(), target)
+        else:
+            out[f"cor_{prefix}"] = zero_like_graph(v_emb, other)
+        if plan.enough_anchors():
+            out[f"con_{prefix}"] = self.contrastive(v_emb, proj(other), valid=plan.anchors, ignore=plan.ignore)
+        else:
+            out[f"con_{prefix}"] = zero_like_graph(v_emb, other)
+        return out
+
+    def losses(self, batch: dict) -> dict:
+        """``{"loss", "cor_va", "con_va", "cor_vt", "con_vt", "acc_*"}`` for a batch of aligned clips."""
+        frames = batch["frames"]
+        require_pairs(frames.shape[0], "show_from_tell")
+        vmap = self.video.feature_map(frames)
+        v_emb = self.video_proj(vmap.mean(dim=(2, 3)))
+        w, out = self.weights, {}
+        loss = zero_like_graph(v_emb)
+        times = batch.get("time_s", torch.zeros(frames.shape[0]))
+        if self.use_audio:
+            plan = PairPlan(batch["scan_id"], times, speech_mask(batch), self.no_speech, self.min_shift_s)
+            out |= self._pair_terms(vmap, v_emb, self.audio(batch["audio"]), plan, self.fuse_va, self.cor_va, self.audio_proj, "va")
+            loss = loss + w["alpha"] * out["cor_va"] + w["beta"] * out["con_va"]
+        if self.use_text:
+            gated, has_text = self.sig(list(batch["text"]))
+            plan = PairPlan(batch["scan_id"], times, torch.tensor(has_text), self.no_speech, self.min_shift_s)
+            out |= self._pair_terms(vmap, v_emb, self.text(gated), plan, self.fuse_vt, self.cor_vt, self.text_proj, "vt")
+            out["sig_kept"] = torch.tensor(float(sum(has_text)) / len(has_text))
+            loss = loss + w["gamma"] * out["cor_vt"] + w["delta"] * out["con_vt"]
+        out["loss"] = loss
+        return out
+
+
+@register_model("show_from_tell")
+def show_from_tell(**kwargs) -> ShowFromTell:
+    """The Show from Tell model; its config is the ``model`` section of ``configs/methods/show_from_tell``."""
+    return ShowFromTell(**kwargs)
+

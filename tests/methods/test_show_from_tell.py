@@ -1,0 +1,113 @@
+import pytest
+import torch
+
+from sonotell.errors import ConfigError
+from sonotell.losses.pairs import BatchTooSmallError
+from sonotell.methods.pretrain import load_pretrained, pretrain
+from sonotell.methods.show_from_tell import ShowFromTell
+from sonotell.models import create_model
+from sonotell.models.text import build_vocabulary
+from sonotell.train import CheckpointError
+from tests.methods.ssl_helpers import TEXTS, synthetic_batch, tiny_bench  # noqa: F401
+
+torch.set_num_threads(1)
+VOCAB = build_vocabulary(TEXTS)
+TEXT = {"name": "text_embedding", "config": "small", "vocabulary": VOCAB}
+
+
+def make(**kw) -> ShowFromTell:
+    torch.manual_seed(0)
+    return create_model("show_from_tell", None, text=TEXT, embed_dim=16, **kw)
+
+
+def test_loss_is_the_weighted_sum_of_the_four_terms_and_trains_every_branch():
+    w = {"alpha": 0.5, "beta": 2.0, "gamma": 0.25, "delta": 3.0}
+    net = make(weights=w)
+    out = net.losses(synthetic_batch(6))
+    expected = w["alpha"] * out["cor_va"] + w["beta"] * out["con_va"] + w["gamma"] * out["cor_vt"] + w["delta"] * out["con_vt"]
+    torch.testing.assert_close(out["loss"], expected)
+    out["loss"].backward()
+    for branch in (net.video, net.audio, net.text, net.fuse_va, net.fuse_vt):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in branch.parameters())
+
+
+def test_default_weights_are_equal():
+    assert make().weights == {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "delta": 1.0}
+
+
+def test_localisation_map_and_encoders():
+    net = make().eval()
+    frames, audio = torch.rand(2, 8, 64, 64), torch.randn(2, 9600)
+    m = net.localisation_map(frames, audio)
+    assert m.shape == (2, 4, 4)
+    # the map is the per-position dot product of the visual map with the projected audio vector
+    vmap, a = net.video.feature_map(frames), net.audio(audio)
+    torch.testing.assert_close(m, (vmap * net.fuse_va.project(a)[:, :, None, None]).sum(1))
+    assert net.localisation_map(frames[:, 0], audio).shape == (2, 4, 4)  # a single frame
+    assert net.encode_video(frames).shape == (2, net.video.out_dim)
+    assert net.encode_audio(audio).shape == (2, net.audio.out_dim)
+    assert net.encode_text(["the liver", "umm"]).shape == (2, net.text.out_dim)
+
+
+def test_ablations():
+    batch = synthetic_batch(4)
+    no_audio = make(use_audio=False)
+    assert "cor_va" not in no_audio.losses(batch) and "con_vt" in no_audio.losses(batch)
+    with pytest.raises(ConfigError, match="without audio"):
+        no_audio.localisation_map(batch["frames"], batch["audio"])
+    assert "cor_vt" not in make(use_text=False).losses(batch)
+    concat = make(fusion="concat")
+    assert torch.isfinite(concat.losses(batch)["loss"])
+    with pytest.raises(ConfigError, match="spatial"):
+        concat.localisation_map(batch["frames"], batch["audio"])
+    assert make(sig={"mode": "none"}).losses(batch)["sig_kept"] == 1.0 - 1 / 4  # only the empty text is dropped
+    with pytest.raises(ConfigError):
+        make(use_audio=False, use_text=False)
+
+
+def test_keyword_sig_drops_transcripts_without_a_lexicon_term():
+    net = make(sig={"mode": "keyword", "lexicon": ["liver", "kidney"]})
+    out = net.losses(synthetic_batch(6))
+    assert float(out["sig_kept"]) == pytest.approx(3 / 6)  # liver, kidney, liver
+    assert torch.isfinite(out["loss"])
+    none = synthetic_batch(4, texts=["hold it there", "okay", "", "breathe"])
+    out = net.losses(none)  # no term anywhere: the text terms have nothing to learn from
+    assert out["cor_vt"].item() == 0.0 and out["con_vt"].item() == 0.0
+
+
+@pytest.mark.parametrize("policy", ["skip", "negative"])
+def test_clips_without_speech(policy):
+    net = make(no_speech=policy)
+    batch = synthetic_batch(4, texts=["the liver", "", "", "the kidney"])
+    out = net.losses(batch)
+    assert torch.isfinite(out["loss"])
+    silent = synthetic_batch(4, texts=["", "", "", ""])
+    out = net.losses(silent)
+    if policy == "skip":
+        assert float(out["cor_va"]) == 0.0
+    else:  # every aligned pair is a negative: the correspondence term still learns
+        assert float(out["cor_va"]) > 0.0
+
+
+def test_batch_of_one_is_a_clear_error():
+    with pytest.raises(BatchTooSmallError, match="at least 2"):
+        make().losses(synthetic_batch(1))
+
+
+def test_pretrain_writes_a_checkpoint_that_refuses_other_recipes(tiny_bench, tmp_path):
+    ckpt = pretrain("show_from_tell", tiny_bench, tmp_path / "sft", overrides=["train.epochs=1", "train.batch_size=4"], seed=0)
+    assert ckpt.exists() and ckpt.with_suffix(".yaml").exists()
+    model = load_pretrained(ckpt, expected="show_from_tell")
+    assert model.text.vocabulary[:2] == ["<pad>", "<unk>"] and "liver" in model.text.vocabulary
+    assert model.localisation_map(torch.rand(1, 8, 64, 64), torch.randn(1, 9600)).shape == (1, 4, 4)
+    with pytest.raises(CheckpointError, match="'show_from_tell', expected 'dual'"):
+        load_pretrained(ckpt, expected="dual")
+    # a model of another shape is refused with both named
+    other = create_model("show_from_tell", None, text=TEXT, embed_dim=8)
+    from sonotell.train import load_model_checkpoint
+
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_model_checkpoint(ckpt, expected="show_from_tell", model=other)
+    mtime = ckpt.stat().st_mtime
+    assert pretrain("show_from_tell", tiny_bench, tmp_path / "sft", overrides=["train.epochs=1", "train.batch_size=4"], seed=0) == ckpt
+    assert ckpt.stat().st_mtime == mtime  # a finished run is not repeated
