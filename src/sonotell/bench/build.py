@@ -24,6 +24,7 @@ import json
 import logging
 import time
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +140,7 @@ def rng_for(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(key.encode())])
 
 
-def write_video(path: Path, frames: np.ndarray, fps: float, *, qscale: int = 2) -> Path:
+def write_video(path: Path, frames: np.ndarray, fps: float | Fraction, *, qscale: int = 2) -> Path:
     """Encode (T, H, W) uint8 greyscale frames as MPEG-4 Part 2 in mp4 (FFmpeg's own encoder).
 
     Not H.264: libx264's bytes varied between runs once eSpeak had run in the same process
@@ -149,7 +150,8 @@ def write_video(path: Path, frames: np.ndarray, fps: float, *, qscale: int = 2) 
 
     with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="mp4", container_options={"fflags": "+bitexact"}) as c:
-            vs = c.add_stream("mpeg4", rate=int(round(fps)))
+            rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
+            vs = c.add_stream("mpeg4", rate=rate)
             vs.codec_context.thread_count = 1
             vs.codec_context.flags |= av.codec.context.Flags.qscale  # constant quantiser, like ffmpeg -q:v
             vs.codec_context.global_quality = qscale * 118  # FF_QP2LAMBDA

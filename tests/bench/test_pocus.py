@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from sonotell.bench import build_benchmark, load_benchmark
+from sonotell.bench.pocus import CLASSES, FINDINGS, read_metadata, subject_of, tag_free_text
+from sonotell.io.audio import load_audio
+from sonotell.io.video import probe_video
+
+
+def test_tag_free_text_terms_and_negation():
+    tagged = tag_free_text("No effusion, clear consolidation + lots of B-lines (left)")
+    assert "[effusion](!effusion)" in tagged
+    assert "[consolidation](consolidation)" in tagged and "[B-lines](b_lines)" in tagged
+    assert "+" not in tagged and "(left)" not in tagged
+    assert "[pleural thickening](pleural_irregularity)" in tag_free_text("Minimal pleural thickening, few B-lines")
+
+
+def test_subject_ids_keep_source_and_patient():
+    assert subject_of({"Source ID": 18.0, "Patient ID / Name": 4.0}) == "src18-pt4"
+    assert subject_of({"Source ID": 2.0, "Patient ID / Name": float("nan")}) == "src2"
+
+
+@pytest.mark.shared
+def test_metadata_matches_all_clips(shared_data):
+    table = read_metadata(shared_data)
+    assert len(table) == 131 and table["Filename"].is_unique
+
+
+@pytest.mark.shared
+def test_build_a_few_real_clips(shared_data, tmp_path):
+    over = [f"data_root={shared_data}", "limit=3", "audio.snr_db=[5.0,5.0]"]
+    root = build_benchmark("pocus", tmp_path / "pocus", overrides=over, seed=1)
+    bench = load_benchmark(root)
+    assert len(bench.scans) == 3 and bench.classes == CLASSES and bench.label_names == FINDINGS
+    assert len(set(bench.table["label"])) == 3  # class-balanced subset
+    for scan in bench.scans:
+        truth = bench.truth(scan.scan_id)
+        info = probe_video(scan.video_path)
+        assert info.n_frames == scan.n_frames and abs(info.fps - scan.fps) < 1e-3
+        assert scan.n_frames / scan.fps >= 12.0 - 1e-6
+        wav, sr = load_audio(scan.audio_path)
+        assert sr == 16000 and abs(len(wav) / sr - scan.n_frames / scan.fps) < 1e-3
+        assert truth["snr_db"] == 5.0 and truth["noise"]
+        for e in truth["events"]:
+            assert 0 <= e["start_s"] < e["end_s"] <= len(wav) / sr + 1e-6
+            assert e["label"] in FINDINGS + CLASSES
+            if e["label"] in FINDINGS and not e["negated"]:
+                assert e["label"] in truth["labels"]  # what is affirmed is a true finding
+        if truth["loops"] == 1:  # long clips are the original bytes
+            assert scan.video_path.read_bytes() == (shared_data / truth["source_video"]).read_bytes()
+    # voices of train and test subjects never share a timbre
+    tv = {v.split("-p")[0] for v in bench.table.loc[bench.table.voice_split == "train", "voice"]}
+    sv = {v.split("-p")[0] for v in bench.table.loc[bench.table.voice_split == "test", "voice"]}
+    assert not tv & sv
