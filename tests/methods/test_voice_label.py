@@ -151,3 +151,20 @@ def test_nan_loss_stops_with_clear_message(tmp_path):
     cfg = method_config("small", ["train.max_epochs=1"])
     with pytest.raises(NonFiniteLossError, match="loss is nan.*last good checkpoint"):
         train_fold(s, np.arange(6), np.arange(6, 8), cfg, {"name": "voice", "mode": "voice"}, tmp_path / "fold", seed=0)
+
+
+def test_train_checkpoint_reload_and_gradcam_cli(tiny_bench, tmp_path):
+    from typer.testing import CliRunner
+
+    from sonotell.cli import app
+    from sonotell.methods.voice_label import load_voice_label
+
+    torch.set_num_threads(1)
+    out = tmp_path / "train"
+    res = CliRunner().invoke(app, ["train", "voice_label", "-b", str(tiny_bench), "--out", str(out), "--set", "data.size=[32,32]", "--set", "train.max_epochs=1", "--seed", "0"])
+    assert res.exit_code == 0, res.output
+    model, meta = load_voice_label(out / "model.pt")
+    assert meta["classes"] == ["low", "high"] and model.num_classes == 2 and (out / "model.yaml").exists()
+    res = CliRunner().invoke(app, ["gradcam", "-c", str(out / "model.pt"), "-b", str(tiny_bench), "--out", str(tmp_path / "cam"), "--n", "2"])
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "cam").glob("*.png"))) == 4  # 2 samples x (matched, mismatched)

@@ -254,25 +254,32 @@ def predict(model, loader) -> tuple[np.ndarray, np.ndarray, float]:
         index.append(batch["index"].numpy())
         n += len(batch["index"])
     dt = time.perf_counter() - t0
+    if not scores:
+        return np.zeros((0, model.num_classes), np.float32), np.zeros(0, int), float("nan")
     return np.concatenate(scores), np.concatenate(index), n / max(dt, 1e-9)
+
+
+def model_kwargs(cfg: dict, variant: dict, num_classes: int, keyword_ckpt: Path | None = None) -> dict:
+    """``create_model("voice_label", cfg["model"], **kwargs)`` arguments of one variant."""
+    kwargs = {"num_classes": num_classes, "mode": variant.get("mode", "image_voice")}
+    if variant.get("reduced_frames"):
+        kwargs["in_frames"] = int(cfg["data"].get("reduced_frames", 3))
+    else:
+        kwargs["in_frames"] = int(cfg["data"].get("n_frames", 25))
+    if variant.get("pretrained_voice"):
+        pv = variant["pretrained_voice"]
+        kwargs["pretrained_voice"] = str(keyword_ckpt) if pv == "keyword" else str(pv)
+    if variant.get("pretrained_image"):
+        pi = variant["pretrained_image"]
+        kwargs["pretrained_image"] = str(cfg.get("pretrained_image")) if pi == "config" else str(pi)
+    kwargs.update(variant.get("model_overrides", {}))
+    return kwargs
 
 
 def build_model(cfg: dict, variant: dict, num_classes: int, keyword_ckpt: Path | None = None):
     from sonotell.models import create_model
 
-    overrides = {"num_classes": num_classes, "mode": variant.get("mode", "image_voice")}
-    if variant.get("reduced_frames"):
-        overrides["in_frames"] = int(cfg["data"].get("reduced_frames", 3))
-    else:
-        overrides["in_frames"] = int(cfg["data"].get("n_frames", 25))
-    if variant.get("pretrained_voice"):
-        pv = variant["pretrained_voice"]
-        overrides["pretrained_voice"] = str(keyword_ckpt) if pv == "keyword" else str(pv)
-    if variant.get("pretrained_image"):
-        pi = variant["pretrained_image"]
-        overrides["pretrained_image"] = str(cfg.get("pretrained_image")) if pi == "config" else str(pi)
-    overrides.update(variant.get("model_overrides", {}))
-    return create_model("voice_label", cfg.get("model", "small"), **overrides)
+    return create_model("voice_label", cfg.get("model", "small"), **model_kwargs(cfg, variant, num_classes, keyword_ckpt))
 
 
 def train_fold(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray, cfg: dict, variant: dict, out_dir: Path, seed: int, keyword_ckpt: Path | None = None, progress: Progress = silent):
@@ -507,3 +514,64 @@ def gradcam_examples(model, samples: Samples, test_idx: np.ndarray, out_dir: Pat
             title = f"img {samples.classes[samples.label[j]]} | voice {samples.classes[samples.label[v]]} -> {samples.classes[pred]}"
             paths.append(save_overlay(out_dir / f"{samples.scan_id[j]}_{samples.time_s[j]:.2f}s_{kind}.png", samples.frames[j][len(samples.frames[j]) // 2], heat, title=title))
     return paths
+
+
+# ---------------------------------------------------------------- single training run and Grad-CAM (CLI)
+
+
+def _variant(cfg: dict, name: str) -> dict:
+    for v in cfg["variants"]:
+        if v["name"] == name:
+            return v
+    raise ConfigError(f"unknown voice_label variant {name!r}; known: {', '.join(v['name'] for v in cfg['variants'])}")
+
+
+def train_voice_label(benchmark, out_dir, config: str | dict = "small", overrides: list[str] | None = None, seed: int = 0, variant: str = "image_voice", progress: Progress | None = None) -> Path:
+    """Train one variant on every sample of a benchmark; returns ``model.pt`` (config beside it).
+
+    The checkpoint records the model config and build arguments, so ``load_voice_label`` (and
+    ``sonotell gradcam``) rebuild the same network. Multi-GPU: ``train.devices=N``,
+    ``train.accelerator=gpu``, ``train.strategy=ddp``.
+    """
+    from sonotell.train import save_model_checkpoint
+
+    progress = progress or silent
+    out_dir = Path(out_dir)
+    cfg = method_config(config, overrides)
+    bench = _load_bench(benchmark)
+    samples = extract_samples(bench, cfg["data"], out_dir / "cache", progress)
+    v = dict(_variant(cfg, variant))
+    keyword_ckpt = None
+    if v.get("pretrained_voice") == "keyword":
+        words = sorted(set(samples.term.tolist()) | {str(w) for w in cfg["keyword_pretrain"].get("extra_words", [])})
+        keyword_ckpt = pretrain_keyword_encoder(words, out_dir / "keyword_encoder.pt", model_config=cfg.get("model", "small"), kw_cfg=cfg["keyword_pretrain"], seed=seed)
+    every = np.arange(len(samples))
+    model, _, _, stats = train_fold(samples, every, every[:0], cfg, v, out_dir / "run", seed, keyword_ckpt, progress)
+    kwargs = model_kwargs(cfg, v, len(samples.classes), keyword_ckpt)
+    meta = {"model_config": cfg.get("model", "small"), "model_kwargs": kwargs, "classes": samples.classes, "data": cfg["data"], "variant": v, "stats": stats, "benchmark": str(bench.root)}
+    return save_model_checkpoint(out_dir / "model.pt", model, "voice_label", meta)
+
+
+def load_voice_label(path: str | Path):
+    """Rebuild and load a model written by ``train_voice_label``; returns ``(model, checkpoint config)``."""
+    from sonotell.models import create_model
+    from sonotell.train import load_model_checkpoint
+
+    meta = load_model_checkpoint(path, expected="voice_label")["config"]
+    model = create_model("voice_label", meta["model_config"], **meta["model_kwargs"])
+    load_model_checkpoint(path, expected="voice_label", model=model)
+    model.eval()
+    return model, meta
+
+
+def gradcam_from_checkpoint(checkpoint, benchmark, out_dir, n: int = 4, seed: int = 0, progress: Progress | None = None) -> list[Path]:
+    """Grad-CAM overlays (matched and mismatched voice) for ``n`` samples of a benchmark."""
+    model, meta = load_voice_label(checkpoint)
+    if not model.uses_image:
+        raise ConfigError(f"{checkpoint}: a voice-only model has no image branch to explain")
+    bench = _load_bench(benchmark)
+    samples = extract_samples(bench, meta["data"], Path(out_dir) / "cache", progress or silent)
+    if samples.classes != meta["classes"]:
+        raise InputError(benchmark, f"classes {samples.classes} differ from the checkpoint's {meta['classes']}")
+    order = np.random.default_rng(seed).permutation(len(samples))[:n]
+    return gradcam_examples(model, samples, order, Path(out_dir), n=n, seed=seed)
