@@ -1,9 +1,44 @@
-"""Commands of this area (filled in by its issue)."""
+"""``sonotell pretrain RECIPE``: self-supervised pretraining from narrated scans -> an encoder checkpoint."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the main app."""
+    """Add ``pretrain`` to the main app."""
+
+    @app.command()
+    def pretrain(
+        recipe: str = typer.Argument(..., help="Recipe: show_from_tell, dual or av_contrastive."),
+        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
+        out: Path = typer.Option(Path("runs/pretrain"), "--out", help="Output folder; the checkpoint goes to OUT/RECIPE/encoder.pt."),
+        config: str = typer.Option("small", "--config", help="Config name (paper or small) or a YAML path."),
+        override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
+        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        devices: int = typer.Option(1, "--devices", help="Devices for training (Lightning)."),
+        accelerator: str = typer.Option("cpu", "--accelerator", help="cpu, gpu or auto."),
+        strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy, e.g. ddp for several devices."),
+    ) -> None:
+        """Pretrain a recipe's encoders without labels and write an encoder checkpoint with its config.
+
+        Example: sonotell pretrain show_from_tell --benchmark bench_out/synthetic --set train.epochs=2
+        """
+        from sonotell.methods.pretrain import pretrain as run_pretrain
+
+        seed_everything(seed)
+        with progress_bar(f"pretrain {recipe}") as progress:
+            ckpt = run_pretrain(recipe, benchmark, out / recipe, config=config, overrides=override, seed=seed, progress=progress,
+                                devices=devices, accelerator=accelerator, strategy=strategy)
+        summary = ckpt.parent / "pretrain.json"
+        if summary.exists():
+            info = json.loads(summary.read_text())
+            rows = [{"metric": k, "value": v} for k, v in sorted(info.get("metrics", {}).items())]
+            rows += [{"metric": "train clips", "value": info.get("train_clips")}, {"metric": "seconds", "value": info.get("seconds")}]
+            print_table(f"{recipe} pretraining", rows)
+        console.print(f"wrote {ckpt} (config beside it: {ckpt.with_suffix('.yaml')})")
