@@ -129,3 +129,34 @@ def test_cross_validated_finetuning_pretrained_vs_random(tmp_path):
     # resumable: a second run reads the cached per-variant results
     again = D.run_downstream(data, variants, CFG, tmp_path / "run", seed=0)
     assert again["variants"]["pre"]["per_fold"] == pre["per_fold"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    from sonotell.bench import build_benchmark
+
+    out = tmp_path_factory.mktemp("bench") / "synthetic"
+    return build_benchmark("synthetic", out, overrides=["subjects=4", "scans_per_subject=2", "duration_s=3.0", "size=[64,64]"], seed=0)
+
+
+def test_finetune_cli_on_a_benchmark_with_a_user_checkpoint(tiny_bench, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sonotell.cli import app
+
+    ckpt = save_model_checkpoint(tmp_path / "user" / "enc.pt", TinyRecipeModel(), RECIPE, {"model": {"name": RECIPE}})
+    out = tmp_path / "ft"
+    args = ["finetune", "--benchmark", str(tiny_bench), "--checkpoint", str(ckpt), "--out", str(out), "--set", "folds=2", "--set", "finetune.epochs=1", "--set", "data.size=[32,32]", "--seed", "3"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["variants"]) == {"enc", f"random:{RECIPE}"}
+    assert res["n_subjects"] == 4 and res["n_scans"] == 8
+    for fold in res["folds"]:
+        assert len(fold["test_subjects"]) == 2
+    assert (out / res["confusion_png"]["enc"]).stat().st_size > 0
+    assert "f1_margin_vs_random" in (out / "results.md").read_text()
+    bad = CliRunner().invoke(app, ["finetune", "--benchmark", str(tiny_bench), "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(out)])
+    assert bad.exit_code != 0

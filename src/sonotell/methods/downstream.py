@@ -198,6 +198,8 @@ def clips_from_benchmark(benchmark, cfg: dict, cache_dir: Path, progress: Progre
         audio_window_s=float(data_cfg.get("audio_window_s", 0.6)),
         sample_rate_hz=int(data_cfg.get("sample_rate_hz", 16000)),
         cache_dir=cache_dir,
+        clip_hop_s=float(data_cfg.get("clip_hop_s", 1.0)),
+        progress=progress,
         **dict(data_cfg.get("dataset_kwargs", {})),
     )
     label_of = dict(zip(labelled["scan_id"].astype(str), labelled["label"].astype(str)))
