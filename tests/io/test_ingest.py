@@ -121,3 +121,35 @@ def test_cli_ingest_with_process_pool_and_cache(scan_dir, tmp_path):
     empty = tmp_path / "emptydir"
     empty.mkdir()
     assert CliRunner().invoke(app, ["ingest", str(empty), "--out", str(tmp_path / "e.csv")]).exit_code == 1
+
+
+def write_dicom_cine(path, frames, fps):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID = "US", "anon"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = frames.shape[1], frames.shape[2], len(frames)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.FrameTime = 1000.0 / fps
+    ds.PixelData = frames.astype(np.uint8).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_dicom_cine_with_speech_beside_it(tmp_path, moving_frames, tone):
+    wav, sr = tone
+    d = tmp_path / "dcm"
+    d.mkdir()
+    write_dicom_cine(d / "cine.dcm", moving_frames, fps=10)
+    sf.write(d / "cine.wav", np.tile(wav, 2), sr)
+    (scan,) = ingest(d, tmp_path / "m.csv", workers=1).scans
+    # lossless pixels: the static header (rows 0-5) and the black rows 6-7 are cut exactly
+    assert (scan.fps, scan.n_frames, scan.width, scan.height, scan.roi) == (10.0, 20, 80, 64, (0, 8, 80, 64))
