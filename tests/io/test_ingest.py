@@ -14,7 +14,7 @@ from tests.conftest import write_video
 
 @pytest.fixture
 def scan_dir(tmp_path, moving_frames, tone):
-    """Three good scans and six bad files, each bad in one documented way (20 frames at 10 fps = 2 s)."""
+    """Three good scans and seven bad files, each bad in one documented way (20 frames at 10 fps = 2 s)."""
     wav, sr = tone
     speech = np.tile(wav, 2)
     d = tmp_path / "scans"
@@ -25,6 +25,9 @@ def scan_dir(tmp_path, moving_frames, tone):
     sf.write(d / "sub" / "good3.flac", speech, sr)
     (d / "empty.mp4").write_bytes(b"")
     (d / "junk.mov").write_bytes(b"\x00junk" * 500)
+    whole = (d / "good1.mp4").read_bytes()
+    (d / "truncated.mp4").write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    sf.write(d / "truncated.wav", speech, sr)
     write_video(d / "silent.mp4", moving_frames, fps=10)
     sf.write(d / "silent.wav", np.zeros(2 * sr, np.float32), sr)
     write_video(d / "noaudio.mp4", moving_frames, fps=10)
@@ -40,6 +43,7 @@ def scan_dir(tmp_path, moving_frames, tone):
 EXPECTED_PROBLEMS = {
     "empty.mp4": "video file is empty",
     "junk.mov": "corrupt or unreadable video",
+    "truncated.mp4": "corrupt or unreadable video",
     "silent.wav": "audio is silent",
     "noaudio.mp4": "no speech: no .wav/.flac/.ogg file beside it and no audio track",
     "short.wav": "audio much shorter than the video: it ends at 0.3 s, the video lasts 2.0 s",
@@ -54,7 +58,7 @@ def _by_file(problems):
 def test_discover_pairs_speech_beside_videos(scan_dir):
     pairs = {v.name: (a.name if a else None) for v, a in discover(scan_dir)}
     assert pairs["good1.mp4"] == "good1.wav" and pairs["good2.mp4"] is None and pairs["good3.avi"] == "good3.flac"
-    assert "notes.txt" not in pairs and len(pairs) == 9
+    assert "notes.txt" not in pairs and len(pairs) == 10
 
 
 def test_ingest_keeps_good_scans_and_reports_every_bad_file(scan_dir, tmp_path):
@@ -77,13 +81,13 @@ def test_rerun_skips_unchanged_files_and_reprobes_changed_ones(scan_dir, tmp_pat
     out = tmp_path / "m.csv"
     ingest(scan_dir, out, workers=1)
     again = ingest(scan_dir, out, workers=1)
-    assert again.reused == 9 and len(again.scans) == 3 and len(again.problems) == 6
+    assert again.reused == 10 and len(again.scans) == 3 and len(again.problems) == 7
     wav, sr = tone
     sf.write(scan_dir / "short.wav", np.tile(wav, 2), sr)  # fixed
     fixed = ingest(scan_dir, out, workers=1)
-    assert fixed.reused == 8 and "short" in [s.scan_id for s in fixed.scans] and len(fixed.problems) == 5
+    assert fixed.reused == 9 and "short" in [s.scan_id for s in fixed.scans] and len(fixed.problems) == 6
     state = json.loads(out.with_name("m.csv.state.json").read_text())
-    assert len(state["files"]) == 9
+    assert len(state["files"]) == 10
 
 
 def test_sidecar_json_roi_and_duplicate_ids(scan_dir, tmp_path):
@@ -115,7 +119,7 @@ def test_cli_ingest_with_process_pool_and_cache(scan_dir, tmp_path):
 
     res = CliRunner().invoke(app, ["ingest", str(scan_dir), "--out", str(tmp_path / "m.csv"), "-j", "2", "--cache", str(tmp_path / "cache"), "--size", "32x32"])
     assert res.exit_code == 0, res.output
-    assert res.output.count("bad file:") == 6 and "junk.mov: corrupt or unreadable video" in res.output
+    assert res.output.count("bad file:") == 7 and "junk.mov: corrupt or unreadable video" in res.output
     cache = FrameCache.open(tmp_path / "cache" / "good2_32x32")
     assert cache.n_frames == 20 and cache.size == (32, 32) and len(cache.audio()) == pytest.approx(32000, abs=1600)
     empty = tmp_path / "emptydir"
