@@ -55,3 +55,13 @@ def test_pretrain_small(tiny_bench, tmp_path):
     ckpt = pretrain("av_contrastive", tiny_bench, tmp_path / "avc", overrides=["train.epochs=2", "train.batch_size=4"], seed=0)
     model = load_pretrained(ckpt, expected="av_contrastive")
     assert model.encode_video(torch.rand(1, 8, 64, 64)).shape == (1, model.video.out_dim)
+
+
+def test_pretrain_refuses_to_resume_another_run(tiny_bench, tmp_path):
+    from sonotell.errors import ConfigError
+
+    out = tmp_path / "avc"
+    pretrain("av_contrastive", tiny_bench, out, overrides=["train.epochs=1", "train.batch_size=4"], seed=0)
+    (out / "encoder.pt").unlink()  # an interrupted run: Lightning checkpoints, no encoder yet
+    with pytest.raises(ConfigError, match="another pretraining run.*seed"):
+        pretrain("av_contrastive", tiny_bench, out, overrides=["train.epochs=1", "train.batch_size=4"], seed=1)

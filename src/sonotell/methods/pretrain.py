@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import time
 from pathlib import Path
@@ -185,15 +186,6 @@ def pretrain(
     out_dir = Path(out_dir)
     cfg = resolve_config(recipe, config, overrides)
     bench = _load_benchmark(benchmark)
-    target = out_dir / "encoder.pt"
-    if target.exists():
-        old = load_model_checkpoint(target)
-        if old["recipe"] == recipe and _same_run(old["config"], cfg, bench.name, seed):
-            log.info("%s: already pretrained with this config", target)
-            return target
-    seed_everything(seed)
-    torch.manual_seed(seed)
-
     ids = list(scan_ids) if scan_ids is not None else [s.scan_id for s in bench.scans]
     unknown = sorted(set(ids) - {s.scan_id for s in bench.scans})
     if unknown:
@@ -203,6 +195,14 @@ def pretrain(
     train_ids, val_ids = split_subjects(subject_of, float(train_cfg.get("val_fraction", 0.0)), seed)
     if not train_ids:
         raise InputError(bench.root, "no scans to pretrain on")
+    target = out_dir / "encoder.pt"
+    if target.exists():
+        old = load_model_checkpoint(target)
+        if old["recipe"] == recipe and _same_run(old["config"], cfg, bench.name, seed, {"train": train_ids, "val": val_ids}):
+            log.info("%s: already pretrained with this config", target)
+            return target
+    seed_everything(seed)
+    torch.manual_seed(seed)
 
     model_cfg = cfg.setdefault("model", {})
     model_cfg["name"] = recipe
@@ -214,6 +214,7 @@ def pretrain(
     cfg["benchmark"], cfg["seed"] = bench.name, seed
     cfg["scan_ids"] = {"train": train_ids, "val": val_ids}
 
+    _check_resumable(out_dir, cfg)
     data_cfg = dict(cfg.get("data", {}))
     cache = Path(cache_dir) if cache_dir else out_dir / "frame_cache"
     train_ds = make_dataset(bench, train_ids, data_cfg, cache, progress)
@@ -269,11 +270,28 @@ def pretrain(
     return target
 
 
-def _same_run(old: dict, new: dict, bench_name: str, seed: int) -> bool:
-    keys = ("model", "data", "train", "loss")
-    strip = lambda m: {k: v for k, v in (m or {}).items() if k != "vocabulary"}  # noqa: E731
-    same_model = {k: strip(v) if isinstance(v, dict) else v for k, v in (old.get("model") or {}).items() if k != "name"} == {k: strip(v) if isinstance(v, dict) else v for k, v in (new.get("model") or {}).items() if k != "name"}
-    return same_model and all(old.get(k) == new.get(k) for k in keys if k != "model") and old.get("benchmark") == bench_name and old.get("seed") == seed
+def _same_run(old: dict, new: dict, bench_name: str, seed: int, scan_ids: dict) -> bool:
+    """Whether a written checkpoint came from this very run (same config, data, split and seed)."""
+
+    def model_section(cfg: dict) -> dict:
+        out = {k: v for k, v in (cfg.get("model") or {}).items() if k != "name"}
+        return {k: ({kk: vv for kk, vv in v.items() if kk != "vocabulary"} if isinstance(v, dict) else v) for k, v in out.items()}
+
+    same = model_section(old) == model_section(new) and all(old.get(k) == new.get(k) for k in ("data", "train", "text_min_count"))
+    return same and old.get("benchmark") == bench_name and old.get("seed") == seed and old.get("scan_ids") == scan_ids
+
+
+def _check_resumable(out_dir: Path, cfg: dict) -> None:
+    """Refuse to resume Lightning checkpoints of a different run (other model, data, split or seed) in ``out_dir``."""
+    stamp_keys = ("model", "data", "text_min_count", "benchmark", "seed", "scan_ids")
+    stamp = json.loads(json.dumps({k: cfg.get(k) for k in stamp_keys}, default=str))
+    path = out_dir / "run_stamp.json"
+    if (out_dir / "checkpoints" / "last.ckpt").exists() and path.exists():
+        old = json.loads(path.read_text())
+        if old != stamp:
+            changed = sorted(k for k in stamp_keys if old.get(k) != stamp.get(k))
+            raise ConfigError(f"{out_dir}: holds checkpoints of another pretraining run (differs in {', '.join(changed)}); use another --out or delete it")
+    write_json(path, stamp)
 
 
 def _load_benchmark(benchmark):
