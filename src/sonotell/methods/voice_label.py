@@ -128,6 +128,11 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
     from sonotell.io.video import read_frames
 
     classes = target_classes(bench, data_cfg.get("target", "auto"))
+    if data_cfg.get("classes"):  # a subset, e.g. the paper-style 3 POCUS classes without "viral"
+        unknown = [c for c in data_cfg["classes"] if c not in classes]
+        if unknown:
+            raise ConfigError(f"data.classes {unknown} not among the benchmark's classes {classes}")
+        classes = [str(c) for c in data_cfg["classes"]]
     key = hashlib.sha1(json.dumps({"root": str(Path(bench.root).resolve()), "n": len(bench.scans), "data": data_cfg, "classes": classes}, sort_keys=True).encode()).hexdigest()[:12]
     cache = Path(cache_dir) / f"samples-{key}.npz" if cache_dir else None
     if cache is not None and cache.exists():
