@@ -15,7 +15,7 @@ def test_outlier_filtering_drops_unknown_tokens_and_low_confidence_words():
 def test_keyword_spotting_matches_multiword_terms_longest_first():
     gate = SelectiveInformationGate("keyword", lexicon={"effusion": ["pleural effusion", "effusion"], "b_lines": ["b-lines"]})
     texts, has = gate(["so a pleural effusion and b-lines", "just an effusion", "nothing clinical here"])
-    assert texts == ["pleural effusion b-lines", "effusion", ""]
+    assert texts == ["pleural effusion b lines", "effusion", ""]
     assert has == [True, True, False]
 
 
@@ -38,3 +38,14 @@ def test_none_mode_passes_through_and_bad_configs():
         SelectiveInformationGate("outlier")
     with pytest.raises(ConfigError):
         SelectiveInformationGate("magic")
+
+
+def test_keyword_spotting_with_a_packaged_speech_lexicon():
+    pytest.importorskip("sonotell.speech.lexicon")
+    from sonotell.speech.lexicon import load_lexicon
+
+    lex = load_lexicon("lung")
+    gate = SelectiveInformationGate("keyword", lexicon=lex)
+    assert gate.gate("okay so lots of B-lines here") == "b lines"
+    assert SelectiveInformationGate("keyword", lexicon="lung").gate("no b-lines today") == "b lines"
+    assert gate.gate("take a deep breath") == ""

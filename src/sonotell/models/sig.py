@@ -13,8 +13,8 @@ or use it as a negative.
 
 Example:
     >>> gate = SelectiveInformationGate("keyword", lexicon=["b-lines", "pleural effusion"])
-    >>> gate(["umm lots of b-lines and a pleural effusion", "hello there"])
-    (['b-lines pleural effusion', ''], [True, False])
+    >>> gate(["umm lots of B-lines and a pleural effusion", "hello there"])
+    (['b lines pleural effusion', ''], [True, False])
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ def lexicon_terms(lexicon) -> list[str]:
     """Flatten a lexicon into its spoken terms.
 
     Accepts a list of terms, a ``{label: [terms]}`` mapping, an object with ``terms``
-    (strings or objects with ``.term``/``.text``) or a path / name readable by
-    ``sonotell.speech.lexicon.load_lexicon``.
+    (strings or objects with ``.term``/``.text``), a ``sonotell.speech.lexicon.Lexicon``
+    (its ``forms``), or a path / name readable by ``sonotell.speech.lexicon.load_lexicon``.
     """
     if lexicon is None:
         return []
@@ -43,6 +43,8 @@ def lexicon_terms(lexicon) -> list[str]:
         return lexicon_terms(load_lexicon(lexicon))
     if isinstance(lexicon, dict):
         items: Iterable = [t for v in lexicon.values() for t in (v if isinstance(v, (list, tuple, set)) else [v])] + list(lexicon.keys())
+    elif hasattr(lexicon, "forms"):
+        items = [f.text for f in lexicon.forms]
     elif hasattr(lexicon, "terms"):
         terms = lexicon.terms
         items = terms.values() if isinstance(terms, dict) else terms

@@ -25,15 +25,15 @@ from sonotell.errors import ConfigError
 from sonotell.models.registry import register_model
 
 PAD, UNK = "<pad>", "<unk>"
-_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens; hyphenated terms (``b-lines``) stay one token.
+    """Lower-case word tokens; hyphens split words (``b-lines`` -> ``b lines``), as the speech lexicons normalise them.
 
     Example:
         >>> tokenize("Lots of B-lines, here.")
-        ['lots', 'of', 'b-lines', 'here']
+        ['lots', 'of', 'b', 'lines', 'here']
     """
     return _TOKEN.findall(text.lower())
 
