@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class Benchmark:
     mask_classes: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
     seed: int | None = None
+    _truths: dict = field(default_factory=dict, repr=False, compare=False)
 
     def scan(self, scan_id: str) -> Scan:
         for s in self.scans:
@@ -84,7 +86,12 @@ class Benchmark:
         raise KeyError(scan_id)
 
     def truth(self, scan_id: str) -> dict:
-        """The ground truth of one scan (events, segments, masks, ...), validated."""
+        """The ground truth of one scan (events, segments, masks, ...), validated; a fresh copy per call."""
+        if scan_id not in self._truths:
+            self._truths[scan_id] = self._read_truth(scan_id)
+        return copy.deepcopy(self._truths[scan_id])
+
+    def _read_truth(self, scan_id: str) -> dict:
         path = self.root / "truth" / f"{scan_id}.json"
         if not path.exists():
             raise InputError(path, "truth file missing")
@@ -97,7 +104,9 @@ class Benchmark:
 
     def mask(self, scan_id: str, frame_index: int) -> np.ndarray | None:
         """The class-index mask (H, W) uint8 of a frame, or None when that frame has none."""
-        rel = self.truth(scan_id)["masks"].get(str(int(frame_index)))
+        if scan_id not in self._truths:
+            self.truth(scan_id)
+        rel = self._truths[scan_id]["masks"].get(str(int(frame_index)))
         if rel is None:
             return None
         path = self.root / rel
