@@ -46,3 +46,29 @@ def test_roi_from_encoded_video_and_even_sampling(tmp_path, moving_frames):
     assert n == 100 and 8 <= len(frames) < 16
     x0, y0, x1, y1 = detect_video_roi(path)
     assert (x0, x1, y1) == (0, 80, 64) and 6 <= y0 <= 9  # the codec blurs the bar's edge a little
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["Reg_pat3Image_135128.mpeg", "Pneu_from_article_rippey.mp4", "Pneu_Avi_Video_005.mp4"])
+def test_real_clip_inside_a_scanner_screen(shared_data, tmp_path, name):
+    """Real lung ultrasound pasted into a screen with a text bar, a ruler and a logo, then H.264-encoded."""
+    from PIL import Image, ImageDraw
+
+    path = next((shared_data / "pocus" / "pocus_videos").glob(f"*/{name}"))
+    clip, _ = sample_frames(path, 24)
+    clip = np.stack([np.asarray(Image.fromarray(f).resize((240, 240))) for f in clip])
+    screen = np.zeros((len(clip), 320, 400), np.uint8)
+    text = Image.new("L", (400, 320))
+    draw = ImageDraw.Draw(text)
+    draw.text((10, 8), "PATIENT 0042  LUNG  C5-2  12 cm  GAIN 54  FR 25 Hz", fill=230)
+    for y in range(50, 300, 20):
+        draw.line([(352, y), (362, y)], fill=255)  # depth ruler
+    draw.rectangle([370, 280, 395, 310], fill=180)  # logo
+    screen[:] = np.asarray(text)
+    screen[:, 50:290, 80:320] = np.maximum(screen[:, 50:290, 80:320], clip)
+    video = write_video(tmp_path / "screen.mp4", screen, fps=25)
+    x0, y0, x1, y1 = detect_video_roi(video)
+    # the image sits at x 80-320, y 50-290; the overlay is >= 30 px away from it. The codec
+    # smears flicker a few pixels past the image's edge, hence the 4 px tolerance.
+    assert x0 >= 76 and y0 >= 46 and x1 <= 324 and y1 <= 294
+    assert (x1 - x0) * (y1 - y0) >= 0.8 * 240 * 240  # most of the real image

@@ -29,15 +29,21 @@ Roi = tuple[int, int, int, int]
 
 @dataclass(frozen=True)
 class CropParams:
-    """Thresholds of the detector (defaults work for 8-bit scanner video).
+    """Thresholds of the detector, in grey levels of temporal std (8-bit video).
 
-    ``min_std`` is the absolute floor in grey levels below which a pixel counts as static
-    (codec noise on a still overlay stays under ~1.5); ``relative_std`` scales the threshold
-    with the clip's own motion (its 95th-percentile std) so a low-contrast clip still crops.
+    Two thresholds (hysteresis): a pixel is surely moving above
+    ``max(min_std, relative_std * p95)`` — the relative part adapts to the clip's own motion —
+    and the image region grows from those pixels through every pixel above ``weak_std`` whose
+    std is also at least ``weak_relative`` of its mean brightness. The deep, dim part of a
+    sector often flickers by only 1-3 grey levels (a weak echo: std/mean ~0.15), while a
+    static overlay does not change or, next to moving content, picks up codec flicker of the
+    same 1-3 levels on a bright mean (std/mean ~0.01) — the ratio tells the two apart.
     """
 
     min_std: float = 2.0
     relative_std: float = 0.15
+    weak_std: float = 0.75
+    weak_relative: float = 0.05
     min_area_fraction: float = 0.05
     margin_px: int = 0
     n_samples: int = 48
@@ -56,30 +62,32 @@ def detect_roi(frames: np.ndarray, params: CropParams = CropParams()) -> Roi | N
     t, h, w = frames.shape
     if t < 2:
         return None
-    std = frames.astype(np.float32).std(axis=0)
-    threshold = max(params.min_std, params.relative_std * float(np.percentile(std, 95)))
-    moving = raw = std > threshold
+    pixels = frames.astype(np.float32)
+    std, mean = pixels.std(axis=0), pixels.mean(axis=0)
+    high = max(params.min_std, params.relative_std * float(np.percentile(std, 95)))
+    strong = std > high
+    weak = (std > min(high, params.weak_std)) & (std >= params.weak_relative * (mean + 1.0))
     # Opening removes isolated flicker (a blinking cursor, a frame counter's digits);
     # closing then fills the dark, low-variance holes inside the sector (fluid, shadows).
     radius = max(1, min(h, w) // 100)
     structure = ndimage.generate_binary_structure(2, 1)
     # Edge padding keeps a region that touches the frame border from being eroded there.
     pad = 2 * radius
-    moving = np.pad(moving, pad, mode="edge")
+    moving = np.pad(weak, pad, mode="edge")
     moving = ndimage.binary_opening(moving, structure, iterations=radius)
     moving = ndimage.binary_closing(moving, structure, iterations=2 * radius)
     moving = ndimage.binary_fill_holes(moving[pad:-pad, pad:-pad])
     labels, n = ndimage.label(moving)
     if n == 0:
         return None
-    sizes = np.bincount(labels.ravel())[1:]
-    biggest = int(np.argmax(sizes)) + 1
-    if sizes[biggest - 1] < params.min_area_fraction * h * w:
-        log.info("largest moving region covers %.1f%% of the frame; not cropping", 100 * sizes[biggest - 1] / (h * w))
+    # The image is the weakly moving region that holds the most surely moving pixels.
+    best = int(np.argmax(np.bincount(labels[strong], minlength=n + 1)[1:])) + 1
+    region = labels == best
+    if not (region & strong).any() or region.sum() < params.min_area_fraction * h * w:
+        log.info("largest moving region covers %.1f%% of the frame; not cropping", 100 * region.sum() / (h * w))
         return None
-    region = labels == biggest
     # Opening shaves the sector's sharp corners; take them back from the raw motion mask.
-    region |= raw & ndimage.binary_dilation(region, structure, iterations=radius + 1)
+    region |= weak & ndimage.binary_dilation(region, structure, iterations=radius + 1)
     ys, xs = np.nonzero(region)
     m = params.margin_px
     return (max(0, int(xs.min()) - m), max(0, int(ys.min()) - m), min(w, int(xs.max()) + 1 + m), min(h, int(ys.max()) + 1 + m))
