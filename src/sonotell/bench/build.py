@@ -155,6 +155,8 @@ def write_video(path: Path, frames: np.ndarray, fps: float | Fraction, *, qscale
             vs.codec_context.thread_count = 1
             vs.codec_context.flags |= av.codec.context.Flags.qscale  # constant quantiser, like ffmpeg -q:v
             vs.codec_context.global_quality = qscale * 118  # FF_QP2LAMBDA
+            # PyAV frames carry no per-frame quality, so the encoder would sit at qmin: pin both
+            vs.codec_context.qmin = vs.codec_context.qmax = int(qscale)
             vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
             vs.codec_context.flags |= getattr(av.codec.context.Flags, "bitexact", 0)
             for f in frames:

@@ -262,7 +262,7 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         frames = np.concatenate([frames] * loops)
         video_rel = f"videos/{spec['scan_id']}.mp4"
         rate = Fraction(info.fps).limit_denominator(1001)
-        write_video(root / video_rel, frames, rate)
+        write_video(root / video_rel, frames, rate, qscale=int(cfg["video"]["qscale"]))
         n_frames, fps = len(frames), float(rate)
         height, width = frames.shape[1:]
     duration_s = n_frames / fps
