@@ -93,3 +93,14 @@ def test_truncated_cache_is_refused(tmp_path, scan):
         f.truncate(100)
     with pytest.raises(InputError, match="frames.u8: frame cache is 100 bytes, expected 5120"):
         FrameCache.open(cache.root)
+
+
+def test_concurrent_builders_share_one_cache(tmp_path, scan):
+    """Two builders (DDP ranks, say) on the same cache: one decodes, the other waits and reuses it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(lambda _: FrameCache.build(scan, tmp_path / "c", size=(16, 16), audio_rate_hz=None), range(2))
+    assert a.root == b.root and a.meta == b.meta
+    np.testing.assert_array_equal(a.frames(0, 20), b.frames(0, 20))
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["s_16x16", "s_16x16.lock"]

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -84,57 +85,61 @@ class FrameCache:
         else:
             roi_request = None if roi is None else [int(v) for v in roi]
         signature = _signature(scan, size, roi_request, audio_rate_hz)
-        if (final / "meta.json").exists():
-            cache = cls.open(final)
-            if cache.meta.get("signature") == signature:
-                log.info("%s: cache up to date", final)
-                return cache
-            log.info("%s: sources or settings changed; rebuilding", final)
-        partial = final.with_name(final.name + ".partial")
-        partial.mkdir(parents=True, exist_ok=True)
-        state_path = partial / "partial.json"
-        state = json.loads(state_path.read_text()) if state_path.exists() else {}
-        if state.get("signature") != signature:
-            shutil.rmtree(partial)
-            partial.mkdir(parents=True)
-            state = {"signature": signature}
+        final.parent.mkdir(parents=True, exist_ok=True)
+        # One builder per cache: DDP ranks or DataLoader users sharing cache_dir wait here,
+        # then find the finished cache instead of writing the same .partial folder twice.
+        with _exclusive(final.with_name(final.name + ".lock")):
+            if (final / "meta.json").exists():
+                cache = cls.open(final)
+                if cache.meta.get("signature") == signature:
+                    log.info("%s: cache up to date", final)
+                    return cache
+                log.info("%s: sources or settings changed; rebuilding", final)
+            partial = final.with_name(final.name + ".partial")
+            partial.mkdir(parents=True, exist_ok=True)
+            state_path = partial / "partial.json"
+            state = json.loads(state_path.read_text()) if state_path.exists() else {}
+            if state.get("signature") != signature:
+                shutil.rmtree(partial)
+                partial.mkdir(parents=True)
+                state = {"signature": signature}
 
-        if "roi" not in state:
-            state["roi"], state["source_size"] = _choose_roi(scan, roi, crop_params)
-            write_json(state_path, state)
-        used_roi = None if state["roi"] is None else tuple(state["roi"])
-        n_total = scan.n_frames or 0
-        done, out_hw = _decode_frames(scan, partial, used_roi, size, state, state_path, n_total, progress)
+            if "roi" not in state:
+                state["roi"], state["source_size"] = _choose_roi(scan, roi, crop_params)
+                write_json(state_path, state)
+            used_roi = None if state["roi"] is None else tuple(state["roi"])
+            n_total = scan.n_frames or 0
+            done, out_hw = _decode_frames(scan, partial, used_roi, size, state, state_path, n_total, progress)
 
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "scan_id": scan.scan_id,
-            "subject_id": scan.subject_id,
-            "n_frames": done,
-            "height": out_hw[0],
-            "width": out_hw[1],
-            "fps": scan.fps or _probe_fps(scan.video_path),
-            "roi": used_roi,
-            "source_width": state["source_size"][0],
-            "source_height": state["source_size"][1],
-            "audio_offset_s": scan.audio_offset_s,
-            "audio_rate_hz": None,
-            "audio_samples": 0,
-            "signature": signature,
-        }
-        if audio_rate_hz is not None:
-            from sonotell.io.audio import load_audio
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "scan_id": scan.scan_id,
+                "subject_id": scan.subject_id,
+                "n_frames": done,
+                "height": out_hw[0],
+                "width": out_hw[1],
+                "fps": scan.fps or _probe_fps(scan.video_path),
+                "roi": used_roi,
+                "source_width": state["source_size"][0],
+                "source_height": state["source_size"][1],
+                "audio_offset_s": scan.audio_offset_s,
+                "audio_rate_hz": None,
+                "audio_samples": 0,
+                "signature": signature,
+            }
+            if audio_rate_hz is not None:
+                from sonotell.io.audio import load_audio
 
-            wav, _ = load_audio(scan.audio_source, sample_rate_hz=audio_rate_hz, allow_silent=True)
-            np.save(partial / f"audio_{audio_rate_hz}.npy", wav.astype(np.float32))
-            meta["audio_rate_hz"], meta["audio_samples"] = audio_rate_hz, int(len(wav))
-        state_path.unlink()
-        write_json(partial / "meta.json", meta)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
-        progress(done, done, "cached")
-        return cls(final, meta)
+                wav, _ = load_audio(scan.audio_source, sample_rate_hz=audio_rate_hz, allow_silent=True)
+                np.save(partial / f"audio_{audio_rate_hz}.npy", wav.astype(np.float32))
+                meta["audio_rate_hz"], meta["audio_samples"] = audio_rate_hz, int(len(wav))
+            state_path.unlink()
+            write_json(partial / "meta.json", meta)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(partial, final)
+            progress(done, done, "cached")
+            return cls.open(final)
 
     @classmethod
     def open(cls, path: str | Path) -> "FrameCache":
@@ -209,6 +214,22 @@ class FrameCache:
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["root"], state["meta"])
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """An advisory lock (fcntl; released by the OS if the holder dies); a no-op without fcntl."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _signature(scan: Scan, size, roi_request, audio_rate_hz) -> dict:
