@@ -157,3 +157,12 @@ def test_dicom_cine_with_speech_beside_it(tmp_path, moving_frames, tone):
     (scan,) = ingest(d, tmp_path / "m.csv", workers=1).scans
     # lossless pixels: the static header (rows 0-5) and the black rows 6-7 are cut exactly
     assert (scan.fps, scan.n_frames, scan.width, scan.height, scan.roi) == (10.0, 20, 80, 64, (0, 8, 80, 64))
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_manifest(scan_dir, tmp_path):
+    pytest.importorskip("ray")
+    local = ingest(scan_dir, tmp_path / "local.csv", workers=1)
+    distributed = ingest(scan_dir, tmp_path / "ray.csv", engine="ray", workers=2)
+    assert distributed.scans == local.scans
+    assert sorted(map(str, distributed.problems)) == sorted(map(str, local.problems))
