@@ -1,0 +1,183 @@
+"""How good are labels made from speech? Event P/R/F1, timestamp error, frame accuracy, diarization, negation, term WER.
+
+Predicted and true events are dicts (or ``TermEvent``) with ``label``, ``start_s``, ``end_s``,
+``negated`` and ``speaker``. A predicted positive event matches a true positive event of
+the same label whose start is within ``tolerance_s`` (one-to-one, closest first). Only the
+clinician's mentions are targets; negated mentions are scored separately as negation errors.
+
+Example:
+    >>> truth = [{"label": "liver", "start_s": 1.0, "end_s": 1.4}]
+    >>> pred = [{"label": "liver", "start_s": 1.1, "end_s": 1.5}, {"label": "spleen", "start_s": 3.0, "end_s": 3.2}]
+    >>> s = event_scores(pred, truth, tolerance_s=0.5)
+    >>> s["tp"], s["fp"], s["fn"], round(s["f1"], 3)
+    (1, 1, 0, 0.667)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from sonotell.speech.align import AlignConfig, align_events
+from sonotell.speech.lexicon import normalise
+from sonotell.types import UNLABELLED, TermEvent
+
+CLINICIAN = "clinician"
+
+
+def _as_dict(e) -> dict:
+    return asdict(e) if is_dataclass(e) else dict(e)
+
+
+def _positive(events: Iterable, speaker: str | None = CLINICIAN) -> list[dict]:
+    out = []
+    for e in map(_as_dict, events):
+        if e.get("negated"):
+            continue
+        if speaker is not None and e.get("speaker") not in (None, speaker):
+            continue
+        out.append(e)
+    return out
+
+
+def match_events(pred: list[dict], truth: list[dict], tolerance_s: float) -> list[tuple[int, int, float]]:
+    """One-to-one matches (pred index, truth index, start error in s), closest pairs first."""
+    pairs = sorted(
+        (abs(p["start_s"] - t["start_s"]), i, j)
+        for i, p in enumerate(pred)
+        for j, t in enumerate(truth)
+        if p["label"] == t["label"] and abs(p["start_s"] - t["start_s"]) <= tolerance_s
+    )
+    used_p, used_t, out = set(), set(), []
+    for err, i, j in pairs:
+        if i in used_p or j in used_t:
+            continue
+        used_p.add(i)
+        used_t.add(j)
+        out.append((i, j, err))
+    return out
+
+
+def event_scores(pred: Iterable, truth: Iterable, tolerance_s: float = 0.5) -> dict:
+    """tp/fp/fn, precision/recall/F1 and the start errors of matched events (positive mentions only)."""
+    p, t = _positive(pred, speaker=None), _positive(truth)
+    matches = match_events(p, t, tolerance_s)
+    tp = len(matches)
+    return {"tp": tp, "fp": len(p) - tp, "fn": len(t) - tp, **prf(tp, len(p) - tp, len(t) - tp), "start_errors_s": [m[2] for m in matches]}
+
+
+def prf(tp: int, fp: int, fn: int) -> dict:
+    precision = tp / (tp + fp) if tp + fp else (1.0 if fn == 0 else 0.0)
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def negation_errors(pred: Iterable, truth: Iterable, tolerance_s: float = 0.5) -> dict:
+    """Negated truths labelled positive (missed negations) and positive truths predicted negated (false negations)."""
+    p = [_as_dict(e) for e in pred]
+    t = [_as_dict(e) for e in truth if _as_dict(e).get("speaker") in (None, CLINICIAN)]
+
+    def near(a, b):
+        return a["label"] == b["label"] and abs(a["start_s"] - b["start_s"]) <= tolerance_s
+
+    negated_truth = [e for e in t if e.get("negated")]
+    missed = sum(any(near(q, e) and not q.get("negated") for q in p) for e in negated_truth)
+    false_neg = sum(any(near(q, e) and q.get("negated") for q in p) for e in t if not e.get("negated"))
+    return {"negated_truths": len(negated_truth), "missed_negations": missed, "false_negations": false_neg}
+
+
+def frame_accuracy(pred_labels: list[str], true_labels: list[str]) -> dict:
+    """Accuracy over all frames, and over frames the truth labels (where the words point somewhere)."""
+    if len(pred_labels) != len(true_labels):
+        raise ValueError(f"{len(pred_labels)} predicted vs {len(true_labels)} true frame labels")
+    a, b = np.asarray(pred_labels, object), np.asarray(true_labels, object)
+    labelled = b != UNLABELLED
+    return {"n_frames": len(a), "correct": int((a == b).sum()), "n_labelled": int(labelled.sum()), "correct_labelled": int((a == b)[labelled].sum())}
+
+
+def truth_frame_labels(truth_events: Iterable, scan_id: str, fps: float, n_frames: int, config: AlignConfig | dict | None = None) -> list[str]:
+    """The frame labels the true events give under the same alignment window."""
+    evs = [TermEvent(e["label"], e.get("term", e["label"]), e["start_s"], e["end_s"], 1.0, bool(e.get("negated")), e.get("speaker")) for e in _positive(truth_events)]
+    return [f.label for f in align_events(evs, scan_id, fps=fps, n_frames=n_frames, config=config)]
+
+
+def speaker_coverage(pred_segments: Iterable[dict], truth_segments: Iterable[dict], target: str = CLINICIAN) -> dict:
+    """Seconds of true clinician speech covered by predicted clinician speech, and of others' speech not covered."""
+    kept = [(s["start_s"], s["end_s"]) for s in pred_segments if s.get("speaker") == target]
+
+    def covered(a, b):
+        return sum(max(0.0, min(b, e) - max(a, s)) for s, e in kept)
+
+    clin = [(s["start_s"], s["end_s"]) for s in truth_segments if s.get("speaker") == target]
+    other = [(s["start_s"], s["end_s"]) for s in truth_segments if s.get("speaker") != target]
+    return {
+        "clinician_s": sum(e - s for s, e in clin),
+        "clinician_kept_s": sum(min(e - s, covered(s, e)) for s, e in clin),
+        "other_s": sum(e - s for s, e in other),
+        "other_rejected_s": sum(e - s - min(e - s, covered(s, e)) for s, e in other),
+    }
+
+
+def term_word_pairs(words: Iterable, truth_events: Iterable, margin_s: float = 0.15) -> list[tuple[str, str]]:
+    """(said term, recognised words over its span) for every clinician term: the input of the term WER."""
+    ws = [_as_dict(w) for w in words]
+    out = []
+    for e in (_as_dict(e) for e in truth_events):
+        if e.get("speaker") not in (None, CLINICIAN):
+            continue
+        hyp = [normalise(w["text"]) for w in ws if e["start_s"] - margin_s <= (w["start_s"] + w["end_s"]) / 2 <= e["end_s"] + margin_s]
+        out.append((normalise(e.get("term", e["label"])), " ".join(h for h in hyp if h)))
+    return out
+
+
+def term_wer(pairs: list[tuple[str, str]]) -> float | None:
+    """Word error rate (jiwer) of the recognised words on the lexicon terms."""
+    import jiwer
+
+    pairs = [(r, h) for r, h in pairs if r]
+    if not pairs:
+        return None
+    out = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
+    return float(out.wer)
+
+
+def evaluate_scan(pred: dict, truth: dict, *, resolve: Callable[[str], str | None] | None = None, fps: float | None = None, n_frames: int | None = None, align_config: AlignConfig | dict | None = None, tolerance_s: float = 0.5) -> dict:
+    """All label metrics of one scan: ``pred`` as written by ``sonotell label`` (events, words, segments, frame labels)."""
+    truth_events = [dict(e) for e in truth.get("events", [])]
+    if resolve is not None:
+        for e in truth_events:
+            e["label"] = resolve(e["label"]) or e["label"]
+    out = {"scan_id": truth.get("scan_id")}
+    ev = event_scores(pred.get("events", []), truth_events, tolerance_s)
+    out.update({k: ev[k] for k in ("tp", "fp", "fn")}, start_errors_s=ev["start_errors_s"])
+    out.update(negation_errors(pred.get("events", []), truth_events, tolerance_s))
+    out.update(speaker_coverage(pred.get("segments", []), truth.get("segments", [])))
+    out["term_pairs"] = term_word_pairs(pred.get("words", []), truth_events)
+    if fps and n_frames and pred.get("frame_labels") is not None:
+        true_frames = truth_frame_labels(truth_events, out["scan_id"] or "", fps, n_frames, align_config)
+        out.update(frame_accuracy(list(pred["frame_labels"]), true_frames))
+    info = pred.get("info", {})
+    out["duration_s"], out["elapsed_s"] = info.get("duration_s", 0.0), info.get("elapsed_s", 0.0)
+    return out
+
+
+def summarise(per_scan: list[dict]) -> dict:
+    """Pool per-scan results: counts summed, errors concatenated, then the rates."""
+    tp, fp, fn = (sum(s.get(k, 0) for s in per_scan) for k in ("tp", "fp", "fn"))
+    errors = [e for s in per_scan for e in s.get("start_errors_s", [])]
+    total = lambda k: sum(s.get(k, 0) for s in per_scan)  # noqa: E731
+    out = {"n_scans": len(per_scan), "tp": tp, "fp": fp, "fn": fn, **prf(tp, fp, fn)}
+    out["median_start_error_s"] = float(np.median(errors)) if errors else None
+    out["p90_start_error_s"] = float(np.percentile(errors, 90)) if errors else None
+    out["frame_accuracy"] = total("correct") / total("n_frames") if total("n_frames") else None
+    out["labelled_frame_accuracy"] = total("correct_labelled") / total("n_labelled") if total("n_labelled") else None
+    out["clinician_recall"] = total("clinician_kept_s") / total("clinician_s") if total("clinician_s") else None
+    out["other_rejection"] = total("other_rejected_s") / total("other_s") if total("other_s") else None
+    out["negated_truths"] = total("negated_truths")
+    out["negation_errors"] = total("missed_negations") + total("false_negations")
+    out["term_wer"] = term_wer([p for s in per_scan for p in s.get("term_pairs", [])])
+    out["real_time_factor"] = total("elapsed_s") / total("duration_s") if total("duration_s") else None
+    return out

@@ -1,0 +1,98 @@
+"""Align spoken-term events to video frames: a window around each event, a confidence, conflicts, "unlabelled".
+
+A frame at time t takes the label of an event whose window ``[start_s - before_s, end_s + after_s]``
+contains t. Inside the spoken span the weight is the event's confidence; it decays linearly
+to ``edge_weight`` x confidence at the window's edges. When two labels compete for a frame
+the higher weight wins, unless they are within ``conflict_margin`` of each other: then the
+frame is left unlabelled (``conflict: drop``) or goes to the nearer event (``conflict: nearest``).
+Negated events ("no effusion") never label a frame.
+
+Example:
+    >>> from sonotell.types import TermEvent
+    >>> labels = align_events([TermEvent("liver", "liver", 1.0, 1.4)], "s1", fps=10, n_frames=30)
+    >>> [l.label for l in labels[6:19:6]]
+    ['unlabelled', 'liver', 'unlabelled']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sonotell.types import UNLABELLED, FrameLabel, TermEvent
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """Window and conflict rules (the papers: ±0.3 s around a term, or a 1 s / 25-frame clip)."""
+
+    before_s: float = 0.3
+    after_s: float = 0.3
+    edge_weight: float = 0.5
+    min_confidence: float = 0.0
+    conflict: str = "drop"  # drop | nearest | confidence
+    conflict_margin: float = 0.1
+
+    @classmethod
+    def from_dict(cls, cfg: dict | None) -> "AlignConfig":
+        return cls(**(cfg or {}))
+
+
+def event_weight(event: TermEvent, t: float, cfg: AlignConfig) -> float:
+    """The event's support for a frame at time ``t`` (0 outside its window)."""
+    if event.start_s <= t <= event.end_s:
+        return event.confidence
+    if t < event.start_s:
+        gap, reach = event.start_s - t, cfg.before_s
+    else:
+        gap, reach = t - event.end_s, cfg.after_s
+    if reach <= 0 or gap > reach:
+        return 0.0
+    return event.confidence * (1.0 - (1.0 - cfg.edge_weight) * gap / reach)
+
+
+def align_events(
+    events: list[TermEvent],
+    scan_id: str,
+    *,
+    fps: float,
+    n_frames: int,
+    config: AlignConfig | dict | None = None,
+) -> list[FrameLabel]:
+    """One ``FrameLabel`` per frame (time = index / fps on the video clock)."""
+    cfg = config if isinstance(config, AlignConfig) else AlignConfig.from_dict(config)
+    if cfg.conflict not in ("drop", "nearest", "confidence"):
+        raise ValueError(f"align.conflict must be drop, nearest or confidence, not {cfg.conflict!r}")
+    usable = sorted((e for e in events if not e.negated and e.confidence >= cfg.min_confidence), key=lambda e: e.start_s)
+    out = []
+    lo = 0
+    for i in range(n_frames):
+        t = i / fps
+        while lo < len(usable) and usable[lo].end_s + cfg.after_s < t:
+            lo += 1
+        best: dict[str, tuple[float, float]] = {}  # label -> (weight, distance)
+        for e in usable[lo:]:
+            if e.start_s - cfg.before_s > t:
+                break
+            w = event_weight(e, t, cfg)
+            if w <= 0:
+                continue
+            dist = 0.0 if e.start_s <= t <= e.end_s else min(abs(t - e.start_s), abs(t - e.end_s))
+            if e.label not in best or w > best[e.label][0]:
+                best[e.label] = (w, dist)
+        out.append(FrameLabel(scan_id, i, round(t, 6), *_decide(best, cfg)))
+    return out
+
+
+def _decide(best: dict[str, tuple[float, float]], cfg: AlignConfig) -> tuple[str, float]:
+    if not best:
+        return UNLABELLED, 0.0
+    ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)
+    label, (weight, dist) = ranked[0]
+    if len(ranked) == 1 or cfg.conflict == "confidence":
+        return label, round(weight, 4)
+    runner, (w2, d2) = ranked[1]
+    if weight - w2 > cfg.conflict_margin:
+        return label, round(weight, 4)
+    if cfg.conflict == "nearest" and dist != d2:
+        return (label, round(weight, 4)) if dist < d2 else (runner, round(w2, 4))
+    return UNLABELLED, 0.0

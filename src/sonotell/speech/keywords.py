@@ -1,0 +1,100 @@
+"""What the recogniser may hear: a domain language model, a JSGF grammar and keyphrases, built from a lexicon.
+
+Every word must have a pronunciation. Words the ASR dictionary lacks come from the lexicon's
+``pronunciations``; failing that, a word is spelt from dictionary words it is made of
+("bronchogram" = "broncho" + "gram"); failing that, a clear error says what to add.
+
+Example:
+    >>> lex = load_lexicon("lung")
+    >>> "effusion" in domain_corpus(lex)
+    True
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Callable
+
+from sonotell.errors import InputError
+from sonotell.speech.lexicon import Lexicon, load_lexicon, normalise  # noqa: F401  (load_lexicon: doctest)
+
+log = logging.getLogger(__name__)
+
+FILLER_WORDS = ("a", "an", "the", "and", "of", "is", "this", "that", "there", "here", "we", "i", "it", "see", "can", "now", "okay", "so", "some", "very", "small", "big", "right", "left")
+
+
+def domain_corpus(lexicon: Lexicon) -> str:
+    """Training sentences for a domain LM: every form in every carrier, plus negated mentions."""
+    lines = []
+    for form in lexicon.forms:
+        for carrier in lexicon.carriers:
+            lines.append(normalise(carrier.replace("{term}", form.text)))
+        for cue in lexicon.negation_before[:3]:
+            lines.append(f"{cue} {form.text}")
+    lines.append(" ".join(FILLER_WORDS))
+    return "\n".join(dict.fromkeys(lines)) + "\n"
+
+
+def domain_arpa(lexicon: Lexicon, extra_text: str = "") -> str:
+    """A trigram ARPA LM (pocketsphinx's ArpaBoLM; ``add_start`` so sentences begin with <s>)."""
+    from pocketsphinx.lm import ArpaBoLM
+
+    lm = ArpaBoLM(text=domain_corpus(lexicon) + extra_text, add_start=True)
+    lm.compute()
+    buf = io.StringIO()
+    lm.write(buf)
+    return buf.getvalue()
+
+
+def jsgf_grammar(lexicon: Lexicon, extra_words: tuple[str, ...] = ()) -> str:
+    """A loop over whole lexicon forms and single filler words: terms are recognised as units."""
+    forms = sorted({f.text for f in lexicon.forms})
+    fillers = sorted(set(lexicon.vocabulary()) | set(FILLER_WORDS) | set(extra_words))
+    return (
+        "#JSGF V1.0;\ngrammar sonotell;\n"
+        "public <utterance> = (<term> | <filler>)*;\n"
+        f"<term> = {' | '.join(forms)};\n"
+        f"<filler> = {' | '.join(fillers)};\n"
+    )
+
+
+def keyphrases(lexicon: Lexicon, threshold: float = 1e-20) -> str:
+    """A pocketsphinx kws list: one form per line with its detection threshold."""
+    return "".join(f"{f.text} /{threshold:.0e}/\n" for f in lexicon.forms)
+
+
+def missing_pronunciations(words: list[str], lookup: Callable[[str], str | None], lexicon: Lexicon) -> dict[str, str]:
+    """Pronunciations to add for ``words`` the dictionary lacks; raises ``InputError`` when none can be made."""
+    added = {}
+    for word in words:
+        if lookup(word) is not None:
+            continue
+        if word in lexicon.pronunciations:
+            added[word] = lexicon.pronunciations[word]
+            continue
+        parts = split_into_known(word, lambda w: lookup(w) is not None or w in lexicon.pronunciations)
+        if parts:
+            added[word] = " ".join(lexicon.pronunciations.get(p) or lookup(p) for p in parts)
+            log.warning("%s: %r is not in the ASR dictionary; spelt as %s (add a pronunciation to do better)", lexicon.source, word, " + ".join(parts))
+            continue
+        raise InputError(
+            lexicon.source,
+            f"the word {word!r} is not in the ASR dictionary and cannot be spelt from known words; "
+            f"add it under 'pronunciations:' as ARPAbet phones (like: effusion: IH F Y UW ZH AH N)",
+        )
+    return added
+
+
+def split_into_known(word: str, known: Callable[[str], bool], min_part: int = 3) -> list[str] | None:
+    """The split of ``word`` into the fewest known parts (dynamic programming), or None."""
+    best: list[list[str] | None] = [None] * (len(word) + 1)
+    best[0] = []
+    for end in range(1, len(word) + 1):
+        for start in range(max(0, end - 20), end):
+            part = word[start:end]
+            if best[start] is not None and len(part) >= min_part and known(part):
+                cand = best[start] + [part]
+                if best[end] is None or len(cand) < len(best[end]):
+                    best[end] = cand
+    return best[len(word)] if best[len(word)] and len(best[len(word)]) > 1 else None

@@ -1,0 +1,199 @@
+"""Lexicons: the labels a clinician may name, with every way of saying them, in YAML.
+
+A lexicon file maps each canonical label to its spoken forms (synonyms, abbreviations,
+common misspellings or mis-hearings), plus negation cues and ARPAbet pronunciations for
+words the ASR dictionary lacks::
+
+    name: lung
+    labels:
+      B-lines:
+        terms: [b lines, b line]
+        abbreviations: [bls]
+        misspellings: [bee lines]
+    negation:
+      before: [no, without, absent]
+      after: [absent, not seen]
+    pronunciations:
+      effusion: IH F Y UW ZH AH N
+
+Example:
+    >>> lex = load_lexicon("lung")
+    >>> lex.label_of("bee lines")
+    'B-lines'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from sonotell.errors import InputError
+
+_NON_WORD = re.compile(r"[^a-z0-9' ]+")
+FORM_KINDS = ("terms", "abbreviations", "misspellings")
+DEFAULT_NEGATION_BEFORE = ("no", "not", "without", "absent", "negative for", "free of", "no sign of", "no evidence of", "rules out")
+DEFAULT_NEGATION_AFTER = ("absent", "not seen", "ruled out", "is absent", "not present")
+DEFAULT_CARRIERS = (
+    "here is the {term}",
+    "this is the {term}",
+    "now the {term}",
+    "and we can see the {term}",
+    "okay {term}",
+    "that's the {term} there",
+    "i can see {term}",
+    "there is {term}",
+    "there are {term}",
+    "lots of {term}",
+    "no {term}",
+    "no {term} here",
+    "looks like {term}",
+    "we have {term}",
+)
+
+
+_DIGITS = dict(enumerate("zero one two three four five six seven eight nine ten".split()))
+
+
+def normalise(text: str) -> str:
+    """Lower case, hyphens and punctuation to spaces, lone digits to words: the form every stage compares.
+
+    Example:
+        >>> normalise("B-Lines, 4 of them!")
+        'b lines four of them'
+    """
+    text = text.lower().replace("-", " ").replace("_", " ")
+    words = _NON_WORD.sub(" ", text).split()
+    return " ".join(_DIGITS.get(int(w), w) if w.isdigit() and int(w) <= 10 else w for w in words)
+
+
+@dataclass(frozen=True)
+class Form:
+    """One spoken form of a label: normalised ``text`` and its ``kind`` (terms/abbreviations/misspellings)."""
+
+    text: str
+    label: str
+    kind: str
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return tuple(self.text.split())
+
+
+@dataclass
+class Lexicon:
+    """Labels and their spoken forms; build with ``load_lexicon`` or ``Lexicon.from_dict``."""
+
+    name: str
+    forms: list[Form]
+    negation_before: tuple[str, ...] = DEFAULT_NEGATION_BEFORE
+    negation_after: tuple[str, ...] = DEFAULT_NEGATION_AFTER
+    carriers: tuple[str, ...] = DEFAULT_CARRIERS
+    pronunciations: dict[str, str] = field(default_factory=dict)
+    source: str = "<dict>"
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str | Path = "<dict>") -> "Lexicon":
+        """Validate and build; a duplicate or empty term raises ``InputError`` naming the source."""
+        if not isinstance(data, dict) or not isinstance(data.get("labels"), dict) or not data["labels"]:
+            raise InputError(source, "a lexicon needs a non-empty 'labels' mapping")
+        seen: dict[str, str] = {}
+        forms: list[Form] = []
+        for label, spec in data["labels"].items():
+            label = str(label).strip()
+            if not label:
+                raise InputError(source, "a label name is empty")
+            spec = {"terms": spec} if isinstance(spec, list) else (spec or {})
+            unknown = set(spec) - set(FORM_KINDS)
+            if unknown:
+                raise InputError(source, f"label {label!r}: unknown keys {sorted(unknown)} (use {', '.join(FORM_KINDS)})")
+            label_text = normalise(label)
+            raw_forms = [(label, "label")] + [(t, kind) for kind in FORM_KINDS for t in (spec.get(kind) or [])]
+            for i, (raw, kind) in enumerate(raw_forms):
+                text = normalise(str(raw)) if raw is not None else ""
+                if not text:
+                    raise InputError(source, f"label {label!r}: empty term in {kind!r}")
+                if i > 0 and text == label_text:
+                    continue  # the label's own name listed again as a term: harmless
+                if text in seen:
+                    where = "twice" if seen[text] == label else f"for both {seen[text]!r} and {label!r}"
+                    raise InputError(source, f"duplicate term {text!r} listed {where}")
+                seen[text] = label
+                forms.append(Form(text, label, kind))
+        neg = data.get("negation") or {}
+        for cue in list(neg.get("before", [])) + list(neg.get("after", [])):
+            if not isinstance(cue, str):
+                raise InputError(source, f"negation cue {cue!r} is not text (quote yes/no/on/off in YAML)")
+        prons = {normalise(k): " ".join(str(v).upper().split()) for k, v in (data.get("pronunciations") or {}).items()}
+        return cls(
+            name=str(data.get("name", Path(str(source)).stem)),
+            forms=forms,
+            negation_before=tuple(normalise(c) for c in neg.get("before", DEFAULT_NEGATION_BEFORE)),
+            negation_after=tuple(normalise(c) for c in neg.get("after", DEFAULT_NEGATION_AFTER)),
+            carriers=tuple(data.get("carriers") or DEFAULT_CARRIERS),
+            pronunciations=prons,
+            source=str(source),
+        )
+
+    @property
+    def labels(self) -> list[str]:
+        return list(dict.fromkeys(f.label for f in self.forms))
+
+    def label_of(self, text: str) -> str | None:
+        """The label whose form is exactly ``text`` (normalised), else None."""
+        t = normalise(text)
+        for f in self.forms:
+            if f.text == t:
+                return f.label
+        return None
+
+    def resolve_label(self, name: str) -> str | None:
+        """Map a label name from elsewhere (a benchmark's "Consolidations", "b_lines") to ours."""
+        exact = self.label_of(name)
+        if exact:
+            return exact
+        key = _label_key(name)
+        for label in self.labels:
+            if _label_key(label) == key:
+                return label
+        return None
+
+    def vocabulary(self) -> list[str]:
+        """Every word of every form, negation cue and carrier phrase (for a domain LM / grammar)."""
+        words: dict[str, None] = {}
+        texts = [f.text for f in self.forms] + list(self.negation_before) + list(self.negation_after)
+        texts += [normalise(c.replace("{term}", " ")) for c in self.carriers]
+        for t in texts:
+            for w in t.split():
+                words[w] = None
+        return list(words)
+
+
+def _label_key(name: str) -> str:
+    words = normalise(name).split()
+    return " ".join(w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words)
+
+
+def packaged_lexicons() -> list[str]:
+    """Names of the lexicons that ship with sonotell."""
+    folder = resources.files("sonotell") / "speech" / "lexicons"
+    return sorted(Path(str(p)).stem for p in folder.iterdir() if str(p).endswith(".yaml"))
+
+
+def load_lexicon(name_or_path: str | Path) -> Lexicon:
+    """A packaged lexicon by name (``lung``, ``eus``, ``abdominal``, ``fetal``) or a YAML file."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = Path(str(resources.files("sonotell") / "speech" / "lexicons" / f"{name_or_path}.yaml"))
+        if not path.exists():
+            raise InputError(name_or_path, f"no such lexicon; packaged: {', '.join(packaged_lexicons())}")
+    if not path.exists():
+        raise InputError(path, "lexicon file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise InputError(path, f"not valid YAML ({e.__class__.__name__})") from None
+    return Lexicon.from_dict(data, source=path)

@@ -1,0 +1,134 @@
+"""Spot lexicon terms in recognised words: exact, fuzzy (rapidfuzz) and phonetic (metaphone) matches, with negation.
+
+Words are compared after ``normalise``; a multi-word form is compared with the spaces
+removed, so "gall bladder" matches "gallbladder" and "bee lines" matches "b lines"
+phonetically. A term preceded by a negation cue ("no effusion") or followed by one
+("effusion absent") is kept as an event with ``negated=True`` so that alignment can skip it.
+
+Example:
+    >>> from sonotell.types import Word
+    >>> spotter = Spotter(load_lexicon("lung"))
+    >>> [e.label for e in spotter.spot([Word("bee", 0.0, 0.2), Word("lines", 0.2, 0.5)])]
+    ['B-lines']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jellyfish
+from rapidfuzz import fuzz
+
+from sonotell.speech.lexicon import Form, Lexicon, load_lexicon, normalise  # noqa: F401  (load_lexicon: doctest)
+from sonotell.types import TermEvent, Word
+
+PHONETIC_SCORE = 0.9
+LIST_JOINERS = frozenset({"or", "and", "nor", "any", "a", "an", "the", "of", "signs", "sign", "evidence", "obvious", "significant", "small", "large"})
+NEGATION_BREAKERS = frozenset({"but", "however", "although", "though", "yet", "except"})
+
+
+@dataclass
+class Spotter:
+    """Find lexicon terms in a word sequence.
+
+    Args:
+        lexicon: labels and their spoken forms.
+        fuzzy_threshold: minimum rapidfuzz ratio (0-1) of a fuzzy match; 1.0 disables fuzzy matching.
+        phonetic: also accept forms whose metaphone key equals the words'.
+        min_fuzzy_chars: shorter forms must match exactly (fuzzy "pd" would match anything).
+        negation: detect negation cues at all (off = every mention is positive).
+        negation_window: how many words before a term a cue may stand ("no signs of any effusion").
+    """
+
+    lexicon: Lexicon
+    fuzzy_threshold: float = 0.85
+    phonetic: bool = True
+    min_fuzzy_chars: int = 5
+    negation: bool = True
+    negation_window: int = 4
+
+    def __post_init__(self) -> None:
+        self._max_len = max(len(f.tokens) for f in self.lexicon.forms)
+        self._by_text = {f.text: f for f in self.lexicon.forms}
+        self._by_key = {}
+        self._by_sound: dict[str, Form] = {}
+        for f in self.lexicon.forms:
+            key = f.text.replace(" ", "")
+            self._by_key.setdefault(key, f)
+            if len(key) >= 3:
+                self._by_sound.setdefault(jellyfish.metaphone(key), f)
+        self._before = [tuple(c.split()) for c in self.lexicon.negation_before]
+        self._after = [tuple(c.split()) for c in self.lexicon.negation_after]
+
+    def spot(self, words: list[Word]) -> list[TermEvent]:
+        """Events in time order; each word belongs to at most one event (longest, best match wins)."""
+        tokens: list[tuple[str, int]] = [(t, k) for k, w in enumerate(words) for t in normalise(w.text).split()]
+        texts = [t for t, _ in tokens]
+        candidates = []  # (score, -length mismatch, n_tokens, start, form)
+        for i in range(len(tokens)):
+            for n in range(1, min(self._max_len + 1, len(tokens) - i) + 1):
+                match = self._match(texts[i : i + n])
+                if match:
+                    score, form = match
+                    candidates.append((score, -abs(n - len(form.tokens)), n, -i, form))
+        taken = [False] * len(tokens)
+        chosen = []
+        for score, _, n, neg_i, form in sorted(candidates, key=lambda c: c[:4], reverse=True):
+            i = -neg_i
+            if any(taken[i : i + n]):
+                continue
+            taken[i : i + n] = [True] * n
+            chosen.append((i, n, score, form))
+        events: list[TermEvent] = []
+        for i, n, score, form in sorted(chosen, key=lambda c: c[0]):
+            span = [words[k] for _, k in tokens[i : i + n]]
+            confidence = score * sum(w.confidence for w in span) / len(span)
+            speakers = {w.speaker for w in span}
+            events.append(
+                TermEvent(
+                    label=form.label,
+                    term=" ".join(texts[i : i + n]),
+                    start_s=span[0].start_s,
+                    end_s=span[-1].end_s,
+                    confidence=round(confidence, 4),
+                    negated=self.negation and self._negated(texts, i, i + n),
+                    speaker=speakers.pop() if len(speakers) == 1 else None,
+                )
+            )
+        return events
+
+    def _match(self, window: list[str]) -> tuple[float, Form] | None:
+        text = " ".join(window)
+        if text in self._by_text:
+            return 1.0, self._by_text[text]
+        key = text.replace(" ", "")
+        if key in self._by_key:
+            return 0.98, self._by_key[key]
+        best = None
+        if self.phonetic and len(key) >= 3:
+            form = self._by_sound.get(jellyfish.metaphone(key))
+            if form is not None and abs(len(form.tokens) - len(window)) <= 1 and abs(len(form.text.replace(" ", "")) - len(key)) <= 3:
+                best = (PHONETIC_SCORE, form)
+        if self.fuzzy_threshold < 1.0 and len(key) >= self.min_fuzzy_chars:
+            for fkey, form in self._by_key.items():
+                # a fuzzy match must start with the same letter: "lines" is not "a lines"
+                if len(fkey) < self.min_fuzzy_chars or fkey[0] != key[0] or abs(len(form.tokens) - len(window)) > 1:
+                    continue
+                ratio = fuzz.ratio(key, fkey) / 100.0
+                if ratio >= self.fuzzy_threshold and (best is None or ratio > best[0]):
+                    best = (ratio, form)
+        return best
+
+    def _negated(self, texts: list[str], start: int, stop: int) -> bool:
+        # before: a cue ending within the window, with only list words / other terms between
+        for j in range(start - 1, max(-1, start - 1 - self.negation_window), -1):
+            if texts[j] in NEGATION_BREAKERS:
+                break
+            for cue in self._before:
+                if tuple(texts[j - len(cue) + 1 : j + 1]) == cue:
+                    return True
+        for cue in self._after:
+            for gap in (0, 1):  # "effusion absent", "effusion is absent"
+                if tuple(texts[stop + gap : stop + gap + len(cue)]) == cue:
+                    return True
+        return False

@@ -1,0 +1,216 @@
+"""Speech to words with timestamps, through pluggable ASR backends.
+
+A backend is any object with ``sample_rate_hz`` and ``transcribe(audio, sample_rate_hz) ->
+list[Word]`` (times relative to the audio given). Built in:
+
+* ``pocketsphinx`` (default, offline, model in the wheel) with ``mode``:
+  ``jsgf`` (a grammar of the lexicon's forms and filler words), ``domain_lm`` (a trigram LM
+  built from the lexicon), ``general`` (the bundled general English LM), ``keyphrase``
+  (keyword spotting of the lexicon's forms);
+* ``faster_whisper`` (optional extra ``whisper``): a CTranslate2 Whisper model from a LOCAL
+  folder; sonotell never downloads weights.
+
+Plug your own (wav2vec2, another Whisper) with ``@register_backend("name")`` or by naming
+``"package.module:ClassName"`` in the pipeline config.
+
+Example:
+    >>> backend = create_backend({"name": "pocketsphinx", "mode": "general"})  # doctest: +SKIP
+    >>> backend.transcribe(wav16k, 16000)[:2]  # doctest: +SKIP
+    [Word(text='here', start_s=0.11, end_s=0.3, ...), ...]
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import tempfile
+from pathlib import Path
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from sonotell.errors import ConfigError
+from sonotell.speech import keywords
+from sonotell.speech.lexicon import Lexicon
+from sonotell.types import Word
+
+log = logging.getLogger(__name__)
+
+BACKENDS: dict[str, Callable[..., "AsrBackend"]] = {}
+
+
+@runtime_checkable
+class AsrBackend(Protocol):
+    """What the pipeline needs from a recogniser."""
+
+    sample_rate_hz: int
+
+    def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> list[Word]: ...
+
+
+def register_backend(name: str):
+    """Class decorator: make a backend available by ``name`` in configs."""
+
+    def deco(cls):
+        BACKENDS[name] = cls
+        return cls
+
+    return deco
+
+
+def create_backend(spec: dict | str, lexicon: Lexicon | None = None) -> AsrBackend:
+    """Build a backend from ``{"name": ..., **options}``; the lexicon is passed when the backend takes one."""
+    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+    name = spec.pop("name", "pocketsphinx")
+    if name in BACKENDS:
+        factory = BACKENDS[name]
+    elif ":" in name:
+        module, attr = name.split(":", 1)
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"ASR backend {name!r} cannot be imported ({e})") from None
+    else:
+        raise ConfigError(f"unknown ASR backend {name!r}; known: {', '.join(sorted(BACKENDS))} or 'module:Class'")
+    try:
+        backend = factory(lexicon=lexicon, **spec)
+    except TypeError:
+        backend = factory(**spec)  # a user backend that takes no lexicon
+    if not isinstance(backend, AsrBackend):
+        raise ConfigError(f"ASR backend {name!r} lacks sample_rate_hz / transcribe(audio, sample_rate_hz)")
+    return backend
+
+
+@register_backend("pocketsphinx")
+class PocketsphinxBackend:
+    """CMU PocketSphinx with its bundled US English acoustic model.
+
+    Args:
+        lexicon: the vocabulary for ``jsgf`` / ``domain_lm`` / ``keyphrase`` modes.
+        mode: ``jsgf`` | ``domain_lm`` | ``general`` | ``keyphrase``.
+        dither: added noise floor (RMS, full scale 1); digital silence upsets the decoder's normalisation.
+        keyphrase_threshold: kws detection threshold (lower: more detections and false alarms).
+        decoder_options: passed to ``pocketsphinx.Decoder`` (e.g. ``{"beam": 1e-48}``).
+    """
+
+    sample_rate_hz = 16000
+    FRAME_S = 0.01
+
+    def __init__(self, lexicon: Lexicon | None = None, mode: str = "jsgf", dither: float = 1e-3, keyphrase_threshold: float = 1e-20, decoder_options: dict | None = None, seed: int = 0):
+        import pocketsphinx
+
+        if mode not in ("jsgf", "domain_lm", "general", "keyphrase"):
+            raise ConfigError(f"pocketsphinx mode must be jsgf, domain_lm, general or keyphrase, not {mode!r}")
+        if mode != "general" and lexicon is None:
+            raise ConfigError(f"pocketsphinx mode {mode!r} needs a lexicon")
+        self.mode, self.dither, self.seed = mode, dither, seed
+        opts = {"loglevel": "FATAL", **(decoder_options or {})}
+        if mode == "general":
+            self.decoder = pocketsphinx.Decoder(**opts)
+            return
+        # A dictionary of only the words we search for: building a search over the full
+        # 130k-word CMUdict takes ~25 s per decoder, this takes ~0.1 s.
+        cmu = cmudict()
+        words = sorted(set(lexicon.vocabulary()) | set(keywords.FILLER_WORDS))
+        extra = keywords.missing_pronunciations(words, lambda w: cmu[w][0] if w in cmu else None, lexicon)
+        with tempfile.TemporaryDirectory() as tmp:
+            dict_path = Path(tmp) / "sonotell.dict"
+            lines = [f"{w} {extra[w]}" if w in extra else "\n".join(f"{w if k == 0 else f'{w}({k + 1})'} {ph}" for k, ph in enumerate(cmu[w])) for w in words]
+            dict_path.write_text("\n".join(lines) + "\n")
+            self.decoder = pocketsphinx.Decoder(lm=None, dict=str(dict_path), **opts)
+            if mode == "jsgf":
+                self.decoder.add_jsgf_string("sonotell", keywords.jsgf_grammar(lexicon))
+            elif mode == "domain_lm":
+                lm_path = Path(tmp) / "domain.arpa"
+                lm_path.write_text(keywords.domain_arpa(lexicon))
+                self.decoder.add_lm_file("sonotell", str(lm_path))
+            else:
+                kws_path = Path(tmp) / "keyphrases.txt"
+                kws_path.write_text(keywords.keyphrases(lexicon, keyphrase_threshold))
+                self.decoder.add_kws("sonotell", str(kws_path))
+        self.decoder.activate_search("sonotell")
+
+    def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> list[Word]:
+        if sample_rate_hz != self.sample_rate_hz:
+            raise ValueError(f"pocketsphinx needs {self.sample_rate_hz} Hz audio, got {sample_rate_hz}")
+        if self.dither > 0:
+            # fixed seed per call: the same audio always gives the same words
+            audio = audio + np.random.default_rng(self.seed).normal(0.0, self.dither, len(audio)).astype(np.float32)
+        pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        d = self.decoder
+        d.start_utt()
+        d.process_raw(pcm, full_utt=True)
+        d.end_utt()
+        logmath = d.get_logmath()
+        words = []
+        for seg in d.seg() or []:
+            text = seg.word
+            if text.startswith(("<", "[", "+")) or not text:
+                continue
+            text = text.split("(")[0].strip()  # alternate pronunciations are named word(2)
+            conf = float(min(1.0, max(0.0, logmath.exp(seg.prob)))) if seg.prob else 1.0
+            words.append(Word(text, seg.start_frame * self.FRAME_S, (seg.end_frame + 1) * self.FRAME_S, conf))
+        if self.mode == "keyphrase":
+            words = _drop_overlapping(words)
+        return words
+
+
+def _drop_overlapping(hits: list[Word]) -> list[Word]:
+    """Keyphrase search reports every phrase that fires; keep the longest of overlapping hits."""
+    kept: list[Word] = []
+    for w in sorted(hits, key=lambda w: (-len(w.text), w.start_s)):
+        if all(w.end_s <= k.start_s or w.start_s >= k.end_s for k in kept):
+            kept.append(w)
+    return sorted(kept, key=lambda w: w.start_s)
+
+
+_CMUDICT: dict[str, list[str]] = {}
+
+
+def cmudict() -> dict[str, list[str]]:
+    """The CMU pronouncing dictionary bundled with pocketsphinx: word -> pronunciations (ARPAbet)."""
+    if not _CMUDICT:
+        import pocketsphinx
+
+        path = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
+        table: dict[str, list[str]] = {}
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                head, _, phones = line.strip().partition(" ")
+                if phones:
+                    table.setdefault(head.split("(")[0], []).append(phones.split("#")[0].strip())
+        _CMUDICT.update(table)
+    return _CMUDICT
+
+
+@register_backend("faster_whisper")
+class FasterWhisperBackend:
+    """Whisper through faster-whisper (optional extra ``sonotell[whisper]``), from a local model folder.
+
+    Args:
+        model_path: a folder with a CTranslate2 Whisper model (``model.bin``, ``config.json``,
+            ``tokenizer.json``, ``vocabulary.*``). Never a hub name: nothing is downloaded.
+        prompt_vocabulary: prime the decoder with the lexicon's terms (helps rare words).
+    """
+
+    sample_rate_hz = 16000
+
+    def __init__(self, model_path: str | None = None, lexicon: Lexicon | None = None, prompt_vocabulary: bool = True, compute_type: str = "int8", cpu_threads: int = 1, beam_size: int = 5, language: str = "en"):
+        if not model_path or not Path(model_path).is_dir():
+            raise ConfigError(f"faster_whisper needs model_path: a local folder with a CTranslate2 Whisper model (got {model_path!r}); sonotell never downloads weights")
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError:
+            raise ConfigError("faster_whisper backend: install the optional extra: pip install 'sonotell[whisper]'") from None
+        self.model = WhisperModel(str(model_path), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True)
+        self.prompt = None
+        if prompt_vocabulary and lexicon is not None:
+            self.prompt = "Ultrasound narration: " + ", ".join(dict.fromkeys(f.text for f in lexicon.forms if f.kind != "misspellings")) + "."
+        self.beam_size, self.language = beam_size, language
+
+    def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> list[Word]:
+        segments, _ = self.model.transcribe(
+            audio.astype(np.float32), language=self.language, beam_size=self.beam_size, word_timestamps=True,
+            initial_prompt=self.prompt, vad_filter=False, condition_on_previous_text=False,
+        )
+        return [Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)) for s in segments for w in (s.words or []) if w.word.strip()]

@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+
+from sonotell.errors import ConfigError, InputError
+from sonotell.speech import keywords
+from sonotell.speech.lexicon import Lexicon, load_lexicon
+from sonotell.speech.transcribe import BACKENDS, PocketsphinxBackend, _drop_overlapping, cmudict, create_backend, register_backend
+from sonotell.types import Word
+
+
+def test_split_into_known_fewest_parts():
+    known = {"broncho", "gram", "bron", "cho"}.__contains__
+    assert keywords.split_into_known("bronchogram", known) == ["broncho", "gram"]
+    assert keywords.split_into_known("xyz", known) is None
+
+
+def test_missing_pronunciations_from_lexicon_split_or_error():
+    lex = Lexicon.from_dict({"labels": {"x": ["zorbital", "qqqx"]}, "pronunciations": {"qqqx": "K Y UW"}}, source="lex.yaml")
+    table = {"zor": "Z AO R", "bital": "B IH T AH L"}
+    added = keywords.missing_pronunciations(["zorbital", "qqqx"], table.get, lex)
+    assert added == {"zorbital": "Z AO R B IH T AH L", "qqqx": "K Y UW"}
+    with pytest.raises(InputError, match=r"lex\.yaml: the word 'blorp' is not in the ASR dictionary.*pronunciations"):
+        keywords.missing_pronunciations(["blorp"], table.get, lex)
+
+
+def test_packaged_lexicons_are_fully_pronounceable():
+    cmu = cmudict()
+    for name in ("lung", "eus", "abdominal", "fetal"):
+        lex = load_lexicon(name)
+        keywords.missing_pronunciations(lex.vocabulary() + list(keywords.FILLER_WORDS), lambda w: cmu[w][0] if w in cmu else None, lex)
+
+
+def test_grammar_and_corpus_cover_the_forms():
+    lex = load_lexicon("lung")
+    grammar = keywords.jsgf_grammar(lex)
+    assert "public <utterance>" in grammar and "pleural effusion" in grammar
+    corpus = keywords.domain_corpus(lex)
+    assert "here is the b lines" in corpus and "no effusion" in corpus
+    assert "\\data\\" in keywords.domain_arpa(lex)
+    assert keywords.keyphrases(lex).splitlines()[0].endswith("/1e-20/")
+
+
+class EchoBackend:
+    sample_rate_hz = 8000
+
+    def __init__(self, word="liver"):
+        self.word = word
+
+    def transcribe(self, audio, sample_rate_hz):
+        return [Word(self.word, 0.0, len(audio) / sample_rate_hz)]
+
+
+def test_backend_interface_plugs_a_user_backend():
+    register_backend("echo_test")(EchoBackend)
+    try:
+        backend = create_backend({"name": "echo_test", "word": "spleen"}, load_lexicon("abdominal"))
+        assert backend.transcribe(np.zeros(800, np.float32), 8000) == [Word("spleen", 0.0, 0.1)]
+        by_path = create_backend({"name": "tests.speech.test_keywords_transcribe:EchoBackend"})
+        assert isinstance(by_path, EchoBackend)
+    finally:
+        BACKENDS.pop("echo_test")
+    with pytest.raises(ConfigError, match="unknown ASR backend"):
+        create_backend({"name": "nope"})
+    with pytest.raises(ConfigError, match="local folder"):
+        create_backend({"name": "faster_whisper", "model_path": "openai/whisper-base"})
+
+
+def test_keyphrase_hits_keep_the_longest_overlap():
+    hits = [Word("b line", 1.0, 1.4), Word("b lines", 1.0, 1.5), Word("a line", 1.2, 1.5), Word("effusion", 2.0, 2.4)]
+    assert [w.text for w in _drop_overlapping(hits)] == ["b lines", "effusion"]
+
+
+@pytest.fixture(scope="module")
+def phrase():
+    from sonotell.bench.tts import EspeakTTS, Voice
+    from sonotell.io.audio import resample
+
+    speech = EspeakTTS().synthesize("there is a small pleural effusion and lots of b lines", Voice())
+    return resample(speech.audio, speech.sample_rate_hz, 16000), speech.words
+
+
+@pytest.mark.parametrize("mode", ["domain_lm", "keyphrase"])
+def test_pocketsphinx_recognises_terms_with_timestamps(mode, phrase):
+    audio, truth = phrase
+    backend = PocketsphinxBackend(load_lexicon("lung"), mode=mode)
+    words = backend.transcribe(audio, 16000)
+    assert words and all(0 <= w.start_s < w.end_s <= len(audio) / 16000 + 0.02 for w in words)
+    text = " ".join(w.text for w in words)
+    assert "lines" in text
+    start_of_b = next(s for w, s, _ in truth if w == "b")
+    b_word = next(w for w in words if w.text.startswith("b"))
+    assert abs(b_word.start_s - start_of_b) < 0.15
+    assert backend.transcribe(audio, 16000) == words  # deterministic
+
+
+def test_pocketsphinx_rejects_wrong_rate_and_mode():
+    with pytest.raises(ConfigError, match="mode"):
+        PocketsphinxBackend(load_lexicon("lung"), mode="nbest")
+    with pytest.raises(ConfigError, match="needs a lexicon"):
+        PocketsphinxBackend(None, mode="jsgf")
+    backend = PocketsphinxBackend(load_lexicon("lung"), mode="keyphrase")
+    with pytest.raises(ValueError, match="16000"):
+        backend.transcribe(np.zeros(800, np.float32), 8000)
