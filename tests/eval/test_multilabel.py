@@ -60,3 +60,13 @@ def test_bad_inputs_raise():
         best_thresholds(np.ones((2, 1)), np.array([[np.nan], [0.5]]))
     with pytest.raises(ValueError, match="differ in shape"):
         multilabel_report(np.ones((2, 2)), np.ones((3, 2)), ["a", "b"])
+
+
+def test_threshold_sits_between_scores_and_all_positive_when_best():
+    # every validation image is positive: the best rule is "all positive", threshold 0, not the lowest score
+    y = np.array([[1], [1], [1]])
+    s = np.array([[0.7], [0.8], [0.9]])
+    assert best_thresholds(y, s)[0] == 0.0
+    # separable scores: the threshold is the midpoint of the gap (0.4 + 0.6) / 2
+    y2, s2 = np.array([[0], [0], [1], [1]]), np.array([[0.1], [0.4], [0.6], [0.9]])
+    assert best_thresholds(y2, s2)[0] == pytest.approx(0.5)

@@ -100,14 +100,15 @@ def test_subject_splits_disjoint_and_pool_excludes_held_out(frames):
 def test_tiny_experiment_writes_tables_and_resumes(frames, tmp_path):
     cfg = load_config("methods/deep_cluster", "small", [
         "image_size=[32,32]", "clustering.epochs=1", "semisup.steps=2", "semisup.steps_per_epoch=2",
-        "experiment.seeds=[0]", "experiment.lambdas=[1.0]", "experiment.fractions=[0.5]", "experiment.max_folds=1"])
+        "experiment.seeds=[0]", "experiment.priors=[dirichlet]", "experiment.lambdas=[]", "experiment.fractions=[0.5]",
+        "experiment.methods=[two_head]", "experiment.max_folds=1"])
     cfg["encoder"] = {**cfg["encoder"], **TINY_ENCODER}
     calls = []
     report = run_experiment(frames, tmp_path, cfg, None, 0, lambda d, t, m="": calls.append((d, t)))
     result = json.loads((tmp_path / "results.json").read_text())
-    # 2 priors + 1 lambda + 1 fraction x 2 inits x 3 methods
-    assert calls[-1] == (9, 9) and len(result["runs"]) == 9
-    assert {r["method"] for r in result["summary"]["semisup"]} == {"supervised", "one_head", "two_head"}
+    # 1 clustering + 1 fraction x 2 inits x two-head, plus the all-positive reference row
+    assert calls[-1] == (3, 3) and len(result["runs"]) == 4
+    assert {(r["init"], r["method"]) for r in result["summary"]["semisup"]} == {("random", "two_head"), ("cluster", "two_head"), ("-", "all_positive")}
     for r in result["runs"]:
         assert 0.0 <= r["f1"] <= 1.0
     assert "Clustering alone" in report.read_text() and (tmp_path / "f1_vs_fraction.png").exists()

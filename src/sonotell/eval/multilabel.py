@@ -7,8 +7,8 @@ validation split, then per-class and support-weighted precision / recall / F1 on
 Example:
     >>> y = np.array([[1, 0], [1, 1], [0, 1]])
     >>> s = np.array([[0.9, 0.2], [0.6, 0.7], [0.3, 0.8]])
-    >>> best_thresholds(y, s).tolist()
-    [0.6, 0.7]
+    >>> best_thresholds(y, s).round(3).tolist()
+    [0.45, 0.45]
     >>> multilabel_report(y, s >= 0.5, ["liver", "kidney"])["weighted"]["f1"]
     1.0
 """
@@ -46,9 +46,11 @@ def f1_at(y: np.ndarray, pred: np.ndarray) -> float:
 def best_thresholds(y_true, scores, class_names: Sequence[str] | None = None) -> np.ndarray:
     """Per class, the score threshold (``pred = score >= t``) with the best validation F1.
 
-    Candidates are the class's observed scores; ties go to the highest threshold (fewest false
-    positives). A class without a positive in validation has no F1 to maximise: it gets
-    ``DEFAULT_THRESHOLD`` and a warning.
+    Candidates lie *between* the class's observed scores (midpoints), plus 0 (everything
+    positive) and just above the maximum, so a threshold never sits exactly on one validation
+    image's score — a slightly lower score on another subject would flip it. Ties go to the
+    highest threshold (fewest false positives). A class without a positive in validation has no
+    F1 to maximise: it gets ``DEFAULT_THRESHOLD`` and a warning.
     """
     y, s = _as_matrix(y_true, "y_true"), _as_matrix(scores, "scores")
     if y.shape != s.shape:
@@ -59,8 +61,10 @@ def best_thresholds(y_true, scores, class_names: Sequence[str] | None = None) ->
         if y[:, k].sum() == 0:
             log.warning("class %r has no positive in the validation split; threshold left at %.2f", names[k], DEFAULT_THRESHOLD)
             continue
+        u = np.unique(s[:, k])
+        candidates = np.concatenate([[min(0.0, u[0])], (u[1:] + u[:-1]) / 2, [u[-1] + 1e-6]])
         best_f1, best_t = -1.0, DEFAULT_THRESHOLD
-        for t in np.unique(s[:, k])[::-1]:
+        for t in candidates[::-1]:
             f1 = f1_at(y[:, k], (s[:, k] >= t).astype(int))
             if f1 > best_f1:
                 best_f1, best_t = f1, float(t)
