@@ -166,3 +166,29 @@ def test_ray_engine_gives_the_same_manifest(scan_dir, tmp_path):
     distributed = ingest(scan_dir, tmp_path / "ray.csv", engine="ray", workers=2)
     assert distributed.scans == local.scans
     assert sorted(map(str, distributed.problems)) == sorted(map(str, local.problems))
+
+
+def test_probe_scan_duration_checks_use_the_offset(tmp_path, moving_frames, tone):
+    from sonotell.io.ingest import IngestOptions, probe_scan
+
+    wav, sr = tone
+    video = write_video(tmp_path / "v.mp4", moving_frames, fps=10)  # 2.0 s
+    sf.write(tmp_path / "long.wav", np.tile(wav, 5), sr)  # 5.0 s
+    with pytest.raises(InputError, match=r"long.wav: audio much longer than the video: it spans 0.0-5.0 s, the video lasts 2.0 s"):
+        probe_scan(video, tmp_path / "long.wav", "v", "p")
+    sf.write(tmp_path / "ok.wav", np.tile(wav, 2), sr)  # 2.0 s
+    assert probe_scan(video, tmp_path / "ok.wav", "v", "p", audio_offset_s=0.9).audio_offset_s == 0.9  # ends at 2.9 s: within 1 s
+    with pytest.raises(InputError, match="audio much longer"):
+        probe_scan(video, tmp_path / "ok.wav", "v", "p", audio_offset_s=1.5)
+    strict = IngestOptions(max_duration_mismatch=0.1, min_mismatch_s=0.1)
+    with pytest.raises(InputError, match="audio much shorter"):
+        probe_scan(video, tmp_path / "ok.wav", "v", "p", audio_offset_s=-0.5, options=strict)
+
+
+def test_metadata_for_missing_videos_is_reported(scan_dir, tmp_path, caplog):
+    meta = tmp_path / "meta.csv"
+    pd.DataFrame({"file": ["good1.mp4", "gone.mp4"], "subject_id": ["a", "b"]}).to_csv(meta, index=False)
+    with caplog.at_level("WARNING", logger="sonotell.io.ingest"):
+        result = ingest(scan_dir, tmp_path / "m.csv", metadata=meta, workers=1)
+    assert "metadata entries match no video" in caplog.text and "gone.mp4" in caplog.text
+    assert {s.scan_id: s.subject_id for s in result.scans}["good1"] == "a"

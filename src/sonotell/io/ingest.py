@@ -222,9 +222,12 @@ def _plan(root: Path, sidecar: dict[str, dict], options: IngestOptions) -> tuple
     stems = [v.stem for v, _ in found]
     jobs, problems = [], []
     no_subject = 0
+    used: set[str | None] = set()
     for video, speech in found:
         rel = video.relative_to(root).as_posix()
-        meta = sidecar.get(rel) or sidecar.get(video.name) or sidecar.get(video.stem) or {}
+        key = next((k for k in (rel, video.name, video.stem) if k in sidecar), None)
+        meta = sidecar[key] if key is not None else {}
+        used.add(key)
         default_id = video.stem if stems.count(video.stem) == 1 else rel.rsplit(".", 1)[0].replace("/", "__")
         scan_id = str(meta.get("scan_id", default_id))
         if "audio_path" in meta:
@@ -245,6 +248,9 @@ def _plan(root: Path, sidecar: dict[str, dict], options: IngestOptions) -> tuple
         }
         job["signature"] = [_stat(video), _stat(speech), scan_id, subject_id, job["audio_offset_s"], job["roi"]]
         jobs.append(job)
+    unmatched = sorted(set(sidecar) - used)
+    if unmatched:
+        log.warning("metadata entries match no video under %s: %s", root, ", ".join(unmatched[:10]))
     if no_subject:
         log.warning("%d of %d videos have no subject_id in the metadata; each is treated as its own subject", no_subject, len(found))
     return jobs, problems
