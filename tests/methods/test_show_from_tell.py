@@ -40,9 +40,12 @@ def test_localisation_map_and_encoders():
     frames, audio = torch.rand(2, 8, 64, 64), torch.randn(2, 9600)
     m = net.localisation_map(frames, audio)
     assert m.shape == (2, 4, 4)
-    # the map is the per-position dot product of the visual map with the projected audio vector
+    # the map is the correspondence classifier's score at every position of the fused map,
+    # and a clip's correspondence logit is its best position's
     vmap, a = net.video.feature_map(frames), net.audio(audio)
-    torch.testing.assert_close(m, (vmap * net.fuse_va.project(a)[:, :, None, None]).sum(1))
+    per_position = net.cor_va(net.fuse_va.position_features(vmap, a).permute(0, 2, 3, 1)).squeeze(-1)
+    torch.testing.assert_close(m, per_position)
+    torch.testing.assert_close(net.correspondence_logits(vmap, a, net.fuse_va, net.cor_va), per_position.amax(dim=(1, 2)))
     assert net.localisation_map(frames[:, 0], audio).shape == (2, 4, 4)  # a single frame
     assert net.encode_video(frames).shape == (2, net.video.out_dim)
     assert net.encode_audio(audio).shape == (2, net.audio.out_dim)

@@ -10,18 +10,23 @@ torch.set_num_threads(1)
 def test_spatial_fusion_against_a_loop():
     torch.manual_seed(0)
     fuse = SpatialFusion(visual_dim=3, other_dim=2, out_dim=4, pool="max")
+    head = torch.nn.Linear(4, 1)
     v, a = torch.randn(2, 3, 4, 5), torch.randn(2, 2)
     proj = fuse.project(a)
-    pooled = torch.empty(2, 3)
-    response = torch.empty(2, 4, 5)
+    dot = torch.empty(2, 4, 5)
+    feats = torch.empty(2, 4, 4, 5)
     for b in range(2):
         for y in range(4):
             for x in range(5):
-                response[b, y, x] = sum(v[b, c, y, x] * proj[b, c] for c in range(3))
-        for c in range(3):
-            pooled[b, c] = max(v[b, c, y, x] * proj[b, c] for y in range(4) for x in range(5))
-    torch.testing.assert_close(fuse.response_map(v, a), response)
-    torch.testing.assert_close(fuse(v, a), fuse.mlp(pooled))
+                fused = torch.stack([v[b, c, y, x] * proj[b, c] for c in range(3)])
+                dot[b, y, x] = fused.sum()
+                feats[b, :, y, x] = fuse.mlp(fused)  # FC -> ReLU -> FC at every position
+    torch.testing.assert_close(fuse.response_map(v, a), dot)
+    torch.testing.assert_close(fuse.position_features(v, a), feats)
+    torch.testing.assert_close(fuse(v, a), feats.amax(dim=(2, 3)))
+    torch.testing.assert_close(fuse.response_map(v, a, head=head), head(feats.permute(0, 2, 3, 1)).squeeze(-1))
+    mean_fuse = SpatialFusion(3, 2, 4, pool="mean")
+    torch.testing.assert_close(mean_fuse(v, a), mean_fuse.position_features(v, a).mean(dim=(2, 3)))
 
 
 def test_spatial_response_peaks_where_the_visual_feature_matches():

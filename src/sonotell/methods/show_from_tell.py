@@ -8,7 +8,8 @@ Method, as in the paper's Section 2:
   window passes the **selective information gating** (SIG: outlier filtering or keyword
   spotting, ``models/sig.py``) into a word-embedding text encoder with two FC layers.
 * **Fusion**: spatial-aware -- the audio (text) vector multiplies every position of the
-  visual map, then pooling + FC (Fig. 2d). Its per-position response is the audio-guided
+  visual map, then FC and pooling (Fig. 2d). The correspondence classifier scores every
+  position and the clip takes the best one, so its per-position score is the audio-guided
   localisation map (``localisation_map``).
 * **Objectives**: for video-audio, binary correspondence on the fused feature (aligned vs.
   shifted / other-scan pairs, weight alpha) and cross-modal contrastive InfoNCE on
@@ -36,7 +37,7 @@ from sonotell.losses.correspondence import CorrespondenceLoss
 from sonotell.losses.infonce import InfoNCE
 from sonotell.losses.pairs import PairPlan, require_pairs, speech_mask, zero_like_graph
 from sonotell.models.encoders import build_encoder
-from sonotell.models.fusion import build_fusion
+from sonotell.models.fusion import SpatialFusion, build_fusion
 from sonotell.models.registry import register_model
 from sonotell.models.sig import SelectiveInformationGate
 
@@ -127,7 +128,17 @@ class ShowFromTell(nn.Module):
             raise ConfigError(f"localisation needs spatial-aware fusion; this model uses {self.fusion_kind!r}")
         if frames.ndim == 3:
             frames = frames.unsqueeze(1)
-        return self.fuse_va.response_map(self.video.feature_map(frames), self.audio(audio))
+        return self.fuse_va.response_map(self.video.feature_map(frames), self.audio(audio), head=self.cor_va)
+
+    def correspondence_logits(self, vmap: torch.Tensor, other: torch.Tensor, fuse: nn.Module, head: nn.Linear) -> torch.Tensor:
+        """(N,) logits that each (visual map, vector) pair is aligned.
+
+        With spatial fusion the clip's logit is the best position's (max over the map), so the
+        correspondence objective trains the localisation map directly.
+        """
+        if isinstance(fuse, SpatialFusion):
+            return fuse.response_map(vmap, other, head=head).amax(dim=(1, 2))
+        return head(fuse(vmap, other)).squeeze(1)
 
     def _need(self, branch: str) -> None:
         if not getattr(self, f"use_{branch}"):
@@ -139,7 +150,7 @@ class ShowFromTell(nn.Module):
         vi, oi, target = plan.correspondence_pairs()
         out = {}
         if len(target) >= 2:
-            logits = head(fuse(vmap[vi], other[oi])).squeeze(1)
+            logits = self.correspondence_logits(vmap[vi], other[oi], fuse, head)
             out[f"cor_{prefix}"] = self.correspondence(logits, target.to(logits.dtype))
             out[f"acc_{prefix}"] = self.correspondence.accuracy(logits.detach(), target)
         else:

@@ -48,8 +48,10 @@ class SpatialFusion(nn.Module):
     """Spatial-aware fusion (Show from Tell, Fig. 2d).
 
     The other vector is mapped to the visual channel count and multiplied with the visual
-    feature at every position; the fused map is max-pooled over space (so one matching
-    region is enough) and passed through FC -> ReLU -> FC.
+    feature at every position; FC -> ReLU -> FC is applied at every position (a 1x1
+    convolution), and the result is pooled over space -- max by default, so one matching
+    region is enough (multiple-instance style). Keeping the FC before the pooling gives every
+    position its own fused feature, which is what makes the map usable for localisation.
 
     Args:
         visual_dim: channels of the visual map.
@@ -73,14 +75,25 @@ class SpatialFusion(nn.Module):
             raise ValueError(f"spatial fusion needs a visual feature map (B, C, H, W), got {tuple(visual_map.shape)}")
         return visual_map * self.project(other)[:, :, None, None]
 
-    def response_map(self, visual_map: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        """(B, H, W): how strongly each position answers the vector (the localisation map)."""
-        return self.fused_map(visual_map, other).sum(dim=1)
+    def position_features(self, visual_map: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        """(B, out_dim, H, W): the fused feature of every position."""
+        fused = self.fused_map(visual_map, other).permute(0, 2, 3, 1)
+        return self.mlp(fused).permute(0, 3, 1, 2)
+
+    def response_map(self, visual_map: torch.Tensor, other: torch.Tensor, head: nn.Linear | None = None) -> torch.Tensor:
+        """(B, H, W): how strongly each position answers the vector (the localisation map).
+
+        With ``head`` (a Linear(out_dim, 1) scoring the fused feature, e.g. a correspondence
+        classifier) this is the head's score at every position; without, the per-position dot
+        product of the visual feature and the projected vector.
+        """
+        if head is None:
+            return self.fused_map(visual_map, other).sum(dim=1)
+        return head(self.position_features(visual_map, other).permute(0, 2, 3, 1)).squeeze(-1)
 
     def forward(self, visual_map: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        fused = self.fused_map(visual_map, other)
-        pooled = fused.amax(dim=(2, 3)) if self.pool == "max" else fused.mean(dim=(2, 3))
-        return self.mlp(pooled)
+        feats = self.position_features(visual_map, other)
+        return feats.amax(dim=(2, 3)) if self.pool == "max" else feats.mean(dim=(2, 3))
 
 
 def build_fusion(kind: str, visual_dim: int, other_dim: int, out_dim: int, **kwargs) -> nn.Module:
