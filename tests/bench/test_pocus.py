@@ -52,3 +52,10 @@ def test_build_a_few_real_clips(shared_data, tmp_path):
     tv = {v.split("-p")[0] for v in bench.table.loc[bench.table.voice_split == "train", "voice"]}
     sv = {v.split("-p")[0] for v in bench.table.loc[bench.table.voice_split == "test", "voice"]}
     assert not tv & sv
+
+
+def test_missing_data_root_is_one_clear_error(tmp_path):
+    from sonotell.errors import InputError
+
+    with pytest.raises(InputError, match=r"dataset_metadata.csv: POCUS metadata not found"):
+        build_benchmark("pocus", tmp_path / "p", overrides=[f"data_root={tmp_path / 'nowhere'}"])

@@ -80,3 +80,16 @@ def test_visible_intervals_worked_example():
     masks[2:5, :2, :2] = 1  # 4 of 16 pixels = 25 %
     masks[7, 0, 0] = 1  # 1 pixel: below 10 %
     assert visible_intervals(masks, fps=10.0, class_index=1, min_fraction=0.1, fan_pixels=16) == [(0.2, 0.5)]
+
+
+def test_bad_config_values(tmp_path):
+    import pytest
+
+    from sonotell.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="organs must be among"):
+        build_benchmark("synthetic", tmp_path / "a", overrides=["organs=[liver,heart]"])
+    with pytest.raises(ConfigError, match="must be even"):
+        build_benchmark("synthetic", tmp_path / "b", overrides=["size=[63,64]"])
+    with pytest.raises(ConfigError, match="unknown benchmark"):
+        build_benchmark("nope", tmp_path / "c")
