@@ -1,9 +1,123 @@
-"""Commands of this area (filled in by its issue)."""
+"""``sonotell label`` / ``transcribe`` / ``eval labels``: narration -> words -> time-aligned frame labels."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+
+CONFIG_HELP = "Pipeline config: speech (default), speech_small, speech_paper, baseline, or a YAML path."
+LEXICON_HELP = "Lexicon: lung, eus, abdominal, fetal, or a YAML path."
+
+
+def _scans(source: Path):
+    """Scans of a manifest.csv, or of a benchmark folder (its manifest.csv)."""
+    from sonotell.io.manifest import read_manifest
+
+    path = source / "manifest.csv" if source.is_dir() else source
+    return read_manifest(path).scans
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the main app."""
+    @app.command()
+    def label(
+        manifest: Path = typer.Argument(..., help="manifest.csv (from `sonotell ingest`) or a benchmark folder."),
+        lexicon: str = typer.Option(..., "--lexicon", "-l", help=LEXICON_HELP),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder: <scan>.labels.csv, <scan>.json, summary.csv/json."),
+        config: str = typer.Option("speech", "--config", help=CONFIG_HELP),
+        override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
+        workers: int = typer.Option(1, "--workers", "-w", min=1, help="Scans labelled in parallel (processes)."),
+        enrol: Path = typer.Option(None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."),
+        resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip scans already labelled with the same config and lexicon."),
+        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    ) -> None:
+        """Turn each scan's narration into per-frame labels (resumable, parallel over scans)."""
+        import json
+
+        from sonotell.config import load_config
+        from sonotell.speech.lexicon import load_lexicon
+        from sonotell.speech.pipeline import label_scans
+
+        seed_everything(seed)
+        cfg = load_config("pipelines", config, override)
+        if enrol is not None:
+            cfg.setdefault("diarize", {})["enrol_wav"] = str(enrol.resolve())
+        load_lexicon(lexicon)  # a bad lexicon fails here, before any work
+        scans = _scans(manifest)
+        with progress_bar("label") as progress:
+            summary_path = label_scans(scans, out, config=cfg, lexicon=lexicon, workers=workers, resume=resume, progress=progress)
+        summary = json.loads(summary_path.read_text())
+        import pandas as pd
+
+        rows = pd.read_csv(out / "summary.csv", keep_default_na=False).to_dict("records")
+        print_table("labels", [{k: r[k] for k in ("scan_id", "status", "n_frames", "labelled_frames", "n_events", "n_negated", "labels")} for r in rows])
+        for f in summary["failed"]:
+            console.print(f"[red]failed:[/red] {f['error']}", highlight=False)
+        console.print(f"wrote {out} ({summary['n_done']} labelled, {summary['n_failed']} failed)")
+        if summary["n_failed"]:
+            raise typer.Exit(1)
+
+    @app.command()
+    def transcribe(
+        audio: Path = typer.Argument(..., help="An audio file or a video with an audio track."),
+        lexicon: str = typer.Option("abdominal", "--lexicon", "-l", help=LEXICON_HELP + " (sets the vocabulary of the default backend)"),
+        out: Path = typer.Option(None, "--out", "-o", help="Write the transcript JSON here (words, segments, events)."),
+        config: str = typer.Option("speech", "--config", help=CONFIG_HELP),
+        override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
+        offset: float = typer.Option(0.0, "--offset", help="Audio start on the video clock, seconds."),
+        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    ) -> None:
+        """Transcribe one recording: speakers, words with timestamps, spotted terms."""
+        from sonotell.files import write_json
+        from sonotell.speech.pipeline import SpeechPipeline
+
+        seed_everything(seed)
+        with progress_bar("transcribe") as progress:
+            progress(0, 1, audio.name)
+            pipe = SpeechPipeline.from_config(config, lexicon, override)
+            result = pipe.process_file(audio, offset)
+            progress(1, 1, "done")
+        print_table("segments", [{"speaker": s["speaker"], "start_s": s["start_s"], "end_s": s["end_s"], "text": s["text"]} for s in result.segments])
+        print_table("terms", [{"label": e.label, "said": e.term, "start_s": e.start_s, "end_s": e.end_s, "negated": e.negated, "confidence": e.confidence} for e in result.events])
+        if out is not None:
+            write_json(out, result.to_dict())
+            console.print(f"wrote {out}")
+
+    eval_app = _eval_group(app)
+
+    @eval_app.command("labels")
+    def eval_labels(
+        labels_dir: Path = typer.Argument(..., help="Output folder of `sonotell label`."),
+        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="The benchmark folder with the truth."),
+        lexicon: str = typer.Option(None, "--lexicon", "-l", help="Lexicon used to map the benchmark's label names (default: none)."),
+        split: str = typer.Option("test", "--split", help="Voice split to score: test, train or all."),
+        tolerance: float = typer.Option(0.5, "--tolerance", help="An event matches a true one of its label within this many seconds."),
+        out: Path = typer.Option(None, "--out", "-o", help="Write the metrics JSON here (default LABELS_DIR/eval_labels.json)."),
+        seed: int = typer.Option(0, "--seed", help=SEED_HELP + " (unused: the evaluation is deterministic)"),
+    ) -> None:
+        """Score labels against a narrated benchmark: event P/R/F1, timestamp error, frame accuracy, diarization, negation, term WER, RTF."""
+        from sonotell.bench import load_benchmark
+        from sonotell.eval.labels import evaluate_labels_dir
+        from sonotell.files import write_json
+        from sonotell.speech.lexicon import load_lexicon
+
+        bench = load_benchmark(benchmark)
+        table = bench.table
+        ids = list(table["scan_id"]) if split == "all" else list(table.loc[table["voice_split"] == split, "scan_id"])
+        summary, per_scan = evaluate_labels_dir(labels_dir, bench, lexicon=load_lexicon(lexicon) if lexicon else None, scan_ids=ids, tolerance_s=tolerance)
+        print_table(f"labels vs {bench.name} ({split} voices)", [{k: v for k, v in summary.items() if not isinstance(v, (list, dict))}])
+        out = out or labels_dir / "eval_labels.json"
+        write_json(out, {"summary": summary, "per_scan": [{k: v for k, v in s.items() if k != "term_pairs"} for s in per_scan]})
+        console.print(f"wrote {out}")
+
+
+def _eval_group(app: typer.Typer) -> typer.Typer:
+    """The shared ``sonotell eval`` group: reuse it when another area registered it first."""
+    for group in app.registered_groups:
+        if group.name == "eval":
+            return group.typer_instance
+    eval_app = typer.Typer(help="Evaluate outputs against ground truth.", no_args_is_help=True)
+    app.add_typer(eval_app, name="eval")
+    return eval_app

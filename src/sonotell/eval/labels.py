@@ -160,7 +160,7 @@ def evaluate_scan(pred: dict, truth: dict, *, resolve: Callable[[str], str | Non
         true_frames = truth_frame_labels(truth_events, out["scan_id"] or "", fps, n_frames, align_config)
         out.update(frame_accuracy(list(pred["frame_labels"]), true_frames))
     info = pred.get("info", {})
-    out["duration_s"], out["elapsed_s"] = info.get("duration_s", 0.0), info.get("elapsed_s", 0.0)
+    out["duration_s"], out["elapsed_s"], out["cpu_s"] = info.get("duration_s", 0.0), info.get("elapsed_s", 0.0), info.get("cpu_s", 0.0)
     return out
 
 
@@ -180,4 +180,32 @@ def summarise(per_scan: list[dict]) -> dict:
     out["negation_errors"] = total("missed_negations") + total("false_negations")
     out["term_wer"] = term_wer([p for s in per_scan for p in s.get("term_pairs", [])])
     out["real_time_factor"] = total("elapsed_s") / total("duration_s") if total("duration_s") else None
+    out["cpu_real_time_factor"] = total("cpu_s") / total("duration_s") if total("duration_s") else None
     return out
+
+
+def evaluate_labels_dir(labels_dir, benchmark, *, lexicon=None, scan_ids: list[str] | None = None, tolerance_s: float = 0.5, align_config: AlignConfig | dict | None = None) -> tuple[dict, list[dict]]:
+    """Score the label files of ``sonotell label`` (in ``labels_dir``) against a benchmark's truth.
+
+    Returns (pooled summary, per-scan rows). Scans without a label file are skipped.
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    labels_dir = Path(labels_dir)
+    resolve = lexicon.resolve_label if lexicon is not None else None
+    per_scan = []
+    for scan in benchmark.scans:
+        if scan_ids is not None and scan.scan_id not in scan_ids:
+            continue
+        json_path = labels_dir / f"{scan.scan_id}.json"
+        if not json_path.exists():
+            continue
+        pred = json.loads(json_path.read_text())
+        csv_path = labels_dir / f"{scan.scan_id}.labels.csv"
+        if csv_path.exists():
+            pred["frame_labels"] = list(pd.read_csv(csv_path, keep_default_na=False)["label"].astype(str))
+        per_scan.append(evaluate_scan(pred, benchmark.truth(scan.scan_id), resolve=resolve, fps=scan.fps, n_frames=scan.n_frames, align_config=align_config, tolerance_s=tolerance_s))
+    return summarise(per_scan), per_scan

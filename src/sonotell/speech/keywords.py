@@ -21,13 +21,44 @@ from sonotell.speech.lexicon import Lexicon, load_lexicon, normalise  # noqa: F4
 
 log = logging.getLogger(__name__)
 
+# What a sonographer says besides anatomy: gives off-topic speech somewhere to go other than
+# a lexicon term. Generic clinic talk, not any benchmark's script.
+GENERIC_PHRASES = (
+    "take a deep breath and hold it",
+    "hold your breath for me",
+    "you can breathe normally now",
+    "breathe out and relax",
+    "just relax your tummy",
+    "sorry the gel is a bit cold",
+    "can you turn onto your left side",
+    "roll over onto your back please",
+    "lift your arm above your head",
+    "i am going to press a little",
+    "let me get a better view",
+    "let me just move the probe",
+    "we are nearly done",
+    "that is fine thank you",
+    "okay good that is great",
+    "is that comfortable for you",
+    "does it hurt when i press here",
+    "let me save that image",
+    "freeze and measure",
+    "i will take a few more pictures",
+    "move a little bit to the right",
+    "a bit further down please",
+    "sit up for me",
+    "how are you feeling today",
+    "yes no maybe sure",
+)
+ASR_EXCLUDED_KINDS = ("misspellings",)  # spotted in text, never offered to the recogniser as words
+
 FILLER_WORDS = ("a", "an", "the", "and", "of", "is", "this", "that", "there", "here", "we", "i", "it", "see", "can", "now", "okay", "so", "some", "very", "small", "big", "right", "left")
 
 
 def domain_corpus(lexicon: Lexicon) -> str:
     """Training sentences for a domain LM: every form in every carrier, plus negated mentions."""
-    lines = []
-    for form in lexicon.forms:
+    lines = list(GENERIC_PHRASES)
+    for form in asr_forms(lexicon):
         for carrier in lexicon.carriers:
             lines.append(normalise(carrier.replace("{term}", form.text)))
         for cue in lexicon.negation_before[:3]:
@@ -49,8 +80,9 @@ def domain_arpa(lexicon: Lexicon, extra_text: str = "") -> str:
 
 def jsgf_grammar(lexicon: Lexicon, extra_words: tuple[str, ...] = ()) -> str:
     """A loop over whole lexicon forms and single filler words: terms are recognised as units."""
-    forms = sorted({f.text for f in lexicon.forms})
-    fillers = sorted(set(lexicon.vocabulary()) | set(FILLER_WORDS) | set(extra_words))
+    forms = sorted({f.text for f in asr_forms(lexicon)})
+    form_words = {w for f in forms for w in f.split()}
+    fillers = sorted((set(asr_vocabulary(lexicon)) | set(FILLER_WORDS) | set(extra_words)) - form_words)
     return (
         "#JSGF V1.0;\ngrammar sonotell;\n"
         "public <utterance> = (<term> | <filler>)*;\n"
@@ -61,7 +93,21 @@ def jsgf_grammar(lexicon: Lexicon, extra_words: tuple[str, ...] = ()) -> str:
 
 def keyphrases(lexicon: Lexicon, threshold: float = 1e-20) -> str:
     """A pocketsphinx kws list: one form per line with its detection threshold."""
-    return "".join(f"{f.text} /{threshold:.0e}/\n" for f in lexicon.forms)
+    return "".join(f"{f.text} /{threshold:.0e}/\n" for f in asr_forms(lexicon))
+
+
+def asr_forms(lexicon: Lexicon) -> list:
+    """The forms a recogniser should be able to output (not the misspellings)."""
+    return [f for f in lexicon.forms if f.kind not in ASR_EXCLUDED_KINDS]
+
+
+def asr_vocabulary(lexicon: Lexicon) -> list[str]:
+    """Every word the recogniser may output: forms, cues, carriers, generic clinic talk, fillers."""
+    words = dict.fromkeys(w for f in asr_forms(lexicon) for w in f.text.split())
+    for text in list(lexicon.negation_before) + list(lexicon.negation_after) + [c.replace("{term}", " ") for c in lexicon.carriers] + list(GENERIC_PHRASES):
+        words.update(dict.fromkeys(normalise(text).split()))
+    words.update(dict.fromkeys(FILLER_WORDS))
+    return list(words)
 
 
 def missing_pronunciations(words: list[str], lookup: Callable[[str], str | None], lexicon: Lexicon) -> dict[str, str]:

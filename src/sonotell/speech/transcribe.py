@@ -111,7 +111,7 @@ class PocketsphinxBackend:
         # A dictionary of only the words we search for: building a search over the full
         # 130k-word CMUdict takes ~25 s per decoder, this takes ~0.1 s.
         cmu = cmudict()
-        words = sorted(set(lexicon.vocabulary()) | set(keywords.FILLER_WORDS))
+        words = sorted(keywords.asr_vocabulary(lexicon))
         extra = keywords.missing_pronunciations(words, lambda w: cmu[w][0] if w in cmu else None, lexicon)
         with tempfile.TemporaryDirectory() as tmp:
             dict_path = Path(tmp) / "sonotell.dict"
