@@ -6,11 +6,19 @@ the recipe's model on a batch of synthetic clips with the small config's shapes 
 the model, not the disk. Also: parameters and the localisation map rate of show_from_tell
 (``localisation_map`` on one 224x224 frame + 0.6 s of audio per map, batch of 16).
 
-Table 2 (``--benchmark DIR``): end-to-end ``sonotell pretrain`` (frame cache built first,
+Table 2 (``--toy-steps N``): can each recipe learn cross-modal structure at all? A toy
+task: 64x64 clips with a 16x16 textured patch at one of 16 random cells, the texture (one
+of 4) tied to the frequency of a tone in the audio. After N steps (batch 16) on fresh
+samples: held-out video->audio retrieval (nearest audio embedding of the same class; chance
+0.25) and, for show_from_tell, the pointing game of ``localisation_map`` (argmax cell ==
+patch cell; chance 1/16).
+
+Table 3 (``--benchmark DIR``): end-to-end ``sonotell pretrain`` (frame cache built first,
 then timed: ``ClipDataset`` loading + training through Lightning) on a real benchmark folder.
 
     python benchmarks/bench_pretrain.py                      # 20 timed steps per recipe, batch 8
     python benchmarks/bench_pretrain.py --quick              # 5 timed steps
+    python benchmarks/bench_pretrain.py --toy-steps 200                 # + the toy learning check
     python benchmarks/bench_pretrain.py --benchmark bench_out/synthetic --epochs 1
 
 Prints tables and writes JSON (default bench_out/bench_pretrain.json).
@@ -104,6 +112,58 @@ def localisation_rate(config: str, batch_size: int, repeats: int, seed: int) -> 
     return {"config": config, "input": "1x224x224 frame + 0.6 s audio", "batch": batch_size, "map": "x".join(map(str, m.shape[-2:])), "frames_per_s": round(batch_size / sec, 1)}
 
 
+def toy_batch(n: int, g: torch.Generator) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Clips with a textured patch at a random cell; the texture class sets the audio tone."""
+    import math
+
+    k = torch.randint(0, 4, (n,), generator=g)
+    cell = torch.randint(0, 16, (n,), generator=g)
+    frames = 0.1 * torch.rand(n, 4, 64, 64, generator=g)
+    yy, xx = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    textures = [(torch.sin(yy * 1.5) > 0).float(), (torch.sin(xx * 1.5) > 0).float(), ((yy + xx) % 4 < 2).float(), torch.ones(16, 16)]
+    for i in range(n):
+        y, x = divmod(int(cell[i]), 4)
+        frames[i, :, 16 * y : 16 * y + 16, 16 * x : 16 * x + 16] += 0.8 * textures[int(k[i])]
+    t = torch.arange(4800) / 16000
+    audio = torch.stack([0.3 * torch.sin(2 * math.pi * (300 + 500 * int(c)) * t) for c in k]) + 0.01 * torch.randn(n, 4800, generator=g)
+    words = ("liver", "kidney", "spleen", "bladder")
+    batch = {"frames": frames, "audio": audio, "text": [f"here is the {words[int(c)]}" for c in k], "scan_id": [f"s{i}" for i in range(n)], "time_s": torch.zeros(n)}
+    return batch, k, cell
+
+
+def toy_learning(recipe: str, steps: int, seed: int) -> dict:
+    import torch.nn.functional as F
+
+    from sonotell.models import create_model
+    from sonotell.models.text import build_vocabulary
+
+    torch.manual_seed(seed)
+    kw: dict = {"video": {"name": "video_r2plus1d", "config": "small"}, "embed_dim": 16}
+    if recipe == "show_from_tell":
+        kw["text"] = {"name": "text_embedding", "config": "small", "vocabulary": build_vocabulary(["here is the liver kidney spleen bladder"])}
+    net = create_model(recipe, None, **kw)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(seed + 1)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        out = net.losses(toy_batch(16, g)[0])
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    sec = time.perf_counter() - t0
+    net.eval()
+    with torch.no_grad():
+        batch, k, cell = toy_batch(64, torch.Generator().manual_seed(seed + 99))
+        v = F.normalize(net.video_proj(net.video(batch["frames"])), dim=1)
+        a = F.normalize(net.audio_proj(net.audio(batch["audio"])), dim=1)
+        retrieval = float((k[(v @ a.T).argmax(1)] == k).float().mean())
+        pointing = None
+        if recipe == "show_from_tell":
+            m = net.localisation_map(batch["frames"], batch["audio"])
+            pointing = round(float((m.flatten(1).argmax(1) == cell).float().mean()), 3)
+    return {"recipe": recipe, "steps": steps, "train_s": round(sec, 1), "retrieval_acc": round(retrieval, 3), "retrieval_chance": 0.25, "pointing_acc": pointing, "pointing_chance": round(1 / 16, 3)}
+
+
 def end_to_end(recipe: str, benchmark: str, epochs: int, batch_size: int, out_dir: Path, seed: int) -> dict:
     from sonotell.methods.pretrain import make_dataset, pretrain, resolve_config, _load_benchmark
 
@@ -139,6 +199,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--quick", action="store_true", help="5 timed steps, 1 warm-up")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--toy-steps", type=int, default=0, help="train N steps on the toy task and report retrieval / pointing")
     ap.add_argument("--benchmark", default=None, help="benchmark folder for the end-to-end table")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -151,6 +212,9 @@ def main() -> None:
     print_rows(f"Pretraining step throughput ({args.config} config, synthetic batches, {args.threads} thread(s), {steps} timed steps)", rows)
     loc = [localisation_rate(args.config, 16, 2 if args.quick else 5, args.seed)] if "show_from_tell" in args.recipes else []
     print_rows("show_from_tell localisation map rate", loc)
+    toy = [toy_learning(r, args.toy_steps, args.seed) for r in args.recipes] if args.toy_steps > 0 else []
+    if toy:
+        print_rows(f"Toy cross-modal learning check ({args.toy_steps} steps of 16 clips)", toy)
     e2e = []
     if args.benchmark:
         e2e = [end_to_end(r, args.benchmark, args.epochs, args.batch_size, args.out.parent / "bench_pretrain_runs", args.seed) for r in args.recipes]
@@ -158,7 +222,7 @@ def main() -> None:
 
     from sonotell.files import write_json
 
-    write_json(args.out, {"machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "platform": platform.platform(), "torch": torch.__version__}, "steps": rows, "localisation": loc, "end_to_end": e2e})
+    write_json(args.out, {"machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "platform": platform.platform(), "torch": torch.__version__}, "steps": rows, "localisation": loc, "toy": toy, "end_to_end": e2e})
     print(f"\nwrote {args.out}")
 
 

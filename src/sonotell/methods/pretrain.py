@@ -127,7 +127,7 @@ def split_subjects(subject_of_scan: dict[str, str], val_fraction: float, seed: i
     """Scan ids split by subject into (train, val); no subject is in both."""
     subjects = sorted(set(subject_of_scan.values()))
     rng = np.random.default_rng(seed)
-    n_val = int(round(val_fraction * len(subjects))) if len(subjects) > 1 else 0
+    n_val = min(int(round(val_fraction * len(subjects))), len(subjects) - 1) if len(subjects) > 1 else 0
     val_subjects = set(rng.permutation(subjects)[:n_val].tolist())
     train = sorted(s for s, g in subject_of_scan.items() if g not in val_subjects)
     val = sorted(s for s, g in subject_of_scan.items() if g in val_subjects)
