@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         table = bench.table
         ids = list(table["scan_id"]) if split == "all" else list(table.loc[table["voice_split"] == split, "scan_id"])
         summary, per_scan = evaluate_labels_dir(labels_dir, bench, lexicon=load_lexicon(lexicon) if lexicon else None, scan_ids=ids, tolerance_s=tolerance)
-        print_table(f"labels vs {bench.name} ({split} voices)", [{k: v for k, v in summary.items() if not isinstance(v, (list, dict))}])
+        print_table(f"labels vs {bench.name} ({split} voices)", [{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))])
         out = out or labels_dir / "eval_labels.json"
         write_json(out, {"summary": summary, "per_scan": [{k: v for k, v in s.items() if k != "term_pairs"} for s in per_scan]})
         console.print(f"wrote {out}")

@@ -1,0 +1,121 @@
+import json
+
+import numpy as np
+import pytest
+
+from sonotell.config import load_config
+from sonotell.errors import InputError
+from sonotell.io.audio import save_audio
+from sonotell.speech.pipeline import SpeechPipeline, label_scans, labels_paths, merge_events
+from sonotell.types import UNLABELLED, Scan, TermEvent
+
+from .conftest import ScriptedBackend
+
+
+def small_config(**over):
+    cfg = load_config("pipelines", "speech", ["vad.name=energy", "vad.pad_s=0.0", "diarize.enabled=false", "diarize.keep=all", "clean.denoise=false"])
+    cfg.update(over)
+    return cfg
+
+
+def test_words_and_events_land_on_the_video_clock(bursts):
+    wav, sr, spans = bursts
+    backend = ScriptedBackend(["here is the liver", "no spleen"])
+    pipe = SpeechPipeline(small_config(), "abdominal", backend=backend)
+    result = pipe.process_audio(wav, sr, audio_offset_s=2.0)
+    assert len(backend.calls) == 2  # one ASR call per speech span
+    assert [(e.label, e.negated) for e in result.events] == [("liver", False), ("spleen", True)]
+    liver = result.events[0]
+    # span 0.5-1.5 s of audio (+0.1 s ASR padding each side), 4 words: "liver" is the 4th quarter
+    assert liver.start_s == pytest.approx(2.0 + 0.5 - 0.1 + 0.75 * 1.2, abs=0.03)
+    assert [s["text"] for s in result.segments] == ["here is the liver", "no spleen"]
+    assert result.info["duration_s"] == pytest.approx(4.0)
+
+
+def test_streaming_in_small_chunks_gives_the_same_result(bursts, tmp_path):
+    wav, sr, _ = bursts
+    path = save_audio(tmp_path / "a.wav", wav, sr)
+    whole = SpeechPipeline(small_config(), "abdominal", backend=ScriptedBackend(["liver", "spleen"])).process_file(path)
+    chunked_cfg = small_config(stream={"chunk_s": 0.7, "max_segment_s": 20.0, "guard_s": 0.3})
+    chunked = SpeechPipeline(chunked_cfg, "abdominal", backend=ScriptedBackend(["liver", "spleen"])).process_file(path)
+    assert [(e.label, round(e.start_s, 2)) for e in chunked.events] == [(e.label, round(e.start_s, 2)) for e in whole.events]
+
+
+def test_stereo_48k_file_is_mixed_and_resampled(bursts, tmp_path):
+    import soundfile as sf
+
+    from sonotell.io.audio import resample
+
+    wav, sr, _ = bursts
+    stereo = np.stack([resample(wav, sr, 48000)] * 2, axis=1)
+    sf.write(str(tmp_path / "st.wav"), stereo, 48000)
+    result = SpeechPipeline(small_config(), "abdominal", backend=ScriptedBackend(["liver", "spleen"])).process_file(tmp_path / "st.wav")
+    assert result.info["channels"] == 2 and result.info["native_rate_hz"] == 48000
+    assert len(result.events) == 2
+
+
+def test_silence_is_a_clear_error_and_noise_gives_no_events(tmp_path):
+    save_audio(tmp_path / "silent.wav", np.zeros(16000, np.float32), 16000)
+    pipe = SpeechPipeline(small_config(), "abdominal", backend=ScriptedBackend([]))
+    with pytest.raises(InputError, match="silent.wav: audio is silent"):
+        pipe.process_file(tmp_path / "silent.wav")
+    with pytest.raises(InputError, match="not found"):
+        pipe.process_file(tmp_path / "missing.wav")
+    (tmp_path / "junk.wav").write_bytes(b"RIFF not really")
+    with pytest.raises(InputError, match="junk.wav: unreadable audio"):
+        pipe.process_file(tmp_path / "junk.wav")
+
+
+def test_long_speech_without_pause_is_split(bursts):
+    sr = 16000
+    tone = (0.3 * np.sin(2 * np.pi * 300 * np.arange(5 * sr) / sr)).astype(np.float32)
+    backend = ScriptedBackend(["liver"] * 10)
+    cfg = small_config(stream={"chunk_s": 1.0, "max_segment_s": 1.5, "guard_s": 0.3})
+    SpeechPipeline(cfg, "abdominal", backend=backend).process_audio(tone, sr)
+    assert max(backend.calls) <= int((1.5 + 0.2) * sr)  # no ASR call longer than a max segment + padding
+    assert sum(backend.calls) >= 5 * sr
+
+
+def test_merge_events_unions_by_label_and_overlap():
+    a = [TermEvent("liver", "liver", 1.0, 1.4)]
+    b = [TermEvent("liver", "liver", 1.1, 1.5), TermEvent("spleen", "spleen", 1.1, 1.5), TermEvent("liver", "liver", 3.0, 3.2)]
+    merged = merge_events([a, b])
+    assert [(e.label, e.start_s) for e in merged] == [("liver", 1.0), ("spleen", 1.1), ("liver", 3.0)]
+
+
+class KeywordBackend:
+    """Hears "liver" in every span (for CLI / labelling tests)."""
+
+    sample_rate_hz = 16000
+
+    def __init__(self, lexicon=None, word="liver"):
+        self.word = word
+
+    def transcribe(self, audio, sample_rate_hz):
+        from sonotell.types import Word
+
+        return [Word(self.word, 0.1, len(audio) / sample_rate_hz - 0.1, 1.0)]
+
+
+def test_label_scans_writes_resumes_and_reports_bad_scans(bursts, tmp_path):
+    wav, sr, _ = bursts
+    good = Scan("good", "p1", tmp_path / "v.mp4", save_audio(tmp_path / "good.wav", wav, sr), fps=10.0, n_frames=40)
+    bad = Scan("bad", "p2", tmp_path / "v.mp4", save_audio(tmp_path / "bad.wav", np.zeros(sr, np.float32), sr), fps=10.0, n_frames=40)
+    cfg = small_config(transcribe={"backend": {"name": "tests.speech.test_pipeline:KeywordBackend"}, "combine": [], "pad_s": 0.1})
+    out = tmp_path / "labels"
+    summary = json.loads(label_scans([good, bad], out, config=cfg, lexicon="abdominal").read_text())
+    assert summary["n_done"] == 1 and summary["n_failed"] == 1 and "bad.wav: audio is silent" in summary["failed"][0]["error"]
+    assert not any(p.exists() for p in labels_paths(out, "bad"))  # nothing partial of a failed scan
+    csv_path, json_path = labels_paths(out, "good")
+    rows = csv_path.read_text().splitlines()
+    assert rows[0] == "scan_id,frame_index,time_s,label,confidence" and len(rows) == 41
+    labels = [r.split(",")[3] for r in rows[1:]]
+    assert labels[10] == "liver" and labels[0] == UNLABELLED  # speech at 0.5-1.5 s, word at 0.5-1.5 s
+    doc = json.loads(json_path.read_text())
+    assert doc["events"][0]["label"] == "liver" and doc["fingerprint"] == summary["fingerprint"]
+    mtime = json_path.stat().st_mtime_ns
+    label_scans([good], out, config=cfg, lexicon="abdominal")
+    assert json_path.stat().st_mtime_ns == mtime  # resumed: not redone
+    cfg2 = {**cfg, "align": {"before_s": 0.0, "after_s": 0.0}}
+    label_scans([good], out, config=cfg2, lexicon="abdominal")
+    assert json_path.stat().st_mtime_ns != mtime  # another recipe: relabelled
