@@ -47,20 +47,31 @@ class OrganPlacement:
     angle: float
 
 
-def sector_mask(h: int, w: int, *, half_angle_deg: float = 38.0) -> np.ndarray:
-    """Boolean fan: apex above the top centre, from 0.25 h to 1.12 h from the apex."""
+def sector_mask(h: int, w: int, *, max_half_angle_deg: float = 40.0) -> np.ndarray:
+    """Boolean fan of a curvilinear probe, inside the image with a margin around it.
+
+    The arc starts just below the header bar, reaches 4 px above the bottom, and is as wide as
+    the image allows (up to ``max_half_angle_deg``) without touching the depth ruler.
+    """
+    top = _bar_height(h) + 2
+    apex_y, apex_x = top - 0.2 * h, (w - 1) / 2
+    r_min, r_max = 0.2 * h, (h - 4) - apex_y
+    half_angle = min(np.radians(max_half_angle_deg), np.arcsin(min(1.0, (w / 2 - 7) / r_max)))
     yy, xx = np.mgrid[:h, :w].astype(np.float64)
-    ay, ax = -0.15 * h, (w - 1) / 2
-    r = np.hypot(yy - ay, xx - ax)
-    theta = np.degrees(np.arctan2(xx - ax, yy - ay))
-    return (np.abs(theta) <= half_angle_deg) & (r >= 0.25 * h) & (r <= 1.12 * h)
+    r = np.hypot(yy - apex_y, xx - apex_x)
+    theta = np.arctan2(xx - apex_x, yy - apex_y)
+    return (np.abs(theta) <= half_angle) & (r >= r_min) & (r <= r_max)
+
+
+def _bar_height(h: int) -> int:
+    return max(6, h // 13)
 
 
 def overlay(h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A static overlay (header bar with text-like marks, a depth ruler, a logo) and where it is drawn."""
     img = np.zeros((h, w), np.float32)
     where = np.zeros((h, w), bool)
-    bar = max(6, h // 13)
+    bar = _bar_height(h)
     where[:bar] = True
     img[:bar] = 40
     x = 2
@@ -183,7 +194,7 @@ def simulate_sweep(
         img = np.where(fan, img, 0.0)
         img = np.where(over_where, over, img)
         frames[t] = np.clip(img, 0, 255).astype(np.uint8)
-        masks[t] = np.where(fan, world_cls[:, x0 : x0 + w], 0)
+        masks[t] = np.where(fan & ~over_where, world_cls[:, x0 : x0 + w], 0)
     return frames, masks, placements
 
 
