@@ -155,7 +155,7 @@ def make_dataset(benchmark, scan_ids: Sequence[str], data_cfg: dict, cache_dir: 
     kwargs.pop("batch_size", None)
     kwargs.pop("num_workers", None)
     kwargs["size"] = tuple(kwargs.get("size", (64, 64)))
-    return ClipDataset(benchmark, list(scan_ids), cache_dir=cache_dir, **kwargs)
+    return ClipDataset(benchmark, list(scan_ids), cache_dir=cache_dir, progress=progress, **kwargs)
 
 
 def pretrain(
