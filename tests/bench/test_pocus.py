@@ -59,3 +59,13 @@ def test_missing_data_root_is_one_clear_error(tmp_path):
 
     with pytest.raises(InputError, match=r"dataset_metadata.csv: POCUS metadata not found"):
         build_benchmark("pocus", tmp_path / "p", overrides=[f"data_root={tmp_path / 'nowhere'}"])
+
+
+@pytest.mark.shared
+def test_same_seed_same_bytes(shared_data, tmp_path):
+    over = [f"data_root={shared_data}", "limit=1"]
+    a = build_benchmark("pocus", tmp_path / "a", overrides=over, seed=5)
+    b = build_benchmark("pocus", tmp_path / "b", overrides=over, seed=5)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
