@@ -3,6 +3,9 @@
 Tasks (real data from ../shared/data, read here; the package itself takes any frame folder):
   abdominal  organ presence from the 60 masked abdominal frames + 556 unlabelled frames,
              subject = filename prefix;
+  speech     item 6: the narrated ``abdominal`` benchmark (built here from the 19 sweeps with
+             masks unless --bench-folder is given); the speech pipeline's organ labels for the
+             60 masked frames are compared with the masks and used as the labelled set;
   pocus      lung findings (effusion, consolidations, B-lines, A-lines, pleural irregularities)
              of POCUS clip frames, subject = patient id; a few frames per clip are labelled
              with the clip's findings, more frames of the same clips are left unlabelled.
@@ -12,6 +15,7 @@ Prints the paper's tables and writes JSON (default bench_out/deep_cluster/bench.
     python benchmarks/bench_deep_cluster.py --quick                # reduced: 1 seed, 1 fold
     python benchmarks/bench_deep_cluster.py --task both            # full small-config table
     python benchmarks/bench_deep_cluster.py --set experiment.seeds=[0] --set semisup.steps=50
+    python benchmarks/bench_deep_cluster.py --task speech --set experiment.seeds=[0]
 """
 
 from __future__ import annotations
@@ -74,7 +78,8 @@ def pocus_frames(root: Path, size: tuple[int, int], labelled_per_clip: int = 2, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=["abdominal", "pocus", "both"], default="abdominal")
+    ap.add_argument("--task", choices=["abdominal", "pocus", "both", "speech"], default="abdominal")
+    ap.add_argument("--bench-folder", type=Path, default=None, help="speech task: a built abdominal benchmark (else built under --out)")
     ap.add_argument("--data", type=Path, default=SHARED, help="folder holding abdominal_us/ and pocus/")
     ap.add_argument("--config", default="small")
     ap.add_argument("--set", action="append", default=[], help="config override key=value (repeatable)")
@@ -105,6 +110,13 @@ def main() -> None:
         out = args.out / task
         cache = out / f"frameset_{size[0]}x{size[1]}.npz"
         start = time.time()
+
+        def progress(done: int, total: int, message: str = "") -> None:
+            print(f"[{task} {time.time() - start:6.0f}s] {done}/{total} {message}", flush=True)
+
+        if task == "speech":
+            results["tasks"][task] = speech_task(args, cfg, size, out, cache, progress)
+            continue
         if cache.exists():
             frames = FrameSet.load(cache)
         elif task == "abdominal":
@@ -113,19 +125,51 @@ def main() -> None:
         else:
             frames = pocus_frames(args.data / "pocus", size)
             frames.save(cache)
-
-        def progress(done: int, total: int, message: str = "") -> None:
-            print(f"[{task} {time.time() - start:6.0f}s] {done}/{total} {message}", flush=True)
-
         report = run_experiment(frames, out, cfg, None, args.seed, progress)
         summary = json.loads((out / "results.json").read_text())["summary"]
         results["tasks"][task] = {"summary": summary, "n_frames": len(frames.images), "n_labelled": int(frames.labelled.sum()),
                                   "classes": frames.classes, "seconds": round(time.time() - start, 1), "report": str(report)}
         print(report.read_text())
+    out_json = args.out / ("bench_speech.json" if args.task == "speech" else "bench.json")
     from sonotell.files import write_json
 
-    write_json(args.out / "bench.json", results)
-    print(f"wrote {args.out / 'bench.json'}")
+    write_json(out_json, results)
+    print(f"wrote {out_json}")
+
+
+def speech_task(args, cfg: dict, size, out: Path, cache: Path, progress) -> dict:
+    """Item 6: speech labels of the masked frames vs. masks, and as training labels."""
+    from sonotell.eval.multilabel import multilabel_report
+    from sonotell.methods.deep_cluster import run_speech_labels
+    from sonotell.methods.finetune_multilabel import FrameSet, load_benchmark_frames
+
+    start = time.time()
+    bench = args.bench_folder
+    if bench is None:
+        from sonotell.bench import build_benchmark
+
+        n_sweeps_with_masks = 19  # abdominal: subjects a, b, g, h; the builder puts sweeps with masks first
+        bench = build_benchmark("abdominal", out / "benchmark", overrides=[f"limit={n_sweeps_with_masks}", f"data_root={args.data}"], progress=progress)
+    if cache.exists():
+        frames = FrameSet.load(cache)
+    else:
+        from sonotell.speech.pipeline import SpeechPipeline
+
+        pipe = SpeechPipeline.from_config("speech", lexicon="abdominal")
+        frames = load_benchmark_frames(bench, size, events_of=lambda scan: pipe.label_scan(scan).events,
+                                       min_area_fraction=float(cfg["data"]["min_area_fraction"]), progress=progress)
+        frames.save(cache)
+    speech_seconds = round(time.time() - start, 1)
+    oracle = load_benchmark_frames(bench, size, events_of=None, min_area_fraction=float(cfg["data"]["min_area_fraction"]))
+    lab = oracle.labelled
+    oracle_agreement = multilabel_report(oracle.labels[lab], oracle.weak_labels[lab], oracle.classes)["weighted"]
+    report = run_speech_labels(frames, out, cfg, None, args.seed, progress)
+    print(report.read_text())
+    print(f"narration script (oracle transcript) vs masks, weighted: {oracle_agreement}")
+    data = json.loads((out / "speech_labels.json").read_text())
+    return {"agreement": data["agreement"]["weighted"], "per_class": data["agreement"]["per_class"], "oracle_transcript_agreement": oracle_agreement,
+            "summary": data["summary"], "n_labelled": int(frames.labelled.sum()), "n_frames": len(frames.images),
+            "speech_pipeline_and_load_seconds": speech_seconds, "seconds": round(time.time() - start, 1), "report": str(report)}
 
 
 if __name__ == "__main__":

@@ -142,3 +142,45 @@ def test_abdominal_frames_from_shared(shared_data):
     assert fs.images.shape == (617, 32, 32) and int(fs.labelled.sum()) == 60
     assert sorted(set(fs.groups[fs.labelled].tolist())) == ["a", "b", "g", "h"]
     assert "liver" in fs.classes and "pancreas" not in fs.classes  # no pancreas in any mask
+
+
+def test_labels_from_events_window_and_negation():
+    from sonotell.methods.finetune_multilabel import labels_from_events
+    from sonotell.types import TermEvent
+
+    events = [TermEvent("liver", "liver", 1.0, 1.4), TermEvent("kidney", "kidney", 5.0, 5.5),
+              {"label": "spleen", "term": "spleen", "start_s": 2.0, "end_s": 2.3, "negated": True}]
+    # window [0.8, 3.0]: liver overlaps, kidney is later, spleen is negated ("no spleen")
+    assert labels_from_events(events, 0.8, 3.0, ["liver", "kidney", "spleen"]).tolist() == [1.0, 0.0, 0.0]
+
+
+def test_speech_label_experiment_compares_sources(frames, tmp_path):
+    from sonotell.methods.deep_cluster import run_speech_labels
+
+    weak = frames.labels.copy()
+    weak[frames.labelled, 1] = 0  # speech never mentions B
+    fs = FrameSet(frames.images, frames.labels, frames.labelled, frames.groups, frames.names, frames.classes, weak_labels=weak)
+    cfg = load_config("methods/deep_cluster", "small", ["image_size=[32,32]", "semisup.steps=2", "semisup.steps_per_epoch=2",
+                                                         "experiment.seeds=[0]", "experiment.max_folds=1"])
+    cfg["encoder"] = {**cfg["encoder"], **TINY_ENCODER}
+    report = run_speech_labels(fs, tmp_path, cfg, methods=("supervised",))
+    out = json.loads((tmp_path / "speech_labels.json").read_text())
+    assert out["agreement"]["per_class"]["A"]["f1"] == 1.0 and out["agreement"]["per_class"]["B"]["recall"] == 0.0
+    assert {(r["labels"], r["method"]) for r in out["summary"]} == {("truth", "supervised"), ("speech", "supervised")}
+    assert "Speech-labelled frames" in report.read_text()
+    with pytest.raises(ConfigError, match="no speech"):
+        run_speech_labels(frames, tmp_path, cfg)
+
+
+def test_benchmark_frames_from_a_built_abdominal_benchmark(shared_data, tmp_path):
+    from sonotell.bench import build_benchmark
+    from sonotell.methods.finetune_multilabel import load_benchmark_frames
+
+    root = build_benchmark("abdominal", tmp_path / "abd", overrides=["limit=1", f"data_root={shared_data}"])
+    fs = load_frames(root, (32, 32))
+    assert fs.labelled.sum() >= 1 and fs.weak_labels is not None and (~fs.labelled).sum() >= 1
+    assert set(fs.groups.tolist()) == {"a"}
+    # the oracle narration names organs of the masked frames: some agreement with the masks
+    assert (fs.weak_labels[fs.labelled] * fs.labels[fs.labelled]).sum() > 0
+    again = load_benchmark_frames(root, (32, 32), events_of=lambda scan: [])
+    assert again.weak_labels.sum() == 0  # nothing said -> no weak label

@@ -199,6 +199,42 @@ def _cached(path: Path, compute) -> dict:
     return result
 
 
+def train_and_evaluate(frames: FrameSet, split: Split, labelled: np.ndarray, pool: np.ndarray, init: str, method: str, cfg: dict,
+                       semi_cfg: dict, run_dir: Path, seed: int, init_ckpt: Path | None = None, train_labels: np.ndarray | None = None) -> dict:
+    """Train one multi-label model (supervised / FixMatch one-head / two-head) and score it on the split.
+
+    ``train_labels`` (N, K) replaces the training labels (e.g. weak labels from speech); the
+    validation and test labels are always ``frames.labels``.
+    """
+    from dataclasses import replace
+
+    from sonotell.methods.finetune_multilabel import FinetuneTask, MultiLabelNet, encoder_state_from, predict_scores, train_multilabel
+    from sonotell.methods.fixmatch import FixMatchTask
+    from sonotell.seeding import seed_everything
+
+    seed_everything(seed)
+    torch.manual_seed(seed)
+    train_frames = frames if train_labels is None else replace(frames, labels=np.asarray(train_labels, np.float32))
+    combos, combo_ids = None, None
+    if method == "two_head":
+        combos = cluster_match.frequent_combinations(train_frames.labels[labelled], int(semi_cfg.get("min_combination_count", 1)))
+        if len(combos) < 2:
+            log.warning("%s: one label combination only; the two-head run is skipped", run_dir)
+            return {"skipped": "one label combination"}
+        combo_ids = cluster_match.combination_index(train_frames.labels[labelled], combos)
+    net = MultiLabelNet(build_encoder(cfg.get("encoder")), len(frames.classes), 0 if combos is None else len(combos))
+    if init == "cluster":
+        net.encoder.load_state_dict(encoder_state_from(init_ckpt))
+    elif init != "random":
+        net.encoder.load_state_dict(encoder_state_from(init))
+    task = FinetuneTask(net, semi_cfg.get("optimizer"), config=semi_cfg, seed=seed) if method == "supervised" else \
+        FixMatchTask(net, method, None if combos is None else torch.from_numpy(combos), semi_cfg.get("optimizer"), semi_cfg, seed)
+    train_multilabel(task, train_frames, labelled, config=semi_cfg, out_dir=run_dir, seed=seed,
+                     unlabelled_idx=None if method == "supervised" else pool, combination_ids=combo_ids)
+    return {**_evaluate(frames, predict_scores(net, frames.images[split.val]), predict_scores(net, frames.images[split.test]), split),
+            "n_labelled": int(len(labelled))}
+
+
 def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent) -> Path:
     """Clustering alone (prior x seeds, lambda sweep) and init x method x labelled fraction tables.
 
@@ -206,8 +242,6 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
     ``annotations/`` layout). Writes ``results.json``, ``report.md`` and ``f1_vs_fraction.png``
     under ``out_dir``; finished runs are cached under ``out_dir/runs`` (re-run to resume).
     """
-    from sonotell.methods.finetune_multilabel import FinetuneTask, MultiLabelNet, encoder_state_from, predict_scores, train_multilabel
-    from sonotell.methods.fixmatch import FixMatchTask
     from sonotell.seeding import seed_everything
 
     cfg = config if isinstance(config, dict) else load_config("methods/deep_cluster", config, overrides)
@@ -269,27 +303,8 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
                 for init in exp["inits"]:
                     for method in exp["methods"]:
                         key = f"fold{f}/seed{s}/frac{fraction:g}/{init}_{method}"
-
-                        def compute() -> dict:
-                            seed_everything(s)
-                            combos, combo_ids = None, None
-                            if method == "two_head":
-                                combos = cluster_match.frequent_combinations(frames.labels[labelled], int(semi_cfg.get("min_combination_count", 1)))
-                                combo_ids = cluster_match.combination_index(frames.labels[labelled], combos)
-                                if len(combos) < 2:
-                                    log.warning("%s: one label combination only; the two-head run is skipped", key)
-                                    return {"skipped": "one label combination"}
-                            net = MultiLabelNet(build_encoder(cfg.get("encoder")), len(frames.classes), 0 if combos is None else len(combos))
-                            if init == "cluster":
-                                net.encoder.load_state_dict(encoder_state_from(init_ckpt))
-                            task = FinetuneTask(net, semi_cfg.get("optimizer"), config=semi_cfg, seed=s) if method == "supervised" else \
-                                FixMatchTask(net, method, None if combos is None else torch.from_numpy(combos), semi_cfg.get("optimizer"), semi_cfg, s)
-                            train_multilabel(task, frames, labelled, config=semi_cfg, out_dir=out_dir / "runs" / key, seed=s,
-                                             unlabelled_idx=None if method == "supervised" else pool, combination_ids=combo_ids)
-                            return {**_evaluate(frames, predict_scores(net, frames.images[split.val]), predict_scores(net, frames.images[split.test]), split),
-                                    "n_labelled": int(len(labelled))}
-
-                        res = _cached(out_dir / "runs" / key / "result.json", compute)
+                        res = _cached(out_dir / "runs" / key / "result.json",
+                                      lambda: train_and_evaluate(frames, split, labelled, pool, init, method, cfg, semi_cfg, out_dir / "runs" / key, s, init_ckpt))
                         tick(key)
                         rows.append({"table": "semisup", "fold": f, "seed": s, "fraction": float(fraction), "init": init, "method": method, **res})
     return write_report(rows, frames, splits, cfg, out_dir)
@@ -365,3 +380,55 @@ def _plot_f1_vs_fraction(cells: list[dict], path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
+
+
+def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent,
+                      methods: tuple[str, ...] = ("supervised", "two_head")) -> Path:
+    """Speech-labelled frames as the labelled set: how close do they get to ground-truth labels?
+
+    ``frames.weak_labels`` holds what was said about each labelled frame (from the speech
+    pipeline, see ``load_benchmark_frames``). Reports (1) the speech labels' per-class
+    precision / recall / F1 against the mask ground truth and (2) the test F1 of models trained
+    on speech labels vs. on ground-truth labels (same subjects, same seeds; test labels are
+    always ground truth). Writes ``speech_labels.json`` and ``speech_labels.md``.
+    """
+    from sonotell.eval.multilabel import multilabel_report
+
+    if frames.weak_labels is None:
+        raise ConfigError("this frame set has no speech (weak) labels; load it with load_benchmark_frames")
+    cfg = config if isinstance(config, dict) else load_config("methods/deep_cluster", config, overrides)
+    semi_cfg = load_config("methods/fixmatch", cfg.get("semisup", {}).get("_config", "small"))
+    semi_cfg = {**semi_cfg, **{k: v for k, v in cfg.get("semisup", {}).items() if k != "_config"}}
+    exp = cfg["experiment"]
+    out_dir = Path(out_dir)
+    lab = frames.labelled
+    agreement = multilabel_report(frames.labels[lab], frames.weak_labels[lab], frames.classes)
+    splits = subject_splits(frames, int(exp["folds"]), seed)[: exp.get("max_folds") or None]
+    seeds = [int(s) for s in exp["seeds"]]
+    total, rows = len(splits) * len(seeds) * 2 * len(methods), []
+    for f, split in enumerate(splits):
+        for s in seeds:
+            for source in ("truth", "speech"):
+                for method in methods:
+                    key = f"fold{f}/seed{s}/{source}_{method}"
+                    weak = None if source == "truth" else frames.weak_labels
+                    res = _cached(out_dir / "runs" / key / "result.json",
+                                  lambda: train_and_evaluate(frames, split, split.train, split.pool, "random", method, cfg, semi_cfg, out_dir / "runs" / key, s, None, weak))
+                    rows.append({"fold": f, "seed": s, "labels": source, "method": method, **res})
+                    progress(len(rows), total, key)
+    summary = []
+    for source in ("truth", "speech"):
+        for method in methods:
+            m, sd = _mean_std([r["f1"] for r in rows if (r["labels"], r["method"]) == (source, method) and "f1" in r])
+            summary.append({"labels": source, "method": method, "f1_mean": m, "f1_std": sd})
+    write_json(out_dir / "speech_labels.json", {"agreement": agreement, "summary": summary, "runs": rows, "classes": frames.classes})
+    lines = ["# Speech-labelled frames as the labelled set", "",
+             f"{int(lab.sum())} labelled frames; speech labels vs. mask ground truth (weighted): "
+             f"P {agreement['weighted']['precision']:.3f}, R {agreement['weighted']['recall']:.3f}, F1 {agreement['weighted']['f1']:.3f}", "",
+             "| class | P | R | F1 | support |", "|---|---|---|---|---|"]
+    lines += [f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |" for c, v in agreement["per_class"].items()]
+    lines += ["", "## Test F1 (ground-truth test labels) of models trained on each label source", "",
+              "| training labels | method | F1 mean | F1 std |", "|---|---|---|---|"]
+    lines += [f"| {r['labels']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} |" for r in summary]
+    write_text(out_dir / "speech_labels.md", "\n".join(lines) + "\n")
+    return out_dir / "speech_labels.md"

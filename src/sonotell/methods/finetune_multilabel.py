@@ -49,6 +49,7 @@ class FrameSet:
     names: list[str]
     classes: list[str]
     meta: dict = field(default_factory=dict)
+    weak_labels: np.ndarray | None = None  # (N, K) labels from speech for the labelled frames, if any
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -56,12 +57,15 @@ class FrameSet:
             raise ValueError("FrameSet: images, labels, labelled, groups and names differ in length")
         if self.labels.ndim != 2 or self.labels.shape[1] != len(self.classes):
             raise ValueError(f"FrameSet: labels {self.labels.shape} do not match {len(self.classes)} classes")
+        if self.weak_labels is not None and self.weak_labels.shape != self.labels.shape:
+            raise ValueError(f"FrameSet: weak labels {self.weak_labels.shape} differ from labels {self.labels.shape}")
 
     def save(self, path: str | Path) -> Path:
+        extra = {} if self.weak_labels is None else {"weak_labels": self.weak_labels}
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.savez_compressed(f, images=self.images, labels=self.labels, labelled=self.labelled,
-                                    groups=self.groups.astype(str), names=np.array(self.names), classes=np.array(self.classes))
+                                    groups=self.groups.astype(str), names=np.array(self.names), classes=np.array(self.classes), **extra)
         return Path(path)
 
     @classmethod
@@ -69,8 +73,9 @@ class FrameSet:
         path = Path(path)
         try:
             z = np.load(path, allow_pickle=False)
+            weak = z["weak_labels"].astype(np.float32) if "weak_labels" in z.files else None
             return cls(z["images"].astype(np.float32), z["labels"].astype(np.float32), z["labelled"].astype(bool),
-                       z["groups"].astype(str), z["names"].tolist(), z["classes"].tolist())
+                       z["groups"].astype(str), z["names"].tolist(), z["classes"].tolist(), weak_labels=weak)
         except (OSError, KeyError, ValueError) as e:
             raise InputError(path, f"not a frame set ({e})") from None
 
@@ -84,7 +89,8 @@ class FrameSet:
         absent = [c for c, p in zip(self.classes, present) if not p]
         log.warning("classes that never occur in the labelled frames are dropped: %s", ", ".join(absent))
         return FrameSet(self.images, self.labels[:, present], self.labelled, self.groups, self.names,
-                        [c for c, p in zip(self.classes, present) if p], self.meta)
+                        [c for c, p in zip(self.classes, present) if p], self.meta,
+                        None if self.weak_labels is None else self.weak_labels[:, present])
 
 
 ABDOMINAL_COLOURS = {
@@ -142,6 +148,74 @@ def load_abdominal_frames(root: str | Path, size: tuple[int, int] = (64, 64), mi
     return fs.drop_absent_classes()
 
 
+def labels_from_events(events, start_s: float, end_s: float, classes: list[str]) -> np.ndarray:
+    """Multi-hot of the classes named (not negated) by spoken term events overlapping [start_s, end_s]."""
+    y = np.zeros(len(classes), np.float32)
+    index = {c: i for i, c in enumerate(classes)}
+    for e in events:
+        label, negated = (e["label"], e.get("negated", False)) if isinstance(e, dict) else (e.label, e.negated)
+        e_start, e_end = (e["start_s"], e["end_s"]) if isinstance(e, dict) else (e.start_s, e.end_s)
+        if not negated and label in index and e_end >= start_s and e_start <= end_s:
+            y[index[label]] = 1.0
+    return y
+
+
+def load_benchmark_frames(root: str | Path, size: tuple[int, int] = (64, 64), *, events_of=None, min_area_fraction: float = 0.005,
+                          pad_s: float = 0.5, unlabelled_stride: int = 10, progress: Progress = silent) -> FrameSet:
+    """Frames of a narrated benchmark with organ masks (e.g. ``abdominal``) as a ``FrameSet``.
+
+    Consecutive video frames sharing a mask show one annotated image: its middle frame is a
+    labelled frame whose ground truth is the organs covering ``min_area_fraction`` of the mask.
+    Its *weak* label is what was said while it was on screen (+- ``pad_s``): the events that
+    ``events_of(scan)`` returns (e.g. ``SpeechPipeline.label_scan(scan).events``), or the
+    benchmark's own narration events when ``events_of`` is None (an oracle transcript). Every
+    ``unlabelled_stride``-th other frame is kept unlabelled.
+    """
+    from sonotell.bench.format import load_benchmark
+    from sonotell.io.video import iter_frames
+
+    bench = load_benchmark(root)
+    classes = list(bench.label_names or bench.classes)
+    mask_index = {name: i for i, name in enumerate(bench.mask_classes)}
+    images, labels, weak, labelled, groups, names = [], [], [], [], [], []
+    for n, scan in enumerate(bench.scans):
+        truth = bench.truth(scan.scan_id)
+        events = truth["events"] if events_of is None else events_of(scan)
+        masked = sorted(int(k) for k in truth.get("masks", {}))
+        runs: list[list[int]] = []
+        for i in masked:
+            if runs and i == runs[-1][-1] + 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        keyframes = {run[len(run) // 2]: run for run in runs}
+        in_runs = {i for run in runs for i in run}
+        fps = float(scan.fps or 1.0)
+        for i, frame in enumerate(iter_frames(scan.video_path, size)):
+            if i in keyframes:
+                run = keyframes[i]
+                mask = bench.mask(scan.scan_id, i)
+                area = np.bincount(mask.ravel(), minlength=len(bench.mask_classes)) / mask.size
+                y = np.array([area[mask_index[c]] > min_area_fraction if c in mask_index else 0 for c in classes], np.float32)
+                labels.append(y)
+                weak.append(labels_from_events(events, run[0] / fps - pad_s, (run[-1] + 1) / fps + pad_s, classes))
+                labelled.append(True)
+            elif i in in_runs or i % unlabelled_stride:
+                continue
+            else:
+                labels.append(np.zeros(len(classes), np.float32))
+                weak.append(np.zeros(len(classes), np.float32))
+                labelled.append(False)
+            images.append(standardise_image(frame, size, str(scan.video_path)))
+            groups.append(scan.subject_id)
+            names.append(f"{scan.scan_id}#{i}")
+        progress(n + 1, len(bench.scans), scan.scan_id)
+    if not images:
+        raise InputError(root, "no frames in the benchmark's videos")
+    fs = FrameSet(np.stack(images), np.stack(labels), np.array(labelled), np.array(groups), names, classes, weak_labels=np.stack(weak))
+    return fs.drop_absent_classes()
+
+
 def load_frames(folder: str | Path, size: tuple[int, int], progress: Progress = silent, **kwargs) -> FrameSet:
     """A ``FrameSet`` from a folder: ``frameset.npz`` (saved ``FrameSet``) or the abdominal layout."""
     folder = Path(folder)
@@ -153,8 +227,10 @@ def load_frames(folder: str | Path, size: tuple[int, int], progress: Progress = 
         fs = FrameSet.load(folder / "frameset.npz")
     elif (folder / "images").is_dir():
         return load_abdominal_frames(folder, size, progress=progress, **kwargs)
+    elif (folder / "bench.json").exists():
+        return load_benchmark_frames(folder, size, progress=progress, **kwargs)
     else:
-        raise InputError(folder, "expected frameset.npz or an images/ + annotations/ frame layout")
+        raise InputError(folder, "expected frameset.npz, a benchmark folder (bench.json) or an images/ + annotations/ frame layout")
     if tuple(fs.images.shape[1:]) != tuple(size):
         fs.images = np.stack([standardise_image(im, size) for im in fs.images])
     return fs.drop_absent_classes()
