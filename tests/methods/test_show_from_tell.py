@@ -63,6 +63,7 @@ def test_ablations():
     assert torch.isfinite(concat.losses(batch)["loss"])
     with pytest.raises(ConfigError, match="spatial"):
         concat.localisation_map(batch["frames"], batch["audio"])
+    assert torch.isfinite(make(fusion="matrix").losses(batch)["loss"])
     assert make(sig={"mode": "none"}).losses(batch)["sig_kept"] == 1.0 - 1 / 4  # only the empty text is dropped
     with pytest.raises(ConfigError):
         make(use_audio=False, use_text=False)

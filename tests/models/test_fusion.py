@@ -52,8 +52,14 @@ def test_factory_errors():
         build_fusion("sum", 2, 2, 2)
     with pytest.raises(ValueError, match="feature map"):
         SpatialFusion(2, 2, 2)(torch.randn(2, 2), torch.randn(2, 2))
-    try:
-        import sonotell.models.matrix_fusion  # noqa: F401
-    except ImportError:
-        with pytest.raises(ConfigError, match="matrix_fusion"):
-            build_fusion("matrix", 2, 2, 2)
+
+
+def test_matrix_fusion_adapter_matches_the_outer_product_by_hand():
+    pytest.importorskip("sonotell.models.matrix_fusion")
+    torch.manual_seed(0)
+    fuse = build_fusion("matrix", visual_dim=3, other_dim=2, out_dim=4)
+    v, a = torch.randn(2, 3, 5, 5), torch.randn(2, 2)
+    q = fuse.project(a)  # (2, 3): one voice "step" per channel
+    joint = v * q[:, :, None, None]  # q_r p_r^T with a length-1 q is the map scaled by q_r
+    torch.testing.assert_close(fuse(v, a), fuse.inner.head(joint.flatten(2).unsqueeze(2)).mean(dim=(2, 3)))
+    assert fuse(v.mean(dim=(2, 3)), a).shape == (2, 4)  # pooled vectors work too

@@ -108,16 +108,24 @@ def build_fusion(kind: str, visual_dim: int, other_dim: int, out_dim: int, **kwa
 
 
 class MatrixFusionAdapter(nn.Module):
-    """Bonmati's matrix-product fusion from ``sonotell.models.matrix_fusion``, on pooled vectors."""
+    """Bonmati's matrix-product fusion (``sonotell.models.matrix_fusion``) of a vector with a visual map.
 
-    def __init__(self, visual_dim: int, other_dim: int, out_dim: int, **kwargs):
+    The vector is projected to the visual channels R and taken as a length-1 sequence, so
+    each channel's outer product q_r p_r^T is the visual map scaled by q_r; the shared
+    convolution + global average pooling of ``MatrixFusion`` then gives the fused feature.
+    """
+
+    def __init__(self, visual_dim: int, other_dim: int, out_dim: int, kernel_size: int = 3):
         super().__init__()
         try:
             from sonotell.models.matrix_fusion import MatrixFusion
         except ImportError:
             raise ConfigError("fusion 'matrix' needs sonotell.models.matrix_fusion, which is not installed in this tree") from None
-        self.inner = MatrixFusion(visual_dim, other_dim, out_dim, **kwargs)
+        self.project = nn.Linear(other_dim, visual_dim)
+        self.inner = MatrixFusion(visual_dim, out_dim, kernel_size=kernel_size)
         self.out_dim = out_dim
 
     def forward(self, visual: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        return self.inner(_pool_map(visual), other)
+        if visual.ndim == 2:
+            visual = visual[:, :, None, None]
+        return self.inner(self.project(other).unsqueeze(2), visual)
