@@ -125,6 +125,7 @@ def test_run_experiment_writes_table_pooled_over_folds_and_resumes(tiny_bench, t
     names = [r["variant"] for r in res["rows"]]
     assert names == ["image_voice", "voice", "pretrained_image"] and "skipped" in res["rows"][2]
     assert res["meta"]["n_samples"] == 10 and res["meta"]["n_patients"] == 4 and res["meta"]["cv"]["k"] == 2
+    assert res["meta"]["majority_class_accuracy"] == pytest.approx(0.6)  # 6 'low' of 10
     for name in ("image_voice", "voice"):
         summary = res["variants"][name]["summary"]
         assert summary["n"] == 10  # one pooled prediction per sample

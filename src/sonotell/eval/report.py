@@ -55,6 +55,8 @@ def write_results(out_dir: str | Path, rows: list[dict], per_variant: dict, meta
     title = f"voice_label on {meta.get('benchmark', '?')}: {meta.get('n_samples')} samples, {meta.get('n_patients')} patients, {meta.get('cv', {}).get('scheme')} ({meta.get('cv', {}).get('k')} folds), pooled predictions"
     parts = [results_markdown(rows, meta.get("paper_accuracy"), title), ordering_sentence(rows), ""]
     parts.append(f"Classes (sample counts): {meta.get('class_counts')}. Paper numbers are for EUS with 5 classes; they are a reference, not the same task.")
+    if meta.get("majority_class_accuracy") is not None:
+        parts.append(f"Always predicting the most frequent class scores accuracy {meta['majority_class_accuracy']:.3f}.")
     if meta.get("keyword_encoder"):
         ke = meta["keyword_encoder"]
         parts.append(f"Keyword encoder (stands in for Speech Commands): {len(ke.get('words') or [])} words, held-out-voice accuracy {_f(ke.get('held_out_voice_accuracy'))}.")

@@ -480,6 +480,7 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
         "n_samples": len(samples),
         "n_patients": n_groups,
         "class_counts": {c: int(np.sum(samples.label == i)) for i, c in enumerate(samples.classes)},
+        "majority_class_accuracy": float(np.bincount(samples.label, minlength=K).max() / len(samples)),
         "cv": {"scheme": scheme, "k": len(folds)},
         "seed": seed,
         "config": cfg,
