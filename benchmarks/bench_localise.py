@@ -11,6 +11,9 @@
    after warm-up, on this CPU with ``--threads`` threads. Goal: >= 25 frames/s (the paper:
    0.08 s per frame on a GPU). Measured for the evaluated (``small``) model and, unless
    ``--quick``, for the paper-size model (random weights; speed does not depend on them).
+3. Saliency prediction transfer (the papers' gaze task, with the named organs' masks as
+   ground truth): a saliency head on the pretrained video encoder vs the same encoder from
+   random init, leave-one-subject-out, KL / NSS / AUC-Judd / CC / SIM / comp.
 
 The model: ``--checkpoint`` (a show_from_tell encoder.pt), or pretrained here with the
 ``small`` config on the benchmark's scans that carry no masks (the scored frames stay
@@ -51,6 +54,26 @@ def measure_fps(model, size=(224, 224), n_frames: int = 1, audio_s: float = 0.6,
     return batch * batches / dt
 
 
+METRICS = ("kl", "nss", "auc_judd", "cc", "sim", "comp")
+
+
+def saliency_transfer(bench, checkpoint: Path, work: Path, epochs: int = 10, seed: int = 0) -> dict:
+    """Saliency head on the pretrained video encoder vs the same one from random init (LOSO)."""
+    from sonotell.methods.downstream import load_encoder, model_for_recipe
+    from sonotell.methods.saliency_downstream import saliency_cv, saliency_data_from_benchmark, subject_folds
+    from sonotell.train import load_model_checkpoint
+
+    ckpt = load_model_checkpoint(checkpoint)
+    data = saliency_data_from_benchmark(bench, size=tuple(ckpt["config"].get("data", {}).get("size", (64, 64))))
+    folds = subject_folds(data)
+    cfg = {"epochs": epochs, "batch_size": 8, "hidden": 32, "optimizer": {"name": "adam", "lr": 1e-3}}
+    results = {
+        "random init": saliency_cv(lambda: model_for_recipe(ckpt["recipe"], ckpt["config"]), data, folds, cfg, work / "random", seed),
+        "pretrained": saliency_cv(lambda: load_encoder(checkpoint)[0], data, folds, cfg, work / "pretrained", seed),
+    }
+    return {"n_frames": int(len(data.images)), "subjects": sorted(set(data.subject_ids.tolist())), "epochs": epochs, "results": results}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bench", type=Path, default=Path("bench_out/abdominal"), help="benchmark folder")
@@ -58,9 +81,11 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=None, help="show_from_tell encoder.pt; default: pretrain one here")
     ap.add_argument("--work", type=Path, default=Path("bench_out/localise_work"), help="pretraining output folder")
     ap.add_argument("--epochs", type=int, default=None, help="pretraining epochs (default: the small config's)")
+    ap.add_argument("--pretrain-set", action="append", default=[], help="override of the show_from_tell small config, repeatable")
     ap.add_argument("--size", type=int, default=None, help="scoring resolution (default: the checkpoint's training size)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="1 pretraining epoch; speed of the small model only")
+    ap.add_argument("--no-saliency", action="store_true", help="skip the saliency-prediction transfer table")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("bench_out/bench_localise.json"))
     args = ap.parse_args()
@@ -85,7 +110,7 @@ def main() -> None:
         held_subjects = {s.subject_id for s in bench.scans if s.scan_id in masked}
         pretrain_scans = [s.scan_id for s in bench.scans if s.subject_id not in held_subjects] or [s.scan_id for s in bench.scans]
         epochs = 1 if args.quick else args.epochs
-        overrides = [f"train.epochs={epochs}"] if epochs else []
+        overrides = ([f"train.epochs={epochs}"] if epochs else []) + args.pretrain_set
         args.checkpoint = pretrain("show_from_tell", bench, args.work, "small", overrides, seed=args.seed, scan_ids=pretrain_scans)
     pretrain_s = time.perf_counter() - t0
     model, recipe = load_localiser(args.checkpoint)
@@ -98,6 +123,10 @@ def main() -> None:
     t0 = time.perf_counter()
     scores = score_localisation(bench, model, scan_ids=scored_ids, size=size, window_s=window)
     score_s = time.perf_counter() - t0
+
+    saliency = None
+    if not args.no_saliency:
+        saliency = saliency_transfer(bench, args.checkpoint, args.work / "saliency", epochs=3 if args.quick else 10, seed=args.seed)
 
     speed = {"small (evaluated)": measure_fps(model)}
     if not args.quick:
@@ -117,6 +146,11 @@ def main() -> None:
     for r in rows:
         print(f"{r['measure']:58s} {r['value']:8.3f}  {r['goal']}")
     print("per organ:", ", ".join(f"{k} {v['pointing_game']:.2f} (n={v['n']})" for k, v in scores["per_class"].items()))
+    if saliency:
+        print(f"\nsaliency prediction (head on the video encoder, leave-one-subject-out over {saliency['n_frames']} masked frames, target = named organs)")
+        print(f"{'init':22s} " + " ".join(f"{m:>14s}" for m in METRICS))
+        for name, r in saliency["results"].items():
+            print(f"{name:22s} " + " ".join(f"{r[m + '_mean']:7.3f}±{r[m + '_std']:.3f}".rjust(14) for m in METRICS))
     write_json(
         args.out,
         {
@@ -133,6 +167,7 @@ def main() -> None:
             "rows": rows,
             "scores": {k: v for k, v in scores.items() if k != "rows"},
             "frames": scores["rows"],
+            "saliency": saliency,
         },
     )
     print(f"wrote {args.out}")
