@@ -115,3 +115,23 @@ def test_pretrain_writes_a_checkpoint_that_refuses_other_recipes(tiny_bench, tmp
     mtime = ckpt.stat().st_mtime
     assert pretrain("show_from_tell", tiny_bench, tmp_path / "sft", overrides=["train.epochs=1", "train.batch_size=4"], seed=0) == ckpt
     assert ckpt.stat().st_mtime == mtime  # a finished run is not repeated
+
+
+def test_text_branch_can_read_speech_pipeline_transcripts(tiny_bench, tmp_path):
+    import json
+
+    from sonotell.bench.format import load_benchmark
+    from sonotell.errors import InputError
+
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    scans = [s.scan_id for s in load_benchmark(tiny_bench).scans]
+    for sid in scans:  # what `sonotell label` writes: <scan_id>.json with recognised words
+        words = [{"text": w, "start_s": 0.3 * i, "end_s": 0.3 * i + 0.25, "confidence": 0.9} for i, w in enumerate(["zebra", "liver", "zebra", "kidney"] * 3)]
+        (labels / f"{sid}.json").write_text(json.dumps({"scan_id": sid, "words": words}))
+    ckpt = pretrain("show_from_tell", tiny_bench, tmp_path / "asr", overrides=["train.epochs=1", "train.batch_size=4", f"data.transcripts={labels}"], seed=0)
+    vocab = load_pretrained(ckpt).text.vocabulary
+    assert "zebra" in vocab and "here" not in vocab  # built from the ASR words, not the narration
+    (labels / f"{scans[0]}.json").unlink()
+    with pytest.raises(InputError, match="no transcript"):
+        pretrain("show_from_tell", tiny_bench, tmp_path / "asr2", overrides=[f"data.transcripts={labels}"], seed=0)

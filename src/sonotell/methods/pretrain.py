@@ -135,8 +135,11 @@ def split_subjects(subject_of_scan: dict[str, str], val_fraction: float, seed: i
     return train, val
 
 
-def transcripts(benchmark, scan_ids: Sequence[str]) -> list[str]:
-    """The spoken text of each scan (truth segments), for the text vocabulary; no labels are read."""
+def transcripts(benchmark, scan_ids: Sequence[str], words: dict | None = None) -> list[str]:
+    """The spoken text of each scan, for the text vocabulary: ASR ``words`` when given, else the
+    benchmark's narration segments; no labels are read."""
+    if words is not None:
+        return [" ".join(w.text for w in words.get(sid, [])) for sid in scan_ids]
     out = []
     for sid in scan_ids:
         truth = benchmark.truth(sid)
@@ -144,11 +147,31 @@ def transcripts(benchmark, scan_ids: Sequence[str]) -> list[str]:
     return out
 
 
-def make_dataset(benchmark, scan_ids: Sequence[str], data_cfg: dict, cache_dir: Path, progress: Progress = silent):
-    """``ClipDataset`` over ``scan_ids`` with the recipe's clip settings."""
+def load_transcript_words(folder: str | Path, scan_ids: Sequence[str]) -> dict:
+    """``scan_id -> list[Word]`` from a speech-pipeline output folder (``sonotell label``: ``<scan_id>.json``)."""
+    from sonotell.types import Word
+
+    out = {}
+    for sid in scan_ids:
+        path = Path(folder) / f"{sid}.json"
+        if not path.exists():
+            raise InputError(path, "no transcript for this scan (run the speech pipeline first)")
+        try:
+            doc = json.loads(path.read_text())
+            out[sid] = [Word(str(w["text"]), float(w["start_s"]), float(w["end_s"]), float(w.get("confidence", 1.0)), w.get("speaker")) for w in doc.get("words", [])]
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(path, f"unreadable transcript ({e.__class__.__name__}: {e})") from None
+    return out
+
+
+def make_dataset(benchmark, scan_ids: Sequence[str], data_cfg: dict, cache_dir: Path, progress: Progress = silent, words: dict | None = None):
+    """``ClipDataset`` over ``scan_ids`` with the recipe's clip settings (transcripts from ``words`` when given)."""
     from sonotell.data.datasets import ClipDataset
 
     kwargs = dict(data_cfg)
+    kwargs.pop("transcripts", None)
+    if words is not None:
+        kwargs["words"] = words
     before, after = kwargs.pop("audio_before_s", None), kwargs.pop("audio_after_s", None)
     if before is not None:
         kwargs["audio_window_s"] = (float(before), float(after if after is not None else before))
@@ -176,7 +199,8 @@ def pretrain(
     """Pretrain ``recipe`` on ``benchmark`` (folder, name or ``Benchmark``) and write ``out_dir/encoder.pt``.
 
     ``scan_ids`` restricts pretraining to some scans (e.g. to keep a downstream test fold
-    out); validation clips come from held-out subjects. An ``encoder.pt`` already written
+    out). The text branch reads the benchmark's narration, or with ``data.transcripts=DIR``
+    the words the speech pipeline recognised (``sonotell label`` output, ``<scan_id>.json``); validation clips come from held-out subjects. An ``encoder.pt`` already written
     with the same config is returned as it is (a finished run is not repeated); an
     interrupted run resumes from ``out_dir/checkpoints/last.ckpt``.
     """
@@ -206,10 +230,12 @@ def pretrain(
 
     model_cfg = cfg.setdefault("model", {})
     model_cfg["name"] = recipe
+    transcript_dir = (cfg.get("data") or {}).get("transcripts")
+    words = load_transcript_words(transcript_dir, train_ids + val_ids) if transcript_dir else None
     if model_cfg.get("text") is not None and model_cfg.get("use_text", True):
         from sonotell.models.text import build_vocabulary
 
-        vocab = build_vocabulary(transcripts(bench, train_ids), min_count=int(cfg.get("text_min_count", 1)))
+        vocab = build_vocabulary(transcripts(bench, train_ids, words), min_count=int(cfg.get("text_min_count", 1)))
         model_cfg["text"]["vocabulary"] = vocab
     cfg["benchmark"], cfg["seed"] = bench.name, seed
     cfg["scan_ids"] = {"train": train_ids, "val": val_ids}
@@ -217,8 +243,8 @@ def pretrain(
     _check_resumable(out_dir, cfg)
     data_cfg = dict(cfg.get("data", {}))
     cache = Path(cache_dir) if cache_dir else out_dir / "frame_cache"
-    train_ds = make_dataset(bench, train_ids, data_cfg, cache, progress)
-    val_ds = make_dataset(bench, val_ids, data_cfg, cache, progress) if val_ids else None
+    train_ds = make_dataset(bench, train_ids, data_cfg, cache, progress, words)
+    val_ds = make_dataset(bench, val_ids, data_cfg, cache, progress, words) if val_ids else None
     bs = int(train_cfg.get("batch_size", 8))
     if len(train_ds) < 2:
         raise InputError(bench.root, f"only {len(train_ds)} training clip(s); contrastive pretraining needs at least 2")
