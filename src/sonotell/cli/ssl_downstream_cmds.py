@@ -25,8 +25,11 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Audio-guided localisation: overlay each frame's response to the speech around it."""
+        from sonotell.errors import InputError
         from sonotell.methods.localise import load_localiser, localise_video, render_overlay
 
+        if out.suffix.lower() not in (".mp4", ".mov", ".mkv", ".avi"):
+            raise InputError(out, "overlay video must end in .mp4, .mov, .mkv or .avi")
         seed_everything(seed)
         model, recipe = load_localiser(checkpoint)
         with progress_bar("localise") as progress:
