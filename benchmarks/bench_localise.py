@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=None, help="show_from_tell encoder.pt; default: pretrain one here")
     ap.add_argument("--work", type=Path, default=Path("bench_out/localise_work"), help="pretraining output folder")
     ap.add_argument("--epochs", type=int, default=None, help="pretraining epochs (default: the small config's)")
+    ap.add_argument("--pretrain-on-all", action="store_true", help="pretrain on every scan, scored ones included (no labels or masks are read)")
     ap.add_argument("--pretrain-set", action="append", default=[], help="override of the show_from_tell small config, repeatable")
     ap.add_argument("--size", type=int, default=None, help="scoring resolution (default: the checkpoint's training size)")
     ap.add_argument("--threads", type=int, default=1)
@@ -109,6 +110,8 @@ def main() -> None:
         masked = {s.scan_id for s in bench.scans if bench.truth(s.scan_id)["masks"]}
         held_subjects = {s.subject_id for s in bench.scans if s.scan_id in masked}
         pretrain_scans = [s.scan_id for s in bench.scans if s.subject_id not in held_subjects] or [s.scan_id for s in bench.scans]
+        if args.pretrain_on_all:  # unlabelled pretraining on every scan, as the papers do
+            pretrain_scans = [s.scan_id for s in bench.scans]
         epochs = 1 if args.quick else args.epochs
         overrides = ([f"train.epochs={epochs}"] if epochs else []) + args.pretrain_set
         args.checkpoint = pretrain("show_from_tell", bench, args.work, "small", overrides, seed=args.seed, scan_ids=pretrain_scans)
