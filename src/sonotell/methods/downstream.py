@@ -370,8 +370,11 @@ def variants_from_config(cfg: dict) -> list[Variant]:
     return rows
 
 
-def _pretrain(variant: Variant, benchmark, out_dir: Path, cfg: dict, seed: int, progress: Progress) -> Path:
-    """Pretrain ``variant`` with the shared runner (``sonotell.methods.pretrain``); cached."""
+def _pretrain(variant: Variant, benchmark, out_dir: Path, cfg: dict, seed: int, progress: Progress, cache_dir: Path | None = None) -> Path:
+    """Pretrain ``variant`` with the shared runner (``sonotell.methods.pretrain``); cached.
+
+    ``cache_dir``: one frame cache shared by every variant (decoding is the slow part).
+    """
     from sonotell.methods import pretrain as runner
 
     pre = cfg.get("pretrain", {})
@@ -384,6 +387,7 @@ def _pretrain(variant: Variant, benchmark, out_dir: Path, cfg: dict, seed: int, 
             overrides=list(pre.get("overrides", [])) + list(variant.overrides),
             seed=seed,
             progress=progress,
+            cache_dir=cache_dir,
         )
     )
 
@@ -536,7 +540,7 @@ def _run(cfg: dict, benchmark, out_dir: Path, seed: int, progress: Progress) -> 
     data = clips_from_benchmark(bench, cfg, out_dir / "cache", progress)
     variants = variants_from_config(cfg)
     pre_dir = out_dir / "pretrain"
-    result = run_downstream(data, variants, cfg, out_dir, seed, progress, checkpoint_for=lambda v: _pretrain(v, bench, pre_dir / _slug(v.name), cfg, seed, progress))
+    result = run_downstream(data, variants, cfg, out_dir, seed, progress, checkpoint_for=lambda v: _pretrain(v, bench, pre_dir / _slug(v.name), cfg, seed, progress, pre_dir / "frame_cache"))
     result.update({"benchmark": str(bench.root), "config": cfg, "seed": seed, "n_clips": int(len(data.labels)), "n_scans": int(len(set(data.scan_ids.tolist()))), "n_subjects": int(len(set(data.subject_ids.tolist())))})
     result["confusion_png"] = _plot_confusions(result, out_dir)
     write_json(out_dir / "results.json", result)
