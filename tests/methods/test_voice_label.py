@@ -166,6 +166,11 @@ def test_train_checkpoint_reload_and_gradcam_cli(tiny_bench, tmp_path):
     assert res.exit_code == 0, res.output
     model, meta = load_voice_label(out / "model.pt")
     assert meta["classes"] == ["low", "high"] and model.num_classes == 2 and (out / "model.yaml").exists()
+    from sonotell.models import create_model
+
+    # a trained recipe checkpoint is "any local checkpoint" for the pretrained-image variant
+    reuse = create_model("voice_label", "small", num_classes=2, pretrained_image=str(out / "model.pt"))
+    torch.testing.assert_close(reuse.image_branch.features[0].weight, model.image_branch.features[0].weight)
     res = CliRunner().invoke(app, ["gradcam", "-c", str(out / "model.pt"), "-b", str(tiny_bench), "--out", str(tmp_path / "cam"), "--n", "2"])
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "cam").glob("*.png"))) == 4  # 2 samples x (matched, mismatched)
