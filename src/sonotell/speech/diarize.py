@@ -29,6 +29,7 @@ class DiarizeConfig:
     distance_threshold: float = 0.35  # cosine distance at which two clusters stop merging
     min_span_s: float = 0.4  # shorter spans get the speaker of their nearest neighbour in time
     enrol_min_similarity: float = 0.6
+    turn_pause_s: float = 0.08  # a pause this long inside a speech span may be a change of speaker (0: never split)
 
     @classmethod
     def from_dict(cls, cfg: dict | None) -> "DiarizeConfig":

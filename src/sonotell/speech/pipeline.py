@@ -61,10 +61,13 @@ class SpeechResult:
 
 @dataclass
 class _Span:
+    """One ASR call: a speech span, its words per backend, and its speaker turns (sub-spans split at pauses)."""
+
     start_s: float  # audio clock
     end_s: float
-    words: list[Word]
-    embedding: np.ndarray | None
+    words: list[list[Word]]
+    turns: list[tuple[float, float]]
+    embeddings: list[np.ndarray]
 
 
 class SpeechPipeline:
@@ -214,7 +217,13 @@ class SpeechPipeline:
         sr = self.sample_rate_hz
         if self.clean_cfg.target_rms_dbfs is not None:
             audio = cleaning.normalise_loudness(audio, self.clean_cfg.target_rms_dbfs)
-        emb = embed(audio) if self.diarize_cfg.enabled and self.vad is not None else None
+        turns, embeddings = [(start_s, end_s)], []
+        if self.diarize_cfg.enabled and self.vad is not None:
+            # turns are split at short pauses for diarization only; ASR keeps the whole span's context
+            cuts = pause_splits(audio, sr, self.diarize_cfg.turn_pause_s, min_part_s=self.diarize_cfg.min_span_s)
+            bounds = [0, *cuts, len(audio)]
+            turns = [(start_s + a / sr, start_s + b / sr) for a, b in zip(bounds[:-1], bounds[1:])]
+            embeddings = [embed(audio[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
         pad = np.zeros(int(self.asr_pad_s * sr), np.float32)
         padded = np.concatenate([pad, audio, pad])
         words = []
@@ -222,26 +231,40 @@ class SpeechPipeline:
             x = padded if backend.sample_rate_hz == sr else resample(padded, sr, backend.sample_rate_hz)
             got = backend.transcribe(x, backend.sample_rate_hz)
             words.append([Word(w.text, start_s + w.start_s - self.asr_pad_s, start_s + w.end_s - self.asr_pad_s, w.confidence) for w in got])
-        return _Span(start_s, end_s, words, emb)
+        return _Span(start_s, end_s, words, turns, embeddings)
 
     def _finish(self, spans: list[_Span], offset_s: float, duration_s: float, elapsed_s: float, snrs: list[float], denoised_chunks: int) -> SpeechResult:
-        if spans and self.diarize_cfg.enabled and spans[0].embedding is not None:
-            speakers = assign_speakers([(s.start_s, s.end_s) for s in spans], np.stack([s.embedding for s in spans]), self.diarize_cfg, self.enrolment)
+        turns = [t for span in spans for t in span.turns]
+        if turns and self.diarize_cfg.enabled and spans[0].embeddings:
+            speakers = assign_speakers(turns, np.stack([e for span in spans for e in span.embeddings]), self.diarize_cfg, self.enrolment)
         else:
-            speakers = [CLINICIAN] * len(spans)
+            speakers = [CLINICIAN] * len(turns)
         all_words, events, segments = [], [], []
-        for span, speaker in zip(spans, speakers):
-            by_backend = [[Word(w.text, round(w.start_s + offset_s, 4), round(w.end_s + offset_s, 4), w.confidence, speaker) for w in ws] for ws in span.words]
+        k = 0
+        for span in spans:
+            span_speakers = speakers[k : k + len(span.turns)]
+            k += len(span.turns)
+
+            def speaker_at(t: float) -> str:
+                for (a, b), who in zip(span.turns, span_speakers):
+                    if t < b:
+                        return who
+                return span_speakers[-1]
+
+            by_backend = [[Word(w.text, round(w.start_s + offset_s, 4), round(w.end_s + offset_s, 4), w.confidence, speaker_at((w.start_s + w.end_s) / 2)) for w in ws] for ws in span.words]
             all_words += by_backend[0]
-            segments.append({"speaker": speaker, "start_s": round(span.start_s + offset_s, 4), "end_s": round(span.end_s + offset_s, 4), "text": " ".join(w.text for w in by_backend[0])})
-            if self.keep == "all" or speaker == CLINICIAN:
-                events += merge_events([self.spotter.spot(ws) for ws in by_backend])
+            for (a, b), who in zip(span.turns, span_speakers):
+                text = " ".join(w.text for w in by_backend[0] if a <= (w.start_s + w.end_s) / 2 - offset_s < b or (b == span.turns[-1][1] and (w.start_s + w.end_s) / 2 - offset_s >= b))
+                segments.append({"speaker": who, "start_s": round(a + offset_s, 4), "end_s": round(b + offset_s, 4), "text": text})
+            keep = [[w for w in ws if self.keep == "all" or w.speaker == CLINICIAN] for ws in by_backend]
+            events += merge_events([self.spotter.spot(ws) for ws in keep])
         info = {
             "duration_s": round(duration_s, 3),
             "elapsed_s": round(elapsed_s, 3),
             "real_time_factor": round(elapsed_s / duration_s, 4) if duration_s else None,
             "speech_s": round(sum(s.end_s - s.start_s for s in spans), 3),
             "speakers": sorted(set(speakers)),
+            "speech_s_by_speaker": {who: round(sum(b - a for (a, b), w in zip(turns, speakers) if w == who), 3) for who in sorted(set(speakers))},
             "snr_db_estimate": round(float(np.median(snrs)), 2) if snrs else None,
             "denoised_chunks": denoised_chunks,
             "n_events": len(events),
@@ -249,6 +272,40 @@ class SpeechPipeline:
         if not spans:
             log.warning("no speech found")
         return SpeechResult(all_words, events, segments, info)
+
+
+def pause_splits(audio: np.ndarray, sample_rate_hz: int, min_pause_s: float = 0.08, *, threshold_db: float = -30.0, min_part_s: float = 0.4, frame_s: float = 0.01) -> list[int]:
+    """Sample indices at the middle of pauses (>= ``min_pause_s`` quieter than ``threshold_db`` below the peak).
+
+    Turns between two speakers are often closer than a VAD's minimum silence; these pauses
+    are where a speaker may change. Parts shorter than ``min_part_s`` are not split off.
+
+    Example:
+        >>> x = np.ones(16000, np.float32); x[7000:9000] = 0
+        >>> pause_splits(x, 16000, min_part_s=0.2)
+        [8000]
+    """
+    hop = int(frame_s * sample_rate_hz)
+    n = len(audio) // hop
+    if n < 3 or min_pause_s <= 0:
+        return []
+    level = 10 * np.log10(np.mean(audio[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1) + 1e-12)
+    quiet = level < level.max() + threshold_db
+    cuts, run = [], 0
+    for i, q in enumerate(list(quiet) + [False]):
+        if q:
+            run += 1
+            continue
+        if run * frame_s >= min_pause_s:
+            cuts.append((i - run // 2) * hop if run % 2 == 0 else (i - run // 2 - 1) * hop + hop // 2)
+        run = 0
+    min_part = int(min_part_s * sample_rate_hz)
+    kept, last = [], 0
+    for c in cuts:
+        if c - last >= min_part and len(audio) - c >= min_part:
+            kept.append(c)
+            last = c
+    return kept
 
 
 def merge_events(per_backend: list[list[TermEvent]]) -> list[TermEvent]:
