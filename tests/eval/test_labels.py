@@ -71,11 +71,12 @@ def test_term_wer_against_hand_count():
 
 
 def test_evaluate_and_summarise_pool_counts():
-    truth = {"scan_id": "s", "events": [ev("Consolidations", 1.0)], "segments": [{"speaker": "clinician", "start_s": 0.8, "end_s": 1.6}]}
+    truth = {"scan_id": "s", "events": [ev("Consolidations", 1.0), ev("COVID-19", 1.5)], "segments": [{"speaker": "clinician", "start_s": 0.8, "end_s": 1.6}]}
     pred = {"events": [ev("consolidation", 1.1)], "segments": [{"speaker": "clinician", "start_s": 0.8, "end_s": 1.6}], "words": [], "frame_labels": ["unlabelled"] * 20, "info": {"duration_s": 2.0, "elapsed_s": 0.5, "cpu_s": 0.4}}
     resolve = {"Consolidations": "consolidation"}.get
     one = evaluate_scan(pred, truth, resolve=resolve, fps=10, n_frames=20, align_config={"before_s": 0, "after_s": 0})
     assert (one["tp"], one["fp"], one["fn"]) == (1, 0, 0)
+    assert one["truth_events_outside_lexicon"] == 1  # a diagnosis the lexicon does not cover is not scored
     total = summarise([one, {**one, "tp": 0, "fp": 1, "fn": 1, "start_errors_s": []}])
     assert (total["tp"], total["fp"], total["fn"]) == (1, 1, 1) and total["f1"] == pytest.approx(0.5)
     assert total["median_start_error_s"] == pytest.approx(0.1)

@@ -147,10 +147,17 @@ def term_wer(pairs: list[tuple[str, str]]) -> float | None:
 def evaluate_scan(pred: dict, truth: dict, *, resolve: Callable[[str], str | None] | None = None, fps: float | None = None, n_frames: int | None = None, align_config: AlignConfig | dict | None = None, tolerance_s: float = 0.5) -> dict:
     """All label metrics of one scan: ``pred`` as written by ``sonotell label`` (events, words, segments, frame labels)."""
     truth_events = [dict(e) for e in truth.get("events", [])]
-    if resolve is not None:
+    outside = 0
+    if resolve is not None:  # score the lexicon's labels only (a benchmark may also name diagnoses)
+        kept = []
         for e in truth_events:
-            e["label"] = resolve(e["label"]) or e["label"]
-    out = {"scan_id": truth.get("scan_id")}
+            label = resolve(e["label"])
+            if label is None:
+                outside += 1
+                continue
+            kept.append({**e, "label": label})
+        truth_events = kept
+    out = {"scan_id": truth.get("scan_id"), "truth_events_outside_lexicon": outside}
     ev = event_scores(pred.get("events", []), truth_events, tolerance_s)
     out.update({k: ev[k] for k in ("tp", "fp", "fn")}, start_errors_s=ev["start_errors_s"])
     out.update(negation_errors(pred.get("events", []), truth_events, tolerance_s))
@@ -176,6 +183,7 @@ def summarise(per_scan: list[dict]) -> dict:
     out["labelled_frame_accuracy"] = total("correct_labelled") / total("n_labelled") if total("n_labelled") else None
     out["clinician_recall"] = total("clinician_kept_s") / total("clinician_s") if total("clinician_s") else None
     out["other_rejection"] = total("other_rejected_s") / total("other_s") if total("other_s") else None
+    out["truth_events_outside_lexicon"] = total("truth_events_outside_lexicon")
     out["negated_truths"] = total("negated_truths")
     out["negation_errors"] = total("missed_negations") + total("false_negations")
     out["term_wer"] = term_wer([p for s in per_scan for p in s.get("term_pairs", [])])
