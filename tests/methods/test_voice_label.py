@@ -140,6 +140,10 @@ def test_run_experiment_writes_table_pooled_over_folds_and_resumes(tiny_bench, t
     stamp = (out / "folds" / "voice" / "fold0.json").stat().st_mtime_ns
     run_experiment(tiny_bench, out, config="small", overrides=overrides, seed=0, variants=["image_voice", "voice"])
     assert (out / "folds" / "voice" / "fold0.json").stat().st_mtime_ns == stamp  # resumed, not retrained
+    from sonotell.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="another config"):
+        run_experiment(tiny_bench, out, config="small", overrides=[*overrides, "train.max_epochs=3"], seed=0, variants=["voice"])
 
 
 def test_nan_loss_stops_with_clear_message(tmp_path):

@@ -448,8 +448,11 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
         fold_scores, stats = [], []
         for f, (tr, te) in enumerate(folds):
             fold_file = out_dir / "folds" / name / f"fold{f}.json"
+            stamp = _variant_stamp(cfg, variant, seed)
             if fold_file.exists():
                 saved = json.loads(fold_file.read_text())
+                if saved.get("stamp", stamp) != stamp:
+                    raise ConfigError(f"{fold_file}: holds results of another config or seed; use a new --out folder or delete it")
                 fold_scores.append(np.asarray(saved["scores"], np.float32))
                 stats.append(saved["stats"])
             else:
@@ -457,7 +460,7 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
                 assert np.array_equal(index, te)
                 if name == "image_voice" and f == 0 and model.uses_image:
                     gradcam_examples(model, samples, te, out_dir / "gradcam", n=int(cfg.get("gradcam", {}).get("n_examples", 3)), seed=seed)
-                write_json(fold_file, {"test_idx": te, "scores": scores, "stats": st})
+                write_json(fold_file, {"stamp": stamp, "test_idx": te, "scores": scores, "stats": st})
                 fold_scores.append(scores)
                 stats.append(st)
             done += 1
@@ -489,6 +492,17 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
         "keyword_encoder": _keyword_info(keyword_ckpt),
     }
     return write_results(out_dir, rows, per_variant, meta)
+
+
+def _variant_stamp(cfg: dict, variant: dict, seed: int) -> str:
+    """What a fold's result depends on: a rerun with other settings must not reuse it."""
+    keys = {k: cfg.get(k) for k in ("model", "data", "train", "cv")}
+    if variant.get("pretrained_voice") == "keyword":
+        keys["keyword_pretrain"] = cfg.get("keyword_pretrain")
+    if variant.get("pretrained_image") == "config":
+        keys["pretrained_image"] = cfg.get("pretrained_image")
+    keys = {**keys, "variant": variant, "seed": seed}
+    return hashlib.sha1(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _keyword_info(path: Path | None) -> dict | None:
