@@ -119,3 +119,15 @@ def test_label_scans_writes_resumes_and_reports_bad_scans(bursts, tmp_path):
     cfg2 = {**cfg, "align": {"before_s": 0.0, "after_s": 0.0}}
     label_scans([good], out, config=cfg2, lexicon="abdominal")
     assert json_path.stat().st_mtime_ns != mtime  # another recipe: relabelled
+
+
+def test_noise_and_music_give_no_speech_with_silero():
+    sr = 16000
+    t = np.arange(4 * sr) / sr
+    noise = (0.1 * np.random.default_rng(0).normal(size=len(t))).astype(np.float32)
+    music = sum(0.1 * np.sin(2 * np.pi * f * t) for f in (262, 330, 392)).astype(np.float32)
+    cfg = load_config("pipelines", "speech", ["diarize.enabled=false"])
+    for wav in (noise, music):
+        backend = ScriptedBackend(["liver"])
+        result = SpeechPipeline(cfg, "abdominal", backend=backend).process_audio(wav, sr)
+        assert result.events == [] and backend.calls == []  # the recogniser never hears it
