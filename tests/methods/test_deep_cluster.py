@@ -166,7 +166,7 @@ def test_speech_label_experiment_compares_sources(frames, tmp_path):
     report = run_speech_labels(fs, tmp_path, cfg, methods=("supervised",))
     out = json.loads((tmp_path / "speech_labels.json").read_text())
     assert out["agreement"]["per_class"]["A"]["f1"] == 1.0 and out["agreement"]["per_class"]["B"]["recall"] == 0.0
-    assert {(r["labels"], r["method"]) for r in out["summary"]} == {("truth", "supervised"), ("speech", "supervised")}
+    assert {(r["labels"], r["method"]) for r in out["summary"]} == {("truth", "supervised"), ("speech", "supervised"), ("-", "all_positive")}
     assert "Speech-labelled frames" in report.read_text()
     with pytest.raises(ConfigError, match="no speech"):
         run_speech_labels(frames, tmp_path, cfg)

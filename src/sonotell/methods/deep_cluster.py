@@ -407,6 +407,9 @@ def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None,
     seeds = [int(s) for s in exp["seeds"]]
     total, rows = len(splits) * len(seeds) * 2 * len(methods), []
     for f, split in enumerate(splits):
+        # reference: call every class present
+        rows.append({"fold": f, "seed": None, "labels": "-", "method": "all_positive",
+                     **_evaluate(frames, np.ones((len(split.val), len(frames.classes))), np.ones((len(split.test), len(frames.classes))), split)})
         for s in seeds:
             for source in ("truth", "speech"):
                 for method in methods:
@@ -415,12 +418,11 @@ def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None,
                     res = _cached(out_dir / "runs" / key / "result.json",
                                   lambda: train_and_evaluate(frames, split, split.train, split.pool, "random", method, cfg, semi_cfg, out_dir / "runs" / key, s, None, weak))
                     rows.append({"fold": f, "seed": s, "labels": source, "method": method, **res})
-                    progress(len(rows), total, key)
+                    progress(len(rows) - f - 1, total, key)
     summary = []
-    for source in ("truth", "speech"):
-        for method in methods:
-            m, sd = _mean_std([r["f1"] for r in rows if (r["labels"], r["method"]) == (source, method) and "f1" in r])
-            summary.append({"labels": source, "method": method, "f1_mean": m, "f1_std": sd})
+    for source, method in [("truth", m) for m in methods] + [("speech", m) for m in methods] + [("-", "all_positive")]:
+        m, sd = _mean_std([r["f1"] for r in rows if (r["labels"], r["method"]) == (source, method) and "f1" in r])
+        summary.append({"labels": source, "method": method, "f1_mean": m, "f1_std": sd})
     write_json(out_dir / "speech_labels.json", {"agreement": agreement, "summary": summary, "runs": rows, "classes": frames.classes})
     lines = ["# Speech-labelled frames as the labelled set", "",
              f"{int(lab.sum())} labelled frames; speech labels vs. mask ground truth (weighted): "
