@@ -131,3 +131,11 @@ def test_noise_and_music_give_no_speech_with_silero():
         backend = ScriptedBackend(["liver"])
         result = SpeechPipeline(cfg, "abdominal", backend=backend).process_audio(wav, sr)
         assert result.events == [] and backend.calls == []  # the recogniser never hears it
+
+
+@pytest.mark.parametrize("name", ["speech", "speech_small", "speech_paper", "baseline"])
+def test_packaged_pipeline_configs_build(name):
+    pipe = SpeechPipeline.from_config(name, "lung")
+    assert pipe.backend.sample_rate_hz == 16000
+    if name == "baseline":
+        assert pipe.vad is None and not pipe.spotter.negation and pipe.spotter.fuzzy_threshold == 1.0
