@@ -112,6 +112,8 @@ def test_extract_samples_pairs_terms_with_frames(tiny_bench, tmp_path):
     # the tone's energy sits in the right frequency bins: 300 Hz vs 1500 Hz at 16 kHz / 2046-pt FFT
     low, high = s.spec[0].astype(np.float32).mean(1), s.spec[1].astype(np.float32).mean(1)
     assert abs(int(np.argmax(low)) - round(300 * 2046 / SR)) <= 2 and abs(int(np.argmax(high)) - round(1500 * 2046 / SR)) <= 2
+    absent = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0, "classes": ["high"]}, None)
+    assert absent.classes == ["high"] and set(absent.label.tolist()) == {0} and len(absent) == 4
     again = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0}, tmp_path / "cache")
     np.testing.assert_array_equal(again.frames, s.frames)  # read back from the cache
 
@@ -178,3 +180,12 @@ def test_train_checkpoint_reload_and_gradcam_cli(tiny_bench, tmp_path):
     res = CliRunner().invoke(app, ["gradcam", "-c", str(out / "model.pt"), "-b", str(tiny_bench), "--out", str(tmp_path / "cam"), "--n", "2"])
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "cam").glob("*.png"))) == 4  # 2 samples x (matched, mismatched)
+
+
+def test_unspoken_class_is_left_out(tiny_bench):
+    from sonotell.bench.format import load_benchmark
+
+    meta = json.loads((tiny_bench / "bench.json").read_text())
+    (tiny_bench / "bench.json").write_text(json.dumps({**meta, "classes": ["never", "low", "high"]}))
+    s = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0, "target": "classes"}, None)
+    assert s.classes == ["low", "high"] and sorted(set(s.label.tolist())) == [0, 1]

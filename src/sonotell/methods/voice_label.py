@@ -137,7 +137,8 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
     cache = Path(cache_dir) / f"samples-{key}.npz" if cache_dir else None
     if cache is not None and cache.exists():
         z = np.load(cache, allow_pickle=False)
-        return Samples(z["frames"], z["spec"], z["label"], z["subject"], z["scan_id"], z["time_s"], z["term"], classes)
+        kept = [str(c) for c in z["classes"]] if "classes" in z.files else classes
+        return Samples(z["frames"], z["spec"], z["label"], z["subject"], z["scan_id"], z["time_s"], z["term"], kept)
     size = tuple(int(s) for s in data_cfg.get("size", (64, 64)))
     n_frames, target_fps = int(data_cfg.get("n_frames", 25)), float(data_cfg.get("fps", 25))
     window_s = float(data_cfg.get("voice_window_s", 1.0))
@@ -183,10 +184,17 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
         "time_s": np.asarray(out["time_s"], np.float64),
         "term": np.asarray(out["term"]),
     }
+    present = [i for i in range(len(classes)) if np.any(arrays["label"] == i)]
+    if len(present) < len(classes):  # a class nobody names can be neither learned nor tested
+        log.warning("classes never spoken, left out: %s", ", ".join(classes[i] for i in range(len(classes)) if i not in present))
+        remap = np.full(len(classes), -1, np.int64)
+        remap[present] = np.arange(len(present))
+        arrays["label"] = remap[arrays["label"]]
+        classes = [classes[i] for i in present]
     if cache is not None:
         with atomic_path(cache) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, **arrays, classes=np.asarray(classes))
     return Samples(**arrays, classes=classes)
 
 
