@@ -184,3 +184,13 @@ def test_benchmark_frames_from_a_built_abdominal_benchmark(shared_data, tmp_path
     assert (fs.weak_labels[fs.labelled] * fs.labels[fs.labelled]).sum() > 0
     again = load_benchmark_frames(root, (32, 32), events_of=lambda scan: [])
     assert again.weak_labels.sum() == 0  # nothing said -> no weak label
+
+
+def test_weighted_average_precision_worked_example():
+    from sonotell.methods.deep_cluster import weighted_average_precision
+
+    # class 0 (support 2): ranking 1, 0, 1 -> AP = (1/1 + 2/3) / 2 = 5/6 ; class 1 (support 1) ranked first -> AP 1
+    y = np.array([[1, 1], [0, 0], [1, 0]])
+    s = np.array([[0.9, 0.8], [0.5, 0.1], [0.2, 0.3]])
+    assert weighted_average_precision(y, s) == pytest.approx((2 * 5 / 6 + 1 * 1.0) / 3)
+    assert np.isnan(weighted_average_precision(np.zeros((2, 2)), s[:2]))

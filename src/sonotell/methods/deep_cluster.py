@@ -185,7 +185,21 @@ def _evaluate(frames: FrameSet, val_scores, test_scores, split: Split) -> dict:
 
     rep = evaluate_multilabel(frames.labels[split.val], val_scores, frames.labels[split.test], test_scores, frames.classes)
     return {"f1": rep["weighted"]["f1"], "precision": rep["weighted"]["precision"], "recall": rep["weighted"]["recall"],
+            "ap": weighted_average_precision(frames.labels[split.test], test_scores),
             "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()}}
+
+
+def weighted_average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Support-weighted average precision over the classes present: ranking quality, no threshold."""
+    from sklearn.metrics import average_precision_score
+
+    y, s = np.asarray(y_true), np.asarray(scores, float)
+    support = y.sum(axis=0)
+    present = np.flatnonzero(support > 0)
+    if not len(present):
+        return float("nan")
+    ap = [average_precision_score(y[:, k], s[:, k]) for k in present]
+    return float(np.average(ap, weights=support[present]))
 
 
 def _cached(path: Path, compute) -> dict:
@@ -332,9 +346,11 @@ def summarise(rows: list[dict]) -> dict:
         out["lambda"].append({"lambda": lam, "f1_mean": m, "f1_std": sd, "n_runs": len(f1)})
     cells = sorted({(r["fraction"], r["init"], r["method"]) for r in rows if r["table"] == "semisup"})
     for fraction, init, method in cells:
-        f1 = [r["f1"] for r in rows if r["table"] == "semisup" and (r["fraction"], r["init"], r["method"]) == (fraction, init, method) and "f1" in r]
-        m, sd = _mean_std(f1)
-        out["semisup"].append({"fraction": fraction, "init": init, "method": method, "f1_mean": m, "f1_std": sd, "n_runs": len(f1)})
+        cell = [r for r in rows if r["table"] == "semisup" and (r["fraction"], r["init"], r["method"]) == (fraction, init, method) and "f1" in r]
+        m, sd = _mean_std([r["f1"] for r in cell])
+        ap = [r["ap"] for r in cell if r.get("ap") is not None]
+        out["semisup"].append({"fraction": fraction, "init": init, "method": method, "f1_mean": m, "f1_std": sd,
+                               "ap_mean": _mean_std(ap)[0] if len(ap) == len(cell) else None, "n_runs": len(cell)})
     return out
 
 
@@ -350,8 +366,10 @@ def write_report(rows: list[dict], frames: FrameSet, splits: list[Split], cfg: d
     lines += [f"| {r['prior']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['f1_best_seed']:.3f} | {r['n_runs']} |" for r in summary["clustering"]]
     lines += ["", "## Dirichlet prior weight lambda", "", "| lambda | F1 mean | F1 std | runs |", "|---|---|---|---|"]
     lines += [f"| {r['lambda']:g} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['n_runs']} |" for r in summary["lambda"]]
-    lines += ["", "## Init x method x labelled fraction", "", "| fraction | init | method | F1 mean | F1 std | runs |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['fraction']:g} | {r['init']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['n_runs']} |" for r in summary["semisup"]]
+    lines += ["", "## Init x method x labelled fraction", "", "AP: support-weighted average precision on test (threshold-free; blank for runs cached before it was recorded).", "",
+              "| fraction | init | method | F1 mean | F1 std | AP mean | runs |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['fraction']:g} | {r['init']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {'' if r.get('ap_mean') is None else format(r['ap_mean'], '.3f')} | {r['n_runs']} |"
+              for r in summary["semisup"]]
     write_text(out_dir / "report.md", "\n".join(lines) + "\n")
     if summary["semisup"]:
         _plot_f1_vs_fraction(summary["semisup"], out_dir / "f1_vs_fraction.png")
@@ -421,8 +439,10 @@ def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None,
                     progress(len(rows) - f - 1, total, key)
     summary = []
     for source, method in [("truth", m) for m in methods] + [("speech", m) for m in methods] + [("-", "all_positive")]:
-        m, sd = _mean_std([r["f1"] for r in rows if (r["labels"], r["method"]) == (source, method) and "f1" in r])
-        summary.append({"labels": source, "method": method, "f1_mean": m, "f1_std": sd})
+        cell = [r for r in rows if (r["labels"], r["method"]) == (source, method) and "f1" in r]
+        m, sd = _mean_std([r["f1"] for r in cell])
+        ap = [r["ap"] for r in cell if r.get("ap") is not None]
+        summary.append({"labels": source, "method": method, "f1_mean": m, "f1_std": sd, "ap_mean": _mean_std(ap)[0] if len(ap) == len(cell) else None})
     write_json(out_dir / "speech_labels.json", {"agreement": agreement, "summary": summary, "runs": rows, "classes": frames.classes})
     lines = ["# Speech-labelled frames as the labelled set", "",
              f"{int(lab.sum())} labelled frames; speech labels vs. mask ground truth (weighted): "
@@ -430,7 +450,7 @@ def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None,
              "| class | P | R | F1 | support |", "|---|---|---|---|---|"]
     lines += [f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |" for c, v in agreement["per_class"].items()]
     lines += ["", "## Test F1 (ground-truth test labels) of models trained on each label source", "",
-              "| training labels | method | F1 mean | F1 std |", "|---|---|---|---|"]
-    lines += [f"| {r['labels']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} |" for r in summary]
+              "| training labels | method | F1 mean | F1 std | AP mean |", "|---|---|---|---|---|"]
+    lines += [f"| {r['labels']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {'' if r['ap_mean'] is None else format(r['ap_mean'], '.3f')} |" for r in summary]
     write_text(out_dir / "speech_labels.md", "\n".join(lines) + "\n")
     return out_dir / "speech_labels.md"
