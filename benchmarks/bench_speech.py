@@ -128,6 +128,35 @@ def run_system(name: str, config: str, overrides: list[str], lexicon, recs: list
     return summarise(per_scan)
 
 
+def bench_long(minutes: float, lexicon, seed: int, out_dir: Path) -> dict:
+    """Stream a long file (narration tiled to ``minutes``) through the default pipeline; peak memory and RTF."""
+    import resource
+
+    import soundfile as sf
+    import torch
+
+    from sonotell.speech.pipeline import SpeechPipeline
+
+    torch.set_num_threads(1)
+    (wav, truth), = make_recordings(lexicon, 1, seed, [None])["clean"]
+    path = out_dir / f"long_{minutes:g}min.wav"
+    n_tiles = int(np.ceil(minutes * 60 * 16000 / len(wav)))
+    with sf.SoundFile(str(path), "w", 16000, 1, subtype="PCM_16") as f:  # written tile by tile: never whole in memory
+        for _ in range(n_tiles):
+            f.write(wav)
+    pipe = SpeechPipeline.from_config("speech", lexicon)
+    pipe.process_audio(wav[:16000], 16000)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = pipe.process_file(path)
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    path.unlink()
+    expected = n_tiles * sum(1 for e in truth["events"] if not e["negated"])
+    found = sum(1 for e in result.events if not e.negated)
+    return {"audio_min": round(result.info["duration_s"] / 60, 2), "peak_rss_mb_before": round(rss0), "peak_rss_mb_after": round(rss1),
+            "cpu_real_time_factor": result.info["cpu_real_time_factor"], "real_time_factor": result.info["real_time_factor"],
+            "positive_mentions_said": expected, "positive_events_found": found}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lexicon", default="lung")
@@ -139,7 +168,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="3 recordings, baseline + default")
     ap.add_argument("--out", default="bench_out/speech.json")
+    ap.add_argument("--long", type=float, default=None, help="only the long-file check: stream this many minutes, report memory and RTF")
     args = ap.parse_args()
+    if args.long:
+        from sonotell.speech.lexicon import load_lexicon
+
+        row = bench_long(args.long, load_lexicon(args.lexicon), args.seed, Path(args.out).parent)
+        print(json.dumps(row))
+        from sonotell.files import write_json
+
+        write_json(args.out, {"args": vars(args), "long": row})
+        return
     if args.quick:
         args.recordings, args.systems = 3, "baseline,default"
 
