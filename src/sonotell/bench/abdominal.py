@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from sonotell.bench import narration as narr
-from sonotell.bench.noise import esc10_class, esc10_files, load_noise, mix_at_snr, reverberate
+from sonotell.bench.noise import narrated_soundtrack
 from sonotell.bench.tts import EspeakTTS, Voice
 from sonotell.errors import InputError
 
@@ -209,29 +209,12 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         shown.append((t0, t1, present))
         visible += [{"label": o, "start_s": round(t0, 4), "end_s": round(t1, 4)} for o in present]
 
-    pool = voices[spec["voice_split"]]
-    clinician = pool[int(rng.integers(len(pool)))]
-    others = [v for v in pool if (v.language, v.variant) != (clinician.language, clinician.variant)] or pool
-    other = others[int(rng.integers(len(others)))]
-    other_role = "patient" if rng.random() < cfg["narration"]["p_patient_vs_trainee"] else "trainee"
-    lines = scan_lines(shown, duration_s, cfg, clinician, other, other_role, rng)
+    sound = narrated_soundtrack(
+        lambda clinician, other, role: scan_lines(shown, duration_s, cfg, clinician, other, role, rng),
+        duration_s, cfg, voices[spec["voice_split"]], tts, rng,
+    )
+    audio, sr, track = sound.audio, sound.sample_rate_hz, sound.track
     a = cfg["audio"]
-    sr = int(a["sample_rate_hz"])
-    track = narr.render(lines, duration_s=duration_s, sample_rate_hz=sr, tts=tts, audio_offset_s=float(a["audio_offset_s"]), min_gap_s=float(cfg["narration"]["min_gap_s"]))
-    audio = track.audio
-    rt60 = float(rng.uniform(*a["reverb_rt60_s"])) if rng.random() < float(a["p_reverb"]) else 0.0
-    if rt60 > 0:
-        audio = reverberate(audio, sr, rt60, rng)
-    snr, noise_name = None, None
-    if a.get("snr_db") is not None and np.any(audio):
-        files = esc10_files(Path(cfg["data_root"]).expanduser() / "esc10")
-        noise_path = files[int(rng.integers(len(files)))]
-        noise_name = f"{esc10_class(noise_path)}/{noise_path.name}"
-        snr = float(rng.uniform(*a["snr_db"]))
-        audio, _ = mix_at_snr(audio, load_noise(noise_path, len(audio), sr), snr, sr)
-    peak = float(np.abs(audio).max()) if len(audio) else 0.0
-    if peak > 0.99:
-        audio = audio * (0.99 / peak)
 
     video_rel, audio_rel = f"videos/{scan_id}.mp4", f"audio/{scan_id}.wav"
     write_video(root / video_rel, frames, fps)
@@ -248,11 +231,11 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         "masks": mask_paths,
         "visible": visible,
         "source_frames": [{"image": f, "mask": m, "first_frame": s0, "end_frame": s1} for f, m, (s0, s1) in zip(spec["frames"], spec["masks"], spans)],
-        "voice": clinician.name,
-        "second_speaker": {"role": other_role, "voice": other.name},
-        "noise": noise_name,
-        "snr_db": snr,
-        "reverb_rt60_s": rt60,
+        "voice": sound.clinician.name,
+        "second_speaker": {"role": sound.other_role, "voice": sound.other.name},
+        "noise": sound.noise,
+        "snr_db": sound.snr_db,
+        "reverb_rt60_s": sound.reverb_rt60_s,
         "dropped_lines": track.dropped,
     }
     row = {
@@ -270,7 +253,7 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         "roi": "",
         "label": label,
         "labels": ";".join(labels),
-        "voice": clinician.name,
+        "voice": sound.clinician.name,
         "voice_split": spec["voice_split"],
     }
     return row, truth

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,52 @@ def load_noise(path: Path, n: int, sample_rate_hz: int) -> np.ndarray:
     if float(np.mean(wav.astype(np.float64) ** 2)) < 1e-10:
         raise InputError(path, "noise recording is silent")
     return fit_length(wav, n)
+
+
+@dataclass
+class SoundTrack:
+    """A scan's finished narration audio and how it was made (for the truth file)."""
+
+    audio: np.ndarray
+    sample_rate_hz: int
+    track: object  # narration.Narration: events, segments, dropped lines
+    clinician: object  # tts.Voice
+    other: object
+    other_role: str
+    noise: str | None
+    snr_db: float | None
+    reverb_rt60_s: float
+
+
+def narrated_soundtrack(make_lines, duration_s: float, cfg: dict, pool: list, tts, rng: np.random.Generator) -> SoundTrack:
+    """Voices -> narration lines -> speech -> optional reverb -> ESC-10 noise at an SNR -> peak-safe audio.
+
+    ``make_lines(clinician, other, other_role)`` writes the scan's lines; the clinician and a
+    second speaker of a different timbre are drawn from ``pool``. Draws from ``rng`` in a fixed
+    order, so a seed gives the same bytes.
+    """
+    from sonotell.bench import narration as narr
+
+    clinician = pool[int(rng.integers(len(pool)))]
+    others = [v for v in pool if (v.language, v.variant) != (clinician.language, clinician.variant)] or pool
+    other = others[int(rng.integers(len(others)))]
+    other_role = "patient" if rng.random() < cfg["narration"]["p_patient_vs_trainee"] else "trainee"
+    lines = make_lines(clinician, other, other_role)
+    a = cfg["audio"]
+    sr = int(a["sample_rate_hz"])
+    track = narr.render(lines, duration_s=duration_s, sample_rate_hz=sr, tts=tts, audio_offset_s=float(a["audio_offset_s"]), min_gap_s=float(cfg["narration"]["min_gap_s"]))
+    audio = track.audio
+    rt60 = float(rng.uniform(*a["reverb_rt60_s"])) if rng.random() < float(a["p_reverb"]) else 0.0
+    if rt60 > 0:
+        audio = reverberate(audio, sr, rt60, rng)
+    snr, noise_name = None, None
+    if a.get("snr_db") is not None and np.any(audio):  # SNR is undefined without speech
+        files = esc10_files(Path(cfg["data_root"]).expanduser() / "esc10")
+        noise_path = files[int(rng.integers(len(files)))]
+        noise_name = f"{esc10_class(noise_path)}/{noise_path.name}"
+        snr = float(rng.uniform(*a["snr_db"]))
+        audio, _ = mix_at_snr(audio, load_noise(noise_path, len(audio), sr), snr, sr)
+    peak = float(np.abs(audio).max()) if len(audio) else 0.0
+    if peak > 0.99:
+        audio = audio * (0.99 / peak)
+    return SoundTrack(audio, sr, track, clinician, other, other_role, noise_name, snr, rt60)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from sonotell.bench import narration as narr
-from sonotell.bench.noise import esc10_class, esc10_files, load_noise, mix_at_snr, reverberate
+from sonotell.bench.noise import narrated_soundtrack
 from sonotell.bench.tts import EspeakTTS, Voice
 from sonotell.errors import InputError
 
@@ -267,29 +267,12 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         height, width = frames.shape[1:]
     duration_s = n_frames / fps
 
-    pool = voices[spec["voice_split"]]
-    clinician = _pick(rng, pool)
-    others = [v for v in pool if (v.language, v.variant) != (clinician.language, clinician.variant)] or pool
-    other = _pick(rng, others)
-    other_role = "patient" if rng.random() < cfg["narration"]["p_patient_vs_trainee"] else "trainee"
-    lines = scan_lines(spec, duration_s, cfg, clinician, other, other_role, rng)
+    sound = narrated_soundtrack(
+        lambda clinician, other, role: scan_lines(spec, duration_s, cfg, clinician, other, role, rng),
+        duration_s, cfg, voices[spec["voice_split"]], tts, rng,
+    )
+    audio, sr, track = sound.audio, sound.sample_rate_hz, sound.track
     a = cfg["audio"]
-    sr = int(a["sample_rate_hz"])
-    track = narr.render(lines, duration_s=duration_s, sample_rate_hz=sr, tts=tts, audio_offset_s=float(a["audio_offset_s"]), min_gap_s=float(cfg["narration"]["min_gap_s"]))
-    audio = track.audio
-    rt60 = float(rng.uniform(*a["reverb_rt60_s"])) if rng.random() < float(a["p_reverb"]) else 0.0
-    if rt60 > 0:
-        audio = reverberate(audio, sr, rt60, rng)
-    snr, noise_name = None, None
-    if a.get("snr_db") is not None:
-        files = esc10_files(Path(cfg["data_root"]).expanduser() / "esc10")
-        noise_path = _pick(rng, files)
-        noise_name = f"{esc10_class(noise_path)}/{noise_path.name}"
-        snr = float(rng.uniform(*a["snr_db"]))
-        audio, _ = mix_at_snr(audio, load_noise(noise_path, len(audio), sr), snr, sr)
-    peak = float(np.abs(audio).max()) if len(audio) else 0.0
-    if peak > 0.99:
-        audio = audio * (0.99 / peak)
     audio_rel = f"audio/{spec['scan_id']}.wav"
     save_audio(root / audio_rel, audio, sr)
 
@@ -308,11 +291,11 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         "clip_duration_s": round(clip_s, 4),
         "probe": spec["probe"],
         "md1_comment": spec["md1"],
-        "voice": clinician.name,
-        "second_speaker": {"role": other_role, "voice": other.name},
-        "noise": noise_name,
-        "snr_db": snr,
-        "reverb_rt60_s": rt60,
+        "voice": sound.clinician.name,
+        "second_speaker": {"role": sound.other_role, "voice": sound.other.name},
+        "noise": sound.noise,
+        "snr_db": sound.snr_db,
+        "reverb_rt60_s": sound.reverb_rt60_s,
         "dropped_lines": track.dropped,
     }
     row = {
@@ -330,7 +313,7 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         "roi": "",
         "label": spec["label"],
         "labels": ";".join(labels),
-        "voice": clinician.name,
+        "voice": sound.clinician.name,
         "voice_split": spec["voice_split"],
     }
     return row, truth
