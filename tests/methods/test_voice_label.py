@@ -180,6 +180,8 @@ def test_train_checkpoint_reload_and_gradcam_cli(tiny_bench, tmp_path):
     res = CliRunner().invoke(app, ["gradcam", "-c", str(out / "model.pt"), "-b", str(tiny_bench), "--out", str(tmp_path / "cam"), "--n", "2"])
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "cam").glob("*.png"))) == 4  # 2 samples x (matched, mismatched)
+    records = json.loads((tmp_path / "cam" / "gradcam.json").read_text())
+    assert len(records) == 2 and records[0]["matched"]["voice_class"] == records[0]["image_class"] != records[0]["mismatched"]["voice_class"]
 
 
 def test_unspoken_class_is_left_out(tiny_bench):
