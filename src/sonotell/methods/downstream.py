@@ -39,7 +39,7 @@ from sonotell.config import load_config
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import write_json, write_text
 from sonotell.progress import Progress, silent
-from sonotell.train import CheckpointError, Task, fit, load_model_checkpoint
+from sonotell.train import Task, fit, load_model_checkpoint
 from sonotell.train.checkpoint import load_state_checked
 
 log = logging.getLogger(__name__)
@@ -350,12 +350,7 @@ def variants_from_config(cfg: dict) -> list[Variant]:
     for v in cfg.get("variants", []):
         rows.append(Variant(v["name"], v["recipe"], str(v.get("init", "pretrain")), tuple(v.get("overrides", []))))
     for name, path in (cfg.get("checkpoints") or {}).items():
-        recipe = None
-        try:
-            recipe = load_model_checkpoint(path)["recipe"]
-        except CheckpointError:
-            raise
-        rows.append(Variant(str(name), recipe, str(path)))
+        rows.append(Variant(str(name), load_model_checkpoint(path)["recipe"], str(path)))  # CheckpointError names a bad file
     names = [r.name for r in rows]
     if len(set(names)) != len(names):
         raise ConfigError(f"downstream variants must have unique names, got {names}")
