@@ -29,7 +29,7 @@ SYSTEMS = {
     "default-nodenoise": ("speech", ["clean.denoise=false"]),
     "default+denoise": ("speech", ["clean.denoise=true"]),
     "default-nodiarize": ("speech", ["diarize.enabled=false", "diarize.keep=all"]),
-    "whisper": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL}"]),
+    "whisper": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 1}"]),
 }
 TEMPLATES = ["here is the {t}", "now the {t}", "this is the {t}", "and we can see the {t}", "okay, {t}", "i can see {t}", "there are {t}"]
 NEG_TEMPLATES = ["no {t}", "there is no {t}", "no {t} here"]

@@ -55,23 +55,38 @@ ASR_EXCLUDED_KINDS = ("misspellings",)  # spotted in text, never offered to the 
 FILLER_WORDS = ("a", "an", "the", "and", "of", "is", "this", "that", "there", "here", "we", "i", "it", "see", "can", "now", "okay", "so", "some", "very", "small", "big", "right", "left")
 
 
-def domain_corpus(lexicon: Lexicon) -> str:
-    """Training sentences for a domain LM: every form in every carrier, plus negated mentions."""
+def compound(text: str) -> str:
+    """A multi-word form as one LM token ("a lines" -> "a_lines"); ``normalise`` turns it back."""
+    return text.replace(" ", "_")
+
+
+def compound_forms(lexicon: Lexicon) -> list[str]:
+    """The multi-word forms that become single recogniser words."""
+    return sorted({compound(f.text) for f in asr_forms(lexicon) if len(f.tokens) > 1})
+
+
+def domain_corpus(lexicon: Lexicon, compounds: bool = True) -> str:
+    """Training sentences for a domain LM: every form in every carrier, plus negated mentions.
+
+    With ``compounds`` a multi-word form is one token: the LM then gives "a lines" the
+    probability of a term, not that of the article "a" followed by "lines".
+    """
     lines = list(GENERIC_PHRASES)
     for form in asr_forms(lexicon):
+        said = compound(form.text) if compounds else form.text
         for carrier in lexicon.carriers:
-            lines.append(normalise(carrier.replace("{term}", form.text)))
+            lines.append(normalise(carrier.replace("{term}", " qqtermqq ")).replace("qqtermqq", said))
         for cue in lexicon.negation_before[:3]:
-            lines.append(f"{cue} {form.text}")
+            lines.append(f"{cue} {said}")
     lines.append(" ".join(FILLER_WORDS))
     return "\n".join(dict.fromkeys(lines)) + "\n"
 
 
-def domain_arpa(lexicon: Lexicon, extra_text: str = "") -> str:
+def domain_arpa(lexicon: Lexicon, extra_text: str = "", compounds: bool = True) -> str:
     """A trigram ARPA LM (pocketsphinx's ArpaBoLM; ``add_start`` so sentences begin with <s>)."""
     from pocketsphinx.lm import ArpaBoLM
 
-    lm = ArpaBoLM(text=domain_corpus(lexicon) + extra_text, add_start=True)
+    lm = ArpaBoLM(text=domain_corpus(lexicon, compounds) + extra_text, add_start=True)
     lm.compute()
     buf = io.StringIO()
     lm.write(buf)
@@ -108,6 +123,17 @@ def asr_vocabulary(lexicon: Lexicon) -> list[str]:
         words.update(dict.fromkeys(normalise(text).split()))
     words.update(dict.fromkeys(FILLER_WORDS))
     return list(words)
+
+
+def compound_pronunciations(compounds: list[str], lookup_all, max_variants: int = 4) -> dict[str, list[str]]:
+    """Pronunciations of compound tokens: the product of their words' variants (at most ``max_variants``)."""
+    import itertools
+
+    out = {}
+    for token in compounds:
+        variants = [lookup_all(w) for w in token.split("_")]
+        out[token] = [" ".join(p) for p in itertools.islice(itertools.product(*variants), max_variants)]
+    return out
 
 
 def missing_pronunciations(words: list[str], lookup: Callable[[str], str | None], lexicon: Lexicon) -> dict[str, str]:

@@ -96,7 +96,7 @@ class PocketsphinxBackend:
     sample_rate_hz = 16000
     FRAME_S = 0.01
 
-    def __init__(self, lexicon: Lexicon | None = None, mode: str = "jsgf", dither: float = 1e-3, keyphrase_threshold: float = 1e-20, decoder_options: dict | None = None, seed: int = 0):
+    def __init__(self, lexicon: Lexicon | None = None, mode: str = "jsgf", dither: float = 1e-3, keyphrase_threshold: float = 1e-20, decoder_options: dict | None = None, seed: int = 0, compounds: bool = True):
         import pocketsphinx
 
         if mode not in ("jsgf", "domain_lm", "general", "keyphrase"):
@@ -115,14 +115,17 @@ class PocketsphinxBackend:
         extra = keywords.missing_pronunciations(words, lambda w: cmu[w][0] if w in cmu else None, lexicon)
         with tempfile.TemporaryDirectory() as tmp:
             dict_path = Path(tmp) / "sonotell.dict"
-            lines = [f"{w} {extra[w]}" if w in extra else "\n".join(f"{w if k == 0 else f'{w}({k + 1})'} {ph}" for k, ph in enumerate(cmu[w])) for w in words]
+            prons = {w: [extra[w]] if w in extra else cmu[w] for w in words}
+            if mode == "domain_lm" and compounds:
+                prons.update(keywords.compound_pronunciations(keywords.compound_forms(lexicon), prons.__getitem__))
+            lines = [f"{w if k == 0 else f'{w}({k + 1})'} {ph}" for w in sorted(prons) for k, ph in enumerate(prons[w])]
             dict_path.write_text("\n".join(lines) + "\n")
             self.decoder = pocketsphinx.Decoder(lm=None, dict=str(dict_path), **opts)
             if mode == "jsgf":
                 self.decoder.add_jsgf_string("sonotell", keywords.jsgf_grammar(lexicon))
             elif mode == "domain_lm":
                 lm_path = Path(tmp) / "domain.arpa"
-                lm_path.write_text(keywords.domain_arpa(lexicon))
+                lm_path.write_text(keywords.domain_arpa(lexicon, compounds=compounds))
                 self.decoder.add_lm_file("sonotell", str(lm_path))
             else:
                 kws_path = Path(tmp) / "keyphrases.txt"
