@@ -101,3 +101,17 @@ def test_pocketsphinx_rejects_wrong_rate_and_mode():
     backend = PocketsphinxBackend(load_lexicon("lung"), mode="keyphrase")
     with pytest.raises(ValueError, match="16000"):
         backend.transcribe(np.zeros(800, np.float32), 8000)
+
+
+def test_compound_tokens_and_their_pronunciations():
+    lex = load_lexicon("lung")
+    assert "a_lines" in keywords.compound_forms(lex) and "effusion" not in keywords.compound_forms(lex)
+    table = {"a": ["AH", "EY"], "lines": ["L AY N Z"]}
+    assert keywords.compound_pronunciations(["a_lines"], table.__getitem__) == {"a_lines": ["AH L AY N Z", "EY L AY N Z"]}
+
+
+def test_a_compound_word_is_spotted_as_its_term():
+    from sonotell.speech.spot import Spotter
+
+    events = Spotter(load_lexicon("lung")).spot([Word("no", 0.0, 0.2), Word("a_lines", 0.2, 0.8)])
+    assert [(e.label, e.start_s, e.end_s, e.negated) for e in events] == [("A-lines", 0.2, 0.8, True)]
