@@ -50,3 +50,20 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     other = save_model_checkpoint(tmp_path / "other.pt", torch.nn.Linear(2, 2), "voice_label", {})
     with pytest.raises(ConfigError, match="'voice_label' is not a pretraining recipe"):
         load_pretrained(other)
+
+
+def test_task_step_gives_every_parameter_a_gradient_even_when_terms_are_skipped():
+    # Under DDP a parameter without a gradient on one rank stalls every rank.
+    from sonotell.methods.pretrain import PretrainTask
+    from tests.methods.ssl_helpers import synthetic_batch
+
+    torch.manual_seed(0)
+    cfg = resolve_config("dual", "small")
+    model = model_from_config("dual", cfg)
+    task = PretrainTask(model, recipe="dual", config=cfg)
+    batch = synthetic_batch(4, texts=["", "", "", "liver"])  # one speech clip: MMSL has nothing to rank
+    out = task.step(batch)
+    assert out["mmsl"].item() == 0.0
+    out["loss"].backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, missing[:3]

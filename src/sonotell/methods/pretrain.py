@@ -56,7 +56,12 @@ class PretrainTask(Task):
     """Pairs a recipe model with its own objective: ``step`` returns ``model.losses(batch)``."""
 
     def step(self, batch) -> dict:
-        return self.model.losses(batch)
+        out = self.model.losses(batch)
+        # A term with nothing to learn from in this batch (no speech, no lexicon term) leaves its
+        # head without a gradient; under DDP the other ranks would then wait for it forever.
+        # Touching every parameter with a zero weight keeps every rank's gradients complete.
+        out["loss"] = out["loss"] + sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
+        return out
 
     def on_train_epoch_start(self) -> None:
         if hasattr(self.model, "set_epoch"):
@@ -205,7 +210,7 @@ def pretrain(
     interrupted run resumes from ``out_dir/checkpoints/last.ckpt``.
     """
     from sonotell.seeding import seed_everything
-    from sonotell.train import fit, load_model_checkpoint, save_model_checkpoint
+    from sonotell.train import fit, load_model_checkpoint
 
     out_dir = Path(out_dir)
     cfg = resolve_config(recipe, config, overrides)
@@ -274,18 +279,30 @@ def pretrain(
         gradient_clip_val=train_cfg.get("gradient_clip_val"),
     )
     seconds = time.perf_counter() - t0
+    dist = torch.distributed
+    ddp = dist.is_available() and dist.is_initialized()
+    if not ddp or dist.get_rank() == 0:  # DDP: every rank holds the same weights; rank 0 writes them
+        _write_encoder(target, model, recipe, cfg, result, seconds, bench.name, seed, len(train_ds), len(val_ds) if val_ds is not None else 0)
+    if ddp:
+        dist.barrier()
+    return target
+
+
+def _write_encoder(target: Path, model: nn.Module, recipe: str, cfg: dict, result, seconds: float, bench_name: str, seed: int, n_train: int, n_val: int) -> None:
+    from sonotell.train import load_model_checkpoint, save_model_checkpoint
+
     best = result.best_checkpoint or result.last_checkpoint
     if best is not None:
         load_model_checkpoint(best, expected=recipe, model=model)
     save_model_checkpoint(target, model, recipe, cfg)
     write_json(
-        out_dir / "pretrain.json",
+        target.parent / "pretrain.json",
         {
             "recipe": recipe,
-            "benchmark": bench.name,
+            "benchmark": bench_name,
             "seed": seed,
-            "train_clips": len(train_ds),
-            "val_clips": len(val_ds) if val_ds is not None else 0,
+            "train_clips": n_train,
+            "val_clips": n_val,
             "epochs_run": result.epochs_run,
             "seconds": round(seconds, 2),
             "metrics": result.metrics,
@@ -293,7 +310,6 @@ def pretrain(
             "source_checkpoint": str(best) if best else None,
         },
     )
-    return target
 
 
 def _same_run(old: dict, new: dict, bench_name: str, seed: int, scan_ids: dict) -> bool:
