@@ -202,15 +202,52 @@ def weighted_average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
     return float(np.average(ap, weights=support[present]))
 
 
-def _cached(path: Path, compute) -> dict:
-    """Resumability: one small JSON per finished run."""
+def _cached(path: Path, compute, backfill=None) -> dict:
+    """Resumability: one small JSON per finished run.
+
+    ``backfill(result) -> dict | None`` adds metrics newer than a cached result (from the run's
+    saved checkpoint) without retraining.
+    """
     import json
 
     if path.exists():
-        return json.loads(path.read_text())
+        result = json.loads(path.read_text())
+        if backfill is not None and "ap" not in result and "skipped" not in result:
+            extra = backfill(result)
+            if extra:
+                result.update(extra)
+                write_json(path, result)
+        return result
     result = compute()
     write_json(path, result)
     return result
+
+
+def _ap_from_multilabel_checkpoint(frames: FrameSet, split: Split, run_dir: Path, cfg: dict) -> dict | None:
+    from sonotell.methods.finetune_multilabel import MultiLabelNet, predict_scores
+
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    if not ckpt.exists():
+        return None
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    n_combos = state["combination_head.weight"].shape[0] if "combination_head.weight" in state else 0
+    net = MultiLabelNet(build_encoder(cfg.get("encoder")), len(frames.classes), n_combos)
+    net.load_state_dict(state)
+    return {"ap": weighted_average_precision(frames.labels[split.test], predict_scores(net, frames.images[split.test]))}
+
+
+def _ap_from_cluster_checkpoint(frames: FrameSet, split: Split, run_dir: Path, cfg: dict) -> dict | None:
+    from sonotell.train import load_model_checkpoint
+
+    path = run_dir / "cluster_model.pt"
+    if not path.exists():
+        return None
+    ckpt = load_model_checkpoint(path)
+    model = ClusterNet(build_encoder(cfg.get("encoder")), int(ckpt["config"]["k"]))
+    model.load_state_dict(ckpt["state_dict"])
+    (scores,) = _cluster_scores(model, frames, split.train, split.test)
+    return {"ap": weighted_average_precision(frames.labels[split.test], scores)}
 
 
 def train_and_evaluate(frames: FrameSet, split: Split, labelled: np.ndarray, pool: np.ndarray, init: str, method: str, cfg: dict,
@@ -295,7 +332,8 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
                     sizes = np.bincount(assign_clusters(model, frames.images[unsup]), minlength=model.k)
                     return {**_evaluate(frames, val_scores, test_scores, split), "k": int(model.k), "non_empty_clusters": int((sizes > 0).sum())}
 
-                res = _cached(out_dir / "runs" / key / "result.json", compute)
+                res = _cached(out_dir / "runs" / key / "result.json", compute,
+                              lambda _: _ap_from_cluster_checkpoint(frames, split, out_dir / "runs" / key, run_cfg))
                 tick(key)
                 return {"table": table, "fold": f, "seed": s, "prior": prior, "lambda": lam, **res}
 
@@ -318,7 +356,8 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
                     for method in exp["methods"]:
                         key = f"fold{f}/seed{s}/frac{fraction:g}/{init}_{method}"
                         res = _cached(out_dir / "runs" / key / "result.json",
-                                      lambda: train_and_evaluate(frames, split, labelled, pool, init, method, cfg, semi_cfg, out_dir / "runs" / key, s, init_ckpt))
+                                      lambda: train_and_evaluate(frames, split, labelled, pool, init, method, cfg, semi_cfg, out_dir / "runs" / key, s, init_ckpt),
+                                      lambda _: _ap_from_multilabel_checkpoint(frames, split, out_dir / "runs" / key, cfg))
                         tick(key)
                         rows.append({"table": "semisup", "fold": f, "seed": s, "fraction": float(fraction), "init": init, "method": method, **res})
     return write_report(rows, frames, splits, cfg, out_dir)
@@ -339,11 +378,14 @@ def summarise(rows: list[dict]) -> dict:
             if r["table"] == "clustering" and r["prior"] == prior:
                 by_seed.setdefault(r["seed"], []).append(r["f1"])
         m, sd = _mean_std(f1)
-        out["clustering"].append({"prior": prior, "f1_mean": m, "f1_std": sd, "f1_best_seed": max(np.mean(v) for v in by_seed.values()), "n_runs": len(f1)})
+        ap = [r.get("ap") for r in rows if r["table"] == "clustering" and r["prior"] == prior]
+        out["clustering"].append({"prior": prior, "f1_mean": m, "f1_std": sd, "f1_best_seed": max(np.mean(v) for v in by_seed.values()),
+                                  "ap_mean": _mean_std(ap)[0] if None not in ap else None, "n_runs": len(f1)})
     for lam in sorted({r["lambda"] for r in rows if r["table"] == "lambda"}):
         f1 = [r["f1"] for r in rows if r["table"] == "lambda" and r["lambda"] == lam]
         m, sd = _mean_std(f1)
-        out["lambda"].append({"lambda": lam, "f1_mean": m, "f1_std": sd, "n_runs": len(f1)})
+        ap = [r.get("ap") for r in rows if r["table"] == "lambda" and r["lambda"] == lam]
+        out["lambda"].append({"lambda": lam, "f1_mean": m, "f1_std": sd, "ap_mean": _mean_std(ap)[0] if None not in ap else None, "n_runs": len(f1)})
     cells = sorted({(r["fraction"], r["init"], r["method"]) for r in rows if r["table"] == "semisup"})
     for fraction, init, method in cells:
         cell = [r for r in rows if r["table"] == "semisup" and (r["fraction"], r["init"], r["method"]) == (fraction, init, method) and "f1" in r]
@@ -362,18 +404,24 @@ def write_report(rows: list[dict], frames: FrameSet, splits: list[Split], cfg: d
     lines = ["# Deep clustering and multi-label semi-supervised learning", "",
              f"{int(frames.labelled.sum())} labelled / {len(frames.images)} frames, classes: {', '.join(frames.classes)}; "
              f"{len(splits)} subject-level folds; weighted F1 on test with per-class thresholds from validation.", "",
-             "## Clustering alone (Algorithm 1 labels from the training dev set)", "", "| prior | F1 mean | F1 std | best seed | runs |", "|---|---|---|---|---|"]
-    lines += [f"| {r['prior']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['f1_best_seed']:.3f} | {r['n_runs']} |" for r in summary["clustering"]]
-    lines += ["", "## Dirichlet prior weight lambda", "", "| lambda | F1 mean | F1 std | runs |", "|---|---|---|---|"]
-    lines += [f"| {r['lambda']:g} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['n_runs']} |" for r in summary["lambda"]]
-    lines += ["", "## Init x method x labelled fraction", "", "AP: support-weighted average precision on test (threshold-free; blank for runs cached before it was recorded).", "",
+             "## Clustering alone (Algorithm 1 labels from the training dev set)", "",
+             "F1: weighted, thresholds from validation. AP: support-weighted average precision on test (threshold-free).", "",
+             "| prior | F1 mean | F1 std | best seed | AP mean | runs |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['prior']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['f1_best_seed']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |" for r in summary["clustering"]]
+    lines += ["", "## Dirichlet prior weight lambda", "", "| lambda | F1 mean | F1 std | AP mean | runs |", "|---|---|---|---|---|"]
+    lines += [f"| {r['lambda']:g} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |" for r in summary["lambda"]]
+    lines += ["", "## Init x method x labelled fraction", "",
               "| fraction | init | method | F1 mean | F1 std | AP mean | runs |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['fraction']:g} | {r['init']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {'' if r.get('ap_mean') is None else format(r['ap_mean'], '.3f')} | {r['n_runs']} |"
+    lines += [f"| {r['fraction']:g} | {r['init']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |"
               for r in summary["semisup"]]
     write_text(out_dir / "report.md", "\n".join(lines) + "\n")
     if summary["semisup"]:
         _plot_f1_vs_fraction(summary["semisup"], out_dir / "f1_vs_fraction.png")
     return out_dir / "report.md"
+
+
+def _fmt(v) -> str:
+    return "" if v is None else f"{v:.3f}"
 
 
 def _plot_f1_vs_fraction(cells: list[dict], path: Path) -> None:
