@@ -59,6 +59,12 @@ class SpeechResult:
         }
 
 
+def recipe_fingerprint(config: dict, lexicon: Lexicon) -> str:
+    """A short hash of a pipeline config and a lexicon's forms."""
+    blob = json.dumps({"config": config, "lexicon": [(f.text, f.label, f.kind) for f in lexicon.forms]}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
 @dataclass
 class _Span:
     """One ASR call: a speech span, its words per backend, and its speaker turns (sub-spans split at pauses)."""
@@ -115,8 +121,7 @@ class SpeechPipeline:
     @property
     def fingerprint(self) -> str:
         """A short hash of config + lexicon: labels made with another recipe are not reused."""
-        blob = json.dumps({"config": self.config, "lexicon": [(f.text, f.label) for f in self.lexicon.forms]}, sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+        return recipe_fingerprint(self.config, self.lexicon)
 
     # -- entry points -------------------------------------------------------------------
 
@@ -413,9 +418,7 @@ def label_scans(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lexicon = str(lexicon)
-    probe = SpeechPipeline.__new__(SpeechPipeline)  # fingerprint only needs config + lexicon
-    probe.config, probe.lexicon = config, load_lexicon(lexicon)
-    fingerprint = probe.fingerprint
+    fingerprint = recipe_fingerprint(config, load_lexicon(lexicon))
     rows: dict[str, dict] = {}
     todo = []
     for scan in scans:
