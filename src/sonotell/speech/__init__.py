@@ -1,1 +1,10 @@
-"""sonotell.speech."""
+"""Tell -> labels: narration to time-aligned frame labels (see docs/speech.md).
+
+Stages, one module each: ``clean`` -> ``vad`` -> ``diarize`` -> ``transcribe`` (backends; ``keywords``
+builds their vocabulary from a ``lexicon``) -> ``spot`` -> ``align``; ``pipeline`` streams a
+recording through them and labels many scans (``label_scans``); ``stream`` reads audio in chunks.
+
+Example:
+    >>> from sonotell.speech.pipeline import SpeechPipeline  # doctest: +SKIP
+    >>> SpeechPipeline.from_config("speech", "lung").label_scan(scan).frame_labels[:3]  # doctest: +SKIP
+"""
