@@ -10,7 +10,7 @@ Tasks (real data from ../shared/data, read here; the package itself takes any fr
              of POCUS clip frames, subject = patient id; a few frames per clip are labelled
              with the clip's findings, more frames of the same clips are left unlabelled.
 
-Prints the paper's tables and writes JSON (default bench_out/deep_cluster/bench.json).
+Prints the paper's tables and writes JSON (default bench_out/deep_cluster/bench_<task>.json).
 
     python benchmarks/bench_deep_cluster.py --quick                # reduced: 1 seed, 1 fold
     python benchmarks/bench_deep_cluster.py --task both            # full small-config table
@@ -130,7 +130,7 @@ def main() -> None:
         results["tasks"][task] = {"summary": summary, "n_frames": len(frames.images), "n_labelled": int(frames.labelled.sum()),
                                   "classes": frames.classes, "seconds": round(time.time() - start, 1), "report": str(report)}
         print(report.read_text())
-    out_json = args.out / ("bench_speech.json" if args.task == "speech" else "bench.json")
+    out_json = args.out / f"bench_{args.task}.json"  # one file per task selection: runs of other tasks are kept
     from sonotell.files import write_json
 
     write_json(out_json, results)
