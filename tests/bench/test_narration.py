@@ -1,4 +1,3 @@
-import pytest
 
 from sonotell.bench.narration import Line, parse_markup, render, word_times
 from sonotell.bench.tts import EspeakTTS, Speech, Voice

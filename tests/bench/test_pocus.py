@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from sonotell.bench import build_benchmark, load_benchmark

@@ -231,12 +231,7 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         "masks": mask_paths,
         "visible": visible,
         "source_frames": [{"image": f, "mask": m, "first_frame": s0, "end_frame": s1} for f, m, (s0, s1) in zip(spec["frames"], spec["masks"], spans)],
-        "voice": sound.clinician.name,
-        "second_speaker": {"role": sound.other_role, "voice": sound.other.name},
-        "noise": sound.noise,
-        "snr_db": sound.snr_db,
-        "reverb_rt60_s": sound.reverb_rt60_s,
-        "dropped_lines": track.dropped,
+        **sound.truth_fields(),
     }
     row = {
         "scan_id": scan_id,

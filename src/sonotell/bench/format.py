@@ -129,6 +129,16 @@ def split_labels(value: Any) -> list[str]:
     return [v for v in str(value).split(";") if v]
 
 
+def resolve_benchmark(benchmark: "Benchmark | str | Path") -> Benchmark:
+    """A loaded ``Benchmark`` as is; else a folder path, or a name built under ``bench_out/``."""
+    if isinstance(benchmark, Benchmark):
+        return benchmark
+    path = Path(benchmark)
+    if not path.exists() and (Path("bench_out") / str(benchmark)).exists():
+        path = Path("bench_out") / str(benchmark)
+    return load_benchmark(path)
+
+
 def load_benchmark(path: str | Path) -> Benchmark:
     """Read and validate a benchmark folder; any problem raises ``InputError`` naming the file."""
     root = Path(path)

@@ -160,6 +160,17 @@ class SoundTrack:
     snr_db: float | None
     reverb_rt60_s: float
 
+    def truth_fields(self) -> dict:
+        """How the track was made, for the scan's truth file."""
+        return {
+            "voice": self.clinician.name,
+            "second_speaker": {"role": self.other_role, "voice": self.other.name},
+            "noise": self.noise,
+            "snr_db": self.snr_db,
+            "reverb_rt60_s": self.reverb_rt60_s,
+            "dropped_lines": self.track.dropped,
+        }
+
 
 def narrated_soundtrack(make_lines, duration_s: float, cfg: dict, pool: list, tts, rng: np.random.Generator) -> SoundTrack:
     """Voices -> narration lines -> speech -> optional reverb -> ESC-10 noise at an SNR -> peak-safe audio.

@@ -291,12 +291,7 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         "clip_duration_s": round(clip_s, 4),
         "probe": spec["probe"],
         "md1_comment": spec["md1"],
-        "voice": sound.clinician.name,
-        "second_speaker": {"role": sound.other_role, "voice": sound.other.name},
-        "noise": sound.noise,
-        "snr_db": sound.snr_db,
-        "reverb_rt60_s": sound.reverb_rt60_s,
-        "dropped_lines": track.dropped,
+        **sound.truth_fields(),
     }
     row = {
         "scan_id": spec["scan_id"],

@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from sonotell.config import load_config
 from sonotell.data.augment import STRONG, WEAK, build_augment
@@ -319,8 +318,6 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
         k = cluster_match.choose_k(frames.labels[split.train], int(cfg["clustering"]["min_combination_count"]), len(split.train) + len(split.pool)) if k == "auto" else int(k)
         unsup = np.concatenate([split.train, split.pool])
         for s in seeds:
-            cluster_models: dict = {}
-
             def clustering_run(prior: str, lam: float, table: str) -> dict:
                 key = f"fold{f}/seed{s}/cluster_{prior}_lam{lam:g}"
                 run_cfg = {**cfg, "clustering": {**cfg["clustering"], "prior": prior, "prior_weight": lam}}

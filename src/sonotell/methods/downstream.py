@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sonotell.bench.format import resolve_benchmark
 from sonotell.config import load_config
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import write_json, write_text
@@ -387,17 +388,6 @@ def _pretrain(variant: Variant, benchmark, out_dir: Path, cfg: dict, seed: int, 
     )
 
 
-def _resolve_benchmark(benchmark):
-    from sonotell.bench.format import load_benchmark
-
-    if hasattr(benchmark, "scans"):
-        return benchmark
-    path = Path(benchmark)
-    if not path.exists() and (Path("bench_out") / str(benchmark)).exists():
-        path = Path("bench_out") / str(benchmark)
-    return load_benchmark(path)
-
-
 def run_downstream(
     data: ClipArrays,
     variants: list[Variant],
@@ -531,7 +521,7 @@ def run_finetune(benchmark, checkpoints: dict[str, str | Path], out_dir, config=
 
 
 def _run(cfg: dict, benchmark, out_dir: Path, seed: int, progress: Progress) -> Path:
-    bench = _resolve_benchmark(benchmark)
+    bench = resolve_benchmark(benchmark)
     data = clips_from_benchmark(bench, cfg, out_dir / "cache", progress)
     variants = variants_from_config(cfg)
     pre_dir = out_dir / "pretrain"

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from sonotell.bench.format import resolve_benchmark
 from sonotell.config import load_config
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import atomic_path, write_json
@@ -387,17 +388,6 @@ def pretrain_keyword_encoder(words: Sequence[str], out_path: str | Path, *, mode
 # ---------------------------------------------------------------- the experiment (Table III)
 
 
-def _load_bench(benchmark):
-    from sonotell.bench.format import load_benchmark
-
-    if hasattr(benchmark, "scans"):
-        return benchmark
-    path = Path(benchmark)
-    if not path.exists() and (Path("bench_out") / str(benchmark)).exists():
-        path = Path("bench_out") / str(benchmark)
-    return load_benchmark(path)
-
-
 def method_config(config: str | dict = "small", overrides: list[str] | None = None) -> dict:
     if isinstance(config, dict):
         from sonotell.config import apply_overrides
@@ -420,7 +410,7 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
     progress = progress or silent
     out_dir = Path(out_dir)
     cfg = method_config(config, overrides)
-    bench = _load_bench(benchmark)
+    bench = resolve_benchmark(benchmark)
     samples = extract_samples(bench, cfg["data"], out_dir / "cache", progress)
     K, groups = len(samples.classes), samples.subject
     n_groups = len(set(groups.tolist()))
@@ -581,7 +571,7 @@ def train_voice_label(benchmark, out_dir, config: str | dict = "small", override
     progress = progress or silent
     out_dir = Path(out_dir)
     cfg = method_config(config, overrides)
-    bench = _load_bench(benchmark)
+    bench = resolve_benchmark(benchmark)
     samples = extract_samples(bench, cfg["data"], out_dir / "cache", progress)
     v = dict(_variant(cfg, variant))
     keyword_ckpt = None
@@ -612,7 +602,7 @@ def gradcam_from_checkpoint(checkpoint, benchmark, out_dir, n: int = 4, seed: in
     model, meta = load_voice_label(checkpoint)
     if not model.uses_image:
         raise ConfigError(f"{checkpoint}: a voice-only model has no image branch to explain")
-    bench = _load_bench(benchmark)
+    bench = resolve_benchmark(benchmark)
     samples = extract_samples(bench, meta["data"], Path(out_dir) / "cache", progress or silent)
     if samples.classes != meta["classes"]:
         raise InputError(benchmark, f"classes {samples.classes} differ from the checkpoint's {meta['classes']}")
