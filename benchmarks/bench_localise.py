@@ -84,8 +84,9 @@ def main() -> None:
     ap.add_argument("--pretrain-on-all", action="store_true", help="pretrain on every scan, scored ones included (no labels or masks are read)")
     ap.add_argument("--pretrain-set", action="append", default=[], help="override of the show_from_tell small config, repeatable")
     ap.add_argument("--size", type=int, default=None, help="scoring resolution (default: the checkpoint's training size)")
+    ap.add_argument("--full-frames", action="store_true", help="score on full frames (default: cropped to the sector, as pretraining sees them)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="1 pretraining epoch; speed of the small model only")
+    ap.add_argument("--quick", action="store_true", help="1 pretraining epoch (unless --epochs); speed of the small model only")
     ap.add_argument("--no-saliency", action="store_true", help="skip the saliency-prediction transfer table")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("bench_out/bench_localise.json"))
@@ -112,19 +113,23 @@ def main() -> None:
         pretrain_scans = [s.scan_id for s in bench.scans if s.subject_id not in held_subjects] or [s.scan_id for s in bench.scans]
         if args.pretrain_on_all:  # unlabelled pretraining on every scan, as the papers do
             pretrain_scans = [s.scan_id for s in bench.scans]
-        epochs = 1 if args.quick else args.epochs
+        epochs = args.epochs or (1 if args.quick else None)
         overrides = ([f"train.epochs={epochs}"] if epochs else []) + args.pretrain_set
         args.checkpoint = pretrain("show_from_tell", bench, args.work, "small", overrides, seed=args.seed, scan_ids=pretrain_scans)
     pretrain_s = time.perf_counter() - t0
     model, recipe = load_localiser(args.checkpoint)
     cfg = load_model_checkpoint(args.checkpoint)["config"]
     size = (args.size, args.size) if args.size else tuple(cfg.get("data", {}).get("size", (64, 64)))
-    window = cfg.get("data", {}).get("audio_window_s", 0.6)
-    window = (window / 2, window / 2) if np.isscalar(window) else tuple(window)
+    data_cfg = cfg.get("data", {})
+    if "audio_before_s" in data_cfg:  # show_from_tell configs name the two sides
+        window = (float(data_cfg["audio_before_s"]), float(data_cfg.get("audio_after_s", data_cfg["audio_before_s"])))
+    else:
+        window = data_cfg.get("audio_window_s", 0.6)
+        window = (window / 2, window / 2) if np.isscalar(window) else tuple(window)
 
     scored_ids = [s.scan_id for s in bench.scans if bench.truth(s.scan_id)["masks"]]
     t0 = time.perf_counter()
-    scores = score_localisation(bench, model, scan_ids=scored_ids, size=size, window_s=window)
+    scores = score_localisation(bench, model, scan_ids=scored_ids, size=size, window_s=window, roi=None if args.full_frames else "auto")
     score_s = time.perf_counter() - t0
 
     saliency = None
@@ -143,8 +148,10 @@ def main() -> None:
         {"measure": "IoU, map >= 0.5 of range", "value": scores["iou"], "goal": ""},
         {"measure": "pointing game, centre prior", "value": scores["centre_prior_pointing_game"], "goal": "baseline"},
         {"measure": "pointing game, random map", "value": scores["random_map_pointing_game"], "goal": "baseline"},
+        {"measure": f"control frames (n={scores['n_control']}): pointing game, right speech", "value": scores["pointing_game_control_frames"], "goal": ""},
+        {"measure": "  same frames, speech naming another organ", "value": scores["other_speech_pointing_game"], "goal": "< right speech"},
     ] + [{"measure": f"frames/s at 224x224, {k}, {args.threads} thread(s)", "value": v, "goal": ">= 25"} for k, v in speed.items()]
-    print(f"\nbenchmark {bench.name}: {scores['n_frames']} scored frames (spoken organ with a mask) in {len(scored_ids)} scans; scoring size {size}")
+    print(f"\nbenchmark {bench.name}: {scores['n_frames']} scored frames (spoken organ with a mask) in {len(scored_ids)} scans; scoring size {size}, {'full frames' if args.full_frames else 'sector crop'}")
     print(f"{'measure':58s} {'value':>8s}  goal")
     for r in rows:
         print(f"{r['measure']:58s} {r['value']:8.3f}  {r['goal']}")
@@ -164,6 +171,7 @@ def main() -> None:
             "pretrain_seconds": round(pretrain_s, 1),
             "scoring_seconds": round(score_s, 1),
             "scoring_size": list(size),
+            "scoring_input": "full frames" if args.full_frames else "sector crop",
             "threads": args.threads,
             "cpu": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),

@@ -58,3 +58,25 @@ def test_pair_plan_no_speech_policies(policy):
     else:  # its own pair is a negative
         assert (1, 1, 0.0) in pairs
     assert plan.anchors.tolist() == [True, False, True]
+
+
+def test_same_scan_negatives_are_preferred_when_the_batch_has_them():
+    import torch
+
+    from sonotell.losses.pairs import PairPlan
+
+    scans, times = ["a", "a", "b", "c"], [0.0, 5.0, 0.0, 0.0]
+    speech = torch.ones(4, dtype=torch.bool)
+    for seed in range(5):
+        torch.manual_seed(seed)
+        vi, oi, tg = PairPlan(scans, times, speech, same_scan_negatives=True).correspondence_pairs()
+        neg = dict(zip(vi[tg == 0].tolist(), oi[tg == 0].tolist()))
+        # a's two clips are 5 s apart (>= min_shift 2 s): each is the other's negative;
+        # b and c have no same-scan clip and fall back to any valid negative
+        assert neg[0] == 1 and neg[1] == 0 and neg[2] != 2 and neg[3] != 3
+    torch.manual_seed(0)
+    picked = set()
+    for _ in range(30):
+        vi, oi, tg = PairPlan(scans, times, speech).correspondence_pairs()
+        picked.add(dict(zip(vi[tg == 0].tolist(), oi[tg == 0].tolist()))[0])
+    assert picked == {1, 2, 3}  # without the preference any valid negative is drawn

@@ -157,3 +157,29 @@ def test_spoken_targets_and_scores_on_a_worked_example(tmp_path):
     assert res["n_frames"] == 2 and res["pointing_game"] == 0.5
     assert res["per_class"]["liver"]["pointing_game"] == 1.0 and res["per_class"]["kidney"]["pointing_game"] == 0.0
     assert 0.0 <= res["iou"] <= 1.0 and 0.0 <= res["random_map_pointing_game"] <= 1.0
+
+
+def test_paste_map_puts_the_crop_map_back_in_its_box():
+    heat = np.array([[0.0, 1.0], [0.0, 0.0]], np.float32)
+    full = Lz.paste_map(heat, (4, 2, 8, 6), (8, 10))
+    assert full.shape == (8, 10)
+    assert np.all(full[:2] == 0.0) and np.all(full[:, :4] == 0.0) and np.all(full[6:] == 0.0)
+    # 2 -> 4 bilinear (half-pixel centres): the top-right cell's pixel takes the full 1.0
+    assert np.unravel_index(int(np.argmax(full)), full.shape) == (2, 7) and full[2, 7] == 1.0
+
+
+def test_scoring_crops_to_the_roi_and_checks_the_other_speech(tmp_path):
+    from dataclasses import replace
+
+    bench = _FakeBench(tmp_path)
+    # the ROI keeps only the dim "kidney" quadrant: the toy's brightest cell is then the kidney,
+    # pasted back at the kidney's place in the full frame
+    bench.scans = [replace(bench.scans[0], roi=(32, 32, 64, 64))]
+    model = ToyLocaliser()
+    res = Lz.score_localisation(bench, model, size=(32, 32), tolerance_px=0)
+    assert model.seen[0][0] == (2, 1, 32, 32)
+    assert res["per_class"]["kidney"]["pointing_game"] == 1.0 and res["per_class"]["liver"]["pointing_game"] == 0.0
+    full = Lz.score_localisation(bench, ToyLocaliser(), size=(64, 64), tolerance_px=0, roi=None)
+    assert full["per_class"]["liver"]["pointing_game"] == 1.0 and full["per_class"]["kidney"]["pointing_game"] == 0.0
+    # the toy ignores what is said: with the other organ's speech it points at the same place
+    assert res["n_control"] == 2 and res["other_speech_pointing_game"] == res["pointing_game_control_frames"] == 0.5

@@ -45,3 +45,18 @@ def test_gradients_reach_the_stem():
     net = R2Plus1DEncoder(widths=(4, 4, 8, 8), blocks=(1, 1, 1, 1))
     net(torch.rand(2, 4, 32, 32)).sum().backward()
     assert net.stem[0].weight.grad.abs().sum() > 0
+
+
+def test_spatial_strides_give_a_finer_feature_map():
+    import torch
+
+    from sonotell.models.video import R2Plus1DEncoder
+
+    kw = dict(widths=(4, 8, 8, 8), blocks=(1, 1, 1, 1))
+    x = torch.rand(1, 4, 64, 64)
+    # stem /2, then each stage after the first divides by its spatial stride
+    assert R2Plus1DEncoder(**kw).feature_map(x).shape[-2:] == (4, 4)
+    assert R2Plus1DEncoder(**kw, spatial_strides=(2, 2, 1)).feature_map(x).shape[-2:] == (8, 8)
+    assert R2Plus1DEncoder(**kw, spatial_strides=(2, 1, 1)).feature_map(x).shape[-2:] == (16, 16)
+    with pytest.raises(ValueError, match="spatial_strides"):
+        R2Plus1DEncoder(**kw, spatial_strides=(2, 2))

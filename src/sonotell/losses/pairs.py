@@ -43,9 +43,16 @@ def negative_mask(scan_ids: Sequence[str], times_s: torch.Tensor | Sequence[floa
     return other_scan | shifted
 
 
-def sample_negatives(valid_negatives: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """For each row i, a random j with ``valid_negatives[i, j]``; -1 where a row has none."""
+def sample_negatives(valid_negatives: torch.Tensor, generator: torch.Generator | None = None, preferred: torch.Tensor | None = None) -> torch.Tensor:
+    """For each row i, a random j with ``valid_negatives[i, j]``; -1 where a row has none.
+
+    ``preferred`` (B, B) bool: where a row has a valid preferred negative (e.g. the same scan
+    at another time), it is drawn from those only.
+    """
     weights = valid_negatives.float()
+    if preferred is not None:
+        hard = valid_negatives & preferred
+        weights = torch.where(hard.any(dim=1, keepdim=True), hard.float(), weights)
     has_any = weights.sum(dim=1) > 0
     out = torch.full((weights.shape[0],), -1, dtype=torch.long)
     if has_any.any():
@@ -70,9 +77,11 @@ class PairPlan:
         no_speech: ``skip`` (clips without speech take no part) or ``negative`` (their own
             pair is a negative and they stay as negatives for the others).
         min_shift_s: a same-scan pair at least this far apart is a (shifted) negative.
+        same_scan_negatives: the correspondence negative of a clip is a shifted clip of its own
+            scan whenever the batch has one (a hard negative: same anatomy look, other words).
     """
 
-    def __init__(self, scan_ids: Sequence[str], times_s, has_signal: torch.Tensor, no_speech: str = "skip", min_shift_s: float = 2.0):
+    def __init__(self, scan_ids: Sequence[str], times_s, has_signal: torch.Tensor, no_speech: str = "skip", min_shift_s: float = 2.0, same_scan_negatives: bool = False):
         if no_speech not in NO_SPEECH_POLICIES:
             raise ConfigError(f"no_speech must be one of {NO_SPEECH_POLICIES}, got {no_speech!r}")
         n = len(scan_ids)
@@ -83,6 +92,9 @@ class PairPlan:
         if no_speech == "skip":  # a silent clip is neither anchor nor negative
             negatives &= self.has_signal[None, :] & self.has_signal[:, None]
         self.negatives = negatives
+        codes = {s: k for k, s in enumerate(dict.fromkeys(scan_ids))}
+        scan = torch.tensor([codes[s] for s in scan_ids])
+        self.preferred = (scan[:, None] == scan[None, :]) if same_scan_negatives else None
         # InfoNCE: pairs that are neither the positive nor a valid negative are left out
         self.ignore = ~negatives
         self.anchors = self.has_signal.clone()
@@ -91,7 +103,7 @@ class PairPlan:
         """(video index, other-modality index, target): aligned positives, one sampled negative per clip,
         and with ``no_speech=negative`` each silent clip's own pair as a negative."""
         rows = torch.arange(self.n)
-        neg = sample_negatives(self.negatives)
+        neg = sample_negatives(self.negatives, preferred=self.preferred)
         has_neg = neg >= 0
         if self.no_speech == "skip":
             has_neg &= self.has_signal

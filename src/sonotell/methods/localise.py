@@ -143,6 +143,33 @@ def render_overlay(result: LocalisationResult, out_path: str | Path, alpha: floa
     return write_video(out_path, (overlay(f, m, alpha, colormap) for f, m in zip(result.frames, result.maps)), result.fps)
 
 
+def scan_roi(scan) -> tuple[int, int, int, int] | None:
+    """The sector a scan is cropped to for training: the manifest's ``roi``, else detected
+    from frames spread over the video (as ``FrameCache.build(roi="auto")``); None when none is found."""
+    from sonotell.io.crop import check_roi, detect_video_roi
+
+    if scan.roi is not None:
+        return check_roi(tuple(int(v) for v in scan.roi), int(scan.width), int(scan.height), scan.video_path)
+    return detect_video_roi(scan.video_path)
+
+
+def paste_map(heat: np.ndarray, roi: tuple[int, int, int, int], full_hw: tuple[int, int]) -> np.ndarray:
+    """A map computed on the ``roi`` crop, upsampled into that box of a ``full_hw`` frame;
+    outside the box the map's minimum (so the maximum always lies in the sector).
+
+    Example:
+        >>> m = paste_map(np.array([[0.0, 1.0], [0.0, 0.0]]), (4, 2, 8, 6), (8, 10))
+        >>> np.unravel_index(int(np.argmax(m)), m.shape)
+        (np.int64(2), np.int64(7))
+    """
+    from sonotell.eval.localisation import upsample_map
+
+    x0, y0, x1, y1 = roi
+    out = np.full(full_hw, float(np.min(heat)), np.float32)
+    out[y0:y1, x0:x1] = upsample_map(heat, (y1 - y0, x1 - x0))
+    return out
+
+
 def spoken_targets(benchmark, scan_id: str, fps: float, pad_s: float = 0.0) -> list[dict]:
     """Frames to score in one scan: for each spoken (not negated) term whose class has a mask
     class, the masked frame nearest the middle of the utterance (within the utterance +- ``pad_s``).
@@ -177,18 +204,28 @@ def score_localisation(
     iou_threshold: float = 0.5,
     pad_s: float = 0.5,
     batch_size: int = 16,
+    roi: str | None = "auto",
     progress: Progress = silent,
 ) -> dict:
     """Pointing game and thresholded IoU of the response to each spoken organ name, against
     that organ's mask in the frame shown while it was said; plus two map-free baselines
-    (a centre prior and a uniformly random map) scored on the same frames.
+    (a centre prior and a uniformly random map) scored on the same frames, and a control:
+    the map of the same frame given the speech that names another organ of the scan.
+
+    With ``roi="auto"`` (default) each frame is cropped to the scan's sector (the manifest's
+    ``roi`` when set, else detected) before it is resized and fed to the model, as pretraining
+    (``ClipDataset``/``FrameCache``) does, and the map is pasted back into the sector of the
+    full frame (outside it: the map's minimum). Feeding full frames to a model trained on
+    crops shows it overlay text and black borders it never saw, and its maximum lands there.
+    ``roi=None`` feeds full frames.
 
     Example:
         >>> score_localisation(load_benchmark("bench_out/abdominal"), model)["pointing_game"]  # doctest: +SKIP
     """
     from sonotell.eval.localisation import pointing_game, threshold_iou
     from sonotell.io.audio import load_audio
-    from sonotell.io.video import read_frames
+    from sonotell.io.crop import crop
+    from sonotell.io.video import _resize, read_frames
 
     ids = scan_ids if scan_ids is not None else [s.scan_id for s in benchmark.scans]
     rng = np.random.default_rng(0)
@@ -200,16 +237,31 @@ def score_localisation(
         if not targets:
             progress(k + 1, len(ids), sid)
             continue
-        frames = read_frames(scan.video_path, size=size)
+        box = scan_roi(scan) if roi == "auto" else None
+        frames = read_frames(scan.video_path) if box is not None else read_frames(scan.video_path, size=size)
+        if box is not None:
+            frames = np.stack([_resize(np.ascontiguousarray(crop(f, box)), size) for f in frames])
         wav, sr = load_audio(scan.audio_source, sample_rate_hz, allow_silent=True)
         half = (n_frames - 1) // 2
         clips = np.stack([frames[np.clip(np.arange(t["frame_index"] - half, t["frame_index"] - half + n_frames), 0, len(frames) - 1)] for t in targets])
         audio = np.stack([audio_window(wav, sr, t["time_s"] - scan.audio_offset_s, *window_s) for t in targets])
         maps, s = localisation_maps(model, clips, audio, batch_size)
         seconds += s
-        for t, m in zip(targets, maps):
+        # Control: the same frame with the speech naming another organ (same scan). A map that
+        # follows the speech should then point at the named organ less often.
+        other = [next((j for j in np.roll(np.arange(len(targets)), -i) if targets[j]["label"] != t["label"]), -1) for i, t in enumerate(targets)]
+        has_other = [i for i, j in enumerate(other) if j >= 0]
+        control = {}
+        if has_other:
+            cmaps, _ = localisation_maps(model, clips[has_other], audio[[other[i] for i in has_other]], batch_size)
+            control = dict(zip(has_other, cmaps))
+        for i, (t, m) in enumerate(zip(targets, maps)):
             target = benchmark.mask(sid, t["frame_index"]) == t["class_index"]
             h, w = target.shape
+            cm = control.get(i)
+            if box is not None:
+                m = paste_map(m, box, (h, w))
+                cm = None if cm is None else paste_map(cm, box, (h, w))
             yy, xx = np.mgrid[:h, :w]
             centre = -((yy - h / 2) ** 2 + (xx - w / 2) ** 2).astype(np.float32)
             rows.append(
@@ -221,6 +273,7 @@ def score_localisation(
                     "iou": threshold_iou(m, target, iou_threshold),
                     "centre_hit": bool(pointing_game(centre, target, tolerance_px)),
                     "random_hit": bool(pointing_game(rng.random(m.shape), target, tolerance_px)),
+                    "other_speech_hit": None if cm is None else bool(pointing_game(cm, target, tolerance_px)),
                 }
             )
         progress(k + 1, len(ids), sid)
@@ -232,6 +285,11 @@ def score_localisation(
         "iou": mean("iou", rows),
         "centre_prior_pointing_game": mean("centre_hit", rows),
         "random_map_pointing_game": mean("random_hit", rows),
+        # over the frames whose scan names another organ too: the model's map with the right
+        # speech vs. with the speech naming the other organ (the map's dependence on what is said)
+        "n_control": len(ctrl := [r for r in rows if r["other_speech_hit"] is not None]),
+        "pointing_game_control_frames": mean("hit", ctrl),
+        "other_speech_pointing_game": mean("other_speech_hit", ctrl),
         "per_class": {c: {"n": sum(r["label"] == c for r in rows), "pointing_game": mean("hit", [r for r in rows if r["label"] == c])} for c in labels},
         "model_seconds": seconds,
         "rows": rows,

@@ -186,6 +186,35 @@ def make_dataset(benchmark, scan_ids: Sequence[str], data_cfg: dict, cache_dir: 
     return ClipDataset(benchmark, list(scan_ids), cache_dir=cache_dir, progress=progress, **kwargs)
 
 
+class ScanGroupBatchSampler(torch.utils.data.Sampler):
+    """Batches made of groups of ``per_scan`` clips from one scan (shuffled every epoch), so a
+    batch holds same-scan clips at other times -- the hard negatives of correspondence.
+
+    Example:
+        >>> batches = list(ScanGroupBatchSampler(["a"] * 4 + ["b"] * 4, 4, 2, torch.Generator().manual_seed(0)))
+        >>> sorted(len(b) for b in batches), sorted(i for b in batches for i in b)
+        ([4, 4], [0, 1, 2, 3, 4, 5, 6, 7])
+    """
+
+    def __init__(self, scan_ids: Sequence[str], batch_size: int, per_scan: int, generator: torch.Generator):
+        self.scan_ids, self.batch_size, self.per_scan, self.generator = list(scan_ids), int(batch_size), int(per_scan), generator
+
+    def _groups(self) -> list[list[int]]:
+        by_scan: dict[str, list[int]] = {}
+        for i in torch.randperm(len(self.scan_ids), generator=self.generator).tolist():
+            by_scan.setdefault(self.scan_ids[i], []).append(i)
+        groups = [idx[k : k + self.per_scan] for idx in by_scan.values() for k in range(0, len(idx), self.per_scan)]
+        return [groups[k] for k in torch.randperm(len(groups), generator=self.generator).tolist()]
+
+    def __iter__(self):
+        flat = [i for grp in self._groups() for i in grp]
+        for k in range(0, len(flat) - self.batch_size + 1, self.batch_size):
+            yield flat[k : k + self.batch_size]
+
+    def __len__(self) -> int:
+        return len(self.scan_ids) // self.batch_size
+
+
 def pretrain(
     recipe: str,
     benchmark,
@@ -256,7 +285,12 @@ def pretrain(
     bs = min(bs, len(train_ds))
     g = torch.Generator().manual_seed(seed)
     workers = int(train_cfg.get("num_workers", 0))
-    train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=True, collate_fn=collate_clips, generator=g, num_workers=workers)
+    per_scan = int(train_cfg.get("clips_per_scan", 1))
+    if per_scan > 1:  # batches of same-scan groups: shifted same-scan negatives (the spoken organ differs, the anatomy look-alike)
+        sampler = ScanGroupBatchSampler([sid for sid, _ in train_ds.items], bs, per_scan, g)
+        train_dl = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate_clips, num_workers=workers)
+    else:
+        train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=True, collate_fn=collate_clips, generator=g, num_workers=workers)
     val_dl = None
     if val_ds is not None and len(val_ds) >= 2:
         val_dl = torch.utils.data.DataLoader(val_ds, batch_size=min(bs, len(val_ds)), shuffle=False, drop_last=True, collate_fn=collate_clips, num_workers=workers)

@@ -60,6 +60,8 @@ class ShowFromTell(nn.Module):
         temperature: InfoNCE temperature.
         no_speech: ``skip`` or ``negative``.
         min_shift_s: a same-scan pair at least this far apart is a negative.
+        same_scan_negatives: draw the correspondence negative from the clip's own scan when the
+            batch has one (pair with ``train.clips_per_scan`` > 1).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class ShowFromTell(nn.Module):
         temperature: float = 0.07,
         no_speech: str = "skip",
         min_shift_s: float = 2.0,
+        same_scan_negatives: bool = False,
     ):
         super().__init__()
         if not (use_audio or use_text):
@@ -84,7 +87,7 @@ class ShowFromTell(nn.Module):
         dv = self.video.out_dim
         self.use_audio, self.use_text, self.fusion_kind = use_audio, use_text, fusion
         self.weights = {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "delta": 1.0, **(weights or {})}
-        self.no_speech, self.min_shift_s = no_speech, min_shift_s
+        self.no_speech, self.min_shift_s, self.same_scan_negatives = no_speech, min_shift_s, same_scan_negatives
         self.video_proj = nn.Linear(dv, embed_dim)
         if use_audio:
             self.audio = build_encoder(audio or SMALL_AUDIO)
@@ -171,12 +174,12 @@ class ShowFromTell(nn.Module):
         loss = zero_like_graph(v_emb)
         times = batch.get("time_s", torch.zeros(frames.shape[0]))
         if self.use_audio:
-            plan = PairPlan(batch["scan_id"], times, speech_mask(batch), self.no_speech, self.min_shift_s)
+            plan = PairPlan(batch["scan_id"], times, speech_mask(batch), self.no_speech, self.min_shift_s, self.same_scan_negatives)
             out |= self._pair_terms(vmap, v_emb, self.audio(batch["audio"]), plan, self.fuse_va, self.cor_va, self.audio_proj, "va")
             loss = loss + w["alpha"] * out["cor_va"] + w["beta"] * out["con_va"]
         if self.use_text:
             gated, has_text = self.sig(list(batch["text"]))
-            plan = PairPlan(batch["scan_id"], times, torch.tensor(has_text), self.no_speech, self.min_shift_s)
+            plan = PairPlan(batch["scan_id"], times, torch.tensor(has_text), self.no_speech, self.min_shift_s, self.same_scan_negatives)
             out |= self._pair_terms(vmap, v_emb, self.text(gated), plan, self.fuse_vt, self.cor_vt, self.text_proj, "vt")
             out["sig_kept"] = torch.tensor(float(sum(has_text)) / len(has_text))
             loss = loss + w["gamma"] * out["cor_vt"] + w["delta"] * out["con_vt"]

@@ -12,6 +12,8 @@ Example:
     torch.Size([2, 64])
     >>> net.feature_map(torch.rand(2, 8, 64, 64)).shape
     torch.Size([2, 64, 4, 4])
+    >>> R2Plus1DEncoder(widths=(8, 16, 32, 64), blocks=(1, 1, 1, 1), spatial_strides=(2, 2, 1)).feature_map(torch.rand(1, 8, 64, 64)).shape
+    torch.Size([1, 64, 8, 8])
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class R2Plus1DEncoder(nn.Module):
         blocks: basic blocks per stage (R(2+1)D-18: 2, 2, 2, 2).
         stem_width: channels after the stem (45 in the paper's stem mid-layer, 64 out).
         temporal_strides: temporal stride of stages 2-4 (the paper halves time in each).
+        spatial_strides: spatial stride of stages 2-4 (the paper: 2, 2, 2, i.e. 1/16 of the
+            input with the stem); a 1 keeps a finer feature map for localisation at small inputs.
     """
 
     def __init__(
@@ -76,11 +80,12 @@ class R2Plus1DEncoder(nn.Module):
         blocks: tuple[int, ...] = (2, 2, 2, 2),
         stem_width: int | None = None,
         temporal_strides: tuple[int, ...] = (2, 2, 2),
+        spatial_strides: tuple[int, ...] = (2, 2, 2),
     ):
         super().__init__()
         widths, blocks = tuple(widths), tuple(blocks)
-        if len(widths) != len(blocks) or len(temporal_strides) != len(widths) - 1:
-            raise ValueError("widths, blocks need one entry per stage and temporal_strides one per stage after the first")
+        if len(widths) != len(blocks) or len(temporal_strides) != len(widths) - 1 or len(spatial_strides) != len(widths) - 1:
+            raise ValueError("widths, blocks need one entry per stage and temporal_strides, spatial_strides one per stage after the first")
         stem_width = stem_width or widths[0]
         self.in_channels = in_channels
         # Stem: spatial 7x7 stride 2 then temporal 3, as in torchvision's R2Plus1dStem.
@@ -96,7 +101,7 @@ class R2Plus1DEncoder(nn.Module):
         stages = []
         c_in = stem_width
         for i, (c_out, n) in enumerate(zip(widths, blocks)):
-            stride = (1, 1) if i == 0 else (temporal_strides[i - 1], 2)
+            stride = (1, 1) if i == 0 else (int(temporal_strides[i - 1]), int(spatial_strides[i - 1]))
             layers = [BasicBlock2Plus1D(c_in, c_out, stride)] + [BasicBlock2Plus1D(c_out, c_out) for _ in range(n - 1)]
             stages.append(nn.Sequential(*layers))
             c_in = c_out
