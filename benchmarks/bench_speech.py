@@ -38,8 +38,11 @@ SECOND = ["okay", "is that cold", "does it look alright", "how long will this ta
 FPS = 25.0
 
 
-def make_recordings(lexicon, n: int, seed: int, snrs: list, sample_rate_hz: int = 16000) -> dict:
-    """{condition: [(wav, truth)]}: the same narration under every noise condition."""
+def make_recordings(lexicon, n: int, seed: int, snrs: list, sample_rate_hz: int = 16000, voices: str = "test") -> dict:
+    """{condition: [(wav, truth)]}: the same narration under every noise condition.
+
+    ``voices="train"`` narrates with the training voices: the set to tune hyper-parameters on.
+    """
     from sonotell.bench.narration import Line, render
     from sonotell.bench.noise import esc10_files, load_noise, mix_at_snr
     from sonotell.bench.tts import EspeakTTS, split_voices, voice_bank
@@ -47,7 +50,9 @@ def make_recordings(lexicon, n: int, seed: int, snrs: list, sample_rate_hz: int 
     from sonotell.speech.keywords import asr_forms
 
     rng = np.random.default_rng(seed)
-    _, test_voices = split_voices(voice_bank(24, seed=seed))
+    train_voices, test_voices = split_voices(voice_bank(24, seed=seed))
+    if voices == "train":
+        test_voices = train_voices
     tts = EspeakTTS()
     forms = {}
     for f in asr_forms(lexicon):
@@ -89,7 +94,7 @@ def make_recordings(lexicon, n: int, seed: int, snrs: list, sample_rate_hz: int 
 
 def bench_recordings(args, lexicon) -> dict:
     snrs = [None if s == "clean" else float(s) for s in args.snr.split(",")]
-    return make_recordings(lexicon, args.recordings, args.seed, snrs)
+    return make_recordings(lexicon, args.recordings, args.seed, snrs, voices=args.voices)
 
 
 def bench_folder(args, lexicon) -> dict:
@@ -166,6 +171,8 @@ def main() -> None:
     ap.add_argument("--whisper-model", default=None, help="local CTranslate2 Whisper folder for the 'whisper' system")
     ap.add_argument("--bench", default=None, help="score a built benchmark's test-voice scans instead of synthesising")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--voices", choices=["test", "train"], default="test", help="narrate with the test voices (report) or the train voices (tune)")
+    ap.add_argument("--set", action="append", default=[], dest="overrides", help="extra config override for every non-baseline system, e.g. transcribe.backend.decoder_options.lw=8")
     ap.add_argument("--quick", action="store_true", help="3 recordings, baseline + default")
     ap.add_argument("--out", default="bench_out/speech.json")
     ap.add_argument("--long", type=float, default=None, help="only the long-file check: stream this many minutes, report memory and RTF")
@@ -190,7 +197,7 @@ def main() -> None:
     rows = []
     for system in args.systems.split(","):
         config, overrides = SYSTEMS[system]
-        overrides = [o.replace("MODEL", str(args.whisper_model)) for o in overrides]
+        overrides = [o.replace("MODEL", str(args.whisper_model)) for o in overrides] + (args.overrides if config != "baseline" else [])
         for condition, recs in data.items():
             t0 = time.perf_counter()
             s = run_system(system, config, overrides, lexicon, recs, align_cfg)

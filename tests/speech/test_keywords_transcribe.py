@@ -115,3 +115,20 @@ def test_a_compound_word_is_spotted_as_its_term():
 
     events = Spotter(load_lexicon("lung")).spot([Word("no", 0.0, 0.2), Word("a_lines", 0.2, 0.8)])
     assert [(e.label, e.start_s, e.end_s, e.negated) for e in events] == [("A-lines", 0.2, 0.8, True)]
+
+
+def test_accent_variants_follow_the_rules():
+    # monophthongs: every diphthong of the rule at once; non-rhotic: r only after a vowel goes
+    assert keywords.accent_variants("L AY N Z") == ["L AA N Z"]
+    assert keywords.accent_variants("P L UH R AH L") == ["P L UH AH L"]
+    assert keywords.accent_variants("R EY N") == ["R EH N"]  # initial r stays; no r dropped -> one variant
+    assert keywords.accent_variants("K AH M B ER") == ["K AH M B AH"]
+    assert keywords.accent_variants("F L UW AH D") == []
+
+
+def test_pocketsphinx_accent_variants_still_recognise_terms(phrase):
+    audio, _ = phrase
+    words = PocketsphinxBackend(load_lexicon("lung"), mode="domain_lm", accent_variants=True).transcribe(audio, 16000)
+    text = " ".join(w.text for w in words)
+    assert "effusion" in text and "lines" in text  # a variant is named word(2): the text is the word itself
+    assert not any("(" in w.text for w in words)

@@ -136,6 +136,41 @@ def compound_pronunciations(compounds: list[str], lookup_all, max_variants: int 
     return out
 
 
+# eSpeak's Scottish, Caribbean and West-Midlands voices (and many real speakers) monophthongise
+# diphthongs and drop a post-vocalic r; the US-English acoustic model then hears other vowels.
+ACCENT_RULES = (
+    {"EY": "EH", "OW": "AO", "AY": "AA", "AW": "AA"},
+    {"ER": "AH", "R": None},  # non-rhotic: "R" goes only after a vowel
+)
+_VOWELS = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
+
+
+def accent_variants(phones: str) -> list[str]:
+    """Other pronunciations of an ARPAbet string, one per rule in ``ACCENT_RULES`` (distinct, not the original).
+
+    Example:
+        >>> accent_variants("L AY N Z")
+        ['L AA N Z']
+        >>> accent_variants("EH R")
+        ['EH']
+    """
+    seq = phones.split()
+    out = []
+    for rule in ACCENT_RULES:
+        new = []
+        for k, ph in enumerate(seq):
+            if ph in rule and rule[ph] is None:
+                if k > 0 and seq[k - 1] in _VOWELS:
+                    continue
+                new.append(ph)
+            else:
+                new.append(rule.get(ph, ph) or ph)
+        text = " ".join(new)
+        if text != phones and text not in out:
+            out.append(text)
+    return out
+
+
 def missing_pronunciations(words: list[str], lookup: Callable[[str], str | None], lexicon: Lexicon) -> dict[str, str]:
     """Pronunciations to add for ``words`` the dictionary lacks; raises ``InputError`` when none can be made."""
     added = {}

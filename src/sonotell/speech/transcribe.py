@@ -91,12 +91,13 @@ class PocketsphinxBackend:
         dither: added noise floor (RMS, full scale 1); digital silence upsets the decoder's normalisation.
         keyphrase_threshold: kws detection threshold (lower: more detections and false alarms).
         decoder_options: passed to ``pocketsphinx.Decoder`` (e.g. ``{"beam": 1e-48}``).
+        accent_variants: add accent pronunciations (``keywords.accent_variants``) of the lexicon's term words.
     """
 
     sample_rate_hz = 16000
     FRAME_S = 0.01
 
-    def __init__(self, lexicon: Lexicon | None = None, mode: str = "jsgf", dither: float = 1e-3, keyphrase_threshold: float = 1e-20, decoder_options: dict | None = None, seed: int = 0, compounds: bool = True):
+    def __init__(self, lexicon: Lexicon | None = None, mode: str = "jsgf", dither: float = 1e-3, keyphrase_threshold: float = 1e-20, decoder_options: dict | None = None, seed: int = 0, compounds: bool = True, accent_variants: bool = False):
         import pocketsphinx
 
         if mode not in ("jsgf", "domain_lm", "general", "keyphrase"):
@@ -118,6 +119,10 @@ class PocketsphinxBackend:
             prons = {w: [extra[w]] if w in extra else cmu[w] for w in words}
             if mode == "domain_lm" and compounds:
                 prons.update(keywords.compound_pronunciations(keywords.compound_forms(lexicon), prons.__getitem__))
+            if accent_variants:
+                term_words = {w for f in keywords.asr_forms(lexicon) for w in f.text.split()} | set(keywords.compound_forms(lexicon))
+                for w in term_words & set(prons):
+                    prons[w] = list(dict.fromkeys(prons[w] + keywords.accent_variants(prons[w][0])))
             lines = [f"{w if k == 0 else f'{w}({k + 1})'} {ph}" for w in sorted(prons) for k, ph in enumerate(prons[w])]
             dict_path.write_text("\n".join(lines) + "\n")
             self.decoder = pocketsphinx.Decoder(lm=None, dict=str(dict_path), **opts)
