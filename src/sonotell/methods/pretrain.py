@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sonotell.bench.format import resolve_benchmark
 from sonotell.config import load_config
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import write_json
@@ -243,7 +244,7 @@ def pretrain(
 
     out_dir = Path(out_dir)
     cfg = resolve_config(recipe, config, overrides)
-    bench = _load_benchmark(benchmark)
+    bench = resolve_benchmark(benchmark)
     ids = list(scan_ids) if scan_ids is not None else [s.scan_id for s in bench.scans]
     unknown = sorted(set(ids) - {s.scan_id for s in bench.scans})
     if unknown:
@@ -368,14 +369,3 @@ def _check_resumable(out_dir: Path, cfg: dict) -> None:
             changed = sorted(k for k in stamp_keys if old.get(k) != stamp.get(k))
             raise ConfigError(f"{out_dir}: holds checkpoints of another pretraining run (differs in {', '.join(changed)}); use another --out or delete it")
     write_json(path, stamp)
-
-
-def _load_benchmark(benchmark):
-    from sonotell.bench.format import Benchmark, load_benchmark
-
-    if isinstance(benchmark, Benchmark):
-        return benchmark
-    path = Path(benchmark)
-    if not path.exists() and (Path("bench_out") / str(benchmark)).exists():
-        path = Path("bench_out") / str(benchmark)
-    return load_benchmark(path)
