@@ -52,8 +52,6 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Entry point: SonotellError becomes one red line and exit code 2, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric"):  # tips and banners on every fit
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         app()
     except SonotellError as e:

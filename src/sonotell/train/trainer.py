@@ -23,6 +23,10 @@ from sonotell.progress import Progress, silent
 from sonotell.train.task import NonFiniteLossError, Task
 
 log = logging.getLogger(__name__)
+# Lightning announces devices and tips at INFO on every Trainer, and its import sets that level;
+# sonotell reports training progress through its own callback instead.
+for _name in ("lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 @dataclass
