@@ -45,14 +45,15 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from sonotell.bench import build_benchmark
+    from sonotell.bench import ensure_benchmark
+    from sonotell.errors import SonotellError
     from sonotell.files import write_json
     from sonotell.methods.downstream import results_table, run_experiment
 
-    if not (args.bench / "bench.json").exists():
-        if not args.build:
-            raise SystemExit(f"{args.bench}: no benchmark there; build it (sonotell bench build {args.bench.name} --out {args.bench}) or pass --build")
-        build_benchmark(args.bench.name, args.bench, seed=args.seed)
+    try:
+        ensure_benchmark(args.bench, build=args.build, seed=args.seed)
+    except SonotellError as e:
+        raise SystemExit(str(e)) from None
 
     overrides = []
     folds = args.folds or (3 if args.quick else None)

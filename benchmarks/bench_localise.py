@@ -29,7 +29,6 @@ Prints a table and writes JSON (default bench_out/bench_localise.json).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -93,17 +92,17 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from sonotell.bench import build_benchmark, load_benchmark
+    from sonotell.bench import ensure_benchmark
+    from sonotell.errors import SonotellError
     from sonotell.files import write_json
     from sonotell.methods.localise import load_localiser, score_localisation
     from sonotell.methods.pretrain import model_from_config, pretrain, resolve_config
     from sonotell.train import load_model_checkpoint
 
-    if not (args.bench / "bench.json").exists():
-        if not args.build:
-            raise SystemExit(f"{args.bench}: no benchmark there; build it (sonotell bench build {args.bench.name} --out {args.bench}) or pass --build")
-        build_benchmark(args.bench.name, args.bench, seed=args.seed)
-    bench = load_benchmark(args.bench)
+    try:
+        bench = ensure_benchmark(args.bench, build=args.build, seed=args.seed)
+    except SonotellError as e:
+        raise SystemExit(str(e)) from None
 
     t0 = time.perf_counter()
     pretrain_scans = None

@@ -96,3 +96,12 @@ def test_roi_and_labels_parsing():
     assert parse_roi("1,2,30,40") == (1, 2, 30, 40)
     assert parse_roi("") is None
     assert split_labels("a;b") == ["a", "b"] and split_labels("") == [] and split_labels(float("nan")) == []
+
+
+def test_ensure_benchmark_loads_or_says_how_to_build(tiny_bench, tmp_path):
+    from sonotell.bench import ensure_benchmark
+    from sonotell.errors import ConfigError
+
+    assert ensure_benchmark(tiny_bench).root == tiny_bench
+    with pytest.raises(ConfigError, match=r"nothing: no benchmark there; build it \(sonotell bench build nothing"):
+        ensure_benchmark(tmp_path / "nothing")

@@ -5,7 +5,7 @@ Example:
     >>> bench = load_benchmark(build_benchmark("synthetic", "bench_out/synthetic"))  # doctest: +SKIP
 """
 
-from sonotell.bench.build import build_benchmark, list_benchmarks
+from sonotell.bench.build import build_benchmark, ensure_benchmark, list_benchmarks
 from sonotell.bench.format import Benchmark, load_benchmark, resolve_benchmark
 
-__all__ = ["Benchmark", "build_benchmark", "list_benchmarks", "load_benchmark", "resolve_benchmark"]
+__all__ = ["Benchmark", "build_benchmark", "ensure_benchmark", "list_benchmarks", "load_benchmark", "resolve_benchmark"]

@@ -179,3 +179,17 @@ def save_masks(root: Path, scan_id: str, masks: np.ndarray, stride: int = 1) -> 
             Image.fromarray(masks[i]).save(tmp, format="PNG")
         out[str(i)] = rel
     return out
+
+
+def ensure_benchmark(path: str | Path, *, build: bool = False, seed: int = 0):
+    """Load the benchmark at ``path``; with ``build``, first build it (named after the folder) if absent.
+
+    Example:
+        >>> bench = ensure_benchmark("bench_out/pocus", build=True)  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not (path / "bench.json").exists():
+        if not build:
+            raise ConfigError(f"{path}: no benchmark there; build it (sonotell bench build {path.name} --out {path}) or pass --build")
+        build_benchmark(path.name, path, seed=seed)
+    return load_benchmark(path)
