@@ -93,12 +93,7 @@ class Benchmark:
 
     def _read_truth(self, scan_id: str) -> dict:
         path = self.root / "truth" / f"{scan_id}.json"
-        if not path.exists():
-            raise InputError(path, "truth file missing")
-        try:
-            truth = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise InputError(path, f"not valid JSON ({e})") from None
+        truth = _read_json(path, "truth file missing")
         validate_truth(truth, path)
         return truth
 
@@ -129,6 +124,16 @@ def split_labels(value: Any) -> list[str]:
     return [v for v in str(value).split(";") if v]
 
 
+def _read_json(path: Path, missing: str) -> Any:
+    """A JSON file's content; ``InputError(path, missing)`` when absent, or naming the parse error."""
+    if not path.exists():
+        raise InputError(path, missing)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"not valid JSON ({e})") from None
+
+
 def resolve_benchmark(benchmark: "Benchmark | str | Path") -> Benchmark:
     """A loaded ``Benchmark`` as is; else a folder path, or a name built under ``bench_out/``."""
     if isinstance(benchmark, Benchmark):
@@ -145,12 +150,7 @@ def load_benchmark(path: str | Path) -> Benchmark:
     if not root.is_dir():
         raise InputError(root, "benchmark folder not found")
     meta_path = root / "bench.json"
-    if not meta_path.exists():
-        raise InputError(meta_path, "bench.json missing (not a benchmark folder, or its build did not finish)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(meta_path, f"not valid JSON ({e})") from None
+    meta = _read_json(meta_path, "bench.json missing (not a benchmark folder, or its build did not finish)")
     missing = [k for k in BENCH_KEYS if k not in meta]
     if missing:
         raise InputError(meta_path, f"missing keys: {', '.join(missing)}")
