@@ -11,12 +11,21 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def write_video(path: Path, frames: np.ndarray, fps: float = 25.0, audio: np.ndarray | None = None, sample_rate_hz: int = 16000) -> Path:
-    """Encode (T, H, W) uint8 frames as H.264 (mp4/mov/avi by suffix), with an optional AAC track."""
+    """Encode (T, H, W) uint8 frames as MPEG-4 Part 2 (container by suffix), with an optional AAC track.
+
+    The same bit-exact settings as ``sonotell.bench.build.write_video``: libx264's output varied
+    from process to process, which made pixel-exact checks (e.g. the detected ROI) flaky.
+    """
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
-        vs = c.add_stream("mpeg4" if path.suffix == ".avi" else "libx264", rate=int(fps))
+        vs = c.add_stream("mpeg4", rate=int(fps))
+        vs.codec_context.thread_count = 1
+        vs.codec_context.flags |= av.codec.context.Flags.qscale
+        vs.codec_context.global_quality = 2 * 118  # qscale 2 (FF_QP2LAMBDA)
+        vs.codec_context.qmin = vs.codec_context.qmax = 2
+        vs.codec_context.flags |= getattr(av.codec.context.Flags, "bitexact", 0)
         vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         as_ = None
         if audio is not None:

@@ -16,7 +16,7 @@ def test_mp4_roundtrip_counts_frames_and_fps(tmp_path, moving_frames):
     assert (info.n_frames, info.width, info.height, info.fps) == (20, 80, 64, 25.0)
     frames = read_frames(path, size=(32, 40))
     assert frames.shape == (20, 32, 40) and frames.dtype == np.uint8
-    # H.264 is lossy; the static header must survive within a few grey levels
+    # the codec is lossy; the static header must survive within a few grey levels
     assert abs(int(read_frames(path)[5, 2, 40]) - 200) < 8
 
 
