@@ -25,6 +25,34 @@ from torch import nn
 from sonotell.errors import ConfigError
 
 FUSIONS = ("concat", "spatial", "matrix")
+SMOOTH_MAX = ("max", "lse", "topk", "mean")
+
+
+def smooth_max(scores: torch.Tensor, kind: str = "lse", r: float = 5.0, k: float = 0.1) -> torch.Tensor:
+    """Pool a (..., H, W) score map to (...) so that training signal reaches the best positions.
+
+    * ``lse``: log-sum-exp pooling ``(1/r) log(mean(exp(r s)))`` -- ``r`` -> inf is the max,
+      ``r`` -> 0 the mean; unlike the max, every position gets a gradient, the high ones most;
+    * ``topk``: mean of the top ``k`` fraction of positions (at least one);
+    * ``max`` / ``mean``: the two ends.
+
+    Example:
+        >>> s = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+        >>> round(float(smooth_max(s, "topk", k=0.5)), 3), round(float(smooth_max(s, "lse", r=100.0)), 2)
+        (2.5, 2.99)
+    """
+    flat = scores.flatten(-2)
+    if kind == "max":
+        return flat.amax(dim=-1)
+    if kind == "mean":
+        return flat.mean(dim=-1)
+    if kind == "lse":
+        n = flat.shape[-1]
+        return (torch.logsumexp(r * flat, dim=-1) - torch.log(torch.tensor(float(n), dtype=flat.dtype))) / r
+    if kind == "topk":
+        m = max(1, int(round(k * flat.shape[-1])))
+        return flat.topk(m, dim=-1).values.mean(dim=-1)
+    raise ConfigError(f"unknown smooth max {kind!r}; known: {', '.join(SMOOTH_MAX)}")
 
 
 def _pool_map(v: torch.Tensor) -> torch.Tensor:
