@@ -183,3 +183,54 @@ def test_scoring_crops_to_the_roi_and_checks_the_other_speech(tmp_path):
     assert full["per_class"]["liver"]["pointing_game"] == 1.0 and full["per_class"]["kidney"]["pointing_game"] == 0.0
     # the toy ignores what is said: with the other organ's speech it points at the same place
     assert res["n_control"] == 2 and res["other_speech_pointing_game"] == res["pointing_game_control_frames"] == 0.5
+
+
+class KeywordToy(nn.Module):
+    """A keyword localiser: term 0 ("liver") answers brightness, term 1 ("kidney") dimness."""
+
+    audio_source = "keywords"
+    term_labels = ["liver", "kidney"]
+
+    def said_terms(self, speech):
+        if isinstance(speech, (list, tuple)):
+            return torch.tensor([[float("liver" in s), float("kidney" in s)] for s in speech])
+        return torch.as_tensor(speech, dtype=torch.float32)
+
+    def localisation_map(self, frames, speech):
+        w = self.said_terms(speech)
+        vis = F.avg_pool2d(frames.mean(dim=1, keepdim=True), 8)[:, 0]
+        liver, kidney = vis, -(vis - 60 / 255).abs()
+        return w[:, 0, None, None] * liver + w[:, 1, None, None] * kidney
+
+
+def test_window_text_uses_word_midpoints():
+    from sonotell.types import Word
+
+    words = [Word("liver", 1.0, 1.4), Word("kidney", 2.0, 2.6)]
+    assert Lz.window_text(words, 0.9, 2.2) == "liver"
+    assert Lz.window_text(words, 0.9, 2.3) == "liver kidney"
+    assert Lz.window_text([], 0.0, 9.0) == ""
+
+
+def test_keyword_scoring_reads_the_spotted_terms_and_checks_the_other_speech(tmp_path):
+    from sonotell.types import Word
+
+    bench = _FakeBench(tmp_path)
+    model = KeywordToy()
+    with pytest.raises(ConfigError, match="spotted terms"):
+        Lz.score_localisation(bench, model, size=(64, 64), roi=None)
+    # spotted: liver at 1.1-1.3 s (mid 1.2, in the liver target's window); the kidney (said
+    # 0.2-0.5 s) was missed by the speech pipeline
+    spotted = {"s0": [Word("liver", 1.1, 1.3)]}
+    res = Lz.score_localisation(bench, model, size=(64, 64), tolerance_px=0, roi=None, transcripts=spotted)
+    assert res["n_frames"] == 2 and res["spotted_fraction"] == 0.5
+    assert res["per_class"]["liver"]["pointing_game"] == 1.0
+    assert res["per_class"]["kidney"]["pointing_game"] == 0.0  # nothing spotted: a flat map
+    # the annotated term (diagnostic): both organs found
+    assert res["oracle_term_pointing_game"] == 1.0 and res["n_oracle"] == 2
+    # with the other target's speech the liver frame gets an empty window, the kidney frame "liver"
+    assert res["other_speech_pointing_game"] == 0.0
+    spotted["s0"].append(Word("kidney", 0.3, 0.4))
+    res = Lz.score_localisation(bench, model, size=(64, 64), tolerance_px=0, roi=None, transcripts=spotted)
+    assert res["pointing_game"] == 1.0 and res["other_speech_pointing_game"] == 0.0
+    assert Lz.summarise_localisation(res["rows"])["pointing_game"] == 1.0

@@ -135,3 +135,90 @@ def test_text_branch_can_read_speech_pipeline_transcripts(tiny_bench, tmp_path):
     (labels / f"{scans[0]}.json").unlink()
     with pytest.raises(InputError, match="no transcript"):
         pretrain("show_from_tell", tiny_bench, tmp_path / "asr2", overrides=[f"data.transcripts={labels}"], seed=0)
+
+
+KEYWORDS = {"lexicon": {"liver": ["liver"], "kidney": ["kidney"], "spleen": ["spleen"]}, "dim": 8}
+
+
+def make_keywords(**kw) -> ShowFromTell:
+    torch.manual_seed(0)
+    return create_model("show_from_tell", None, embed_dim=16, use_text=False, audio_source="keywords", keywords={**KEYWORDS, **kw})
+
+
+def test_keyword_model_trains_said_against_unsaid_terms():
+    from sonotell.models.fusion import smooth_max
+
+    net = make_keywords(pool="lse", r=3.0)
+    batch = synthetic_batch(6)  # texts: liver, -, kidney, spleen, -, liver
+    out = net.losses(batch)
+    assert out["said_frac"] == pytest.approx(4 / 6)
+    torch.testing.assert_close(out["loss"], out["cor_va"] + out["con_va"])
+    out["loss"].backward()
+    for branch in (net.video, net.term_embedding, net.fuse_va, net.cor_va):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in branch.parameters())
+    # frame-level term scores are the smooth max of each term's map
+    frames = batch["frames"][:2]
+    maps = net.term_maps(net.video.feature_map(frames))
+    assert maps.shape == (2, 3, 4, 4)
+    torch.testing.assert_close(net.term_scores(frames), smooth_max(maps, "lse", r=3.0))
+
+
+def test_keyword_localisation_map_is_the_said_terms_map():
+    net = make_keywords().eval()
+    frames = torch.rand(3, 8, 64, 64)
+    maps = net.term_maps(net.video.feature_map(frames))
+    m = net.localisation_map(frames, ["here is the liver", "kidney and spleen", "hold still"])
+    torch.testing.assert_close(m[0], maps[0, 0])
+    torch.testing.assert_close(m[1], (maps[1, 1] + maps[1, 2]) / 2)
+    assert torch.all(m[2] == 0)  # nothing said: nothing to point at
+    # term weights directly, and the contrast read-out (per-position log-softmax over terms)
+    torch.testing.assert_close(net.localisation_map(frames, torch.tensor([[1.0, 0, 0], [0, 1, 1], [0, 0, 0]])), m)
+    net.keyword_map = "contrast"
+    torch.testing.assert_close(net.localisation_map(frames[:1], ["liver"])[0], torch.log_softmax(maps[0], dim=0)[0])
+    assert net.term_labels == ["liver", "kidney", "spleen"]
+    with pytest.raises(ValueError, match="term weights"):
+        net.localisation_map(frames, torch.ones(3, 5))
+
+
+def test_keyword_model_config_errors():
+    with pytest.raises(ConfigError, match="audio_source"):
+        make_keywords().__class__(audio_source="phonemes")
+    with pytest.raises(ConfigError, match="spatial"):
+        create_model("show_from_tell", None, use_text=False, fusion="concat", audio_source="keywords", keywords=KEYWORDS)
+    with pytest.raises(ConfigError, match="raw audio"):
+        make().term_scores(torch.rand(1, 8, 64, 64))
+
+
+def test_keyword_pretraining_reads_the_spotted_terms_only(tiny_bench, tmp_path):
+    import json
+
+    from sonotell.bench.format import load_benchmark
+    from sonotell.errors import InputError
+    from sonotell.methods.pretrain import load_transcript_words
+
+    bench = load_benchmark(tiny_bench)
+    scans = [s.scan_id for s in bench.scans]
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    events = [
+        {"label": "liver", "term": "liver", "start_s": 1.0, "end_s": 1.4, "negated": False},
+        {"label": "kidney", "term": "kidney", "start_s": 2.4, "end_s": 2.6, "negated": True},
+    ]
+    (labels / f"{scans[0]}.json").write_text(json.dumps({"events": events, "words": [{"text": "zebra", "start_s": 0.1, "end_s": 0.2}]}))
+    # the second scan has no file (the speech pipeline found no speech in it)
+    words = load_transcript_words(labels, scans, units="terms", missing_ok=True)
+    assert [(w.text, w.start_s) for w in words[scans[0]]] == [("liver", 1.0)] and words[scans[1]] == []
+    assert [w.text for w in load_transcript_words(labels, scans[:1])[scans[0]]] == ["zebra"]
+    with pytest.raises(InputError, match="no transcript"):
+        load_transcript_words(labels, scans)
+    overrides = ["train.epochs=1", "train.batch_size=2", "model.keywords.lexicon=abdominal", "data.size=[32,32]"]
+    with pytest.raises(ConfigError, match="data.transcripts"):
+        pretrain("show_from_tell", tiny_bench, tmp_path / "kw0", "keywords", overrides, seed=0)
+    ckpt = pretrain("show_from_tell", tiny_bench, tmp_path / "kw", "keywords", overrides + [f"data.transcripts={labels}"], seed=0)
+    info = json.loads((ckpt.parent / "pretrain.json").read_text())
+    # clips at 0.125 + 0.25 k s with +-0.3 s windows: only 1.125 and 1.375 s hold the liver's
+    # midpoint (1.2 s); the negated kidney and the ASR word are not read
+    assert info["train_clips"] == 2 and info["metrics"]["train/said_frac"] == 1.0
+    model = load_pretrained(ckpt, expected="show_from_tell")
+    assert model.audio_source == "keywords" and "liver" in model.term_labels
+    assert model.localisation_map(torch.rand(2, 8, 32, 32), ["liver", ""]).shape == (2, 4, 4)

@@ -70,9 +70,26 @@ def audio_window(wav: np.ndarray, sample_rate_hz: int, centre_s: float, before_s
     return out
 
 
+def uses_keywords(model: nn.Module) -> bool:
+    """Whether a localiser reads spotted keywords (window transcripts) instead of the waveform."""
+    return getattr(model, "audio_source", "waveform") == "keywords"
+
+
+def window_text(words, start_s: float, end_s: float) -> str:
+    """The words whose midpoint lies in ``[start_s, end_s]``, joined (the rule of ``ClipSampler.text``).
+
+    Example:
+        >>> from sonotell.types import Word
+        >>> window_text([Word("liver", 1.0, 1.4), Word("kidney", 2.0, 2.6)], 0.9, 2.2)
+        'liver'
+    """
+    return " ".join(w.text for w in words if start_s <= 0.5 * (w.start_s + w.end_s) <= end_s)
+
+
 @torch.no_grad()
-def localisation_maps(model: nn.Module, clips: np.ndarray, audio: np.ndarray, batch_size: int = 16) -> tuple[np.ndarray, float]:
-    """Response maps of (N, T, H, W) uint8 clips with their (N, S) audio windows.
+def localisation_maps(model: nn.Module, clips: np.ndarray, audio, batch_size: int = 16) -> tuple[np.ndarray, float]:
+    """Response maps of (N, T, H, W) uint8 clips with their (N, S) audio windows (or, for a
+    keyword model, their N window transcripts or (N, K) term weights).
 
     Returns ``(maps (N, h, w), seconds spent in the model)``.
     """
@@ -82,7 +99,8 @@ def localisation_maps(model: nn.Module, clips: np.ndarray, audio: np.ndarray, ba
     maps, seconds = [], 0.0
     for i in range(0, len(clips), batch_size):
         x = torch.from_numpy(clips[i : i + batch_size].astype(np.float32) / 255.0)
-        a = torch.from_numpy(np.ascontiguousarray(audio[i : i + batch_size], dtype=np.float32))
+        a = audio[i : i + batch_size]
+        a = list(a) if isinstance(a, (list, tuple)) else torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
         t0 = time.perf_counter()
         m = model.localisation_map(x, a)
         seconds += time.perf_counter() - t0
@@ -198,6 +216,7 @@ def score_localisation(
     scan_ids: list[str] | None = None,
     size: tuple[int, int] = (224, 224),
     n_frames: int = 1,
+    frame_stride: int = 1,
     window_s: tuple[float, float] = (0.3, 0.3),
     sample_rate_hz: int = 16000,
     tolerance_px: float = 15.0,
@@ -205,6 +224,7 @@ def score_localisation(
     pad_s: float = 0.5,
     batch_size: int = 16,
     roi: str | None = "auto",
+    transcripts: dict | None = None,
     progress: Progress = silent,
 ) -> dict:
     """Pointing game and thresholded IoU of the response to each spoken organ name, against
@@ -217,7 +237,15 @@ def score_localisation(
     (``ClipDataset``/``FrameCache``) does, and the map is pasted back into the sector of the
     full frame (outside it: the map's minimum). Feeding full frames to a model trained on
     crops shows it overlay text and black borders it never saw, and its maximum lands there.
-    ``roi=None`` feeds full frames.
+    ``roi=None`` feeds full frames. ``n_frames``/``frame_stride``: the clip fed around the
+    scored frame (pass the training clip's, so a video network sees what it was trained on).
+
+    A keyword model (``audio_source: keywords``) reads, instead of the waveform, the terms the
+    speech pipeline spotted in the same window: ``transcripts`` maps scan id to its words
+    (``sonotell.methods.pretrain.load_transcript_words(folder, ids, units="terms")``). For it
+    two more numbers: ``spotted_fraction`` (frames whose window holds any spotted term) and,
+    as a diagnostic of the visual side only, ``oracle_term_pointing_game``: the map of the
+    *annotated* organ's term (a human label: not audio-guided).
 
     Example:
         >>> score_localisation(load_benchmark("bench_out/abdominal"), model)["pointing_game"]  # doctest: +SKIP
@@ -228,6 +256,10 @@ def score_localisation(
     from sonotell.io.video import _resize, read_frames
 
     ids = scan_ids if scan_ids is not None else [s.scan_id for s in benchmark.scans]
+    keywords = uses_keywords(model)
+    if keywords and transcripts is None:
+        raise ConfigError("a keyword localiser needs the spotted terms of the scored scans (transcripts=load_transcript_words(folder, ids, units='terms'))")
+    term_index = {lab: k for k, lab in enumerate(model.term_labels)} if keywords else {}
     rng = np.random.default_rng(0)
     rows, seconds = [], 0.0
     for k, sid in enumerate(ids):
@@ -241,27 +273,39 @@ def score_localisation(
         frames = read_frames(scan.video_path) if box is not None else read_frames(scan.video_path, size=size)
         if box is not None:
             frames = np.stack([_resize(np.ascontiguousarray(crop(f, box)), size) for f in frames])
-        wav, sr = load_audio(scan.audio_source, sample_rate_hz, allow_silent=True)
         half = (n_frames - 1) // 2
-        clips = np.stack([frames[np.clip(np.arange(t["frame_index"] - half, t["frame_index"] - half + n_frames), 0, len(frames) - 1)] for t in targets])
-        audio = np.stack([audio_window(wav, sr, t["time_s"] - scan.audio_offset_s, *window_s) for t in targets])
+        clips = np.stack([frames[np.clip(t["frame_index"] + frame_stride * (np.arange(n_frames) - half), 0, len(frames) - 1)] for t in targets])
+        if keywords:  # the spotted terms of the window, on the video clock like the targets
+            audio = [window_text(transcripts.get(sid, []), t["time_s"] - window_s[0], t["time_s"] + window_s[1]) for t in targets]
+        else:
+            wav, sr = load_audio(scan.audio_source, sample_rate_hz, allow_silent=True)
+            audio = np.stack([audio_window(wav, sr, t["time_s"] - scan.audio_offset_s, *window_s) for t in targets])
         maps, s = localisation_maps(model, clips, audio, batch_size)
         seconds += s
+        oracle = {}
+        if keywords:
+            known = [i for i, t in enumerate(targets) if t["label"] in term_index]
+            onehot = np.zeros((len(known), len(term_index)), np.float32)
+            onehot[np.arange(len(known)), [term_index[targets[i]["label"]] for i in known]] = 1.0
+            if known:
+                oracle = dict(zip(known, localisation_maps(model, clips[known], onehot, batch_size)[0]))
         # Control: the same frame with the speech naming another organ (same scan). A map that
         # follows the speech should then point at the named organ less often.
         other = [next((j for j in np.roll(np.arange(len(targets)), -i) if targets[j]["label"] != t["label"]), -1) for i, t in enumerate(targets)]
         has_other = [i for i, j in enumerate(other) if j >= 0]
         control = {}
         if has_other:
-            cmaps, _ = localisation_maps(model, clips[has_other], audio[[other[i] for i in has_other]], batch_size)
+            other_audio = [audio[other[i]] for i in has_other] if keywords else audio[[other[i] for i in has_other]]
+            cmaps, _ = localisation_maps(model, clips[has_other], other_audio, batch_size)
             control = dict(zip(has_other, cmaps))
         for i, (t, m) in enumerate(zip(targets, maps)):
             target = benchmark.mask(sid, t["frame_index"]) == t["class_index"]
             h, w = target.shape
-            cm = control.get(i)
+            cm, om = control.get(i), oracle.get(i)
             if box is not None:
                 m = paste_map(m, box, (h, w))
                 cm = None if cm is None else paste_map(cm, box, (h, w))
+                om = None if om is None else paste_map(om, box, (h, w))
             yy, xx = np.mgrid[:h, :w]
             centre = -((yy - h / 2) ** 2 + (xx - w / 2) ** 2).astype(np.float32)
             rows.append(
@@ -274,11 +318,22 @@ def score_localisation(
                     "centre_hit": bool(pointing_game(centre, target, tolerance_px)),
                     "random_hit": bool(pointing_game(rng.random(m.shape), target, tolerance_px)),
                     "other_speech_hit": None if cm is None else bool(pointing_game(cm, target, tolerance_px)),
+                    **({"spotted": bool(model.said_terms([audio[i]]).sum() > 0), "speech": audio[i], "oracle_hit": None if om is None else bool(pointing_game(om, target, tolerance_px)), "oracle_iou": None if om is None else threshold_iou(om, target, iou_threshold)} if keywords else {}),
                 }
             )
         progress(k + 1, len(ids), sid)
+    return {**summarise_localisation(rows), "model_seconds": seconds}
+
+
+def summarise_localisation(rows: list[dict]) -> dict:
+    """The aggregate numbers of ``score_localisation`` from its per-frame ``rows`` (e.g. pooled over folds)."""
+    keywords = bool(rows) and "spotted" in rows[0]
     labels = sorted({r["label"] for r in rows})
     mean = lambda key, rs: float(np.mean([r[key] for r in rs])) if rs else float("nan")  # noqa: E731
+    extra = {}
+    if keywords:
+        orc = [r for r in rows if r["oracle_hit"] is not None]
+        extra = {"spotted_fraction": mean("spotted", rows), "n_oracle": len(orc), "oracle_term_pointing_game": mean("oracle_hit", orc), "oracle_term_iou": mean("oracle_iou", orc)}
     return {
         "n_frames": len(rows),
         "pointing_game": mean("hit", rows),
@@ -291,6 +346,6 @@ def score_localisation(
         "pointing_game_control_frames": mean("hit", ctrl),
         "other_speech_pointing_game": mean("other_speech_hit", ctrl),
         "per_class": {c: {"n": sum(r["label"] == c for r in rows), "pointing_game": mean("hit", [r for r in rows if r["label"] == c])} for c in labels},
-        "model_seconds": seconds,
+        **extra,
         "rows": rows,
     }

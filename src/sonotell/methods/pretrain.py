@@ -153,18 +153,32 @@ def transcripts(benchmark, scan_ids: Sequence[str], words: dict | None = None) -
     return out
 
 
-def load_transcript_words(folder: str | Path, scan_ids: Sequence[str]) -> dict:
-    """``scan_id -> list[Word]`` from a speech-pipeline output folder (``sonotell label``: ``<scan_id>.json``)."""
+def load_transcript_words(folder: str | Path, scan_ids: Sequence[str], units: str = "words", missing_ok: bool = False) -> dict:
+    """``scan_id -> list[Word]`` from a speech-pipeline output folder (``sonotell label``: ``<scan_id>.json``).
+
+    ``units="words"``: the ASR words. ``units="terms"``: the pipeline's spotted, non-negated
+    lexicon events, each as one "word" whose text is its label name (the keyword speech input
+    of ``model.audio_source: keywords``). ``missing_ok``: a scan without a file (the pipeline
+    found no speech in it) gets no words instead of an error.
+    """
     from sonotell.types import Word
 
+    if units not in ("words", "terms"):
+        raise ConfigError(f"transcript units must be 'words' or 'terms', got {units!r}")
     out = {}
     for sid in scan_ids:
         path = Path(folder) / f"{sid}.json"
         if not path.exists():
+            if missing_ok:
+                out[sid] = []
+                continue
             raise InputError(path, "no transcript for this scan (run the speech pipeline first)")
         try:
             doc = json.loads(path.read_text())
-            out[sid] = [Word(str(w["text"]), float(w["start_s"]), float(w["end_s"]), float(w.get("confidence", 1.0)), w.get("speaker")) for w in doc.get("words", [])]
+            if units == "terms":
+                out[sid] = [Word(str(e["label"]), float(e["start_s"]), float(e["end_s"]), float(e.get("confidence", 1.0)), e.get("speaker")) for e in doc.get("events", []) if not e.get("negated")]
+            else:
+                out[sid] = [Word(str(w["text"]), float(w["start_s"]), float(w["end_s"]), float(w.get("confidence", 1.0)), w.get("speaker")) for w in doc.get("words", [])]
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(path, f"unreadable transcript ({e.__class__.__name__}: {e})") from None
     return out
@@ -176,6 +190,7 @@ def make_dataset(benchmark, scan_ids: Sequence[str], data_cfg: dict, cache_dir: 
 
     kwargs = dict(data_cfg)
     kwargs.pop("transcripts", None)
+    kwargs.pop("transcript_units", None)
     if words is not None:
         kwargs["words"] = words
     before, after = kwargs.pop("audio_before_s", None), kwargs.pop("audio_after_s", None)
@@ -266,7 +281,11 @@ def pretrain(
     model_cfg = cfg.setdefault("model", {})
     model_cfg["name"] = recipe
     transcript_dir = (cfg.get("data") or {}).get("transcripts")
-    words = load_transcript_words(transcript_dir, train_ids + val_ids) if transcript_dir else None
+    units = (cfg.get("data") or {}).get("transcript_units", "words")
+    words = load_transcript_words(transcript_dir, train_ids + val_ids, units, missing_ok=units == "terms") if transcript_dir else None
+    if model_cfg.get("audio_source", "waveform") == "keywords" and not transcript_dir:
+        # the benchmark's narration is the script the speech was made from: not what a pipeline hears
+        raise ConfigError("model.audio_source=keywords reads what the speech pipeline spotted: set data.transcripts=<sonotell label folder> (and data.transcript_units=terms)")
     if model_cfg.get("text") is not None and model_cfg.get("use_text", True):
         from sonotell.models.text import build_vocabulary
 
@@ -280,6 +299,10 @@ def pretrain(
     cache = Path(cache_dir) if cache_dir else out_dir / "frame_cache"
     train_ds = make_dataset(bench, train_ids, data_cfg, cache, progress, words)
     val_ds = make_dataset(bench, val_ids, data_cfg, cache, progress, words) if val_ids else None
+    if train_cfg.get("speech_clips_only"):
+        # Keyword training learns only from windows with a spotted term; the others cost a forward pass and teach nothing.
+        train_ds.items = [(sid, t) for sid, t in train_ds.items if train_ds.samplers[sid].text(t).strip()]
+        log.info("%d training clips hold speech (train.speech_clips_only)", len(train_ds.items))
     bs = int(train_cfg.get("batch_size", 8))
     if len(train_ds) < 2:
         raise InputError(bench.root, f"only {len(train_ds)} training clip(s); contrastive pretraining needs at least 2")

@@ -17,6 +17,16 @@ Method, as in the paper's Section 2:
   ``L = alpha L_cor^va + beta L_con^va + gamma L_cor^vt + delta L_con^vt``, equal weights
   by default.
 
+**Keyword speech input** (``audio_source: keywords``, config ``keywords``): the raw-audio
+encoder, trained from scratch on a few dozen sweeps, never learns words; this variant feeds
+instead the lexicon terms the speech pipeline spotted in the window (SIG's keyword mode:
+only keywords pass; ``models/keyword_terms.py``), one learned embedding per term. Every
+term's embedding goes through the same spatial-aware fusion, a smooth maximum over positions
+(log-sum-exp or top-k mean, ``models/fusion.smooth_max``) gives its frame-level score, and
+``losses/term_mil.py`` trains said terms against terms *not said* in that window
+(correspondence + InfoNCE over terms: multiple-instance learning). The localisation map is
+the per-position score of the spoken term(s).
+
 Clips without speech are skipped or used as negatives (``no_speech``); a transcript in
 which SIG finds nothing (no lexicon term) leaves the text terms of that clip out the same way.
 
@@ -37,7 +47,8 @@ from sonotell.losses.correspondence import CorrespondenceLoss
 from sonotell.losses.infonce import InfoNCE
 from sonotell.losses.pairs import PairPlan, require_pairs, speech_mask, zero_like_graph
 from sonotell.models.encoders import build_encoder
-from sonotell.models.fusion import SpatialFusion, build_fusion
+from sonotell.losses.term_mil import TermMILLoss
+from sonotell.models.fusion import SpatialFusion, build_fusion, smooth_max
 from sonotell.models.registry import register_model
 from sonotell.models.sig import SelectiveInformationGate
 
@@ -62,6 +73,13 @@ class ShowFromTell(nn.Module):
         min_shift_s: a same-scan pair at least this far apart is a negative.
         same_scan_negatives: draw the correspondence negative from the clip's own scan when the
             batch has one (pair with ``train.clips_per_scan`` > 1).
+        audio_source: ``waveform`` (the paper: spectrogram CNN on the speech) or ``keywords``
+            (the lexicon terms spotted in the window; reads the clip's ``text``).
+        keywords: for ``audio_source: keywords``: ``{lexicon, labels, dim, pool (lse|topk|max|mean),
+            r, k, negatives, temperature, map}``; ``map``: ``score`` (the term's per-position score) or
+            ``contrast`` (its per-position log-softmax over all terms: where this organ rather than
+            another is said to be; changeable after training, ``model.keyword_map``); its two terms are weighted by ``alpha`` (correspondence)
+            and ``beta`` (InfoNCE over terms).
     """
 
     def __init__(
@@ -79,6 +97,8 @@ class ShowFromTell(nn.Module):
         no_speech: str = "skip",
         min_shift_s: float = 2.0,
         same_scan_negatives: bool = False,
+        audio_source: str = "waveform",
+        keywords: dict | None = None,
     ):
         super().__init__()
         if not (use_audio or use_text):
@@ -89,7 +109,12 @@ class ShowFromTell(nn.Module):
         self.weights = {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "delta": 1.0, **(weights or {})}
         self.no_speech, self.min_shift_s, self.same_scan_negatives = no_speech, min_shift_s, same_scan_negatives
         self.video_proj = nn.Linear(dv, embed_dim)
-        if use_audio:
+        if audio_source not in ("waveform", "keywords"):
+            raise ConfigError(f"audio_source must be 'waveform' or 'keywords', got {audio_source!r}")
+        self.audio_source = audio_source
+        if use_audio and audio_source == "keywords":
+            self._init_keywords(dict(keywords or {}), dv, embed_dim, fusion)
+        elif use_audio:
             self.audio = build_encoder(audio or SMALL_AUDIO)
             self.fuse_va = build_fusion(fusion, dv, self.audio.out_dim, embed_dim)
             self.cor_va = nn.Linear(embed_dim, 1)
@@ -104,6 +129,55 @@ class ShowFromTell(nn.Module):
         self.correspondence = CorrespondenceLoss()
         self.contrastive = InfoNCE(temperature=temperature)
 
+    def _init_keywords(self, kw: dict, dv: int, embed_dim: int, fusion: str) -> None:
+        from sonotell.models.keyword_terms import KeywordTerms
+
+        if fusion != "spatial":
+            raise ConfigError(f"audio_source=keywords localises through spatial-aware fusion; got fusion {fusion!r}")
+        self.terms = KeywordTerms(kw.get("lexicon", "abdominal"), kw.get("labels"))
+        dim = int(kw.get("dim", 32))
+        self.term_embedding = nn.Embedding(len(self.terms), dim)
+        self.fuse_va = SpatialFusion(dv, dim, embed_dim)
+        self.cor_va = nn.Linear(embed_dim, 1)
+        self.term_pool = {"kind": kw.get("pool", "lse"), "r": float(kw.get("r", 5.0)), "k": float(kw.get("k", 0.1))}
+        self.keyword_map = kw.get("map", "score")
+        if self.keyword_map not in ("score", "contrast"):
+            raise ConfigError(f"keywords.map must be 'score' or 'contrast', got {self.keyword_map!r}")
+        self.term_loss = TermMILLoss(int(kw.get("negatives", 1)), float(kw.get("temperature", 1.0)))
+
+    @property
+    def term_labels(self) -> list[str]:
+        """The keyword labels, in the order of ``term_maps`` (keyword input only)."""
+        self._need_keywords()
+        return list(self.terms.labels)
+
+    def _need_keywords(self) -> None:
+        if getattr(self, "audio_source", "waveform") != "keywords" or not self.use_audio:
+            raise ConfigError("this show_from_tell model reads raw audio, not keywords (audio_source: waveform)")
+
+    def term_maps(self, vmap: torch.Tensor) -> torch.Tensor:
+        """(B, K, h, w): the spatial-fusion score of every keyword at every position of (B, C, h, w) visual maps."""
+        b, k = vmap.shape[0], len(self.terms)
+        emb = self.term_embedding.weight
+        maps = self.fuse_va.response_map(vmap.repeat_interleave(k, dim=0), emb.repeat(b, 1), head=self.cor_va)
+        return maps.reshape(b, k, *maps.shape[-2:])
+
+    def term_scores(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, K) frame-level score of each keyword (smooth max of its map): is it shown here?"""
+        self._need_keywords()
+        if frames.ndim == 3:
+            frames = frames.unsqueeze(1)
+        return smooth_max(self.term_maps(self.video.feature_map(frames)), **self.term_pool)
+
+    def said_terms(self, speech) -> torch.Tensor:
+        """(B, K) float weights of the terms said: from window transcripts (list of str) or as given."""
+        if isinstance(speech, (list, tuple)):
+            return self.terms(list(speech)).float()
+        speech = torch.as_tensor(speech, dtype=torch.float32)
+        if speech.ndim != 2 or speech.shape[1] != len(self.terms):
+            raise ValueError(f"keyword speech input must be window transcripts or (B, {len(self.terms)}) term weights, got shape {tuple(speech.shape)}")
+        return speech
+
     # ------------------------------------------------------------------ encoders (downstream API)
 
     def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
@@ -111,8 +185,11 @@ class ShowFromTell(nn.Module):
         return self.video(frames)
 
     def encode_audio(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, S) waveform (or spectrogram) -> (B, D_audio)."""
+        """(B, S) waveform (or spectrogram) -> (B, D_audio); keyword input: window transcripts -> mean term embedding."""
         self._need("audio")
+        if self.audio_source == "keywords":
+            w = self.said_terms(wav)
+            return w @ self.term_embedding.weight / w.sum(dim=1, keepdim=True).clamp_min(1.0)
         return self.audio(wav)
 
     def encode_text(self, texts: list[str]) -> torch.Tensor:
@@ -124,13 +201,22 @@ class ShowFromTell(nn.Module):
     def localisation_map(self, frames: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         """(B, h, w) response of the spatial-aware audio-visual fusion; higher = where the speech points.
 
-        ``frames``: (B, T, H, W) clip or (B, H, W) single frame in [0, 1]; ``audio``: (B, S).
+        ``frames``: (B, T, H, W) clip or (B, H, W) single frame in [0, 1]; ``audio``: (B, S)
+        waveform, or for keyword input the window transcripts (list of str) or (B, K) term
+        weights: the map is the weighted mean of the said terms' maps, all zeros when no term
+        was said (nothing to point at).
         """
         self._need("audio")
         if self.fusion_kind != "spatial":
             raise ConfigError(f"localisation needs spatial-aware fusion; this model uses {self.fusion_kind!r}")
         if frames.ndim == 3:
             frames = frames.unsqueeze(1)
+        if self.audio_source == "keywords":
+            w = self.said_terms(audio)
+            maps = self.term_maps(self.video.feature_map(frames))
+            if self.keyword_map == "contrast":  # where this term, rather than another organ's, is the answer
+                maps = torch.log_softmax(maps, dim=1)
+            return (w[:, :, None, None] * maps).sum(dim=1) / w.sum(dim=1).clamp_min(1e-8)[:, None, None] * (w.sum(dim=1) > 0)[:, None, None]
         return self.fuse_va.response_map(self.video.feature_map(frames), self.audio(audio), head=self.cor_va)
 
     def correspondence_logits(self, vmap: torch.Tensor, other: torch.Tensor, fuse: nn.Module, head: nn.Linear) -> torch.Tensor:
@@ -173,7 +259,13 @@ class ShowFromTell(nn.Module):
         w, out = self.weights, {}
         loss = zero_like_graph(v_emb)
         times = batch.get("time_s", torch.zeros(frames.shape[0]))
-        if self.use_audio:
+        if self.use_audio and self.audio_source == "keywords":
+            said = self.terms(list(batch["text"]))
+            scores = smooth_max(self.term_maps(vmap), **self.term_pool)
+            terms = self.term_loss(scores, said)
+            out |= {"cor_va": terms["cor"], "con_va": terms["con"], "acc_va": terms["acc"], "said_frac": said.any(dim=1).float().mean()}
+            loss = loss + w["alpha"] * terms["cor"] + w["beta"] * terms["con"]
+        elif self.use_audio:
             plan = PairPlan(batch["scan_id"], times, speech_mask(batch), self.no_speech, self.min_shift_s, self.same_scan_negatives)
             out |= self._pair_terms(vmap, v_emb, self.audio(batch["audio"]), plan, self.fuse_va, self.cor_va, self.audio_proj, "va")
             loss = loss + w["alpha"] * out["cor_va"] + w["beta"] * out["con_va"]
