@@ -44,3 +44,49 @@ def test_resemblyzer_separates_two_tts_voices():
     b1 = say("is that cold, how long will this take", Voice("en", "f2", 70))
     assert float(a1 @ a2) > float(a1 @ b1)
     assert np.linalg.norm(a1) == pytest.approx(1.0, abs=1e-3)
+
+
+# -- windows mode (issue 3 follow-up 2) ------------------------------------------------------
+
+from sonotell.speech.diarize import dominant_speaker, windows_to_turns  # noqa: E402
+
+
+def test_windows_to_turns_cuts_between_window_centres():
+    # windows 0.8 s long every 0.2 s: centres 0.4, 0.6, 0.8, 1.0, 1.2; labels change between 0.6 and 0.8
+    t = np.array([[0.0, 0.8], [0.2, 1.0], [0.4, 1.2], [0.6, 1.4], [0.8, 1.6]])
+    assert windows_to_turns(t, [0, 0, 1, 1, 1], (0.0, 1.6), min_turn_s=0.1) == [(0.0, 0.7, 0), (0.7, 1.6, 1)]
+
+
+def test_windows_to_turns_folds_a_lone_window_into_its_longer_neighbour():
+    t = np.array([[0.0, 1.0], [0.25, 1.25], [0.5, 1.5], [0.75, 1.75], [1.0, 2.0]])
+    # centres 0.5 .. 1.5; window 2 alone owns 0.875-1.125 (0.25 s < 0.3 s): it joins the longer neighbour (the first run, 0.875 s)
+    assert windows_to_turns(t, [0, 0, 1, 0, 0], (0.0, 2.0), min_turn_s=0.3) == [(0.0, 2.0, 0)]
+    # a 0.5 s run of speaker 1 stays a turn
+    assert windows_to_turns(t, [0, 0, 1, 1, 0], (0.0, 2.0), min_turn_s=0.3) == [(0.0, 0.875, 0), (0.875, 1.375, 1), (1.375, 2.0, 0)]
+
+
+def test_dominant_speaker_rejects_the_minority_voice():
+    a, b = unit([1.0, 0.0, 0.0]), unit([0.0, 1.0, 0.0])
+    rng = np.random.default_rng(0)
+    main = [unit(a + 0.05 * rng.normal(size=3)) for _ in range(8)]
+    emb = np.stack(main + [unit(b + 0.05 * rng.normal(size=3)) for _ in range(2)])
+    mask, centroid = dominant_speaker(emb, other_below=0.1)
+    assert mask.tolist() == [True] * 8 + [False] * 2
+    assert float(centroid @ a) > 0.99
+    # started from an enrolled voice, the centroid stays on the main voice (the threshold is relative to the median window)
+    mask2, _ = dominant_speaker(emb, other_below=0.1, initial=b)
+    assert mask2.tolist() == mask.tolist()
+
+
+def test_window_embeddings_cover_the_span():
+    from sonotell.speech.diarize import window_embeddings
+
+    rng = np.random.default_rng(0)
+    wav = (0.1 * rng.normal(size=int(2.3 * 16000))).astype(np.float32)
+    times, emb = window_embeddings(wav, window_s=1.0, hop_s=0.25)
+    # 231 mel frames: windows start at 0, 0.25, ..., 1.25 s and one more ending at the last frame (1.31 s)
+    assert times[:, 0].tolist() == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.31])
+    assert times[-1, 1] == pytest.approx(2.31)
+    assert emb.shape == (7, 256) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
+    short_times, short_emb = window_embeddings(wav[:8000], window_s=1.0, hop_s=0.25)
+    assert short_times.shape == (1, 2) and short_times[0, 0] == 0.0 and short_emb.shape == (1, 256)

@@ -139,3 +139,45 @@ def test_packaged_pipeline_configs_build(name):
     assert pipe.backend.sample_rate_hz == 16000
     if name == "baseline":
         assert pipe.vad is None and not pipe.spotter.negation and pipe.spotter.fuzzy_threshold == 1.0
+
+
+def test_speaker_of_word_takes_the_turn_it_overlaps_most():
+    from sonotell.speech.pipeline import speaker_of_word
+
+    turns, who = [(0.0, 1.0), (1.0, 2.0), (2.0, 2.4)], ["clinician", "speaker_0", "clinician"]
+    assert speaker_of_word(turns, who, 0.8, 1.5) == "speaker_0"  # 0.2 s vs 0.5 s
+    assert speaker_of_word(turns, who, 1.7, 2.4) == "clinician"  # 0.3 s vs 0.4 s
+    assert speaker_of_word(turns, who, 2.5, 2.6) == "clinician"  # outside every turn: the nearest
+
+
+def test_windows_diarization_drops_the_second_speakers_words(bursts, monkeypatch):
+    """Fake window embeddings: voice A before 2.8 s, voice B after; the backend hears one word per 0.25 s."""
+    import sonotell.speech.pipeline as pipeline_module
+
+    wav, sr, _ = bursts  # speech spans 0.5-1.5 s and 2.5-3.2 s
+
+    def fake_windows(audio, window_s, hop_s):
+        n = max(1, int(round((len(audio) / sr - window_s) / hop_s)) + 1)
+        times = np.array([(k * hop_s, k * hop_s + window_s) for k in range(n)])
+        return times, np.zeros((n, 4), np.float32)
+
+    real_process = SpeechPipeline._process_span
+
+    def process(self, audio, start_s, end_s):
+        span = real_process(self, audio, start_s, end_s)
+        centres = span.windows.mean(1)
+        span.embeddings = [np.array([1, 0, 0, 0], np.float32) if c < 2.8 else np.array([0, 1, 0, 0], np.float32) for c in centres]
+        return span
+
+    monkeypatch.setattr(pipeline_module, "window_embeddings", fake_windows)
+    monkeypatch.setattr(SpeechPipeline, "_process_span", process)
+    cfg = small_config(diarize={"enabled": True, "keep": "clinician", "mode": "windows", "window_s": 0.4, "hop_s": 0.1, "other_below": 0.2, "min_turn_s": 0.15})
+    backend = ScriptedBackend(["here is the liver", "spleen and the kidney"])
+    result = SpeechPipeline(cfg, "abdominal", backend=backend).process_audio(wav, sr)
+    # span 2 (2.5-3.2 s): windows at 2.5-2.9 ... 2.8-3.2, centres 2.7 .. 3.0; the turn changes at 2.75 s
+    assert [(s["speaker"], s["start_s"], s["end_s"]) for s in result.segments] == [
+        ("clinician", 0.5, 1.5), ("clinician", 2.5, 2.75), ("speaker_0", 2.75, 3.2)]
+    # span 2's words (0.9 s of padded audio, 0.225 s a word, from 2.4 s): spleen 2.4-2.625, and 2.625-2.85
+    # (0.125 s clinician vs 0.1 s speaker_0), the 2.85-3.075, kidney 3.075-3.3 (only 3.075-3.2 overlaps a turn)
+    assert [w.speaker for w in result.words] == ["clinician"] * 4 + ["clinician", "clinician", "speaker_0", "speaker_0"]
+    assert [e.label for e in result.events] == ["liver", "spleen"]  # "kidney" was the second speaker's

@@ -29,7 +29,7 @@ from sonotell.errors import InputError
 from sonotell.io.audio import SILENCE_RMS, resample
 from sonotell.speech import clean as cleaning
 from sonotell.speech.align import AlignConfig, align_events
-from sonotell.speech.diarize import CLINICIAN, DiarizeConfig, assign_speakers, embed
+from sonotell.speech.diarize import CLINICIAN, DiarizeConfig, assign_speakers, cluster_windows, dominant_speaker, embed, name_clusters, window_embeddings, windows_to_turns
 from sonotell.speech.lexicon import Lexicon, load_lexicon
 from sonotell.speech.spot import Spotter
 from sonotell.speech.stream import StreamStats, iter_audio_chunks
@@ -74,6 +74,7 @@ class _Span:
     words: list[list[Word]]
     turns: list[tuple[float, float]]
     embeddings: list[np.ndarray]
+    windows: np.ndarray | None = None  # diarize.mode=windows: (n, 2) window times on the audio clock
 
 
 class SpeechPipeline:
@@ -222,8 +223,11 @@ class SpeechPipeline:
         sr = self.sample_rate_hz
         if self.clean_cfg.target_rms_dbfs is not None:
             audio = cleaning.normalise_loudness(audio, self.clean_cfg.target_rms_dbfs)
-        turns, embeddings = [(start_s, end_s)], []
-        if self.diarize_cfg.enabled and self.vad is not None:
+        turns, embeddings, windows = [(start_s, end_s)], [], None
+        if self.diarize_cfg.enabled and self.vad is not None and self.diarize_cfg.mode == "windows":
+            times, emb = window_embeddings(audio, self.diarize_cfg.window_s, self.diarize_cfg.hop_s)
+            windows, embeddings = times + start_s, list(emb)
+        elif self.diarize_cfg.enabled and self.vad is not None:
             # turns are split at short pauses for diarization only; ASR keeps the whole span's context
             cuts = pause_splits(audio, sr, self.diarize_cfg.turn_pause_s, min_part_s=self.diarize_cfg.min_span_s)
             bounds = [0, *cuts, len(audio)]
@@ -236,11 +240,43 @@ class SpeechPipeline:
             x = padded if backend.sample_rate_hz == sr else resample(padded, sr, backend.sample_rate_hz)
             got = backend.transcribe(x, backend.sample_rate_hz)
             words.append([Word(w.text, start_s + w.start_s - self.asr_pad_s, start_s + w.end_s - self.asr_pad_s, w.confidence) for w in got])
-        return _Span(start_s, end_s, words, turns, embeddings)
+        return _Span(start_s, end_s, words, turns, embeddings, windows)
+
+    def _window_speakers(self, spans: list[_Span]) -> list[str]:
+        """Cluster every window of the recording, re-segment each span at speaker changes (sets ``span.turns``)."""
+        cfg = self.diarize_cfg
+        emb = np.stack([e for span in spans for e in span.embeddings])
+        if cfg.window_method == "dominant":
+            main, centroid = dominant_speaker(emb, cfg.other_below, initial=self.enrolment)
+            ids = np.where(main, 0, 1)
+        else:
+            ids = cluster_windows(emb, cfg.distance_threshold, cfg.max_cluster_windows)
+        turn_ids, k = [], 0
+        for span in spans:
+            n = len(span.embeddings)
+            got = windows_to_turns(span.windows, ids[k : k + n].tolist(), (span.start_s, span.end_s), cfg.min_turn_s)
+            k += n
+            span.turns = [(a, b) for a, b, _ in got]
+            turn_ids += [c for _, _, c in got]
+        turn_ids = np.array(turn_ids)
+        if cfg.window_method == "dominant":
+            similarity = float(centroid @ self.enrolment / (np.linalg.norm(self.enrolment) + 1e-9)) if self.enrolment is not None else 1.0
+            if similarity < cfg.enrol_min_similarity:
+                log.warning("no speaker resembles the enrolled clinician (cosine %.2f); nobody kept", similarity)
+            names = {0: CLINICIAN if similarity >= cfg.enrol_min_similarity else "speaker_1", 1: "speaker_0"}
+            return [names[c] for c in turn_ids.tolist()]
+        durations = np.array([b - a for span in spans for a, b in span.turns])
+        centroids = np.stack([emb[ids == c].mean(0) for c in turn_ids])  # for enrolment: a turn's cluster centroid
+        names = name_clusters(turn_ids, durations, centroids, cfg, self.enrolment)
+        return [names[c] for c in turn_ids.tolist()]
 
     def _finish(self, spans: list[_Span], offset_s: float, duration_s: float, elapsed_s: float, snrs: list[float], denoised_chunks: int) -> SpeechResult:
+        windowed = bool(spans) and self.diarize_cfg.enabled and spans[0].windows is not None
+        speakers = self._window_speakers(spans) if windowed else []
         turns = [t for span in spans for t in span.turns]
-        if turns and self.diarize_cfg.enabled and spans[0].embeddings:
+        if windowed:
+            pass
+        elif turns and self.diarize_cfg.enabled and spans[0].embeddings:
             speakers = assign_speakers(turns, np.stack([e for span in spans for e in span.embeddings]), self.diarize_cfg, self.enrolment)
         else:
             speakers = [CLINICIAN] * len(turns)
@@ -250,13 +286,7 @@ class SpeechPipeline:
             span_speakers = speakers[k : k + len(span.turns)]
             k += len(span.turns)
 
-            def speaker_at(t: float) -> str:
-                for (a, b), who in zip(span.turns, span_speakers):
-                    if t < b:
-                        return who
-                return span_speakers[-1]
-
-            by_backend = [[Word(w.text, round(w.start_s + offset_s, 4), round(w.end_s + offset_s, 4), w.confidence, speaker_at((w.start_s + w.end_s) / 2)) for w in ws] for ws in span.words]
+            by_backend = [[Word(w.text, round(w.start_s + offset_s, 4), round(w.end_s + offset_s, 4), w.confidence, speaker_of_word(span.turns, span_speakers, w.start_s, w.end_s)) for w in ws] for ws in span.words]
             all_words += by_backend[0]
             for (a, b), who in zip(span.turns, span_speakers):
                 text = " ".join(w.text for w in by_backend[0] if a <= (w.start_s + w.end_s) / 2 - offset_s < b or (b == span.turns[-1][1] and (w.start_s + w.end_s) / 2 - offset_s >= b))
@@ -277,6 +307,24 @@ class SpeechPipeline:
         if not spans:
             log.warning("no speech found")
         return SpeechResult(all_words, events, segments, info)
+
+
+def speaker_of_word(turns: list[tuple[float, float]], speakers: list[str], start_s: float, end_s: float) -> str:
+    """The speaker whose turns overlap the word most (ties: the speaker met first); a word outside every turn takes the nearest.
+
+    Example:
+        >>> speaker_of_word([(0.0, 1.0), (1.0, 2.0)], ["clinician", "speaker_0"], 0.8, 1.5)
+        'speaker_0'
+    """
+    overlap: dict[str, float] = {}
+    for (a, b), who in zip(turns, speakers):
+        overlap[who] = overlap.get(who, 0.0) + max(0.0, min(b, end_s) - max(a, start_s))
+    best = max(overlap, key=lambda who: overlap[who]) if overlap else None
+    if best is not None and overlap[best] > 0:
+        return best
+    mid = (start_s + end_s) / 2
+    k = min(range(len(turns)), key=lambda i: max(turns[i][0] - mid, mid - turns[i][1], 0.0))
+    return speakers[k]
 
 
 def pause_splits(audio: np.ndarray, sample_rate_hz: int, min_pause_s: float = 0.08, *, threshold_db: float = -30.0, min_part_s: float = 0.4, frame_s: float = 0.01) -> list[int]:
