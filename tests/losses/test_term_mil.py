@@ -71,3 +71,16 @@ def test_matches_a_naive_loop():
 def test_shapes_must_agree():
     with pytest.raises(ValueError, match="differ"):
         TermMILLoss()(torch.zeros(2, 3), torch.zeros(2, 4, dtype=torch.bool))
+
+
+def test_allowed_restricts_negatives_in_both_terms():
+    said = torch.tensor([[True, False, False, False], [False, True, False, False]])
+    allowed = torch.tensor([[True, False, False, True], [False, False, False, False]])  # e.g. never said in the scan
+    rows, pos, neg = sample_unsaid_terms(said, 5, torch.Generator().manual_seed(0), allowed)
+    assert rows.tolist() == [0] and pos.tolist() == [0] and neg.tolist() == [[3] * 5]  # row 1: no allowed negative
+    scores = torch.tensor([[1.0, 5.0, 5.0, -1.0], [0.0, 0.0, 0.0, 0.0]])
+    out = TermMILLoss(negatives=1)(scores, said, allowed=allowed)
+    # InfoNCE over {said 0, allowed 3} only: the unsaid-but-disallowed 1, 2 (score 5) play no part
+    assert float(out["con"]) == pytest.approx(-math.log(math.exp(1) / (math.exp(1) + math.exp(-1))), abs=1e-6)
+    sp = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    assert float(out["cor"]) == pytest.approx((sp(-1.0) + sp(-1.0)) / 2, abs=1e-6)

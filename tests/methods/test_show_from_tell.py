@@ -222,3 +222,22 @@ def test_keyword_pretraining_reads_the_spotted_terms_only(tiny_bench, tmp_path):
     model = load_pretrained(ckpt, expected="show_from_tell")
     assert model.audio_source == "keywords" and "liver" in model.term_labels
     assert model.localisation_map(torch.rand(2, 8, 32, 32), ["liver", ""]).shape == (2, 4, 4)
+
+
+def test_scan_level_negatives_and_augmentation():
+    from sonotell.methods.show_from_tell import augment_clips
+
+    net = make_keywords(negatives_from="scan", augment=True)
+    batch = synthetic_batch(6)
+    with pytest.raises(ConfigError, match="scan_text"):
+        net.losses(batch)
+    # every unsaid term was said somewhere in each clip's scan: no negative is left, no signal
+    batch["scan_text"] = ["liver kidney spleen"] * 6
+    assert float(net.losses(batch)["loss"]) == 0.0
+    batch["scan_text"] = ["liver"] * 6
+    assert float(net.losses(batch)["loss"]) > 0.0
+    torch.manual_seed(0)
+    x = torch.rand(3, 4, 16, 16)
+    y = augment_clips(x)
+    assert y.shape == x.shape and 0.0 <= float(y.min()) and float(y.max()) <= 1.0 and not torch.equal(x, y)
+    assert augment_clips(x, min_scale=1.0, contrast=0.0).equal(x)  # no crop, no jitter: unchanged

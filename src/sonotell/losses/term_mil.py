@@ -32,13 +32,15 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def sample_unsaid_terms(said: torch.Tensor, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def sample_unsaid_terms(said: torch.Tensor, n: int, generator: torch.Generator | None = None, allowed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For every said (row, term) pair, ``n`` terms drawn uniformly (with replacement) among
     the row's *unsaid* terms.
 
     Args:
         said: (B, K) bool, True where term k was said in clip b's window.
         n: negatives per said term.
+        allowed: (B, K) bool, optional: negatives only among these too (e.g. terms never said
+            in the clip's whole scan, which are less likely to be on screen anyway).
 
     Returns:
         ``(rows, positives, negatives)``: (P,) row index and said term of every positive pair
@@ -51,7 +53,7 @@ def sample_unsaid_terms(said: torch.Tensor, n: int, generator: torch.Generator |
         ([0, 0], [0, 2], [[1, 1], [1, 1]])
     """
     said = said.bool()
-    unsaid = ~said
+    unsaid = ~said if allowed is None else ~said & allowed.bool()
     usable = said & unsaid.any(dim=1, keepdim=True)
     rows, positives = usable.nonzero(as_tuple=True)
     if rows.numel() == 0 or n <= 0:
@@ -75,13 +77,14 @@ class TermMILLoss(nn.Module):
         self.negatives, self.temperature = int(negatives), float(temperature)
         self.weights = {"cor": 1.0, "con": 1.0, **(weights or {})}
 
-    def forward(self, scores: torch.Tensor, said: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+    def forward(self, scores: torch.Tensor, said: torch.Tensor, generator: torch.Generator | None = None, allowed: torch.Tensor | None = None) -> dict:
         """``{"loss", "cor", "con", "acc", "n_pairs"}``; ``loss`` = the weighted sum of ``cor`` and
-        ``con``; ``acc`` is the correspondence accuracy (logit > 0)."""
+        ``con``; ``acc`` is the correspondence accuracy (logit > 0). ``allowed``: negatives only
+        among these terms (see ``sample_unsaid_terms``), in both terms."""
         if scores.shape != said.shape:
             raise ValueError(f"term scores {tuple(scores.shape)} and said mask {tuple(said.shape)} differ")
         said = said.bool()
-        rows, pos, neg = sample_unsaid_terms(said, self.negatives, generator)
+        rows, pos, neg = sample_unsaid_terms(said, self.negatives, generator, allowed)
         zero = scores.sum() * 0.0
         if rows.numel() == 0:
             return {"loss": zero, "cor": zero, "con": zero, "acc": torch.tensor(float("nan")), "n_pairs": torch.tensor(0.0)}
@@ -93,7 +96,7 @@ class TermMILLoss(nn.Module):
         acc = ((logits.detach() > 0).float() == targets).float().mean()
         # InfoNCE over terms: the said term against every unsaid term of its row.
         z = scores[rows] / self.temperature
-        keep = ~said[rows]
+        keep = ~said[rows] if allowed is None else ~said[rows] & allowed.bool()[rows]
         keep[torch.arange(rows.numel()), pos] = True
         z = z.masked_fill(~keep, float("-inf"))
         con = -(z[torch.arange(rows.numel()), pos] - torch.logsumexp(z, dim=1)).mean()

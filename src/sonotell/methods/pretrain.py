@@ -202,6 +202,23 @@ def make_dataset(benchmark, scan_ids: Sequence[str], data_cfg: dict, cache_dir: 
     return ClipDataset(benchmark, list(scan_ids), cache_dir=cache_dir, progress=progress, **kwargs)
 
 
+class WithScanText(torch.utils.data.Dataset):
+    """A ``ClipDataset`` whose items also carry ``scan_text``: every word (spotted term) of the
+    clip's whole scan, for keyword negatives drawn among terms said nowhere in the scan."""
+
+    def __init__(self, dataset):
+        self.dataset, self.items = dataset, dataset.items
+        self.scan_text = {sid: " ".join(w.text for w in sampler.words) for sid, sampler in dataset.samplers.items()}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.dataset[index]
+        item["scan_text"] = self.scan_text[item["scan_id"]]
+        return item
+
+
 class ScanGroupBatchSampler(torch.utils.data.Sampler):
     """Batches made of groups of ``per_scan`` clips from one scan (shuffled every epoch), so a
     batch holds same-scan clips at other times -- the hard negatives of correspondence.
@@ -303,6 +320,9 @@ def pretrain(
         # Keyword training learns only from windows with a spotted term; the others cost a forward pass and teach nothing.
         train_ds.items = [(sid, t) for sid, t in train_ds.items if train_ds.samplers[sid].text(t).strip()]
         log.info("%d training clips hold speech (train.speech_clips_only)", len(train_ds.items))
+    if (model_cfg.get("keywords") or {}).get("negatives_from") == "scan":
+        train_ds = WithScanText(train_ds)
+        val_ds = WithScanText(val_ds) if val_ds is not None else None
     bs = int(train_cfg.get("batch_size", 8))
     if len(train_ds) < 2:
         raise InputError(bench.root, f"only {len(train_ds)} training clip(s); contrastive pretraining needs at least 2")

@@ -76,7 +76,11 @@ class ShowFromTell(nn.Module):
         audio_source: ``waveform`` (the paper: spectrogram CNN on the speech) or ``keywords``
             (the lexicon terms spotted in the window; reads the clip's ``text``).
         keywords: for ``audio_source: keywords``: ``{lexicon, labels, dim, pool (lse|topk|max|mean),
-            r, k, negatives, temperature, map}``; ``map``: ``score`` (the term's per-position score) or
+            r, k, negatives, negatives_from, augment, temperature, map}``; ``negatives_from``:
+            ``window`` (any term not said in the window) or ``scan`` (only terms said nowhere in
+            the clip's scan: a term said elsewhere in the sweep may well be on screen; needs the
+            batch's ``scan_text``); ``augment``: random crop-and-resize + contrast jitter of each
+            training clip; ``map``: ``score`` (the term's per-position score) or
             ``contrast`` (its per-position log-softmax over all terms: where this organ rather than
             another is said to be; changeable after training, ``model.keyword_map``); its two terms are weighted by ``alpha`` (correspondence)
             and ``beta`` (InfoNCE over terms).
@@ -141,6 +145,10 @@ class ShowFromTell(nn.Module):
         self.cor_va = nn.Linear(embed_dim, 1)
         self.term_pool = {"kind": kw.get("pool", "lse"), "r": float(kw.get("r", 5.0)), "k": float(kw.get("k", 0.1))}
         self.keyword_map = kw.get("map", "score")
+        self.negatives_from = kw.get("negatives_from", "window")
+        if self.negatives_from not in ("window", "scan"):
+            raise ConfigError(f"keywords.negatives_from must be 'window' or 'scan', got {self.negatives_from!r}")
+        self.augment = bool(kw.get("augment", False))
         if self.keyword_map not in ("score", "contrast"):
             raise ConfigError(f"keywords.map must be 'score' or 'contrast', got {self.keyword_map!r}")
         self.term_loss = TermMILLoss(int(kw.get("negatives", 1)), float(kw.get("temperature", 1.0)))
@@ -254,6 +262,8 @@ class ShowFromTell(nn.Module):
         """``{"loss", "cor_va", "con_va", "cor_vt", "con_vt", "acc_*"}`` for a batch of aligned clips."""
         frames = batch["frames"]
         require_pairs(frames.shape[0], "show_from_tell")
+        if getattr(self, "augment", False) and self.training:
+            frames = augment_clips(frames)
         vmap = self.video.feature_map(frames)
         v_emb = self.video_proj(vmap.mean(dim=(2, 3)))
         w, out = self.weights, {}
@@ -261,8 +271,13 @@ class ShowFromTell(nn.Module):
         times = batch.get("time_s", torch.zeros(frames.shape[0]))
         if self.use_audio and self.audio_source == "keywords":
             said = self.terms(list(batch["text"]))
+            allowed = None
+            if self.negatives_from == "scan":
+                if "scan_text" not in batch:
+                    raise ConfigError("keywords.negatives_from=scan needs the batch's scan_text (the spotted terms of each clip's scan)")
+                allowed = ~self.terms(list(batch["scan_text"]))
             scores = smooth_max(self.term_maps(vmap), **self.term_pool)
-            terms = self.term_loss(scores, said)
+            terms = self.term_loss(scores, said, allowed=allowed)
             out |= {"cor_va": terms["cor"], "con_va": terms["con"], "acc_va": terms["acc"], "said_frac": said.any(dim=1).float().mean()}
             loss = loss + w["alpha"] * terms["cor"] + w["beta"] * terms["con"]
         elif self.use_audio:
@@ -277,6 +292,30 @@ class ShowFromTell(nn.Module):
             loss = loss + w["gamma"] * out["cor_vt"] + w["delta"] * out["con_vt"]
         out["loss"] = loss
         return out
+
+
+def augment_clips(frames: torch.Tensor, min_scale: float = 0.8, contrast: float = 0.2) -> torch.Tensor:
+    """Random crop (side ``min_scale``-1 of the frame) resized back, and contrast/brightness
+    jitter, one draw per clip (the same for all its frames). (B, T, H, W) in [0, 1].
+
+    Example:
+        >>> augment_clips(torch.rand(2, 8, 32, 32)).shape
+        torch.Size([2, 8, 32, 32])
+    """
+    import torch.nn.functional as F
+
+    b, _, h, w = frames.shape
+    out = []
+    for i in range(b):
+        s = float(torch.empty(1).uniform_(min_scale, 1.0))
+        ch, cw = max(1, int(round(s * h))), max(1, int(round(s * w)))
+        y0 = int(torch.randint(0, h - ch + 1, (1,)))
+        x0 = int(torch.randint(0, w - cw + 1, (1,)))
+        clip = F.interpolate(frames[i : i + 1, :, y0 : y0 + ch, x0 : x0 + cw], size=(h, w), mode="bilinear", align_corners=False)[0]
+        gain = 1.0 + float(torch.empty(1).uniform_(-contrast, contrast))
+        bias = float(torch.empty(1).uniform_(-contrast, contrast)) * 0.5
+        out.append((clip * gain + bias).clamp(0.0, 1.0))
+    return torch.stack(out)
 
 
 @register_model("show_from_tell")
