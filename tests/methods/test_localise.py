@@ -234,3 +234,19 @@ def test_keyword_scoring_reads_the_spotted_terms_and_checks_the_other_speech(tmp
     res = Lz.score_localisation(bench, model, size=(64, 64), tolerance_px=0, roi=None, transcripts=spotted)
     assert res["pointing_game"] == 1.0 and res["other_speech_pointing_game"] == 0.0
     assert Lz.summarise_localisation(res["rows"])["pointing_game"] == 1.0
+
+
+def test_localise_video_feeds_a_keyword_model_the_spotted_terms(tmp_path):
+    from sonotell.types import Word
+
+    video, wav, _ = _scan(tmp_path)
+    model = KeywordToy()
+    seen = []
+    original = model.localisation_map
+    model.localisation_map = lambda frames, speech: seen.append(list(speech)) or original(frames, speech)
+    res = Lz.localise_video(video, wav, model, size=(64, 64), every=5, terms=[Word("liver", 1.0, 1.2)])
+    # frames 0, 5, 10, 15 at 10 fps: only frame 10 (1.0 s) has the liver's midpoint (1.1 s) within +-0.3 s
+    assert seen == [["", "", "liver", ""]]
+    assert np.all(res.maps[0] == 0) and res.maps[2].max() > 0
+    with pytest.raises(ConfigError, match="inline lexicon"):
+        Lz.localise_video(video, wav, KeywordToy(), size=(64, 64), every=5)

@@ -121,6 +121,7 @@ def localise_video(
     sample_rate_hz: int = 16000,
     every: int = 1,
     batch_size: int = 16,
+    terms: list | None = None,
     progress: Progress = silent,
 ) -> LocalisationResult:
     """The response map of every ``every``-th frame of a video to the speech around it.
@@ -133,6 +134,8 @@ def localise_video(
         n_frames, frame_stride: the clip fed for each frame (centred on it; 1 = the frame only).
         window_s: speech seconds before / after the frame's time (Show from Tell: ±0.3 s).
         audio_offset_s: where the audio starts on the video clock.
+        terms: for a keyword model (``audio_source: keywords``), the spotted terms as ``Word``s
+            (text = label, video clock); default: the speech pipeline runs on the audio here.
     """
     from sonotell.io.audio import load_audio
     from sonotell.io.video import probe_video, read_frames
@@ -140,18 +143,35 @@ def localise_video(
     info = probe_video(video_path)
     frames = read_frames(video_path, size=size)
     wav, sr = load_audio(audio_path if audio_path is not None else video_path, sample_rate_hz, allow_silent=True)
+    if uses_keywords(model) and terms is None:
+        terms = spotted_terms(audio_path if audio_path is not None else video_path, getattr(model, "keyword_lexicon", None), audio_offset_s)
     idx = list(range(0, len(frames), max(1, every)))
     half = (n_frames - 1) // 2
     maps, seconds = [], 0.0
     for start in range(0, len(idx), batch_size):
         chunk = idx[start : start + batch_size]
         clips = np.stack([frames[np.clip(np.arange(i - half * frame_stride, i + (n_frames - half) * frame_stride, frame_stride), 0, len(frames) - 1)] for i in chunk])
-        audio = np.stack([audio_window(wav, sr, i / info.fps - audio_offset_s, window_s[0], window_s[1]) for i in chunk])
+        if terms is not None and uses_keywords(model):
+            audio = [window_text(terms, i / info.fps - window_s[0], i / info.fps + window_s[1]) for i in chunk]
+        else:
+            audio = np.stack([audio_window(wav, sr, i / info.fps - audio_offset_s, window_s[0], window_s[1]) for i in chunk])
         m, s = localisation_maps(model, clips, audio, batch_size)
         maps.append(m)
         seconds += s
         progress(min(start + batch_size, len(idx)), len(idx), "localising")
     return LocalisationResult(frames[idx], np.concatenate(maps).astype(np.float32), info.fps / max(1, every), seconds, idx)
+
+
+def spotted_terms(audio_path: str | Path, lexicon, audio_offset_s: float = 0.0) -> list:
+    """The speech pipeline's non-negated term events in a recording, as ``Word``s whose text is
+    the label (video clock): the input of a keyword localiser."""
+    from sonotell.speech.pipeline import SpeechPipeline
+    from sonotell.types import Word
+
+    if not isinstance(lexicon, str):
+        raise ConfigError("this keyword localiser was trained with an inline lexicon: pass its spotted terms (terms=...)")
+    result = SpeechPipeline.from_config("speech", lexicon=lexicon).process_file(audio_path, audio_offset_s)
+    return [Word(e.label, e.start_s, e.end_s, e.confidence, e.speaker) for e in result.events if not e.negated]
 
 
 def render_overlay(result: LocalisationResult, out_path: str | Path, alpha: float = 0.45, colormap: str = "jet") -> Path:

@@ -139,6 +139,7 @@ class ShowFromTell(nn.Module):
         if fusion != "spatial":
             raise ConfigError(f"audio_source=keywords localises through spatial-aware fusion; got fusion {fusion!r}")
         self.terms = KeywordTerms(kw.get("lexicon", "abdominal"), kw.get("labels"))
+        self.keyword_lexicon = kw.get("lexicon", "abdominal")  # a name lets `sonotell localise` run the speech pipeline
         dim = int(kw.get("dim", 32))
         self.term_embedding = nn.Embedding(len(self.terms), dim)
         self.fuse_va = SpatialFusion(dv, dim, embed_dim)
