@@ -30,6 +30,9 @@ SYSTEMS = {
     "default+denoise": ("speech", ["clean.denoise=true"]),
     "default-nodiarize": ("speech", ["diarize.enabled=false", "diarize.keep=all"]),
     "whisper": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 1}"]),
+    # whole regions (up to 30 s of speech spans, silence between) in one call, beam search
+    "whisper-region": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 5}", "transcribe.scope=region"]),
+    "default-region": ("speech", ["transcribe.scope=region"]),
 }
 TEMPLATES = ["here is the {t}", "now the {t}", "this is the {t}", "and we can see the {t}", "okay, {t}", "i can see {t}", "there are {t}"]
 NEG_TEMPLATES = ["no {t}", "there is no {t}", "no {t} here"]

@@ -132,3 +132,19 @@ def test_pocketsphinx_accent_variants_still_recognise_terms(phrase):
     text = " ".join(w.text for w in words)
     assert "effusion" in text and "lines" in text  # a variant is named word(2): the text is the word itself
     assert not any("(" in w.text for w in words)
+
+
+def test_whisper_vocabulary_prompt_styles():
+    from sonotell.errors import ConfigError
+    from sonotell.speech.lexicon import load_lexicon
+    from sonotell.speech.transcribe import vocabulary_prompt
+
+    lex = load_lexicon("lung")
+    terms = vocabulary_prompt(lex, "terms")
+    assert terms.startswith("Ultrasound narration: a lines, a line,") and "bee lines" not in terms
+    labels = vocabulary_prompt(lex, "labels")
+    head, tail = labels.split("; ")
+    assert head == "Lung ultrasound: A-lines, B-lines, consolidation, effusion, pleural irregularity, air bronchogram"
+    assert "als" not in tail.split(", ") and "a lines" not in tail and tail.endswith("static air bronchogram.")
+    with pytest.raises(ConfigError, match="prompt_style"):
+        vocabulary_prompt(lex, "poem")

