@@ -31,7 +31,10 @@ SYSTEMS = {
     "default-nodiarize": ("speech", ["diarize.enabled=false", "diarize.keep=all"]),
     "whisper": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 1}"]),
     # whole regions (up to 30 s of speech spans, silence between) in one call, beam search
-    "whisper-region": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 5}", "transcribe.scope=region"]),
+    "whisper-region": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 5, prompt_style: labels}", "transcribe.scope=region"]),
+    # Whisper's events, plus the default recogniser's where Whisper has none of that label
+    "whisper+default": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 5, prompt_style: labels}", "transcribe.scope=region",
+                                   "transcribe.combine=[{name: pocketsphinx, mode: domain_lm, accent_variants: true, decoder_options: {lw: 10.0, beam: 1.0e-60, wbeam: 1.0e-40}}]"]),
     "default-region": ("speech", ["transcribe.scope=region"]),
 }
 TEMPLATES = ["here is the {t}", "now the {t}", "this is the {t}", "and we can see the {t}", "okay, {t}", "i can see {t}", "there are {t}"]

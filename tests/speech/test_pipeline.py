@@ -13,7 +13,7 @@ from .conftest import ScriptedBackend
 
 
 def small_config(**over):
-    cfg = load_config("pipelines", "speech", ["vad.name=energy", "vad.pad_s=0.0", "diarize.enabled=false", "diarize.keep=all", "clean.denoise=false"])
+    cfg = load_config("pipelines", "speech", ["vad.name=energy", "vad.pad_s=0.0", "diarize.enabled=false", "diarize.keep=all", "clean.denoise=false", "transcribe.scope=span"])
     cfg.update(over)
     return cfg
 
@@ -163,8 +163,8 @@ def test_windows_diarization_drops_the_second_speakers_words(bursts, monkeypatch
 
     real_process = SpeechPipeline._process_span
 
-    def process(self, audio, start_s, end_s):
-        span = real_process(self, audio, start_s, end_s)
+    def process(self, audio, start_s, end_s, **kwargs):
+        span = real_process(self, audio, start_s, end_s, **kwargs)
         centres = span.windows.mean(1)
         span.embeddings = [np.array([1, 0, 0, 0], np.float32) if c < 2.8 else np.array([0, 1, 0, 0], np.float32) for c in centres]
         return span
