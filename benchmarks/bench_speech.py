@@ -10,6 +10,11 @@ no cleaning, no VAD, no diarization) is always included.
 
     python benchmarks/bench_speech.py --quick                  # ~5 min on one core
     python benchmarks/bench_speech.py --lexicon abdominal --recordings 8 --systems baseline,default,jsgf
+    python benchmarks/bench_speech.py --recordings 12 --seed 1 --systems whisper-region --whisper-model DIR   # the best backend
+
+Systems: baseline, default, jsgf, default+kws, default-nodenoise, default+denoise, default-nodiarize,
+default-region (= default now), whisper (per span, greedy: before follow-up 2), whisper-region (whole
+regions, beam 5, label prompt), whisper+default (their events' union).
 """
 
 from __future__ import annotations

@@ -148,3 +148,36 @@ def test_whisper_vocabulary_prompt_styles():
     assert "als" not in tail.split(", ") and "a lines" not in tail and tail.endswith("static air bronchogram.")
     with pytest.raises(ConfigError, match="prompt_style"):
         vocabulary_prompt(lex, "poem")
+
+
+def test_faster_whisper_backend_passes_its_options_and_reads_word_times(tmp_path, monkeypatch):
+    """A fake ``faster_whisper`` module: no weights needed."""
+    import sys
+    import types as pytypes
+
+    from sonotell.speech.lexicon import load_lexicon
+    from sonotell.speech.transcribe import create_backend
+
+    calls = {}
+
+    class FakeModel:
+        def __init__(self, path, **kwargs):
+            calls["init"] = (path, kwargs)
+
+        def transcribe(self, audio, **kwargs):
+            calls["transcribe"] = kwargs
+            W = pytypes.SimpleNamespace
+            seg = W(words=[W(word=" Here", start=0.3, end=0.5, probability=0.9), W(word=" A-lines.", start=0.6, end=1.1, probability=0.8), W(word=" ", start=1.1, end=1.2, probability=0.1)])
+            return iter([seg]), None
+
+    monkeypatch.setitem(sys.modules, "faster_whisper", pytypes.SimpleNamespace(WhisperModel=FakeModel))
+    backend = create_backend({"name": "faster_whisper", "model_path": str(tmp_path), "beam_size": 5, "prompt_style": "labels", "temperature": 0.0}, load_lexicon("lung"))
+    words = backend.transcribe(np.zeros(16000, np.float32), 16000)
+    assert [(w.text, w.start_s, w.end_s, w.confidence) for w in words] == [("Here", 0.3, 0.5, 0.9), ("A-lines.", 0.6, 1.1, 0.8)]
+    assert calls["init"][1]["local_files_only"] is True
+    opts = calls["transcribe"]
+    assert opts["beam_size"] == 5 and opts["temperature"] == 0.0 and opts["word_timestamps"] is True
+    assert opts["initial_prompt"].startswith("Lung ultrasound: A-lines, B-lines,") and opts["condition_on_previous_text"] is False
+    default = create_backend({"name": "faster_whisper", "model_path": str(tmp_path)}, load_lexicon("lung"))
+    default.transcribe(np.zeros(16000, np.float32), 16000)
+    assert "temperature" not in calls["transcribe"]  # faster-whisper's own fallback ladder
