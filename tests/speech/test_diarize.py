@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from sonotell.speech.diarize import CLINICIAN, DiarizeConfig, assign_speakers, cluster_embeddings
+from sonotell.speech.diarize import (
+    CLINICIAN,
+    DiarizeConfig,
+    assign_speakers,
+    cluster_embeddings,
+    dominant_speaker,
+    windows_to_turns,
+)
 
 
 def unit(v):
@@ -48,7 +55,6 @@ def test_resemblyzer_separates_two_tts_voices():
 
 # -- windows mode (issue 3 follow-up 2) ------------------------------------------------------
 
-from sonotell.speech.diarize import dominant_speaker, windows_to_turns  # noqa: E402
 
 
 def test_windows_to_turns_cuts_between_window_centres():
@@ -90,3 +96,15 @@ def test_window_embeddings_cover_the_span():
     assert emb.shape == (7, 256) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
     short_times, short_emb = window_embeddings(wav[:8000], window_s=1.0, hop_s=0.25)
     assert short_times.shape == (1, 2) and short_times[0, 0] == 0.0 and short_emb.shape == (1, 256)
+
+
+def test_cluster_windows_beyond_the_cap_assigns_to_the_nearest_centroid():
+    from sonotell.speech.diarize import cluster_windows
+
+    rng = np.random.default_rng(1)
+    a, b = unit([1.0, 0.0, 0.0]), unit([0.0, 0.0, 1.0])
+    labels = np.array([0] * 30 + [1] * 10 + [0] * 20)
+    emb = np.stack([unit((a if k == 0 else b) + 0.05 * rng.normal(size=3)) for k in labels])
+    full = cluster_windows(emb, 0.3, max_windows=1000)
+    capped = cluster_windows(emb, 0.3, max_windows=12)  # 12 evenly spaced windows clustered, 48 assigned
+    assert full.tolist() == labels.tolist() and capped.tolist() == labels.tolist()

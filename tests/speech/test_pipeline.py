@@ -157,7 +157,7 @@ def test_windows_diarization_drops_the_second_speakers_words(bursts, monkeypatch
     wav, sr, _ = bursts  # speech spans 0.5-1.5 s and 2.5-3.2 s
 
     def fake_windows(audio, window_s, hop_s):
-        n = max(1, int(round((len(audio) / sr - window_s) / hop_s)) + 1)
+        n = max(1, round((len(audio) / sr - window_s) / hop_s) + 1)
         times = np.array([(k * hop_s, k * hop_s + window_s) for k in range(n)])
         return times, np.zeros((n, 4), np.float32)
 

@@ -29,7 +29,17 @@ from sonotell.errors import InputError
 from sonotell.io.audio import SILENCE_RMS, resample
 from sonotell.speech import clean as cleaning
 from sonotell.speech.align import AlignConfig, align_events
-from sonotell.speech.diarize import CLINICIAN, DiarizeConfig, assign_speakers, cluster_windows, dominant_speaker, embed, name_clusters, window_embeddings, windows_to_turns
+from sonotell.speech.diarize import (
+    CLINICIAN,
+    DiarizeConfig,
+    assign_speakers,
+    cluster_windows,
+    dominant_speaker,
+    embed,
+    name_clusters,
+    window_embeddings,
+    windows_to_turns,
+)
 from sonotell.speech.lexicon import Lexicon, load_lexicon
 from sonotell.speech.spot import Spotter
 from sonotell.speech.stream import StreamStats, iter_audio_chunks
