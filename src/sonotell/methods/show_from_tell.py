@@ -46,8 +46,8 @@ from sonotell.errors import ConfigError
 from sonotell.losses.correspondence import CorrespondenceLoss
 from sonotell.losses.infonce import InfoNCE
 from sonotell.losses.pairs import PairPlan, require_pairs, speech_mask, zero_like_graph
-from sonotell.models.encoders import build_encoder
 from sonotell.losses.term_mil import TermMILLoss
+from sonotell.models.encoders import build_encoder
 from sonotell.models.fusion import SpatialFusion, build_fusion, smooth_max
 from sonotell.models.registry import register_model
 from sonotell.models.sig import SelectiveInformationGate
@@ -309,7 +309,7 @@ def augment_clips(frames: torch.Tensor, min_scale: float = 0.8, contrast: float 
     out = []
     for i in range(b):
         s = float(torch.empty(1).uniform_(min_scale, 1.0))
-        ch, cw = max(1, int(round(s * h))), max(1, int(round(s * w)))
+        ch, cw = max(1, round(s * h)), max(1, round(s * w))
         y0 = int(torch.randint(0, h - ch + 1, (1,)))
         x0 = int(torch.randint(0, w - cw + 1, (1,)))
         clip = F.interpolate(frames[i : i + 1, :, y0 : y0 + ch, x0 : x0 + cw], size=(h, w), mode="bilinear", align_corners=False)[0]

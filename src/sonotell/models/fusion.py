@@ -50,7 +50,7 @@ def smooth_max(scores: torch.Tensor, kind: str = "lse", r: float = 5.0, k: float
         n = flat.shape[-1]
         return (torch.logsumexp(r * flat, dim=-1) - torch.log(torch.tensor(float(n), dtype=flat.dtype))) / r
     if kind == "topk":
-        m = max(1, int(round(k * flat.shape[-1])))
+        m = max(1, round(k * flat.shape[-1]))
         return flat.topk(m, dim=-1).values.mean(dim=-1)
     raise ConfigError(f"unknown smooth max {kind!r}; known: {', '.join(SMOOTH_MAX)}")
 
