@@ -131,6 +131,29 @@ def test_cross_validated_finetuning_pretrained_vs_random(tmp_path):
     assert again["variants"]["pre"]["per_fold"] == pre["per_fold"]
 
 
+def test_per_fold_pretraining_leaves_each_test_fold_out(tmp_path):
+    data = _arrays()
+    calls = []
+
+    def checkpoint_for(variant, test_subjects, tag):
+        calls.append((tag, test_subjects))
+        torch.manual_seed(len(calls))
+        return save_model_checkpoint(tmp_path / f"{tag}.pt", TinyRecipeModel(), RECIPE, {"model": {"name": RECIPE}})
+
+    cfg = {**CFG, "finetune": {**CFG["finetune"], "epochs": 1}, "pretrain": {"per_fold": True}}
+    variants = [D.Variant("pre", RECIPE, "pretrain", baseline=None)]
+    res = D.run_downstream(data, variants, cfg, tmp_path / "run", seed=0, checkpoint_for=checkpoint_for)
+    folds = D.make_folds(data, 3, seed=0)
+    assert [tag for tag, _ in calls] == ["fold0", "fold1", "fold2"]
+    assert [subjects for _, subjects in calls] == [sorted(set(data.subject_ids[te].tolist())) for _, te in folds]
+    assert res["pretrain_per_fold"] is True
+    assert res["variants"]["pre"]["init"] == [str(tmp_path / f"fold{f}.pt") for f in range(3)]
+
+    calls.clear()
+    once = D.run_downstream(data, variants, {**cfg, "pretrain": {"per_fold": False}}, tmp_path / "run_once", seed=0, checkpoint_for=checkpoint_for)
+    assert calls == [("all", None)] and once["variants"]["pre"]["init"] == [str(tmp_path / "all.pt")] * 3
+
+
 @pytest.fixture(scope="module")
 def tiny_bench(tmp_path_factory):
     from sonotell.bench import build_benchmark

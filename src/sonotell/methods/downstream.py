@@ -283,7 +283,7 @@ def finetune_fold(
 
 
 def cross_validate(
-    make_encoder: Callable[[], nn.Module],
+    make_encoder: Callable[[int], nn.Module],
     data: ClipArrays,
     folds: list[tuple[np.ndarray, np.ndarray]],
     cfg: dict,
@@ -292,6 +292,9 @@ def cross_validate(
     progress: Progress = silent,
 ) -> dict:
     """Fine-tune and test on every fold; per-fold macro P/R/F1 on scans, pooled confusion matrix.
+
+    ``make_encoder(fold)`` returns the starting encoder of that fold (per-fold pretraining
+    gives each fold its own checkpoint).
 
     Results are cached in ``out_dir/cv.json``: a rerun skips finished variants (resumable).
     """
@@ -304,7 +307,7 @@ def cross_validate(
         return json.loads(cache.read_text())
     per_fold, all_true, all_pred = [], [], []
     for f, (tr, te) in enumerate(folds):
-        probs = finetune_fold(make_encoder, data, tr, te, cfg, Path(out_dir) / f"fold{f}", seed + f)
+        probs = finetune_fold(lambda f=f: make_encoder(f), data, tr, te, cfg, Path(out_dir) / f"fold{f}", seed + f)
         y_true, y_pred, _ = scan_level(probs, te, data)
         scores = precision_recall_f1(y_true, y_pred)  # classes present in this fold
         scores["accuracy"] = float(np.mean(y_true == y_pred))
@@ -366,14 +369,21 @@ def variants_from_config(cfg: dict) -> list[Variant]:
     return rows
 
 
-def _pretrain(variant: Variant, benchmark, out_dir: Path, cfg: dict, seed: int, progress: Progress, cache_dir: Path | None = None) -> Path:
+def _pretrain(variant: Variant, benchmark, out_dir: Path, cfg: dict, seed: int, progress: Progress, cache_dir: Path | None = None, exclude_subjects: list[str] | None = None) -> Path:
     """Pretrain ``variant`` with the shared runner (``sonotell.methods.pretrain``); cached.
 
     ``cache_dir``: one frame cache shared by every variant (decoding is the slow part).
+    ``exclude_subjects``: subjects whose scans pretraining must not see (a test fold).
     """
     from sonotell.methods import pretrain as runner
 
     pre = cfg.get("pretrain", {})
+    scan_ids = None
+    if exclude_subjects is not None:
+        held_out = set(exclude_subjects)
+        kept = [s for s in benchmark.scans if s.subject_id not in held_out]
+        assert not {s.subject_id for s in kept} & held_out, "pretraining subjects overlap the test fold"
+        scan_ids = [s.scan_id for s in kept]
     return Path(
         runner.pretrain(
             variant.recipe,
@@ -384,6 +394,7 @@ def _pretrain(variant: Variant, benchmark, out_dir: Path, cfg: dict, seed: int, 
             seed=seed,
             progress=progress,
             cache_dir=cache_dir,
+            scan_ids=scan_ids,
         )
     )
 
@@ -395,40 +406,55 @@ def run_downstream(
     out_dir: Path,
     seed: int = 0,
     progress: Progress = silent,
-    checkpoint_for: Callable[[Variant], Path] | None = None,
+    checkpoint_for: Callable[[Variant, list[str] | None, str], Path] | None = None,
 ) -> dict:
-    """Cross-validate every variant on the same folds; margins over each one's random init."""
+    """Cross-validate every variant on the same folds; margins over each one's random init.
+
+    ``checkpoint_for(variant, test_subjects, tag)`` pretrains a variant. With
+    ``pretrain.per_fold`` (the default) it is called once per fold with that fold's test
+    subjects, which pretraining must leave out: self-supervision on the test patients' own
+    scans and narration would leak into the scores. Otherwise once, with ``None``.
+    """
     folds = make_folds(data, int(cfg.get("folds", 5)), seed)
+    per_fold = bool(cfg.get("pretrain", {}).get("per_fold", True))
+    fold_subjects = [sorted(set(data.subject_ids[te].tolist())) for _, te in folds]
     results: dict[str, dict] = {}
     # Pretrained rows first: a random-init row then copies the architecture (config) of the
     # first checkpoint of its recipe, so the two differ only in their initial weights.
-    ckpts: dict[str, Path] = {}
+    ckpts: dict[str, list[Path]] = {}  # one checkpoint per fold
     arch: dict[str, dict] = dict(cfg.get("model_configs") or {})
     for v in variants:
         if v.init == RANDOM:
             continue
-        ckpt = Path(v.init) if v.init != "pretrain" else (checkpoint_for(v) if checkpoint_for else None)
-        if ckpt is None:
+        if v.init != "pretrain":
+            paths = [Path(v.init)] * len(folds)
+        elif checkpoint_for is None:
             raise ConfigError(f"variant {v.name!r}: no checkpoint and no way to pretrain one")
-        load_encoder(ckpt, v.recipe)  # fail fast, with the checkpoint's own message
-        ckpts[v.name] = ckpt
-        arch.setdefault(v.recipe, load_model_checkpoint(ckpt)["config"])
+        elif per_fold:
+            paths = [checkpoint_for(v, subjects, f"fold{f}") for f, subjects in enumerate(fold_subjects)]
+        else:
+            paths = [checkpoint_for(v, None, "all")] * len(folds)
+        for ckpt in dict.fromkeys(paths):
+            load_encoder(ckpt, v.recipe)  # fail fast, with the checkpoint's own message
+        ckpts[v.name] = paths
+        arch.setdefault(v.recipe, load_model_checkpoint(paths[0])["config"])
     for i, v in enumerate(variants):
         progress(i, len(variants), f"variant {v.name}")
         if v.init == RANDOM:
             if v.recipe not in arch:
                 arch[v.recipe] = recipe_config(v.recipe, cfg.get("pretrain", {}).get("config", "small"))
-            make = lambda v=v: model_for_recipe(v.recipe, arch[v.recipe])  # noqa: E731
+            make = lambda fold, v=v: model_for_recipe(v.recipe, arch[v.recipe])  # noqa: E731
         else:
-            make = lambda ckpt=ckpts[v.name], v=v: load_encoder(ckpt, v.recipe)[0]  # noqa: E731
+            make = lambda fold, paths=ckpts[v.name], v=v: load_encoder(paths[fold], v.recipe)[0]  # noqa: E731
         res = cross_validate(make, data, folds, cfg, out_dir / "variants" / _slug(v.name), seed)
-        res.update({"recipe": v.recipe, "init": v.init if v.name not in ckpts else str(ckpts[v.name]), "baseline": v.baseline})
+        res.update({"recipe": v.recipe, "init": v.init if v.name not in ckpts else [str(p) for p in ckpts[v.name]], "baseline": v.baseline})
         results[v.name] = res
     for name, res in results.items():
         if res.get("baseline") in results:
             res["margin_f1"] = margins(res, results[res["baseline"]])
     progress(len(variants), len(variants), "done")
-    return {"folds": [{"n_train_clips": len(tr), "n_test_clips": len(te), "test_subjects": sorted(set(data.subject_ids[te].tolist()))} for tr, te in folds], "variants": results}
+    folds_info = [{"n_train_clips": len(tr), "n_test_clips": len(te), "test_subjects": subjects} for (tr, te), subjects in zip(folds, fold_subjects)]
+    return {"folds": folds_info, "pretrain_per_fold": per_fold, "variants": results}
 
 
 def results_table(results: dict) -> list[dict]:
@@ -525,7 +551,10 @@ def _run(cfg: dict, benchmark, out_dir: Path, seed: int, progress: Progress) -> 
     data = clips_from_benchmark(bench, cfg, out_dir / "cache", progress)
     variants = variants_from_config(cfg)
     pre_dir = out_dir / "pretrain"
-    result = run_downstream(data, variants, cfg, out_dir, seed, progress, checkpoint_for=lambda v: _pretrain(v, bench, pre_dir / _slug(v.name), cfg, seed, progress, pre_dir / "frame_cache"))
+    def checkpoint_for(v: Variant, test_subjects: list[str] | None, tag: str) -> Path:
+        return _pretrain(v, bench, pre_dir / _slug(v.name) / tag, cfg, seed, progress, pre_dir / "frame_cache", exclude_subjects=test_subjects)
+
+    result = run_downstream(data, variants, cfg, out_dir, seed, progress, checkpoint_for=checkpoint_for)
     result.update({"benchmark": str(bench.root), "config": cfg, "seed": seed, "n_clips": int(len(data.labels)), "n_scans": int(len(set(data.scan_ids.tolist()))), "n_subjects": int(len(set(data.subject_ids.tolist())))})
     result["confusion_png"] = _plot_confusions(result, out_dir)
     write_json(out_dir / "results.json", result)
