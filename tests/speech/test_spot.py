@@ -1,8 +1,8 @@
 import pytest
 
 from sonotell.speech.lexicon import load_lexicon
-from sonotell.speech.spot import Spotter
-from sonotell.types import Word
+from sonotell.speech.spot import Spotter, merge_repeats
+from sonotell.types import TermEvent, Word
 
 
 def words(text, step=0.3):
@@ -66,3 +66,31 @@ def test_short_words_are_not_matched_by_sound_alone():
     assert spotter.spot([Word("fold", 0.0, 0.3), Word("it", 0.3, 0.4)]) == []
     assert [e.label for e in Spotter(load_lexicon("lung"), min_phonetic_chars=3).spot([Word("fold", 0.0, 0.3)])] == ["effusion"]
     assert [e.label for e in spotter.spot([Word("bee", 0.0, 0.2), Word("lines", 0.2, 0.5)])] == ["B-lines"]
+
+
+def test_back_to_back_repeats_merge_within_the_gap():
+    spotter = Spotter(load_lexicon("lung"), merge_gap_s=0.3)
+    # "b_line b_line": words at 0.0-0.25 and 0.3-0.55 (gap 0.05 s) -> one event 0.0-0.55
+    events = spotter.spot(words("b_line b_line effusion b_line"))
+    assert [(e.label, round(e.start_s, 3), round(e.end_s, 3)) for e in events] == [("B-lines", 0.0, 0.55), ("effusion", 0.6, 0.85), ("B-lines", 0.9, 1.15)]
+    # a wider gap, or opposite polarity, keeps two events
+    far = [Word("b_line", 0.0, 0.25, 1.0), Word("b_line", 0.6, 0.85, 1.0)]
+    assert len(spotter.spot(far)) == 2
+    assert [e.negated for e in spotter.spot(words("b_line no b_line"))] == [False, True]
+    # the default keeps every event
+    assert len(Spotter(load_lexicon("lung")).spot(words("b_line b_line"))) == 2
+
+
+def test_merge_repeats_keeps_higher_confidence_and_shared_speaker():
+    a = TermEvent("effusion", "effusion", 1.0, 1.4, 0.6, False, "clinician")
+    b = TermEvent("effusion", "effusion", 1.5, 1.9, 0.9, False, "speaker_0")
+    (m,) = merge_repeats([a, b], 0.2)
+    assert (m.start_s, m.end_s, m.confidence, m.speaker, m.term) == (1.0, 1.9, 0.9, None, "effusion")
+    assert merge_repeats([a, b], 0.05) == [a, b]
+    assert merge_repeats([a, b], -1.0) == [a, b]
+
+
+def test_nor_negates_what_follows(lung):
+    # Whisper writes a clipped "no" as "Nor" ("Nor hepatisation here."); "neither A nor B" negates B
+    assert spotted(lung, "nor hepatisation here") == [("consolidation", "hepatisation", True)]
+    assert spotted(lung, "neither effusion nor consolidation") == [("effusion", "effusion", False), ("consolidation", "consolidation", True)]

@@ -35,7 +35,7 @@ from sonotell.errors import InputError
 
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 FORM_KINDS = ("terms", "abbreviations", "misspellings")
-DEFAULT_NEGATION_BEFORE = ("no", "not", "without", "absent", "negative for", "free of", "no sign of", "no evidence of", "rules out", "don't see", "do not see", "can't see", "cannot see")
+DEFAULT_NEGATION_BEFORE = ("no", "not", "without", "nor", "absent", "negative for", "free of", "no sign of", "no evidence of", "rules out", "don't see", "do not see", "can't see", "cannot see")
 DEFAULT_NEGATION_AFTER = ("absent", "not seen", "ruled out", "is absent", "not present")
 DEFAULT_CARRIERS = (
     "here is the {term}",

@@ -39,6 +39,8 @@ class Spotter:
         min_phonetic_chars: shorter words are not matched by sound ("fold" sounds like "fluid" to metaphone).
         negation: detect negation cues at all (off = every mention is positive).
         negation_window: how many words before a term a cue may stand ("no signs of any effusion").
+        merge_gap_s: back-to-back events of the same label and polarity at most this far apart are one
+            mention (a recogniser may write one "B-lines" as "b_line b_line"); negative: never merge.
     """
 
     lexicon: Lexicon
@@ -48,6 +50,7 @@ class Spotter:
     min_phonetic_chars: int = 5
     negation: bool = True
     negation_window: int = 4
+    merge_gap_s: float = -1.0
 
     def __post_init__(self) -> None:
         self._max_len = max(len(f.tokens) for f in self.lexicon.forms)
@@ -97,7 +100,7 @@ class Spotter:
                     speaker=speakers.pop() if len(speakers) == 1 else None,
                 )
             )
-        return events
+        return merge_repeats(events, self.merge_gap_s)
 
     def _match(self, window: list[str]) -> tuple[float, Form] | None:
         text = " ".join(window)
@@ -134,3 +137,26 @@ class Spotter:
                 if tuple(texts[stop + gap : stop + gap + len(cue)]) == cue:
                     return True
         return False
+
+
+def merge_repeats(events: list[TermEvent], max_gap_s: float) -> list[TermEvent]:
+    """Consecutive events of one label and polarity, at most ``max_gap_s`` apart, as one event (the first's
+    start, the last's end, the higher confidence); ``max_gap_s < 0`` keeps every event.
+
+    Example:
+        >>> a = TermEvent("B-lines", "b line", 0.4, 0.8, 1.0, False)
+        >>> b = TermEvent("B-lines", "b line", 0.85, 1.2, 0.9, False)
+        >>> [(e.start_s, e.end_s) for e in merge_repeats([a, b], 0.3)]
+        [(0.4, 1.2)]
+    """
+    if max_gap_s < 0:
+        return events
+    out: list[TermEvent] = []
+    for e in events:
+        last = out[-1] if out else None
+        if last is not None and last.label == e.label and last.negated == e.negated and e.start_s - last.end_s <= max_gap_s:
+            speaker = last.speaker if last.speaker == e.speaker else None
+            out[-1] = TermEvent(last.label, last.term, last.start_s, max(last.end_s, e.end_s), max(last.confidence, e.confidence), last.negated, speaker)
+        else:
+            out.append(e)
+    return out
