@@ -181,3 +181,30 @@ def test_faster_whisper_backend_passes_its_options_and_reads_word_times(tmp_path
     default = create_backend({"name": "faster_whisper", "model_path": str(tmp_path)}, load_lexicon("lung"))
     default.transcribe(np.zeros(16000, np.float32), 16000)
     assert "temperature" not in calls["transcribe"]  # faster-whisper's own fallback ladder
+
+
+def test_max_phone_rate_drops_compounds_said_too_fast():
+    class Seg:
+        def __init__(self, word, start_frame, end_frame):
+            self.word, self.start_frame, self.end_frame, self.prob = word, start_frame, end_frame, 0
+
+    class FakeDecoder:  # the decoder's part of the pocketsphinx API that transcribe() uses
+        def start_utt(self): pass
+        def process_raw(self, pcm, full_utt): pass
+        def end_utt(self): pass
+        def get_logmath(self): return None
+        def seg(self):
+            return [Seg("here", 0, 29), Seg("pleural_thickening", 30, 99), Seg("<sil>", 100, 109),
+                    Seg("pleural_thickening(2)", 110, 159), Seg("a_lines", 160, 199)]
+
+    backend = PocketsphinxBackend.__new__(PocketsphinxBackend)
+    backend.mode, backend.dither, backend.seed, backend.decoder = "domain_lm", 0.0, 0, FakeDecoder()
+    backend.n_phones = {"here": 3, "pleural_thickening": 13, "pleural_thickening(2)": 12, "a_lines": 5}
+    backend.max_phone_rate = None
+    assert [w.text for w in backend.transcribe(np.zeros(32000, np.float32), 16000)] == ["here", "pleural_thickening", "pleural_thickening", "a_lines"]
+    # 13 phones in 0.70 s = 18.6/s; the variant 12 in 0.50 s = 24/s; a_lines 5 in 0.40 s = 12.5/s; single words never dropped
+    backend.max_phone_rate = 18.0
+    words = backend.transcribe(np.zeros(32000, np.float32), 16000)
+    assert [(w.text, w.start_s, w.end_s) for w in words] == [("here", 0.0, 0.3), ("a_lines", 1.6, 2.0)]
+    backend.max_phone_rate = 20.0
+    assert [w.text for w in backend.transcribe(np.zeros(32000, np.float32), 16000)] == ["here", "pleural_thickening", "a_lines"]

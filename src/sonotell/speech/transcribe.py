@@ -92,12 +92,15 @@ class PocketsphinxBackend:
         keyphrase_threshold: kws detection threshold (lower: more detections and false alarms).
         decoder_options: passed to ``pocketsphinx.Decoder`` (e.g. ``{"beam": 1e-48}``).
         accent_variants: add accent pronunciations (``keywords.accent_variants``) of the lexicon's term words.
+        max_phone_rate: drop a multi-word term token whose pronunciation (the variant decoded) would be
+            spoken faster than this many phones per second: the decoder squeezed a long term into too
+            short a stretch of other speech ("hold it there" -> ``pleural_thickening`` in 0.7 s).
     """
 
     sample_rate_hz = 16000
     FRAME_S = 0.01
 
-    def __init__(self, lexicon: Lexicon | None = None, mode: str = "jsgf", dither: float = 1e-3, keyphrase_threshold: float = 1e-20, decoder_options: dict | None = None, seed: int = 0, compounds: bool = True, accent_variants: bool = False):
+    def __init__(self, lexicon: Lexicon | None = None, mode: str = "jsgf", dither: float = 1e-3, keyphrase_threshold: float = 1e-20, decoder_options: dict | None = None, seed: int = 0, compounds: bool = True, accent_variants: bool = False, max_phone_rate: float | None = None):
         import pocketsphinx
 
         if mode not in ("jsgf", "domain_lm", "general", "keyphrase"):
@@ -105,6 +108,8 @@ class PocketsphinxBackend:
         if mode != "general" and lexicon is None:
             raise ConfigError(f"pocketsphinx mode {mode!r} needs a lexicon")
         self.mode, self.dither, self.seed = mode, dither, seed
+        self.max_phone_rate = max_phone_rate
+        self.n_phones: dict[str, int] = {}  # dictionary entry ("a_lines(2)") -> phones, for max_phone_rate
         opts = {"loglevel": "FATAL", **(decoder_options or {})}
         if mode == "general":
             self.decoder = pocketsphinx.Decoder(**opts)
@@ -124,6 +129,7 @@ class PocketsphinxBackend:
                 for w in term_words & set(prons):
                     prons[w] = list(dict.fromkeys(prons[w] + keywords.accent_variants(prons[w][0])))
             lines = [f"{w if k == 0 else f'{w}({k + 1})'} {ph}" for w in sorted(prons) for k, ph in enumerate(prons[w])]
+            self.n_phones = {line.split(" ", 1)[0]: len(line.split()) - 1 for line in lines}
             dict_path.write_text("\n".join(lines) + "\n")
             self.decoder = pocketsphinx.Decoder(lm=None, dict=str(dict_path), **opts)
             if mode == "jsgf":
@@ -155,9 +161,13 @@ class PocketsphinxBackend:
             text = seg.word
             if text.startswith(("<", "[", "+")) or not text:
                 continue
+            start, end = seg.start_frame * self.FRAME_S, (seg.end_frame + 1) * self.FRAME_S
+            if self.max_phone_rate and "_" in text and self.n_phones.get(text, 0) / max(end - start, 1e-3) > self.max_phone_rate:
+                log.debug("dropped %s: %d phones in %.2f s", text, self.n_phones[text], end - start)
+                continue
             text = text.split("(")[0].strip()  # alternate pronunciations are named word(2)
             conf = float(min(1.0, max(0.0, logmath.exp(seg.prob)))) if seg.prob else 1.0
-            words.append(Word(text, seg.start_frame * self.FRAME_S, (seg.end_frame + 1) * self.FRAME_S, conf))
+            words.append(Word(text, start, end, conf))
         if self.mode == "keyphrase":
             words = _drop_overlapping(words)
         return words
