@@ -208,3 +208,26 @@ def test_max_phone_rate_drops_compounds_said_too_fast():
     assert [(w.text, w.start_s, w.end_s) for w in words] == [("here", 0.0, 0.3), ("a_lines", 1.6, 2.0)]
     backend.max_phone_rate = 20.0
     assert [w.text for w in backend.transcribe(np.zeros(32000, np.float32), 16000)] == ["here", "pleural_thickening", "a_lines"]
+
+
+def test_faster_whisper_seeds_ctranslate2_before_every_call(tmp_path, monkeypatch):
+    """The fallback ladder samples above temperature 0: the seed is set again before each call."""
+    import sys
+    import types as pytypes
+
+    seeds, order = [], []
+
+    class FakeModel:
+        def __init__(self, path, **kwargs):
+            pass
+
+        def transcribe(self, audio, **kwargs):
+            order.append("transcribe")
+            return iter([]), None
+
+    monkeypatch.setitem(sys.modules, "faster_whisper", pytypes.SimpleNamespace(WhisperModel=FakeModel))
+    monkeypatch.setitem(sys.modules, "ctranslate2", pytypes.SimpleNamespace(set_random_seed=lambda s: (seeds.append(s), order.append("seed"))))
+    backend = create_backend({"name": "faster_whisper", "model_path": str(tmp_path), "seed": 7}, load_lexicon("lung"))
+    backend.transcribe(np.zeros(1600, np.float32), 16000)
+    backend.transcribe(np.zeros(1600, np.float32), 16000)
+    assert seeds == [7, 7] and order == ["seed", "transcribe", "seed", "transcribe"]

@@ -211,11 +211,13 @@ class FasterWhisperBackend:
         prompt_vocabulary: prime the decoder with the lexicon's terms (helps rare words).
         prompt_style: ``terms`` or ``labels`` (see ``vocabulary_prompt``).
         temperature: faster-whisper's sampling temperature(s); ``None`` keeps its fallback ladder.
+        seed: CTranslate2's random seed, set before every call: the fallback ladder *samples* at
+            temperatures above 0, and unseeded it gave different words in two runs on the same audio.
     """
 
     sample_rate_hz = 16000
 
-    def __init__(self, model_path: str | None = None, lexicon: Lexicon | None = None, prompt_vocabulary: bool = True, compute_type: str = "int8", cpu_threads: int = 1, beam_size: int = 5, language: str = "en", prompt_style: str = "terms", temperature: float | list[float] | None = None):
+    def __init__(self, model_path: str | None = None, lexicon: Lexicon | None = None, prompt_vocabulary: bool = True, compute_type: str = "int8", cpu_threads: int = 1, beam_size: int = 5, language: str = "en", prompt_style: str = "terms", temperature: float | list[float] | None = None, seed: int = 0):
         if not model_path or not Path(model_path).is_dir():
             raise ConfigError(f"faster_whisper needs model_path: a local folder with a CTranslate2 Whisper model (got {model_path!r}); sonotell never downloads weights")
         try:
@@ -226,14 +228,24 @@ class FasterWhisperBackend:
         self.prompt = vocabulary_prompt(lexicon, prompt_style) if prompt_vocabulary and lexicon is not None else None
         self.beam_size, self.language = beam_size, language
         self.temperature = temperature  # None: faster-whisper's fallback ladder (0.0 ... 1.0); 0.0: never re-decode
+        self.seed = seed
 
     def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> list[Word]:
+        _seed_ctranslate2(self.seed)
         segments, _ = self.model.transcribe(
             audio.astype(np.float32), language=self.language, beam_size=self.beam_size, word_timestamps=True,
             initial_prompt=self.prompt, vad_filter=False, condition_on_previous_text=False,
             **({} if self.temperature is None else {"temperature": self.temperature}),
         )
         return [Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)) for s in segments for w in (s.words or []) if w.word.strip()]
+
+
+def _seed_ctranslate2(seed: int) -> None:
+    try:
+        import ctranslate2
+    except ImportError:  # a stand-in faster_whisper (tests) without CTranslate2
+        return
+    ctranslate2.set_random_seed(int(seed))
 
 
 def vocabulary_prompt(lexicon: Lexicon, style: str = "terms") -> str:
