@@ -320,10 +320,10 @@ class SpeechPipeline:
 
     def _finish(self, spans: list[_Span], offset_s: float, duration_s: float, elapsed_s: float, snrs: list[float], denoised_chunks: int) -> SpeechResult:
         windowed = bool(spans) and self.diarize_cfg.enabled and spans[0].windows is not None
-        speakers = self._window_speakers(spans) if windowed else []
+        speakers = self._window_speakers(spans) if windowed else []  # also re-cuts span.turns
         turns = [t for span in spans for t in span.turns]
         if windowed:
-            pass
+            assert len(speakers) == len(turns)
         elif turns and self.diarize_cfg.enabled and spans[0].embeddings:
             speakers = assign_speakers(turns, np.stack([e for span in spans for e in span.embeddings]), self.diarize_cfg, self.enrolment)
         else:
