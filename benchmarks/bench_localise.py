@@ -46,6 +46,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sonotell.methods.localise import uses_keywords
+
 
 def measure_fps(model, size=(224, 224), n_frames: int = 1, audio_s: float = 0.6, batch: int = 16, batches: int = 4, sample_rate_hz: int = 16000) -> float:
     """Frames per second of ``model.localisation_map`` on random inputs (after one warm-up batch).
@@ -55,7 +57,7 @@ def measure_fps(model, size=(224, 224), n_frames: int = 1, audio_s: float = 0.6,
     model.eval()
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch, n_frames, *size, generator=g)
-    if getattr(model, "audio_source", "waveform") == "keywords":
+    if uses_keywords(model):
         a = torch.nn.functional.one_hot(torch.arange(batch) % len(model.term_labels), len(model.term_labels)).float()
     else:
         a = torch.randn(batch, int(audio_s * sample_rate_hz), generator=g) * 0.1
@@ -76,9 +78,7 @@ def term_presence(bench, model, scan_ids, size, min_fraction: float = 0.005, bat
     mask (>= ``min_fraction`` of the pixels), over the distinct masked frames of ``scan_ids``
     (sector-cropped as in scoring); the masks are read here only to evaluate.
     """
-    from sonotell.io.crop import crop
-    from sonotell.io.video import _resize, read_frames
-    from sonotell.methods.localise import scan_roi
+    from sonotell.methods.localise import clips_around, scan_roi, sector_frames
 
     labels = model.term_labels
     frames, present = [], []
@@ -92,12 +92,8 @@ def term_presence(bench, model, scan_ids, size, min_fraction: float = 0.005, bat
         if not wanted:
             continue
         scan = bench.scan(sid)
-        box = scan_roi(scan)
-        video = read_frames(scan.video_path)
-        half = (n_frames - 1) // 2
+        frames += list(clips_around(sector_frames(scan.video_path, size, scan_roi(scan)), wanted, n_frames, frame_stride))
         for j in wanted:
-            idx = np.clip(j + frame_stride * (np.arange(n_frames) - half), 0, len(video) - 1)
-            frames.append(np.stack([_resize(video[i] if box is None else np.ascontiguousarray(crop(video[i], box)), size) for i in idx]))
             mask = bench.mask(sid, j)
             present.append([lab in bench.mask_classes and np.mean(mask == bench.mask_classes.index(lab)) >= min_fraction for lab in labels])
     if not frames:
@@ -200,7 +196,7 @@ def main() -> None:
             assert not train_subjects & {bench.scan(i).subject_id for i in fold_scored} or args.pretrain_on_all, "pretraining and scored subjects overlap"
         pretrain_s += time.perf_counter() - t0
         model, recipe = load_localiser(checkpoint)
-        keywords = getattr(model, "audio_source", "waveform") == "keywords"
+        keywords = uses_keywords(model)
         if keywords and args.keyword_map:
             model.keyword_map = args.keyword_map
         cfg = load_model_checkpoint(checkpoint)["config"]

@@ -52,3 +52,13 @@ def test_bad_arguments(cache):
         ClipSampler(cache, n_frames=0)
     with pytest.raises(ValueError):
         ClipSampler(cache, audio_before_s=0, audio_after_s=0)
+
+
+def test_words_in_window_uses_word_midpoints():
+    from sonotell.data.sampler import words_in_window
+    from sonotell.types import Word
+
+    words = [Word("liver", 1.0, 1.4), Word("kidney", 2.0, 2.6)]
+    assert words_in_window(words, 0.9, 2.2) == "liver"
+    assert words_in_window(words, 0.9, 2.3) == "liver kidney"
+    assert words_in_window([], 0.0, 9.0) == ""

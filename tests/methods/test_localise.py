@@ -203,13 +203,12 @@ class KeywordToy(nn.Module):
         return w[:, 0, None, None] * liver + w[:, 1, None, None] * kidney
 
 
-def test_window_text_uses_word_midpoints():
-    from sonotell.types import Word
-
-    words = [Word("liver", 1.0, 1.4), Word("kidney", 2.0, 2.6)]
-    assert Lz.window_text(words, 0.9, 2.2) == "liver"
-    assert Lz.window_text(words, 0.9, 2.3) == "liver kidney"
-    assert Lz.window_text([], 0.0, 9.0) == ""
+def test_clips_around_centres_the_clip_and_clamps_at_the_ends():
+    frames = np.arange(5)[:, None, None] * np.ones((1, 2, 2), int)
+    clips = Lz.clips_around(frames, [0, 2, 4], n_frames=3, frame_stride=2)
+    assert clips.shape == (3, 3, 2, 2)
+    assert clips[:, :, 0, 0].tolist() == [[0, 0, 2], [0, 2, 4], [2, 4, 4]]
+    assert Lz.clips_around(frames, [3], n_frames=1)[:, :, 0, 0].tolist() == [[3]]
 
 
 def test_keyword_scoring_reads_the_spotted_terms_and_checks_the_other_speech(tmp_path):

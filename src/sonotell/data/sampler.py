@@ -22,6 +22,16 @@ from sonotell.io.cache import FrameCache
 from sonotell.types import Clip, Word
 
 
+def words_in_window(words: Sequence[Word], start_s: float, end_s: float) -> str:
+    """The words whose midpoint lies in ``[start_s, end_s]``, joined in their order.
+
+    Example:
+        >>> words_in_window([Word("liver", 1.0, 1.4), Word("kidney", 2.0, 2.6)], 0.9, 2.2)
+        'liver'
+    """
+    return " ".join(w.text for w in words if start_s <= 0.5 * (w.start_s + w.end_s) <= end_s)
+
+
 class ClipSampler:
     """Sample ``Clip``s from one scan's ``FrameCache``.
 
@@ -101,8 +111,7 @@ class ClipSampler:
 
     def text(self, t: float) -> str:
         """Words whose midpoint lies in the audio window, in time order."""
-        a, b = t - self.audio_before_s, t + self.audio_after_s
-        return " ".join(w.text for w in self.words if a <= 0.5 * (w.start_s + w.end_s) <= b)
+        return words_in_window(self.words, t - self.audio_before_s, t + self.audio_after_s)
 
     def sample(self, t: float, *, label: str | None = None, labels: Sequence[str] = ()) -> Clip:
         return Clip(

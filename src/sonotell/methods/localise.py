@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sonotell.data.sampler import words_in_window
 from sonotell.errors import ConfigError
 from sonotell.progress import Progress, silent
 
@@ -73,17 +74,6 @@ def audio_window(wav: np.ndarray, sample_rate_hz: int, centre_s: float, before_s
 def uses_keywords(model: nn.Module) -> bool:
     """Whether a localiser reads spotted keywords (window transcripts) instead of the waveform."""
     return getattr(model, "audio_source", "waveform") == "keywords"
-
-
-def window_text(words, start_s: float, end_s: float) -> str:
-    """The words whose midpoint lies in ``[start_s, end_s]``, joined (the rule of ``ClipSampler.text``).
-
-    Example:
-        >>> from sonotell.types import Word
-        >>> window_text([Word("liver", 1.0, 1.4), Word("kidney", 2.0, 2.6)], 0.9, 2.2)
-        'liver'
-    """
-    return " ".join(w.text for w in words if start_s <= 0.5 * (w.start_s + w.end_s) <= end_s)
 
 
 @torch.no_grad()
@@ -146,13 +136,12 @@ def localise_video(
     if uses_keywords(model) and terms is None:
         terms = spotted_terms(audio_path if audio_path is not None else video_path, getattr(model, "keyword_lexicon", None), audio_offset_s)
     idx = list(range(0, len(frames), max(1, every)))
-    half = (n_frames - 1) // 2
     maps, seconds = [], 0.0
     for start in range(0, len(idx), batch_size):
         chunk = idx[start : start + batch_size]
-        clips = np.stack([frames[np.clip(np.arange(i - half * frame_stride, i + (n_frames - half) * frame_stride, frame_stride), 0, len(frames) - 1)] for i in chunk])
+        clips = clips_around(frames, chunk, n_frames, frame_stride)
         if terms is not None and uses_keywords(model):
-            audio = [window_text(terms, i / info.fps - window_s[0], i / info.fps + window_s[1]) for i in chunk]
+            audio = [words_in_window(terms, i / info.fps - window_s[0], i / info.fps + window_s[1]) for i in chunk]
         else:
             audio = np.stack([audio_window(wav, sr, i / info.fps - audio_offset_s, window_s[0], window_s[1]) for i in chunk])
         m, s = localisation_maps(model, clips, audio, batch_size)
@@ -189,6 +178,30 @@ def scan_roi(scan) -> tuple[int, int, int, int] | None:
     if scan.roi is not None:
         return check_roi(tuple(int(v) for v in scan.roi), int(scan.width), int(scan.height), scan.video_path)
     return detect_video_roi(scan.video_path)
+
+
+def sector_frames(video_path: str | Path, size: tuple[int, int], box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """All frames of a video as the model is fed them: cropped to ``box`` (a sector, e.g.
+    ``scan_roi``; None: the full frame) and resized to ``size``."""
+    from sonotell.io.crop import crop
+    from sonotell.io.video import _resize, read_frames
+
+    if box is None:
+        return read_frames(video_path, size=size)
+    return np.stack([_resize(np.ascontiguousarray(crop(f, box)), size) for f in read_frames(video_path)])
+
+
+def clips_around(frames: np.ndarray, centres, n_frames: int = 1, frame_stride: int = 1) -> np.ndarray:
+    """(N, n_frames, H, W): for each centre frame index, the clip of ``n_frames`` at ``frame_stride``
+    around it (indices clamped to the video), as pretraining samples clips.
+
+    Example:
+        >>> clips_around(np.arange(5)[:, None, None], [0, 4], n_frames=3, frame_stride=2)[:, :, 0, 0].tolist()
+        [[0, 0, 2], [2, 4, 4]]
+    """
+    half = (n_frames - 1) // 2
+    offsets = frame_stride * (np.arange(n_frames) - half)
+    return np.stack([frames[np.clip(int(c) + offsets, 0, len(frames) - 1)] for c in centres])
 
 
 def paste_map(heat: np.ndarray, roi: tuple[int, int, int, int], full_hw: tuple[int, int]) -> np.ndarray:
@@ -272,9 +285,6 @@ def score_localisation(
     """
     from sonotell.eval.localisation import pointing_game, threshold_iou
     from sonotell.io.audio import load_audio
-    from sonotell.io.crop import crop
-    from sonotell.io.video import _resize, read_frames
-
     ids = scan_ids if scan_ids is not None else [s.scan_id for s in benchmark.scans]
     keywords = uses_keywords(model)
     if keywords and transcripts is None:
@@ -290,13 +300,10 @@ def score_localisation(
             progress(k + 1, len(ids), sid)
             continue
         box = scan_roi(scan) if roi == "auto" else None
-        frames = read_frames(scan.video_path) if box is not None else read_frames(scan.video_path, size=size)
-        if box is not None:
-            frames = np.stack([_resize(np.ascontiguousarray(crop(f, box)), size) for f in frames])
-        half = (n_frames - 1) // 2
-        clips = np.stack([frames[np.clip(t["frame_index"] + frame_stride * (np.arange(n_frames) - half), 0, len(frames) - 1)] for t in targets])
+        frames = sector_frames(scan.video_path, size, box)
+        clips = clips_around(frames, [t["frame_index"] for t in targets], n_frames, frame_stride)
         if keywords:  # the spotted terms of the window, on the video clock like the targets
-            audio = [window_text(transcripts.get(sid, []), t["time_s"] - window_s[0], t["time_s"] + window_s[1]) for t in targets]
+            audio = [words_in_window(transcripts.get(sid, []), t["time_s"] - window_s[0], t["time_s"] + window_s[1]) for t in targets]
         else:
             wav, sr = load_audio(scan.audio_source, sample_rate_hz, allow_silent=True)
             audio = np.stack([audio_window(wav, sr, t["time_s"] - scan.audio_offset_s, *window_s) for t in targets])
