@@ -49,3 +49,12 @@ def test_keyword_spotting_with_a_packaged_speech_lexicon():
     assert gate.gate("okay so lots of B-lines here") == "b lines"
     assert SelectiveInformationGate("keyword", lexicon="lung").gate("no b-lines today") == "b lines"
     assert gate.gate("take a deep breath") == ""
+
+
+def test_greedy_phrase_matches_prefers_the_first_listed_phrase_and_skips_matched_tokens():
+    from sonotell.models.sig import greedy_phrase_matches
+
+    phrases = [("portal", "vein"), ("vein",), ("portal",)]
+    assert greedy_phrase_matches("the portal vein and a vein portal".split(), phrases) == [0, 1, 2]
+    assert greedy_phrase_matches([], phrases) == []
+    assert greedy_phrase_matches(["liver"], phrases) == []

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 
 from sonotell.errors import ConfigError
+from sonotell.models.sig import greedy_phrase_matches
 from sonotell.models.text import tokenize
 
 
@@ -62,21 +63,14 @@ class KeywordTerms:
                 if tokens:
                     phrases.setdefault(tokens, k)
         self.phrases = sorted(phrases.items(), key=lambda kv: (-len(kv[0]), kv[0]))  # longest first
+        self._phrase_tokens = [p for p, _ in self.phrases]
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def said(self, text: str) -> list[int]:
         """Indices of the labels matched in one transcript (greedy, longest phrase first)."""
-        tokens, found, i = tokenize(text), [], 0
-        while i < len(tokens):
-            match = next(((p, k) for p, k in self.phrases if tuple(tokens[i : i + len(p)]) == p), None)
-            if match:
-                found.append(match[1])
-                i += len(match[0])
-            else:
-                i += 1
-        return sorted(set(found))
+        return sorted({self.phrases[j][1] for j in greedy_phrase_matches(tokenize(text), self._phrase_tokens)})
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         out = torch.zeros(len(texts), len(self.labels), dtype=torch.bool)

@@ -59,6 +59,26 @@ def lexicon_terms(lexicon) -> list[str]:
     return sorted(set(out), key=lambda s: (-len(s.split()), s))  # longest first: greedy phrase match
 
 
+def greedy_phrase_matches(tokens: Sequence[str], phrases: Sequence[tuple[str, ...]]) -> list[int]:
+    """Indices (into ``phrases``) of the phrases found left to right; at each position the first
+    phrase that matches wins, so pass them longest first.
+
+    Example:
+        >>> greedy_phrase_matches("a pleural effusion and effusion".split(), [("pleural", "effusion"), ("effusion",)])
+        [0, 1]
+    """
+    tokens = tuple(tokens)
+    found, i = [], 0
+    while i < len(tokens):
+        j = next((j for j, p in enumerate(phrases) if tokens[i : i + len(p)] == p), None)
+        if j is None:
+            i += 1
+        else:
+            found.append(j)
+            i += len(phrases[j])
+    return found
+
+
 class SelectiveInformationGate:
     """Filter transcripts before the text encoder.
 
@@ -74,7 +94,7 @@ class SelectiveInformationGate:
             raise ConfigError(f"SIG mode must be 'outlier', 'keyword' or 'none', got {mode!r}")
         self.mode, self.min_confidence = mode, min_confidence
         self.known = {w for w in (vocabulary or []) if w not in (PAD, UNK)}
-        self.phrases = [p.split() for p in lexicon_terms(lexicon)]
+        self.phrases = [tuple(p.split()) for p in lexicon_terms(lexicon)]
         if mode == "outlier" and not self.known:
             raise ConfigError("SIG 'outlier' needs a vocabulary of known words")
         if mode == "keyword" and not self.phrases:
@@ -85,15 +105,7 @@ class SelectiveInformationGate:
             return tokens
         if self.mode == "outlier":
             return [t for t in tokens if t in self.known]
-        kept, i = [], 0
-        while i < len(tokens):
-            match = next((p for p in self.phrases if tokens[i : i + len(p)] == p), None)
-            if match:
-                kept += match
-                i += len(match)
-            else:
-                i += 1
-        return kept
+        return [tok for j in greedy_phrase_matches(tokens, self.phrases) for tok in self.phrases[j]]
 
     def gate(self, text: str | Sequence[Word]) -> str:
         """The gated text of one transcript (a string or a list of ``Word``)."""
