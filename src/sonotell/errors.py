@@ -25,3 +25,17 @@ class InputError(SonotellError):
 
 class ConfigError(SonotellError):
     """A configuration value or file that cannot be used."""
+
+
+class OutputError(SonotellError):
+    """An output that cannot or must not be written: the message names the path and why.
+
+    Example:
+        >>> str(OutputError("scan.mp4", "is an input of this command; choose another --out"))
+        'scan.mp4: is an input of this command; choose another --out'
+    """
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(problem if path is None else f"{path}: {problem}")

@@ -1,37 +1,85 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename.
+"""How sonotell writes files: atomically, with the user's umask, never onto its inputs, one run per folder.
 
-A crash never leaves a half-written artifact under the final name.
+* ``atomic_path`` / ``write_text`` / ``write_json`` / ``write_bytes``: write to a temporary name
+  in the same folder, then rename; a crash never leaves a half-written artifact under the final
+  name. The file gets the permissions any other tool would give it (``0666 & ~umask``), not
+  the 0600 of a temporary file. A full disk becomes one ``OutputError`` line naming the file.
+* ``refuse_overwriting_inputs(outputs, inputs)``: every command calls it before writing, so an
+  ``--out`` that is (or links to) one of its inputs is refused instead of destroying it.
+* ``output_lock(out)``: one run at a time per output folder / file; a second one is refused.
+* ``check_run_fingerprint(folder, fingerprint, overwrite=...)``: a folder holds the outputs of one
+  configuration; a run with another one is refused unless ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from sonotell.errors import OutputError
+
+LOCK_NAME = ".sonotell.lock"
+RUN_RECORD_NAME = ".sonotell-run.json"
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no read-only query elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
 
+    The file ends with mode ``0666 & ~umask``. Raises ``OutputError`` (earlier outputs intact)
+    when the disk is full.
+
     Example:
         >>> with atomic_path("out.npy") as tmp:  # doctest: +SKIP
         ...     np.save(tmp, x)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise _output_error(path, e) from None
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            if tmp_path.is_file():
+                os.chmod(tmp_path, 0o666 & ~current_umask())
+            os.replace(tmp_path, path)
+        except OSError as e:
+            if e.errno in _DISK_FULL:
+                raise _output_error(path, e) from None
+            raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _output_error(path: Path, e: OSError) -> OutputError:
+    if e.errno in _DISK_FULL:
+        return OutputError(path, "could not be written: no space left on device (earlier outputs are intact)")
+    return OutputError(path, f"could not be written ({e.strerror or e})")
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -60,3 +108,111 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# --------------------------------------------------------------------------- inputs are never outputs
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Same file after resolving symlinks, or the same inode (hard links)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(outputs: Iterable[str | Path | None], inputs: Iterable[str | Path | None]) -> None:
+    """Raise ``OutputError`` when an output path resolves (symlinks, hard links) to one of the inputs.
+
+    ``outputs`` are files or folders a command will write; ``inputs`` are the files and folders it
+    reads (for an input folder, pass the media files found in it too: writing a manifest inside a
+    scan folder is fine, writing it over a scan is not). An output *folder* that is an input
+    file, or an output file that is an input folder, is refused as well. ``None`` entries are
+    ignored, so optional options can be passed as they are.
+
+    Example:
+        >>> refuse_overwriting_inputs(["a.wav"], ["a.wav"])  # doctest: +SKIP
+        OutputError: a.wav: is an input of this command (a.wav); choose another output path
+    """
+    ins = [Path(p) for p in inputs if p is not None]
+    for out in (Path(p) for p in outputs if p is not None):
+        for src in ins:
+            if _same(out, src):
+                raise OutputError(out, f"is an input of this command ({src}); choose another output path")
+
+
+# --------------------------------------------------------------------------- one run per output
+
+
+def lock_path_for(out: str | Path) -> Path:
+    """The lock file of an output: ``<folder>/.sonotell.lock`` for a folder, ``.<name>.lock`` beside a file."""
+    out = Path(out)
+    if out.is_dir() or (not out.exists() and not out.suffix):
+        return out / LOCK_NAME
+    return out.with_name(f".{out.name}.lock")
+
+
+@contextlib.contextmanager
+def output_lock(out: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on an output folder or file for the block; refuse when another run holds it.
+
+    The lock is advisory (``fcntl.flock``) and released by the OS when the holder dies, so a
+    killed run never leaves a folder locked. Without ``fcntl`` (not POSIX) it is a no-op.
+
+    Example:
+        >>> with output_lock("labels/"):  # doctest: +SKIP
+        ...     label_scans(...)
+    """
+    lock = lock_path_for(out)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield lock
+        return
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        f = open(lock, "a+")  # noqa: SIM115  (held open for the whole block below)
+    except OSError as e:
+        raise _output_error(lock, e) from None
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise OutputError(out, f"another sonotell run ({holder}) is writing here; wait for it to finish or choose another output") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield lock
+        finally:
+            f.seek(0)
+            f.truncate()
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def check_run_fingerprint(folder: str | Path, fingerprint: str, *, overwrite: bool = False, what: str = "") -> None:
+    """Refuse to mix runs: ``folder`` keeps the fingerprint of the configuration that wrote it.
+
+    A first run records ``fingerprint`` in ``<folder>/.sonotell-run.json``; a later run with the
+    same one proceeds (resume); a different one raises ``OutputError`` unless ``overwrite``, in
+    which case the new fingerprint is recorded. Call it while holding ``output_lock(folder)``.
+    """
+    folder = Path(folder)
+    record = folder / RUN_RECORD_NAME
+    if record.exists() and not overwrite:
+        try:
+            previous = json.loads(record.read_text()).get("fingerprint")
+        except (OSError, ValueError, AttributeError):
+            previous = None
+        if previous is not None and previous != fingerprint:
+            raise OutputError(
+                folder,
+                f"holds outputs of another configuration (fingerprint {previous}, this run {fingerprint}); "
+                "pass --overwrite to replace them, or choose another output folder",
+            )
+    write_json(record, {"fingerprint": fingerprint, "what": what})

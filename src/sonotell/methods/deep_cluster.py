@@ -39,6 +39,7 @@ from sonotell.losses.pica import NegativeEntropyLoss, PICALoss
 from sonotell.methods import cluster_match
 from sonotell.methods.finetune_multilabel import FrameDataset, FrameSet, build_encoder, load_frames, sampled_loader
 from sonotell.progress import Progress, silent
+from sonotell.safeload import load_weights_only
 from sonotell.train import Task, fit, save_model_checkpoint
 
 log = logging.getLogger(__name__)
@@ -228,7 +229,7 @@ def _ap_from_multilabel_checkpoint(frames: FrameSet, split: Split, run_dir: Path
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     if not ckpt.exists():
         return None
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    state = load_weights_only(ckpt)["state_dict"]
     state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
     n_combos = state["combination_head.weight"].shape[0] if "combination_head.weight" in state else 0
     net = MultiLabelNet(build_encoder(cfg.get("encoder")), len(frames.classes), n_combos)

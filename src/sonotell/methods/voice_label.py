@@ -35,6 +35,7 @@ from sonotell.config import load_config
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import atomic_path, write_json
 from sonotell.progress import Progress, silent
+from sonotell.safeload import load_weights_only
 
 log = logging.getLogger(__name__)
 
@@ -506,7 +507,7 @@ def _variant_stamp(cfg: dict, variant: dict, seed: int) -> str:
 def _keyword_info(path: Path | None) -> dict | None:
     if path is None:
         return None
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = load_weights_only(path)
     return {"path": str(path), "words": ck.get("words"), "held_out_voice_accuracy": ck.get("keyword_accuracy")}
 
 

@@ -28,6 +28,7 @@ from sonotell.models.matrix_fusion import MatrixFusion
 from sonotell.models.registry import register_model
 from sonotell.models.vgg import VGG16_CONVS_PER_STAGE, VGG16_WIDTHS, VGGBranch
 from sonotell.models.voice_cnn import VoiceCNN
+from sonotell.safeload import load_weights_only, plain
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def save_branch(branch: nn.Module, path: str | Path, **extra) -> Path:
     kind = {VoiceCNN: "voice_cnn", VGGBranch: "vgg"}[type(branch)]
     config = _branch_config(branch)
     with atomic_path(path) as tmp:
-        torch.save({"kind": kind, "config": config, "state_dict": branch.state_dict(), **extra}, tmp)
+        torch.save({"kind": kind, "config": plain(config), "state_dict": branch.state_dict(), **plain(extra)}, tmp)
     return Path(path)
 
 
@@ -151,10 +152,7 @@ def load_branch(path: str | Path, kind: str, default_config: dict) -> nn.Module:
     path = Path(path)
     if not path.exists():
         raise InputError(path, "pretrained checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise InputError(path, f"unreadable checkpoint ({e.__class__.__name__}: {e})") from None
+    ckpt = load_weights_only(path)  # never unpickles code
     if isinstance(ckpt, dict) and "kind" in ckpt:
         if ckpt["kind"] != kind:
             raise InputError(path, f"checkpoint holds a {ckpt['kind']} branch, expected {kind}")

@@ -1,6 +1,7 @@
 """Model checkpoints that know what they are: recipe name, config and weights.
 
-Format ``sonotell/1``: ``torch.save({"format", "recipe", "config", "state_dict"})`` with the
+Format ``sonotell/1``: ``torch.save({"format", "recipe", "config", "state_dict"})`` (tensors and
+plain data only: every checkpoint is read with ``weights_only=True``, see docs/security.md) with the
 config also written beside it as ``<name>.yaml`` so a person can read it. Lightning
 ``.ckpt`` files written by ``fit`` are read too (their ``model.`` weights).
 """
@@ -13,8 +14,9 @@ import torch
 import yaml
 from torch import nn
 
-from sonotell.errors import SonotellError
+from sonotell.errors import InputError, SonotellError
 from sonotell.files import atomic_path, write_text
+from sonotell.safeload import load_weights_only, plain
 
 FORMAT = "sonotell/1"
 
@@ -30,7 +32,8 @@ def save_model_checkpoint(path: str | Path, model: nn.Module, recipe: str, confi
         >>> save_model_checkpoint("runs/enc.pt", encoder, "show_from_tell", cfg)  # doctest: +SKIP
     """
     path = Path(path)
-    payload = {"format": FORMAT, "recipe": recipe, "config": config or {}, "state_dict": model.state_dict()}
+    # plain(): only tensors and JSON-like data, so the file loads with weights_only=True
+    payload = {"format": FORMAT, "recipe": recipe, "config": plain(config or {}), "state_dict": model.state_dict()}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     write_text(path.with_suffix(".yaml"), yaml.safe_dump({"recipe": recipe, "config": config or {}}, sort_keys=False))
@@ -47,9 +50,9 @@ def load_model_checkpoint(path: str | Path, expected: str | None = None, model: 
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({e.__class__.__name__}: {e})") from None
+        raw = load_weights_only(path)  # never unpickles code: a crafted .pt is refused, not run
+    except InputError as e:
+        raise CheckpointError(str(e)) from None
     ckpt = _normalise(path, raw)
     if expected is not None and ckpt["recipe"] != expected:
         raise CheckpointError(f"{path}: checkpoint is of recipe {ckpt['recipe']!r}, expected {expected!r}")
