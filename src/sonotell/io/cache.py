@@ -10,7 +10,8 @@ One folder per scan and working size, ``<cache_dir>/<scan_id>_<H>x<W>/``:
 
 Builds go into ``<folder>.partial/`` and are renamed into place when complete, so a reader
 never sees half a cache. An interrupted build resumes: ``partial.json`` records how many
-frames are safely on disk, and a rebuild appends after them. An up-to-date cache (same
+frames are safely on disk, and a rebuild truncates ``frames.u8`` to them before appending (to
+nothing when no checkpoint was reached). A damaged cache entry is rebuilt with a warning. An up-to-date cache (same
 source files, size, ROI) is opened instead of rebuilt.
 
 Example:
@@ -53,8 +54,10 @@ class FrameCache:
     # ----------------------------------------------------------------- building
     @staticmethod
     def path_for(scan: Scan, cache_dir: str | Path, size: tuple[int, int] | None) -> Path:
+        from sonotell.io.manifest import check_scan_id
+
         tag = "native" if size is None else f"{size[0]}x{size[1]}"
-        return Path(cache_dir) / f"{scan.scan_id}_{tag}"
+        return Path(cache_dir) / f"{check_scan_id(scan.scan_id)}_{tag}"  # never a path outside cache_dir
 
     @classmethod
     def build(
@@ -89,16 +92,24 @@ class FrameCache:
         # One builder per cache: DDP ranks or DataLoader users sharing cache_dir wait here,
         # then find the finished cache instead of writing the same .partial folder twice.
         with _exclusive(final.with_name(final.name + ".lock")):
-            if (final / "meta.json").exists():
-                cache = cls.open(final)
-                if cache.meta.get("signature") == signature:
-                    log.info("%s: cache up to date", final)
-                    return cache
-                log.info("%s: sources or settings changed; rebuilding", final)
+            if final.exists():
+                try:
+                    cache = cls.open(final)
+                except InputError as e:  # a damaged entry is rebuilt, never a dead end
+                    log.warning("%s; rebuilding this cache entry", e)
+                else:
+                    if cache.meta.get("signature") == signature:
+                        log.info("%s: cache up to date", final)
+                        return cache
+                    log.info("%s: sources or settings changed; rebuilding", final)
             partial = final.with_name(final.name + ".partial")
             partial.mkdir(parents=True, exist_ok=True)
             state_path = partial / "partial.json"
-            state = json.loads(state_path.read_text()) if state_path.exists() else {}
+            try:
+                state = json.loads(state_path.read_text()) if state_path.exists() else {}
+            except (OSError, ValueError):
+                log.warning("%s: unreadable build state; starting this cache entry again", state_path)
+                state = {}
             if state.get("signature") != signature:
                 shutil.rmtree(partial)
                 partial.mkdir(parents=True)
@@ -148,7 +159,11 @@ class FrameCache:
         meta_path = path / "meta.json"
         if not meta_path.exists():
             raise InputError(path, "not a frame cache (no meta.json; an unfinished build leaves a .partial folder)")
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_text())
+            int(meta["n_frames"]) * int(meta["height"]) * int(meta["width"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(meta_path, "unreadable frame cache metadata; rebuild it") from None
         if meta.get("format_version") != FORMAT_VERSION:
             raise InputError(path, f"frame cache format {meta.get('format_version')} (this sonotell reads {FORMAT_VERSION}); rebuild it")
         expected = meta["n_frames"] * meta["height"] * meta["width"]
@@ -283,11 +298,12 @@ def _decode_frames(scan, folder: Path, roi, size, state: dict, state_path: Path,
     data_path = folder / "frames.u8"
     done = int(state.get("frames_done", 0))
     out_hw = tuple(state["out_hw"]) if "out_hw" in state else None
-    if out_hw is not None:
-        with open(data_path, "r+b" if data_path.exists() else "wb") as f:
-            f.truncate(done * out_hw[0] * out_hw[1])  # drop frames written after the last checkpoint
-    else:
+    if out_hw is None:
         done = 0
+    # Drop every byte written after the last checkpoint (all of them when none was reached):
+    # appending after a killed build's leftovers would corrupt the cache for good.
+    with open(data_path, "r+b" if data_path.exists() else "wb") as f:
+        f.truncate(done * out_hw[0] * out_hw[1] if out_hw is not None else 0)
     if done:
         log.info("%s: resuming after %d cached frames", scan.video_path, done)
     n = 0

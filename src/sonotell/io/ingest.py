@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from sonotell.errors import ConfigError, InputError
-from sonotell.files import write_json
+from sonotell.files import refuse_overwriting_inputs, write_json
 from sonotell.io.audio import load_audio
 from sonotell.io.crop import CropParams, check_roi, detect_roi, sample_frames
-from sonotell.io.manifest import parse_roi, write_manifest
+from sonotell.io.manifest import parse_roi, scan_id_problem, write_manifest
 from sonotell.io.video import DICOM_SUFFIXES, VIDEO_SUFFIXES, is_dicom, probe_video
 from sonotell.progress import Progress, silent
 from sonotell.types import Scan
@@ -179,6 +179,8 @@ def ingest(
     sidecar = read_sidecar(metadata) if metadata is not None else {}
     jobs, problems = _plan(root, sidecar, options)
     state_path = out.with_name(out.name + ".state.json")
+    media = [p for video, speech in discover(root) for p in (video, speech) if p is not None]
+    refuse_overwriting_inputs([out, state_path], [root, metadata, *media])
     state = _load_state(state_path, options) if resume else {}
     done: dict[str, dict] = {}
     todo = []
@@ -230,6 +232,10 @@ def _plan(root: Path, sidecar: dict[str, dict], options: IngestOptions) -> tuple
         used.add(key)
         default_id = video.stem if stems.count(video.stem) == 1 else rel.rsplit(".", 1)[0].replace("/", "__")
         scan_id = str(meta.get("scan_id", default_id))
+        problem = scan_id_problem(scan_id)
+        if problem is not None:  # it would name files outside --out / --cache
+            problems.append(InputError(video, f"scan_id {scan_id!r} refused: it {problem}"))
+            continue
         if "audio_path" in meta:
             speech = (root / meta["audio_path"]) if not Path(meta["audio_path"]).is_absolute() else Path(meta["audio_path"])
             if not speech.exists():

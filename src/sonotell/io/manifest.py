@@ -21,6 +21,8 @@ import pandas as pd
 
 from sonotell.errors import InputError
 from sonotell.files import atomic_path
+from sonotell.io.audio import AUDIO_SUFFIXES
+from sonotell.io.video import DICOM_SUFFIXES, VIDEO_SUFFIXES, is_dicom
 from sonotell.types import Scan
 
 REQUIRED_COLUMNS = ("scan_id", "subject_id", "video_path")
@@ -42,6 +44,41 @@ class Manifest:
             if s.scan_id == scan_id:
                 return s
         raise KeyError(scan_id)
+
+
+MAX_SCAN_ID_LENGTH = 200
+
+
+def scan_id_problem(scan_id: str) -> str | None:
+    """Why ``scan_id`` cannot name files (``None`` when it can).
+
+    A scan id becomes file and folder names (``<out>/<scan_id>.labels.csv``, the frame cache), so
+    it must stay inside the folder it is joined to: no path separators, no ``.``/``..`` or other
+    leading dot, no control characters, not empty, at most 200 characters.
+
+    Example:
+        >>> scan_id_problem("..")
+        "starts with '.' (hidden name or '..')"
+    """
+    if not scan_id or not scan_id.strip():
+        return "is empty"
+    if "/" in scan_id or "\\" in scan_id:
+        return "contains a path separator ('/' or '\\\\')"
+    if scan_id.startswith("."):
+        return "starts with '.' (hidden name or '..')"
+    if any(ord(c) < 32 or ord(c) == 127 for c in scan_id):
+        return "contains control characters"
+    if len(scan_id) > MAX_SCAN_ID_LENGTH:
+        return f"is longer than {MAX_SCAN_ID_LENGTH} characters"
+    return None
+
+
+def check_scan_id(scan_id: str, where: str | Path | None = None) -> str:
+    """``scan_id`` unchanged when it is a safe file name, else ``InputError`` naming ``where`` and the id."""
+    problem = scan_id_problem(scan_id)
+    if problem is not None:
+        raise InputError(where, f"scan_id {scan_id!r} refused: it {problem}")
+    return scan_id
 
 
 def format_roi(roi: tuple[int, int, int, int] | None) -> str:
@@ -107,11 +144,15 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
         raise InputError(path, "manifest not found")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise InputError(path, "manifest is empty (no header, no rows)") from None
     except Exception as e:  # pandas raises several parser errors
         raise InputError(path, f"unreadable manifest ({e.__class__.__name__}: {e})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise InputError(path, f"manifest is missing column(s) {', '.join(missing)} (required: {', '.join(REQUIRED_COLUMNS)})")
+    if table.empty:
+        raise InputError(path, "manifest lists no scans (header only)")
     _check_unique(list(table["scan_id"]), path)
     root = path.parent.resolve()
     scans = [_row_to_scan(row, i, path, root, check_files) for i, row in enumerate(table.to_dict("records"))]
@@ -123,6 +164,7 @@ def _row_to_scan(row: dict, i: int, path: Path, root: Path, check_files: bool) -
     scan_id = row["scan_id"].strip()
     if not scan_id:
         raise InputError(where, "empty scan_id")
+    check_scan_id(scan_id, where)
     if not row["video_path"].strip():
         raise InputError(where, f"scan {scan_id!r} has no video_path")
     values: dict = {"scan_id": scan_id, "subject_id": row["subject_id"].strip() or scan_id}
@@ -142,11 +184,20 @@ def _row_to_scan(row: dict, i: int, path: Path, root: Path, check_files: bool) -
     values["roi"] = parse_roi(row.get("roi"), where)
     scan = Scan(**values)
     if check_files:
-        if not scan.video_path.exists():
-            raise InputError(scan.video_path, f"video listed in {path} (scan {scan_id!r}) not found")
-        if scan.audio_path is not None and not scan.audio_path.exists():
-            raise InputError(scan.audio_path, f"audio listed in {path} (scan {scan_id!r}) not found")
+        _check_media(scan.video_path, "video", VIDEO_SUFFIXES | DICOM_SUFFIXES, where, scan_id)
+        if scan.audio_path is not None:
+            _check_media(scan.audio_path, "audio", AUDIO_SUFFIXES | VIDEO_SUFFIXES, where, scan_id)
     return scan
+
+
+def _check_media(p: Path, kind: str, suffixes: set[str], where: str, scan_id: str) -> None:
+    """A manifest names only media files that exist: never a folder, a device or ``/etc/passwd``."""
+    if not p.exists():
+        raise InputError(where, f"{kind} of scan {scan_id!r} not found: {p}")
+    if not p.is_file():
+        raise InputError(where, f"{kind} of scan {scan_id!r} is not a regular file: {p}")
+    if p.suffix.lower() not in suffixes and not (kind == "video" and is_dicom(p)):
+        raise InputError(where, f"{kind} of scan {scan_id!r} is not a media file ({p.name}; expected {', '.join(sorted(suffixes))})")
 
 
 def _check_unique(ids: list[str], path: Path) -> None:

@@ -42,7 +42,7 @@ from sonotell.speech.diarize import (
 )
 from sonotell.speech.lexicon import Lexicon, load_lexicon
 from sonotell.speech.spot import Spotter
-from sonotell.speech.stream import StreamStats, iter_audio_chunks
+from sonotell.speech.stream import StreamStats, check_chunk_s, iter_audio_chunks
 from sonotell.speech.transcribe import AsrBackend, create_backend
 from sonotell.speech.vad import create_vad, spans_to_mask
 from sonotell.types import FrameLabel, Scan, TermEvent, Word
@@ -124,8 +124,8 @@ class SpeechPipeline:
         self.spotter = Spotter(self.lexicon, **config.get("spot", {}))
         self.align_cfg = AlignConfig.from_dict(config.get("align"))
         scfg = config.get("stream", {})
-        self.chunk_s = float(scfg.get("chunk_s", 30.0))
-        self.max_segment_s = float(scfg.get("max_segment_s", 20.0))
+        self.chunk_s = check_chunk_s(scfg.get("chunk_s", 30.0))  # 0 or less never ends
+        self.max_segment_s = check_chunk_s(scfg.get("max_segment_s", 20.0), "stream.max_segment_s")
         self.guard_s = float(scfg.get("guard_s", 0.5))
         self.enrolment = None if enrolment is None else embed(enrolment)
 
@@ -458,6 +458,9 @@ _WORKER: dict = {}
 
 def labels_paths(out_dir: Path, scan_id: str) -> tuple[Path, Path]:
     """``<scan_id>.labels.csv`` (one row per frame) and ``<scan_id>.json`` (events, words, speakers, info)."""
+    from sonotell.io.manifest import check_scan_id
+
+    check_scan_id(scan_id)  # a scan id never names a file outside out_dir
     return out_dir / f"{scan_id}.labels.csv", out_dir / f"{scan_id}.json"
 
 

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from sonotell.errors import InputError
+from sonotell.errors import ConfigError, InputError
 from sonotell.io.audio import AUDIO_SUFFIXES, SUPPORTED_RATES_HZ
 
 
@@ -41,10 +41,25 @@ class StreamStats:
         return self.clipped / max(1, self.native_samples)
 
 
+MIN_CHUNK_S = 0.1
+
+
+def check_chunk_s(chunk_s: object, key: str = "stream.chunk_s") -> float:
+    """``chunk_s`` as a float of at least ``MIN_CHUNK_S`` seconds; ``ConfigError`` otherwise (0 would loop forever)."""
+    try:
+        value = float(chunk_s)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number of seconds, not {chunk_s!r}") from None
+    if not value >= MIN_CHUNK_S or value == float("inf"):  # also catches NaN
+        raise ConfigError(f"{key} must be at least {MIN_CHUNK_S} s, not {chunk_s!r}")
+    return value
+
+
 def iter_audio_chunks(path: str | Path, sample_rate_hz: int = 16000, chunk_s: float = 30.0, stats: StreamStats | None = None) -> Iterator[np.ndarray]:
     """Yield float32 mono chunks of ``chunk_s`` seconds (the last may be shorter) at ``sample_rate_hz``."""
     import soxr
 
+    check_chunk_s(chunk_s)
     path = Path(path)
     stats = stats if stats is not None else StreamStats()
     if not path.exists():

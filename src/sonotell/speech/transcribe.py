@@ -10,8 +10,10 @@ list[Word]`` (times relative to the audio given). Built in:
 * ``faster_whisper`` (optional extra ``whisper``): a CTranslate2 Whisper model from a LOCAL
   folder; sonotell never downloads weights.
 
-Plug your own (wav2vec2, another Whisper) with ``@register_backend("name")`` or by naming
-``"package.module:ClassName"`` in the pipeline config.
+Plug your own (wav2vec2, another Whisper) with ``@register_backend("name")`` from your own
+code, or ship it in a package that declares it under the entry-point group
+``sonotell.asr_backends``. A config only names a backend; it never imports code
+(``"module:attr"`` is refused; see docs/security.md).
 
 Example:
     >>> backend = create_backend({"name": "pocketsphinx", "mode": "general"})  # doctest: +SKIP
@@ -21,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import tempfile
 from pathlib import Path
@@ -58,20 +59,38 @@ def register_backend(name: str):
     return deco
 
 
+ENTRY_POINT_GROUP = "sonotell.asr_backends"
+
+
+def _plugin_backend(name: str):
+    """A backend an installed package declares under the ``sonotell.asr_backends`` entry-point group.
+
+    Installing a package is the explicit opt-in to run its code; a config file only names it.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return ep.load()
+    return None
+
+
 def create_backend(spec: dict | str, lexicon: Lexicon | None = None) -> AsrBackend:
-    """Build a backend from ``{"name": ..., **options}``; the lexicon is passed when the backend takes one."""
+    """Build a backend from ``{"name": ..., **options}``; the lexicon is passed when the backend takes one.
+
+    ``name`` must be a registered backend (``register_backend``) or one an installed package
+    declares as a ``sonotell.asr_backends`` entry point. A config never imports code by path.
+    """
     spec = {"name": spec} if isinstance(spec, str) else dict(spec)
     name = spec.pop("name", "pocketsphinx")
-    if name in BACKENDS:
-        factory = BACKENDS[name]
-    elif ":" in name:
-        module, attr = name.split(":", 1)
-        try:
-            factory = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:
-            raise ConfigError(f"ASR backend {name!r} cannot be imported ({e})") from None
-    else:
-        raise ConfigError(f"unknown ASR backend {name!r}; known: {', '.join(sorted(BACKENDS))} or 'module:Class'")
+    if not isinstance(name, str):
+        raise ConfigError(f"ASR backend name must be a string, not {name!r}")
+    factory = BACKENDS.get(name) or _plugin_backend(name)
+    if factory is None:
+        raise ConfigError(
+            f"unknown ASR backend {name!r}; known: {', '.join(sorted(BACKENDS))} "
+            f"(others only from installed packages, entry-point group {ENTRY_POINT_GROUP!r})"
+        )
     try:
         backend = factory(lexicon=lexicon, **spec)
     except TypeError:
