@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import (
+    OVERRIDE_HELP,
+    SEED_HELP,
+    console,
+    guarded_output,
+    path_option,
+    print_table,
+    progress_bar,
+    seed_everything,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +38,7 @@ def register(app: typer.Typer) -> None:
             seed_everything(seed)
         out = out or Path("bench_out") / name
         t0 = time.perf_counter()
-        with progress_bar(f"bench {name}") as progress:
+        with guarded_output(out, [path_option(config)]), progress_bar(f"bench {name}") as progress:
             root = build_benchmark(name, out, config=config, overrides=override, seed=seed, progress=progress)
         bench = load_benchmark(root)
         table = bench.table

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import path_option, OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
 
 FRAMES_HELP = "Frame folder: frameset.npz, or images/*/*.jpg with RGB organ masks in annotations/*/*.png."
 
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         import torch
 
         from sonotell.config import load_config
-        from sonotell.files import atomic_path, write_json
+        from sonotell.files import atomic_path, output_lock, refuse_overwriting_inputs, write_json
         from sonotell.methods import cluster_match
         from sonotell.methods.deep_cluster import assign_clusters, train_clustering
         from sonotell.methods.finetune_multilabel import load_frames
@@ -47,7 +47,8 @@ def register(app: typer.Typer) -> None:
             if not len(lab):
                 raise typer.BadParameter("no labelled frames to choose K from; pass --k", param_hint="--k")
             k = cluster_match.choose_k(fs.labels[lab], int(cfg["clustering"]["min_combination_count"]), len(fs.images))
-        with progress_bar(f"clustering (K={k}, {prior})") as progress:
+        refuse_overwriting_inputs([out], [frames, path_option(config)])
+        with output_lock(out), progress_bar(f"clustering (K={k}, {prior})") as progress:
             model = train_clustering(fs, np.arange(len(fs.images)), k, cfg, out_dir=out, seed=seed, progress=progress)
         ids = assign_clusters(model, fs.images)
         table = pd.DataFrame({"name": fs.names, "subject_id": fs.groups, "cluster": ids})
@@ -80,7 +81,7 @@ def register(app: typer.Typer) -> None:
 
         from sonotell.config import load_config
         from sonotell.eval.multilabel import evaluate_multilabel
-        from sonotell.files import write_json
+        from sonotell.files import output_lock, refuse_overwriting_inputs, write_json
         from sonotell.methods import cluster_match
         from sonotell.methods.deep_cluster import labelled_subset, subject_splits
         from sonotell.methods.finetune_multilabel import FinetuneTask, MultiLabelNet, build_encoder, encoder_state_from, load_frames, predict_scores, train_multilabel
@@ -109,7 +110,8 @@ def register(app: typer.Typer) -> None:
             net.encoder.load_state_dict(encoder_state_from(init))
         task = FinetuneTask(net, cfg.get("optimizer"), config=cfg, seed=seed) if method == "supervised" else \
             FixMatchTask(net, method, None if combos is None else torch.from_numpy(combos), cfg.get("optimizer"), cfg, seed)
-        with progress_bar(f"{method} ({len(labelled)} labelled, {len(pool)} unlabelled)") as progress:
+        refuse_overwriting_inputs([out], [frames, path_option(config), None if init == "random" else Path(init)])
+        with output_lock(out), progress_bar(f"{method} ({len(labelled)} labelled, {len(pool)} unlabelled)") as progress:
             train_multilabel(task, fs, labelled, config=cfg, out_dir=out, seed=seed,
                              unlabelled_idx=None if method == "supervised" else pool, combination_ids=combo_ids, progress=progress)
         rep = evaluate_multilabel(fs.labels[split.val], predict_scores(net, fs.images[split.val]),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import SEED_HELP, console, print_table, progress_bar
+from sonotell.cli.ui import SEED_HELP, console, guarded_output, print_table, progress_bar
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
         from sonotell.demo import run_demo
 
-        with progress_bar("demo") as progress:
+        with guarded_output(out, []), progress_bar("demo") as progress:
             report = run_demo(out, seed=seed, subjects=subjects, epochs=epochs, progress=progress)
         summary = json.loads((out / "demo.json").read_text())
         print_table("demo stages", [{"stage": s["name"], "status": s["status"], "seconds": s["seconds"], "note": s["note"]} for s in summary["stages"]])

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, progress_bar, seed_everything
+from sonotell.cli.ui import (
+    OVERRIDE_HELP,
+    SEED_HELP,
+    console,
+    guarded_output,
+    path_option,
+    progress_bar,
+    seed_everything,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +31,6 @@ def register(app: typer.Typer) -> None:
         from sonotell.methods import run_experiment
 
         seed_everything(seed)
-        with progress_bar(f"experiment {recipe}") as progress:
+        with guarded_output(out / recipe, [benchmark, benchmark / "manifest.csv", path_option(config)]), progress_bar(f"experiment {recipe}") as progress:
             result = run_experiment(recipe, benchmark=benchmark, out_dir=out / recipe, config=config, overrides=override, seed=seed, progress=progress)
         console.print(f"wrote {result}")

@@ -36,20 +36,23 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Build a manifest of the narrated scans in FOLDER; report every bad file and keep the good ones."""
+        from sonotell.files import output_lock, refuse_overwriting_inputs
         from sonotell.io.crop import CropParams
-        from sonotell.io.ingest import IngestOptions, ingest as run_ingest
+        from sonotell.io.ingest import IngestOptions
+        from sonotell.io.ingest import ingest as run_ingest
 
         seed_everything(seed)
         working_size = _parse_size(size)
         options = IngestOptions(detect_crop=crop, crop=CropParams(), max_duration_mismatch=max_mismatch)
-        with progress_bar("ingest") as progress:
+        refuse_overwriting_inputs([cache], [folder, metadata])
+        with output_lock(out), progress_bar("ingest") as progress:
             result = run_ingest(folder, out, metadata=metadata, options=options, engine=engine, workers=workers, resume=resume, progress=progress)
         for problem in result.problems:
             console.print(f"[red]bad file:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
         if cache is not None and result.scans:
             from sonotell.io.cache import FrameCache
 
-            with progress_bar("cache") as progress:
+            with output_lock(cache), progress_bar("cache") as progress:
                 for i, scan in enumerate(result.scans):
                     progress(i, len(result.scans), scan.scan_id)
                     FrameCache.build(scan, cache, size=working_size, audio_rate_hz=audio_rate)

@@ -31,28 +31,37 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", "-w", min=1, help="Scans labelled in parallel (processes)."),
         enrol: Path = typer.Option(None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip scans already labelled with the same config and lexicon."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace labels that OUT holds from another config or lexicon (refused otherwise)."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Turn each scan's narration into per-frame labels (resumable, parallel over scans)."""
         import json
 
         from sonotell.config import load_config
+        from sonotell.files import check_run_fingerprint, output_lock, refuse_overwriting_inputs
         from sonotell.speech.lexicon import load_lexicon
-        from sonotell.speech.pipeline import label_scans
+        from sonotell.speech.pipeline import label_scans, labels_paths, recipe_fingerprint
 
         seed_everything(seed)
         cfg = load_config("pipelines", config, override)
         if enrol is not None:
             cfg.setdefault("diarize", {})["enrol_wav"] = str(enrol.resolve())
-        load_lexicon(lexicon)  # a bad lexicon fails here, before any work
+        lex = load_lexicon(lexicon)  # a bad lexicon fails here, before any work
         scans = _scans(manifest)
-        with progress_bar("label") as progress:
-            summary_path = label_scans(scans, out, config=cfg, lexicon=lexicon, workers=workers, resume=resume, progress=progress)
+        inputs = [manifest, enrol, config if Path(config).suffix else None, lexicon if Path(lexicon).suffix else None]
+        inputs += [p for s in scans for p in (s.video_path, s.audio_path)]
+        names = [p for s in scans for p in labels_paths(out, s.scan_id)]
+        refuse_overwriting_inputs([out, out / "summary.csv", out / "summary.json", *names], inputs)
+        with output_lock(out):
+            check_run_fingerprint(out, recipe_fingerprint(cfg, lex), overwrite=overwrite, what="sonotell label")
+            with progress_bar("label") as progress:
+                summary_path = label_scans(scans, out, config=cfg, lexicon=lexicon, workers=workers, resume=resume, progress=progress)
         summary = json.loads(summary_path.read_text())
         import pandas as pd
 
         rows = pd.read_csv(out / "summary.csv", keep_default_na=False).to_dict("records")
-        print_table("labels", [{k: r[k] for k in ("scan_id", "status", "n_frames", "labelled_frames", "n_events", "n_negated", "labels")} for r in rows])
+        columns = ("scan_id", "status", "n_frames", "labelled_frames", "n_events", "n_negated", "labels")
+        print_table("labels", [{k: r.get(k, "") for k in columns} for r in rows])
         for f in summary["failed"]:
             console.print(f"[red]failed:[/red] {f['error']}", highlight=False)
         console.print(f"wrote {out} ({summary['n_done']} labelled, {summary['n_failed']} failed)")
@@ -62,7 +71,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def transcribe(
         audio: Path = typer.Argument(..., help="An audio file or a video with an audio track."),
-        lexicon: str = typer.Option("abdominal", "--lexicon", "-l", help=LEXICON_HELP + " (sets the vocabulary of the default backend)"),
+        lexicon: str = typer.Option(..., "--lexicon", "-l", help=LEXICON_HELP + " Required: it sets the vocabulary the recogniser listens for."),
         out: Path = typer.Option(None, "--out", "-o", help="Write the transcript JSON here (words, segments, events)."),
         config: str = typer.Option("speech", "--config", help=CONFIG_HELP),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
@@ -70,10 +79,12 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Transcribe one recording: speakers, words with timestamps, spotted terms."""
-        from sonotell.files import write_json
+        from sonotell.files import refuse_overwriting_inputs, write_json
         from sonotell.speech.pipeline import SpeechPipeline
 
         seed_everything(seed)
+        inputs = [audio, config if Path(config).suffix else None, lexicon if Path(lexicon).suffix else None]
+        refuse_overwriting_inputs([out], inputs)  # `--out a.wav` must not turn the recording into JSON
         with progress_bar("transcribe") as progress:
             progress(0, 1, audio.name)
             pipe = SpeechPipeline.from_config(config, lexicon, override)
@@ -100,15 +111,17 @@ def register(app: typer.Typer) -> None:
         """Score labels against a narrated benchmark: event P/R/F1, timestamp error, frame accuracy, diarization, negation, term WER, RTF."""
         from sonotell.bench import load_benchmark
         from sonotell.eval.labels import evaluate_labels_dir
-        from sonotell.files import write_json
+        from sonotell.files import refuse_overwriting_inputs, write_json
         from sonotell.speech.lexicon import load_lexicon
 
         bench = load_benchmark(benchmark)
+        out = out or labels_dir / "eval_labels.json"
+        label_files = [p for c in labels_dir.glob("*.labels.csv") for p in (c, c.with_name(c.name[: -len(".labels.csv")] + ".json"))]
+        refuse_overwriting_inputs([out], [labels_dir, benchmark, benchmark / "manifest.csv", *label_files])
         table = bench.table
         ids = list(table["scan_id"]) if split == "all" else list(table.loc[table["voice_split"] == split, "scan_id"])
         summary, per_scan = evaluate_labels_dir(labels_dir, bench, lexicon=load_lexicon(lexicon) if lexicon else None, scan_ids=ids, tolerance_s=tolerance)
         print_table(f"labels vs {bench.name} ({split} voices)", [{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))])
-        out = out or labels_dir / "eval_labels.json"
         write_json(out, {"summary": summary, "per_scan": [{k: v for k, v in s.items() if k != "term_pairs"} for s in per_scan]})
         console.print(f"wrote {out}")
 

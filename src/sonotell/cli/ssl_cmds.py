@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import (
+    OVERRIDE_HELP,
+    SEED_HELP,
+    console,
+    guarded_output,
+    path_option,
+    print_table,
+    progress_bar,
+    seed_everything,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +42,7 @@ def register(app: typer.Typer) -> None:
         from sonotell.methods.pretrain import pretrain as run_pretrain
 
         seed_everything(seed)
-        with progress_bar(f"pretrain {recipe}") as progress:
+        with guarded_output(out / recipe, [benchmark, benchmark / "manifest.csv", path_option(config)]), progress_bar(f"pretrain {recipe}") as progress:
             ckpt = run_pretrain(recipe, benchmark, out / recipe, config=config, overrides=override, seed=seed, progress=progress,
                                 devices=devices, accelerator=accelerator, strategy=strategy, cache_dir=cache or out / "frame_cache")
         summary = ckpt.parent / "pretrain.json"

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import (
+    OVERRIDE_HELP,
+    SEED_HELP,
+    console,
+    guarded_output,
+    path_option,
+    print_table,
+    progress_bar,
+    seed_everything,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,15 +35,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Audio-guided localisation: overlay each frame's response to the speech around it."""
         from sonotell.errors import InputError
+        from sonotell.files import output_lock, refuse_overwriting_inputs
         from sonotell.methods.localise import load_localiser, localise_video, render_overlay
 
         if out.suffix.lower() not in (".mp4", ".mov", ".mkv", ".avi"):
             raise InputError(out, "overlay video must end in .mp4, .mov, .mkv or .avi")
         seed_everything(seed)
+        refuse_overwriting_inputs([out], [video, audio, checkpoint, checkpoint.with_suffix(".yaml")])
         model, recipe = load_localiser(checkpoint)
-        with progress_bar("localise") as progress:
+        with output_lock(out), progress_bar("localise") as progress:
             result = localise_video(video, audio, model, size=(size, size), n_frames=n_frames, every=every, window_s=(window_s, window_s), audio_offset_s=audio_offset_s, progress=progress)
-        render_overlay(result, out, alpha=alpha)
+            render_overlay(result, out, alpha=alpha)
         console.print(f"wrote {out} ({len(result.maps)} frames, model {result.frames_per_s:.1f} frames/s, recipe {recipe})")
 
     @app.command()
@@ -56,7 +67,7 @@ def register(app: typer.Typer) -> None:
         for c in checkpoint:
             name = c.stem if c.stem not in names else f"{c.parent.name}/{c.stem}"
             names[name] = c
-        with progress_bar("finetune") as progress:
+        with guarded_output(out, [benchmark, benchmark / "manifest.csv", path_option(config), *checkpoint]), progress_bar("finetune") as progress:
             md = run_finetune(benchmark, names, out, config=config, overrides=override, seed=seed, progress=progress)
         print_table("downstream F1 (mean ± std over folds)", results_table(json.loads((Path(md).parent / "results.json").read_text())))
         console.print(f"wrote {md}")

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import (
+    OVERRIDE_HELP,
+    SEED_HELP,
+    console,
+    guarded_output,
+    path_option,
+    print_table,
+    progress_bar,
+    seed_everything,
+)
 
 train_app = typer.Typer(help="Train one recipe on a benchmark (checkpoint + config beside it).", no_args_is_help=True)
 
@@ -28,7 +37,7 @@ def train_voice_label_cmd(
 
     seed_everything(seed)
     override = [*override, f"train.devices={devices}", f"train.accelerator={accelerator}", f"train.strategy={strategy}"]
-    with progress_bar(f"train voice_label ({variant})") as progress:
+    with guarded_output(out, [benchmark, benchmark / "manifest.csv", path_option(config)]), progress_bar(f"train voice_label ({variant})") as progress:
         ckpt = train_voice_label(benchmark, out, config=config, overrides=override, seed=seed, variant=variant, progress=progress)
     from sonotell.methods.voice_label import load_voice_label
 
@@ -52,6 +61,6 @@ def register(app: typer.Typer) -> None:
         from sonotell.methods.voice_label import gradcam_from_checkpoint
 
         seed_everything(seed)
-        with progress_bar("gradcam") as progress:
+        with guarded_output(out, [checkpoint, benchmark, benchmark / "manifest.csv"]), progress_bar("gradcam") as progress:
             paths = gradcam_from_checkpoint(checkpoint, benchmark, out, n=n, seed=seed, progress=progress)
         console.print(f"wrote {len(paths)} overlays to {out}")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sonotell.files import output_lock, refuse_overwriting_inputs
 from sonotell.seeding import seed_everything  # noqa: F401  (re-exported for commands)
 
 console = Console(stderr=True)
@@ -55,3 +57,20 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.3f}"
     return "" if v is None else str(v)
+
+
+def path_option(value: str | None) -> Path | None:
+    """A ``--config`` / ``--lexicon`` value that names a file (has a suffix), else None (a packaged name)."""
+    return Path(value) if value and Path(value).suffix else None
+
+
+@contextlib.contextmanager
+def guarded_output(out: Path, inputs: list) -> Iterator[None]:
+    """Refuse an ``out`` that is (or links to) one of ``inputs``, then hold ``out``'s lock for the block.
+
+    Every command that writes wraps its work in this, so an output never replaces an input and
+    two runs never write into one output at the same time (see ``sonotell.files``).
+    """
+    refuse_overwriting_inputs([out], inputs)
+    with output_lock(out):
+        yield

@@ -453,6 +453,8 @@ def merge_events(per_backend: list[list[TermEvent]]) -> list[TermEvent]:
 # -- many scans: per-scan label files, a summary, resumable, parallel --------------------
 
 LABELS_CSV_COLUMNS = ("scan_id", "frame_index", "time_s", "label", "confidence")
+SUMMARY_COLUMNS = ("scan_id", "subject_id", "status", "n_frames", "labelled_frames", "n_events", "n_negated", "labels",
+                   "duration_s", "real_time_factor", "error")
 _WORKER: dict = {}
 
 
@@ -575,8 +577,8 @@ def label_scans(
             for fut in as_completed(futures):
                 rows[futures[fut].scan_id] = fut.result()
                 progress(len(rows), total, futures[fut].scan_id)
-    ordered = [rows[s.scan_id] for s in scans]
-    table = pd.DataFrame(ordered)
+    ordered = [{**dict.fromkeys(SUMMARY_COLUMNS, ""), **rows[s.scan_id]} for s in scans]
+    table = pd.DataFrame(ordered, columns=list(SUMMARY_COLUMNS))  # same columns when every scan failed
     with atomic_path(out_dir / "summary.csv") as tmp:
         table.to_csv(tmp, index=False)
     label_counts: dict[str, int] = {}
