@@ -37,3 +37,14 @@ def bursts() -> tuple[np.ndarray, int, list[tuple[float, float]]]:
         t = np.arange(int((e - s) * sr)) / sr
         wav[int(s * sr) : int(s * sr) + len(t)] += 0.3 * np.sin(2 * np.pi * 300 * t).astype(np.float32)
     return wav, sr, spans
+
+
+@pytest.fixture(autouse=True)
+def keyword_test_backend():
+    """``test_keyword``: the fake "hears liver" backend, registered by name as a config may only name backends."""
+    from sonotell.speech.transcribe import BACKENDS, register_backend
+    from tests.speech.test_pipeline import KeywordBackend
+
+    register_backend("test_keyword")(KeywordBackend)
+    yield
+    BACKENDS.pop("test_keyword", None)

@@ -101,7 +101,7 @@ def test_label_scans_writes_resumes_and_reports_bad_scans(bursts, tmp_path):
     wav, sr, _ = bursts
     good = Scan("good", "p1", tmp_path / "v.mp4", save_audio(tmp_path / "good.wav", wav, sr), fps=10.0, n_frames=40)
     bad = Scan("bad", "p2", tmp_path / "v.mp4", save_audio(tmp_path / "bad.wav", np.zeros(sr, np.float32), sr), fps=10.0, n_frames=40)
-    cfg = small_config(transcribe={"backend": {"name": "tests.speech.test_pipeline:KeywordBackend"}, "combine": [], "pad_s": 0.1})
+    cfg = small_config(transcribe={"backend": {"name": "test_keyword"}, "combine": [], "pad_s": 0.1})
     out = tmp_path / "labels"
     summary = json.loads(label_scans([good, bad], out, config=cfg, lexicon="abdominal").read_text())
     assert summary["n_done"] == 1 and summary["n_failed"] == 1 and "bad.wav: audio is silent" in summary["failed"][0]["error"]

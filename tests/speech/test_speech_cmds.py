@@ -8,7 +8,7 @@ from sonotell.cli import app
 from sonotell.files import write_json
 from sonotell.io.audio import save_audio
 
-BACKEND = "transcribe.backend={name: 'tests.speech.test_pipeline:KeywordBackend'}"
+BACKEND = "transcribe.backend={name: test_keyword}"
 FAST = ["--set", "vad.name=energy", "--set", "transcribe.scope=span", "--set", "diarize.enabled=false", "--set", "diarize.keep=all", "--set", BACKEND]
 
 

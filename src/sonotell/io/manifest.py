@@ -184,20 +184,21 @@ def _row_to_scan(row: dict, i: int, path: Path, root: Path, check_files: bool) -
     values["roi"] = parse_roi(row.get("roi"), where)
     scan = Scan(**values)
     if check_files:
-        _check_media(scan.video_path, "video", VIDEO_SUFFIXES | DICOM_SUFFIXES, where, scan_id)
+        _check_media(scan.video_path, "video", VIDEO_SUFFIXES | DICOM_SUFFIXES, path, i + 2, scan_id)
         if scan.audio_path is not None:
-            _check_media(scan.audio_path, "audio", AUDIO_SUFFIXES | VIDEO_SUFFIXES, where, scan_id)
+            _check_media(scan.audio_path, "audio", AUDIO_SUFFIXES | VIDEO_SUFFIXES, path, i + 2, scan_id)
     return scan
 
 
-def _check_media(p: Path, kind: str, suffixes: set[str], where: str, scan_id: str) -> None:
+def _check_media(p: Path, kind: str, suffixes: set[str], manifest: Path, line: int, scan_id: str) -> None:
     """A manifest names only media files that exist: never a folder, a device or ``/etc/passwd``."""
+    where = f"listed in {manifest} (scan {scan_id!r})"
     if not p.exists():
-        raise InputError(where, f"{kind} of scan {scan_id!r} not found: {p}")
+        raise InputError(p, f"{kind} {where} not found (row {line})")
     if not p.is_file():
-        raise InputError(where, f"{kind} of scan {scan_id!r} is not a regular file: {p}")
+        raise InputError(p, f"{kind} {where} is not a regular file (row {line})")
     if p.suffix.lower() not in suffixes and not (kind == "video" and is_dicom(p)):
-        raise InputError(where, f"{kind} of scan {scan_id!r} is not a media file ({p.name}; expected {', '.join(sorted(suffixes))})")
+        raise InputError(p, f"{kind} {where} is not a media file (row {line}; expected {', '.join(sorted(suffixes))})")
 
 
 def _check_unique(ids: list[str], path: Path) -> None:
