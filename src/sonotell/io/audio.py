@@ -22,9 +22,7 @@ def load_audio(path: str | Path, sample_rate_hz: int | None = None, *, allow_sil
 
     Raises ``InputError`` naming the file for a missing, unreadable, empty or silent input.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "audio file not found")
+    path = existing_audio(path)
     if path.suffix.lower() in AUDIO_SUFFIXES:
         wav, sr = _read_soundfile(path)
     else:
@@ -43,9 +41,19 @@ def load_audio(path: str | Path, sample_rate_hz: int | None = None, *, allow_sil
     return wav.astype(np.float32, copy=False), sr
 
 
+def existing_audio(path: str | Path) -> Path:
+    """``path`` when it is a non-empty file; ``InputError`` "audio file not found" / "audio is empty (0 bytes)"."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "audio file not found")
+    if path.is_file() and path.stat().st_size == 0:  # not "Format not recognised": say what is wrong
+        raise InputError(path, "audio is empty (0 bytes)")
+    return path
+
+
 def audio_duration_s(path: str | Path) -> tuple[float, int]:
     """Duration and native sample rate without decoding everything when the format allows."""
-    path = Path(path)
+    path = existing_audio(path)
     if path.suffix.lower() in AUDIO_SUFFIXES:
         import soundfile as sf
 

@@ -107,33 +107,48 @@ class Lexicon:
             if not label:
                 raise InputError(source, "a label name is empty")
             spec = {"terms": spec} if isinstance(spec, list) else (spec or {})
+            if not isinstance(spec, dict):
+                raise InputError(source, f"label {label!r}: expected a list of terms or a mapping of {', '.join(FORM_KINDS)}")
             unknown = set(spec) - set(FORM_KINDS)
             if unknown:
                 raise InputError(source, f"label {label!r}: unknown keys {sorted(unknown)} (use {', '.join(FORM_KINDS)})")
             label_text = normalise(label)
+            for kind in FORM_KINDS:
+                if not isinstance(spec.get(kind) or [], list):
+                    raise InputError(source, f"label {label!r}: {kind!r} must be a list of terms")
             raw_forms = [(label, "label")] + [(t, kind) for kind in FORM_KINDS for t in (spec.get(kind) or [])]
+            own_name_listed = False
             for i, (raw, kind) in enumerate(raw_forms):
                 text = normalise(str(raw)) if raw is not None else ""
                 if not text:
                     raise InputError(source, f"label {label!r}: empty term in {kind!r}")
-                if i > 0 and text == label_text:
-                    continue  # the label's own name listed again as a term: harmless
+                if i > 0 and text == label_text and not own_name_listed:
+                    own_name_listed = True
+                    continue  # the label's own name listed once more as a term: harmless
                 if text in seen:
                     where = "twice" if seen[text] == label else f"for both {seen[text]!r} and {label!r}"
                     raise InputError(source, f"duplicate term {text!r} listed {where}")
                 seen[text] = label
                 forms.append(Form(text, label, kind))
         neg = data.get("negation") or {}
+        if not isinstance(neg, dict) or not all(isinstance(neg.get(k, []), (list, tuple)) for k in ("before", "after")):
+            raise InputError(source, "'negation' must map before/after to lists of cues")
+        prons_raw = data.get("pronunciations") or {}
+        if not isinstance(prons_raw, dict):
+            raise InputError(source, "'pronunciations' must map words to ARPAbet strings")
+        carriers = data.get("carriers") or DEFAULT_CARRIERS
+        if not isinstance(carriers, (list, tuple)) or not all(isinstance(c, str) for c in carriers):
+            raise InputError(source, "'carriers' must be a list of phrases")
         for cue in list(neg.get("before", [])) + list(neg.get("after", [])):
             if not isinstance(cue, str):
                 raise InputError(source, f"negation cue {cue!r} is not text (quote yes/no/on/off in YAML)")
-        prons = {normalise(k): " ".join(str(v).upper().split()) for k, v in (data.get("pronunciations") or {}).items()}
+        prons = {normalise(str(k)): " ".join(str(v).upper().split()) for k, v in prons_raw.items()}
         return cls(
             name=str(data.get("name", Path(str(source)).stem)),
             forms=forms,
             negation_before=tuple(normalise(c) for c in neg.get("before", DEFAULT_NEGATION_BEFORE)),
             negation_after=tuple(normalise(c) for c in neg.get("after", DEFAULT_NEGATION_AFTER)),
-            carriers=tuple(data.get("carriers") or DEFAULT_CARRIERS),
+            carriers=tuple(carriers),
             pronunciations=prons,
             source=str(source),
         )
@@ -193,7 +208,9 @@ def load_lexicon(name_or_path: str | Path) -> Lexicon:
     if not path.exists():
         raise InputError(path, "lexicon file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(path, "lexicon is not UTF-8 text") from None
     except yaml.YAMLError as e:
         raise InputError(path, f"not valid YAML ({e.__class__.__name__})") from None
     return Lexicon.from_dict(data, source=path)

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from sonotell.errors import ConfigError, InputError
-from sonotell.io.audio import AUDIO_SUFFIXES, SUPPORTED_RATES_HZ
+from sonotell.io.audio import AUDIO_SUFFIXES, SUPPORTED_RATES_HZ, existing_audio
 
 
 @dataclass
@@ -60,10 +60,8 @@ def iter_audio_chunks(path: str | Path, sample_rate_hz: int = 16000, chunk_s: fl
     import soxr
 
     check_chunk_s(chunk_s)
-    path = Path(path)
+    path = existing_audio(path)
     stats = stats if stats is not None else StreamStats()
-    if not path.exists():
-        raise InputError(path, "audio file not found")
     source = _soundfile_blocks(path, chunk_s, stats) if path.suffix.lower() in AUDIO_SUFFIXES else _container_blocks(path, chunk_s, stats)
     resampler = None
     pending: list[np.ndarray] = []
