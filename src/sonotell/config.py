@@ -20,7 +20,7 @@ def packaged_config_path(group: str, name: str) -> Path:
     return Path(str(resources.files("sonotell") / "configs" / group / f"{name}.yaml"))
 
 
-def load_config(group: str, name_or_path: str | Path, overrides: list[str] | None = None) -> dict:
+def load_config(group: str, name_or_path: str | Path, overrides: list[str] | None = None, *, _seen: tuple = ()) -> dict:
     """Load a packaged config by name (or a YAML file by path) and apply ``key=value`` overrides.
 
     A config may name a base with ``_base_: other_name`` (same group); keys merge over it.
@@ -33,14 +33,29 @@ def load_config(group: str, name_or_path: str | Path, overrides: list[str] | Non
         path = packaged_config_path(group, str(name_or_path))
     if not path.exists():
         raise ConfigError(f"{path}: no such config (group {group!r})")
-    with open(path) as f:
-        cfg = yaml.safe_load(f) or {}
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a config file")
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(e)})") from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: a config must be a mapping")
     base = cfg.pop("_base_", None)
     if base:
-        cfg = merge(load_config(group, base), cfg)
+        if not isinstance(base, str) or base in _seen:
+            raise ConfigError(f"{path}: _base_ must name another config of group {group!r} (no cycles), not {base!r}")
+        cfg = merge(load_config(group, base, _seen=(*_seen, str(name_or_path))), cfg)
     return apply_overrides(cfg, overrides or [])
+
+
+def _yaml_problem(e: Exception) -> str:
+    """``line L, column C: problem`` from a PyYAML error, on one line."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or e.__class__.__name__
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else str(problem)
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -65,5 +80,8 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {p!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({_yaml_problem(e)})") from None
     return cfg

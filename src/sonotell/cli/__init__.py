@@ -5,6 +5,7 @@ Each area registers its commands from its own module, so the areas grow independ
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import sys
@@ -55,7 +56,18 @@ def main() -> None:
     try:
         app()
     except SonotellError as e:
-        from rich.console import Console
+        _fail(str(e))
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise
+        # A full disk outside sonotell.files' atomic writes: still one line, naming the file.
+        _fail(f"{e.filename or 'output'}: could not be written: no space left on device (earlier outputs are intact)")
 
-        Console(stderr=True).print(f"[red]error:[/red] {e}", markup=True, highlight=False)
-        sys.exit(2)
+
+def _fail(message: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    # escape: a message quoting "[...]" (a YAML error, a file name) must not be read as markup
+    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
+    sys.exit(2)
