@@ -171,7 +171,7 @@ class ClipDataset(Dataset):
     def mask_at(self, scan_id: str, t: float) -> np.ndarray:
         """The class map of the frame at ``t``, cropped and resized like the frames; -1 where none."""
         cache = self.samplers[scan_id].cache
-        frame_index = min(int(np.floor(t * cache.fps)), cache.n_frames - 1)
+        frame_index = cache.index_at(t)
         mask = self.benchmark.mask(scan_id, frame_index)
         if mask is None:
             return np.full(self.size, -1, np.int64)
@@ -183,7 +183,7 @@ class ClipDataset(Dataset):
         return np.asarray(Image.fromarray(mask).resize((self.size[1], self.size[0]), Image.NEAREST), dtype=np.int64)
 
     def _times(self, scan_id: str, cache: FrameCache, times, hop_s: float) -> list[float]:
-        duration = cache.n_frames / cache.fps
+        duration = cache.duration_s
         if isinstance(times, dict):
             return [float(t) for t in times.get(scan_id, [])]
         if times == "grid":
@@ -191,7 +191,7 @@ class ClipDataset(Dataset):
         if times == "events":
             return [0.5 * (float(e["start_s"]) + float(e["end_s"])) for e in self.truth[scan_id].get("events", []) if not e.get("negated")]
         if times == "masks":
-            return [(int(k) + 0.5) / cache.fps for k in sorted(self.truth[scan_id].get("masks", {}), key=int)]
+            return [cache.time_of(int(k)) + 0.5 / cache.fps for k in sorted(self.truth[scan_id].get("masks", {}), key=int)]
         raise ValueError(f"times must be 'grid', 'events', 'masks' or a dict, not {times!r}")
 
 

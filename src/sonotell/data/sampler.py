@@ -82,7 +82,7 @@ class ClipSampler:
         return int(round((self.audio_before_s + self.audio_after_s) * self.sample_rate_hz))
 
     def frame_indices(self, t: float) -> np.ndarray:
-        centre = int(np.floor(t * self.cache.fps))
+        centre = self.cache.index_at(t)  # presentation times for a variable frame rate
         idx = centre + self.frame_stride * (np.arange(self.n_frames) - self.n_frames // 2)
         return np.clip(idx, 0, self.cache.n_frames - 1)
 

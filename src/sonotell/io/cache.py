@@ -6,6 +6,7 @@ One folder per scan and working size, ``<cache_dir>/<scan_id>_<H>x<W>/``:
   is one contiguous slice, so sampling costs a page-cache read, not a video seek + decode;
 - ``audio_<rate>.npy``: the scan's audio, mono float32 resampled to ``audio_rate_hz``
   (sample 0 sits at ``audio_offset_s`` on the video clock);
+- ``times.npy``: only for a variable-frame-rate video, each frame's presentation time (s);
 - ``meta.json``: shape, fps, ROI, the source files' signature; written last.
 
 Builds go into ``<folder>.partial/`` and are renamed into place when complete, so a reader
@@ -138,6 +139,12 @@ class FrameCache:
                 "audio_samples": 0,
                 "signature": signature,
             }
+            from sonotell.io.video import variable_frame_times
+
+            times = variable_frame_times(scan.video_path)
+            if times is not None and len(times) == done:  # variable frame rate: keep every frame's time
+                np.save(partial / "times.npy", times.astype(np.float64))
+                meta["variable_frame_rate"] = True
             if audio_rate_hz is not None:
                 from sonotell.io.audio import load_audio
 
@@ -200,6 +207,29 @@ class FrameCache:
 
     def __len__(self) -> int:
         return self.n_frames
+
+    def _frame_times(self) -> np.ndarray | None:
+        if not self.meta.get("variable_frame_rate"):
+            return None
+        if getattr(self, "_times", None) is None:
+            self._times = np.load(self.root / "times.npy", allow_pickle=False)
+        return self._times
+
+    def time_of(self, index: int) -> float:
+        """Video-clock time of frame ``index`` (its presentation time for a variable frame rate)."""
+        times = self._frame_times()
+        return float(times[index]) if times is not None else index / self.fps
+
+    def index_at(self, t: float) -> int:
+        """The frame shown at time ``t`` (clamped to the scan): the last frame presented at or before ``t``."""
+        times = self._frame_times()
+        i = int(np.searchsorted(times, t, side="right")) - 1 if times is not None else int(np.floor(t * self.fps))
+        return min(max(i, 0), self.n_frames - 1)
+
+    @property
+    def duration_s(self) -> float:
+        times = self._frame_times()
+        return float(times[-1] + np.median(np.diff(times))) if times is not None and len(times) > 1 else self.n_frames / self.fps
 
     def _array(self) -> np.memmap:
         # Opened lazily so a cache can be pickled into DataLoader workers before first use.

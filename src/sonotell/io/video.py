@@ -73,6 +73,64 @@ def probe_video(path: str | Path) -> VideoInfo:
     return VideoInfo(fps, n, width, height, has_audio)
 
 
+def frame_times(path: str | Path) -> np.ndarray:
+    """Presentation time of every frame in seconds, the first frame at 0, from the container's timestamps.
+
+    Reads packet timestamps only (no decoding). DICOM cine and containers without timestamps
+    give ``index / fps``.
+
+    Example:
+        >>> frame_times("scan.mp4")[:3]  # doctest: +SKIP
+        array([0.  , 0.04, 0.08])
+    """
+    path = _existing(path)
+    if not is_dicom(path):
+        import av
+
+        try:
+            with av.open(str(path)) as c:
+                if not c.streams.video:
+                    raise InputError(path, "no video stream")
+                vs = c.streams.video[0]
+                tb = float(vs.time_base) if vs.time_base else 0.0
+                pts = [p.pts for p in c.demux(vs) if p.pts is not None and p.size > 0]
+        except InputError:
+            raise
+        except Exception as e:
+            raise InputError(path, f"corrupt or unreadable video ({e.__class__.__name__}: {e})") from None
+        if pts and tb > 0 and len(set(pts)) == len(pts):
+            t = np.sort(np.asarray(pts, np.float64)) * tb  # decode order -> presentation order
+            return t - t[0]
+    info = probe_video(path)
+    return np.arange(info.n_frames) / info.fps
+
+
+def is_variable_rate(times: np.ndarray, tolerance: float = 0.25) -> bool:
+    """True when some frame interval differs from the median one by more than ``tolerance`` of it."""
+    gaps = np.diff(np.asarray(times, np.float64))
+    if len(gaps) < 2:
+        return False
+    median = float(np.median(gaps))
+    return median > 0 and float(np.max(np.abs(gaps - median))) > tolerance * median
+
+
+def variable_frame_times(path: str | Path) -> np.ndarray | None:
+    """The frame times of a variable-frame-rate video (a warning says so), None for a constant rate.
+
+    With a variable rate, ``index / fps`` puts frames at the wrong time; callers then use these.
+    """
+    times = frame_times(path)
+    if not is_variable_rate(times):
+        return None
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "%s: variable frame rate (frame intervals %.3f-%.3f s); frame times come from the presentation timestamps",
+        path, float(np.min(np.diff(times))), float(np.max(np.diff(times))),
+    )
+    return times
+
+
 def iter_frames(path: str | Path, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
     """Yield greyscale uint8 frames, resized to ``size`` = (height, width) when given."""
     path = _existing(path)

@@ -128,10 +128,12 @@ def localise_video(
             (text = label, video clock); default: the speech pipeline runs on the audio here.
     """
     from sonotell.io.audio import load_audio
-    from sonotell.io.video import probe_video, read_frames
+    from sonotell.io.video import probe_video, read_frames, variable_frame_times
 
     info = probe_video(video_path)
     frames = read_frames(video_path, size=size)
+    vfr = variable_frame_times(video_path)
+    t_of = (lambda i: float(vfr[i])) if vfr is not None and len(vfr) == len(frames) else (lambda i: i / info.fps)
     wav, sr = load_audio(audio_path if audio_path is not None else video_path, sample_rate_hz, allow_silent=True)
     if uses_keywords(model) and terms is None:
         terms = spotted_terms(audio_path if audio_path is not None else video_path, getattr(model, "keyword_lexicon", None), audio_offset_s)
@@ -141,9 +143,9 @@ def localise_video(
         chunk = idx[start : start + batch_size]
         clips = clips_around(frames, chunk, n_frames, frame_stride)
         if terms is not None and uses_keywords(model):
-            audio = [words_in_window(terms, i / info.fps - window_s[0], i / info.fps + window_s[1]) for i in chunk]
+            audio = [words_in_window(terms, t_of(i) - window_s[0], t_of(i) + window_s[1]) for i in chunk]
         else:
-            audio = np.stack([audio_window(wav, sr, i / info.fps - audio_offset_s, window_s[0], window_s[1]) for i in chunk])
+            audio = np.stack([audio_window(wav, sr, t_of(i) - audio_offset_s, window_s[0], window_s[1]) for i in chunk])
         m, s = localisation_maps(model, clips, audio, batch_size)
         maps.append(m)
         seconds += s

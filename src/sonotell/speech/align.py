@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sonotell.types import UNLABELLED, FrameLabel, TermEvent
@@ -57,8 +58,15 @@ def align_events(
     fps: float,
     n_frames: int,
     config: AlignConfig | dict | None = None,
+    times: Sequence[float] | None = None,
 ) -> list[FrameLabel]:
-    """One ``FrameLabel`` per frame (time = index / fps on the video clock)."""
+    """One ``FrameLabel`` per frame (time = index / fps on the video clock, or ``times[index]``).
+
+    ``times``: each frame's presentation time, for a variable-frame-rate video
+    (``sonotell.io.video.variable_frame_times``); it then sets the number of frames too.
+    """
+    if times is not None:
+        n_frames = len(times)
     cfg = config if isinstance(config, AlignConfig) else AlignConfig.from_dict(config)
     if cfg.conflict not in ("drop", "nearest", "confidence"):
         raise ValueError(f"align.conflict must be drop, nearest or confidence, not {cfg.conflict!r}")
@@ -66,7 +74,7 @@ def align_events(
     out = []
     lo = 0
     for i in range(n_frames):
-        t = i / fps
+        t = float(times[i]) if times is not None else i / fps
         while lo < len(usable) and usable[lo].end_s + cfg.after_s < t:
             lo += 1
         best: dict[str, tuple[float, float]] = {}  # label -> (weight, distance)

@@ -168,8 +168,11 @@ class SpeechPipeline:
 
             info = probe_video(scan.video_path)
             fps, n_frames = info.fps, info.n_frames
-        result.frame_labels = align_events(result.events, scan.scan_id, fps=fps, n_frames=n_frames, config=self.align_cfg)
-        result.info.update(scan_id=scan.scan_id, subject_id=scan.subject_id, fps=fps, n_frames=n_frames)
+        times = _variable_frame_times(scan)
+        result.frame_labels = align_events(result.events, scan.scan_id, fps=fps, n_frames=n_frames, config=self.align_cfg, times=times)
+        result.info.update(scan_id=scan.scan_id, subject_id=scan.subject_id, fps=fps, n_frames=len(result.frame_labels))
+        if times is not None:
+            result.info["variable_frame_rate"] = True
         return result
 
     # -- the stream ---------------------------------------------------------------------
@@ -448,6 +451,16 @@ def merge_events(per_backend: list[list[TermEvent]]) -> list[TermEvent]:
             if not any(m.label == e.label and m.start_s < e.end_s and e.start_s < m.end_s for m in merged):
                 merged.append(e)
     return sorted(merged, key=lambda e: e.start_s)
+
+
+def _variable_frame_times(scan: Scan):
+    """Presentation times of a variable-frame-rate scan's frames; None for a constant rate (index / fps)."""
+    from sonotell.io.video import variable_frame_times
+
+    try:
+        return variable_frame_times(scan.video_path)
+    except InputError:  # the labels need only fps and n_frames; a video problem is ingest's to report
+        return None
 
 
 # -- many scans: per-scan label files, a summary, resumable, parallel --------------------
