@@ -18,8 +18,30 @@ def keyword_test_backend():
     BACKENDS.pop("test_keyword", None)
 
 
-def one_line_error(result) -> str:
-    """The CLI's error output, checked to be the project's one-line error with exit code 2."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    return result.output
+def run_cli(capsys, args: list[str]) -> tuple[int, str]:
+    """Run ``sonotell ARGS`` through the real entry point (``sonotell.cli.main``): exit code and output."""
+    import sys
+
+    from sonotell.cli import main
+
+    capsys.readouterr()
+    argv, sys.argv = sys.argv, ["sonotell", *map(str, args)]
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = argv
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def one_line_error(capsys, args: list[str]) -> str:
+    """Run the CLI; check it failed with the project's one-line error (exit code 2, no traceback)."""
+    code, output = run_cli(capsys, args)
+    assert code == 2, output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output
+    return errors[0]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
-from sonotell.cli import app
 from sonotell.errors import ConfigError
 from sonotell.speech.transcribe import ENTRY_POINT_GROUP, create_backend
 from tests.security.conftest import one_line_error
 
 
-def test_module_attr_backend_in_a_config_runs_nothing(tmp_path, bursts):
+def test_module_attr_backend_in_a_config_runs_nothing(tmp_path, bursts, capsys):
     marker = tmp_path / "X"
     with pytest.raises(ConfigError, match="unknown ASR backend 'subprocess:run'"):
         create_backend({"name": "subprocess:run", "args": f"touch {marker}", "shell": True})
@@ -22,7 +20,7 @@ def test_module_attr_backend_in_a_config_runs_nothing(tmp_path, bursts):
     audio = save_audio(tmp_path / "a.wav", wav, sr)
     cfg = tmp_path / "evil.yaml"
     cfg.write_text(f"_base_: speech\ntranscribe:\n  backend: {{name: 'subprocess:run', args: 'touch {marker}', shell: true}}\n")
-    out = one_line_error(CliRunner().invoke(app, ["transcribe", str(audio), "--lexicon", "lung", "--config", str(cfg)]))
+    out = one_line_error(capsys, ["transcribe", str(audio), "--lexicon", "lung", "--config", str(cfg)])
     assert "unknown ASR backend" in out
     assert not marker.exists()
 

@@ -34,26 +34,26 @@ def test_build_killed_before_the_first_checkpoint_is_restarted_cleanly(tmp_path,
 
     monkeypatch.setattr(video_mod, "iter_frames", dies_after_five)
     with pytest.raises(KeyboardInterrupt):
-        FrameCache.build(scan, tmp_path / "c", size=(16, 16), audio_rate_hz=None)
+        FrameCache.build(scan, tmp_path / "c", size=(16, 16), roi=None, audio_rate_hz=None)
     partial = tmp_path / "c" / "s_16x16.partial" / "frames.u8"
     assert partial.stat().st_size == 5 * 16 * 16  # the killed build's leftovers, before any checkpoint
     monkeypatch.setattr(video_mod, "iter_frames", real)
-    cache = FrameCache.build(scan, tmp_path / "c", size=(16, 16), audio_rate_hz=None)
+    cache = FrameCache.build(scan, tmp_path / "c", size=(16, 16), roi=None, audio_rate_hz=None)
     assert cache.n_frames == 20 and (cache.root / "frames.u8").stat().st_size == 20 * 16 * 16
-    direct = FrameCache.build(scan, tmp_path / "fresh", size=(16, 16), audio_rate_hz=None)
+    direct = FrameCache.build(scan, tmp_path / "fresh", size=(16, 16), roi=None, audio_rate_hz=None)
     np.testing.assert_array_equal(cache.frames(0, 20), direct.frames(0, 20))
     assert len(read_frames(scan.video_path)) == 20
 
 
 def test_a_broken_cache_entry_is_rebuilt_with_a_warning(tmp_path, scan, caplog):
-    cache = FrameCache.build(scan, tmp_path / "c", size=(16, 16), audio_rate_hz=None)
+    cache = FrameCache.build(scan, tmp_path / "c", size=(16, 16), roi=None, audio_rate_hz=None)
     good = cache.frames(0, 20)
     with open(cache.root / "frames.u8", "ab") as f:
         f.write(b"\0" * 100)  # damaged: wrong size
     with caplog.at_level(logging.WARNING, logger="sonotell"):
-        rebuilt = FrameCache.build(scan, tmp_path / "c", size=(16, 16), audio_rate_hz=None)
+        rebuilt = FrameCache.build(scan, tmp_path / "c", size=(16, 16), roi=None, audio_rate_hz=None)
     assert "rebuilding this cache entry" in caplog.text
     np.testing.assert_array_equal(rebuilt.frames(0, 20), good)
     (rebuilt.root / "meta.json").write_text("{not json")
-    again = FrameCache.build(scan, tmp_path / "c", size=(16, 16), audio_rate_hz=None)
+    again = FrameCache.build(scan, tmp_path / "c", size=(16, 16), roi=None, audio_rate_hz=None)
     np.testing.assert_array_equal(again.frames(0, 20), good)

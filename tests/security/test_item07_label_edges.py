@@ -6,28 +6,26 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from sonotell.cli import app
 from sonotell.errors import InputError
 from sonotell.io.audio import save_audio
 from sonotell.io.manifest import read_manifest
-from tests.security.conftest import one_line_error
+from tests.security.conftest import one_line_error, run_cli
 from tests.speech.test_speech_cmds import FAST
 
 
-def test_header_only_and_empty_manifests_are_one_line_errors(tmp_path):
+def test_header_only_and_empty_manifests_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "m.csv").write_text("scan_id,subject_id,video_path\n")
     with pytest.raises(InputError, match="no scans"):
         read_manifest(tmp_path / "m.csv")
-    out = one_line_error(CliRunner().invoke(app, ["label", str(tmp_path / "m.csv"), "--lexicon", "lung", "--out", str(tmp_path / "l")]))
+    out = one_line_error(capsys, ["label", str(tmp_path / "m.csv"), "--lexicon", "lung", "--out", str(tmp_path / "l")])
     assert "no scans" in out
     (tmp_path / "e.csv").write_text("")
     with pytest.raises(InputError, match="manifest is empty"):
         read_manifest(tmp_path / "e.csv")
 
 
-def test_every_scan_failing_is_reported_not_a_crash(tmp_path):
+def test_every_scan_failing_is_reported_not_a_crash(tmp_path, capsys):
     sr = 16000
     rows = ["scan_id,subject_id,video_path,audio_path,fps,n_frames"]
     for k in range(2):
@@ -35,9 +33,8 @@ def test_every_scan_failing_is_reported_not_a_crash(tmp_path):
         (tmp_path / f"s{k}.mp4").write_bytes(b"")
         rows.append(f"s{k},p{k},s{k}.mp4,s{k}.wav,10,10")
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
-    res = CliRunner().invoke(app, ["label", str(tmp_path / "m.csv"), "--lexicon", "lung", "--out", str(tmp_path / "l"), *FAST])
-    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), (res.output, res.exception)
-    assert "Traceback" not in res.output and "failed" in res.output
+    code, output = run_cli(capsys, ["label", tmp_path / "m.csv", "--lexicon", "lung", "--out", tmp_path / "l", *FAST])
+    assert code == 1 and "Traceback" not in output and "2 failed" in output, output
     summary = json.loads((tmp_path / "l" / "summary.json").read_text())
     assert summary["n_failed"] == 2
     assert (tmp_path / "l" / "summary.csv").read_text().splitlines()[0].startswith("scan_id,subject_id,status,n_frames")

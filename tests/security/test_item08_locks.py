@@ -7,12 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
-from sonotell.cli import app
 from sonotell.errors import OutputError
 from sonotell.files import check_run_fingerprint, output_lock
-from tests.security.conftest import one_line_error
+from tests.security.conftest import one_line_error, run_cli
 from tests.speech.test_speech_cmds import FAST, tiny_bench
 
 
@@ -38,16 +36,14 @@ def test_fingerprint_mismatch_needs_overwrite(tmp_path):
     check_run_fingerprint(tmp_path, "bbb")
 
 
-def test_label_into_a_folder_of_another_config(tmp_path, bursts):
+def test_label_into_a_folder_of_another_config(tmp_path, bursts, capsys):
     bench = tiny_bench(tmp_path / "bench", bursts)
     out = tmp_path / "lab"
-    runner = CliRunner()
-    assert runner.invoke(app, ["label", str(bench), "--lexicon", "abdominal", "--out", str(out), *FAST]).exit_code == 0
+    assert run_cli(capsys, ["label", bench, "--lexicon", "abdominal", "--out", out, *FAST])[0] == 0
     first = json.loads((out / "summary.json").read_text())["fingerprint"]
     other = [*FAST, "--set", "align.before_s=0.0"]
-    res = runner.invoke(app, ["label", str(bench), "--lexicon", "abdominal", "--out", str(out), *other])
-    assert "another configuration" in one_line_error(res)
+    assert "another configuration" in one_line_error(capsys, ["label", bench, "--lexicon", "abdominal", "--out", out, *other])
     assert json.loads((out / "summary.json").read_text())["fingerprint"] == first  # untouched
-    res = runner.invoke(app, ["label", str(bench), "--lexicon", "abdominal", "--out", str(out), *other, "--overwrite"])
-    assert res.exit_code == 0, res.output
+    code, output = run_cli(capsys, ["label", bench, "--lexicon", "abdominal", "--out", out, *other, "--overwrite"])
+    assert code == 0, output
     assert json.loads((out / "summary.json").read_text())["fingerprint"] != first

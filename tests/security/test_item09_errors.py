@@ -7,16 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from sonotell.cli import app
 from sonotell.errors import ConfigError, OutputError
 from sonotell.files import write_json
 from tests.security.conftest import one_line_error
 
 
 @pytest.mark.parametrize("text", ["a: [1, 2\nb: c: d\n", "key: 'unterminated\n", "\t- tab\n", "- a list\n"])
-def test_malformed_config_yaml(tmp_path, text, bursts):
+def test_malformed_config_yaml(tmp_path, text, bursts, capsys):
     from sonotell.config import load_config
     from sonotell.io.audio import save_audio
 
@@ -26,7 +24,7 @@ def test_malformed_config_yaml(tmp_path, text, bursts):
         load_config("pipelines", cfg)
     wav, sr, _ = bursts
     audio = save_audio(tmp_path / "a.wav", wav, sr)
-    out = one_line_error(CliRunner().invoke(app, ["transcribe", str(audio), "--lexicon", "lung", "--config", str(cfg)]))
+    out = one_line_error(capsys, ["transcribe", str(audio), "--lexicon", "lung", "--config", str(cfg)])
     assert "bad.yaml" in out
 
 
@@ -52,10 +50,9 @@ def test_enospc_names_the_file_and_keeps_the_earlier_output(tmp_path, monkeypatc
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary left behind
 
 
-def test_enospc_in_a_command_is_one_line(tmp_path, bursts, monkeypatch):
+def test_enospc_in_a_command_is_one_line(tmp_path, bursts, monkeypatch, capsys):
     from tests.speech.test_speech_cmds import FAST, tiny_bench
 
     bench = tiny_bench(tmp_path / "bench", bursts)
     monkeypatch.setattr(Path, "write_text", _disk_full)
-    res = CliRunner().invoke(app, ["label", str(bench), "--lexicon", "abdominal", "--out", str(tmp_path / "lab"), *FAST])
-    assert "no space left on device" in one_line_error(res)
+    assert "no space left on device" in one_line_error(capsys, ["label", str(bench), "--lexicon", "abdominal", "--out", str(tmp_path / "lab"), *FAST])

@@ -6,14 +6,13 @@ import os
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from sonotell.cli import app
 from sonotell.errors import InputError
 from sonotell.files import write_json, write_text
 from sonotell.io.audio import load_audio, save_audio
 from sonotell.speech.lexicon import Lexicon
 from sonotell.speech.stream import iter_audio_chunks
+from tests.security.conftest import run_cli
 
 
 @pytest.mark.parametrize("terms", [["liver", "liver"], ["hepar", "hepar"], {"terms": ["liver"], "misspellings": ["liver"]}])
@@ -43,7 +42,7 @@ def test_outputs_follow_the_umask(tmp_path, umask):
         os.umask(old)
 
 
-def test_transcribe_requires_the_lexicon(tmp_path):
+def test_transcribe_requires_the_lexicon(tmp_path, capsys):
     save_audio(tmp_path / "a.wav", np.zeros(800, np.float32), 8000)
-    res = CliRunner().invoke(app, ["transcribe", str(tmp_path / "a.wav")])
-    assert res.exit_code == 2 and "--lexicon" in res.output
+    code, output = run_cli(capsys, ["transcribe", tmp_path / "a.wav"])
+    assert code == 2 and "Missing option '--lexicon'" in output, output

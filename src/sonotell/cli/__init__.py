@@ -69,5 +69,5 @@ def _fail(message: str) -> None:
     from rich.markup import escape
 
     # escape: a message quoting "[...]" (a YAML error, a file name) must not be read as markup
-    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
+    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     sys.exit(2)

@@ -32,11 +32,11 @@ def save_model_checkpoint(path: str | Path, model: nn.Module, recipe: str, confi
         >>> save_model_checkpoint("runs/enc.pt", encoder, "show_from_tell", cfg)  # doctest: +SKIP
     """
     path = Path(path)
-    # plain(): only tensors and JSON-like data, so the file loads with weights_only=True
-    payload = {"format": FORMAT, "recipe": recipe, "config": plain(config or {}), "state_dict": model.state_dict()}
+    config = plain(config or {})  # only tensors and JSON-like data, so the file loads with weights_only=True
+    payload = {"format": FORMAT, "recipe": recipe, "config": config, "state_dict": model.state_dict()}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-    write_text(path.with_suffix(".yaml"), yaml.safe_dump({"recipe": recipe, "config": config or {}}, sort_keys=False))
+    write_text(path.with_suffix(".yaml"), yaml.safe_dump({"recipe": recipe, "config": config}, sort_keys=False))
     return path
 
 
