@@ -113,14 +113,14 @@ def _json_default(o: Any) -> Any:
 # --------------------------------------------------------------------------- inputs are never outputs
 
 
-def _same(a: Path, b: Path) -> bool:
-    """Same file after resolving symlinks, or the same inode (hard links)."""
-    if a.resolve() == b.resolve():
-        return True
+def _identity(p: Path) -> tuple[Path, tuple[int, int] | None]:
+    """The resolved path (symlinks followed) and, when it exists, its (device, inode) for hard links."""
+    resolved = p.resolve()
     try:
-        return os.path.samefile(a, b)
+        st = resolved.stat()
+        return resolved, (st.st_dev, st.st_ino)
     except OSError:
-        return False
+        return resolved, None
 
 
 def refuse_overwriting_inputs(outputs: Iterable[str | Path | None], inputs: Iterable[str | Path | None]) -> None:
@@ -136,11 +136,18 @@ def refuse_overwriting_inputs(outputs: Iterable[str | Path | None], inputs: Iter
         >>> refuse_overwriting_inputs(["a.wav"], ["a.wav"])  # doctest: +SKIP
         OutputError: a.wav: is an input of this command (a.wav); choose another output path
     """
-    ins = [Path(p) for p in inputs if p is not None]
+    by_path: dict[Path, Path] = {}
+    by_inode: dict[tuple[int, int], Path] = {}
+    for src in (Path(p) for p in inputs if p is not None):
+        resolved, inode = _identity(src)
+        by_path.setdefault(resolved, src)
+        if inode is not None:
+            by_inode.setdefault(inode, src)
     for out in (Path(p) for p in outputs if p is not None):
-        for src in ins:
-            if _same(out, src):
-                raise OutputError(out, f"is an input of this command ({src}); choose another output path")
+        resolved, inode = _identity(out)
+        src = by_path.get(resolved) or (by_inode.get(inode) if inode is not None else None)
+        if src is not None:
+            raise OutputError(out, f"is an input of this command ({src}); choose another output path")
 
 
 # --------------------------------------------------------------------------- one run per output

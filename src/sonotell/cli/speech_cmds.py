@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, path_option, print_table, progress_bar, seed_everything
 
 CONFIG_HELP = "Pipeline config: speech (default), speech_small, speech_paper, baseline, or a YAML path."
 LEXICON_HELP = "Lexicon: lung, eus, abdominal, fetal, or a YAML path."
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
             cfg.setdefault("diarize", {})["enrol_wav"] = str(enrol.resolve())
         lex = load_lexicon(lexicon)  # a bad lexicon fails here, before any work
         scans = _scans(manifest)
-        inputs = [manifest, enrol, config if Path(config).suffix else None, lexicon if Path(lexicon).suffix else None]
+        inputs = [manifest, manifest / "manifest.csv" if manifest.is_dir() else None, enrol, path_option(config), path_option(lexicon)]
         inputs += [p for s in scans for p in (s.video_path, s.audio_path)]
         names = [p for s in scans for p in labels_paths(out, s.scan_id)]
         refuse_overwriting_inputs([out, out / "summary.csv", out / "summary.json", *names], inputs)
@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         from sonotell.speech.pipeline import SpeechPipeline
 
         seed_everything(seed)
-        inputs = [audio, config if Path(config).suffix else None, lexicon if Path(lexicon).suffix else None]
+        inputs = [audio, path_option(config), path_option(lexicon)]
         refuse_overwriting_inputs([out], inputs)  # `--out a.wav` must not turn the recording into JSON
         with progress_bar("transcribe") as progress:
             progress(0, 1, audio.name)
