@@ -86,3 +86,20 @@ def test_config_overrides(cfg, overrides):
         apply_overrides(cfg, overrides)
     except SonotellError:
         pass
+
+
+@SETTINGS
+@given(doc=yaml_values, raw=st.binary(max_size=60))
+def test_sidecar_metadata_parser(doc, raw):
+    import json
+
+    from sonotell.io.ingest import read_sidecar
+
+    root = _tmp()
+    (root / "m.json").write_text(json.dumps(doc, default=str))
+    (root / "m.csv").write_bytes(raw)
+    for name in ("m.json", "m.csv"):
+        try:
+            read_sidecar(root / name)
+        except SonotellError:
+            pass

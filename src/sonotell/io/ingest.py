@@ -104,6 +104,8 @@ def read_sidecar(path: str | Path) -> dict[str, dict]:
         raise InputError(path, f"unreadable metadata ({e.__class__.__name__}: {e})") from None
     out: dict[str, dict] = {}
     for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise InputError(path, f"entry {i + 1} is not a record of fields (got {type(row).__name__})")
         key = next((str(row[k]).strip() for k in ("file", "video", "filename", "video_path") if str(row.get(k, "")).strip()), "")
         if not key:
             raise InputError(path, f"entry {i + 1} names no file (column file / video / filename / video_path)")
