@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import path_option, OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, path_option, print_table, progress_bar, seed_everything
 
 FRAMES_HELP = "Frame folder: frameset.npz, or images/*/*.jpg with RGB organ masks in annotations/*/*.png."
 
