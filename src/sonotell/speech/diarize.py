@@ -18,29 +18,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sonotell.config import Section, setting
+
 log = logging.getLogger(__name__)
 CLINICIAN = "clinician"
 _ENCODER = threading.local()
 
 
-@dataclass(frozen=True)
-class DiarizeConfig:
-    enabled: bool = True
-    distance_threshold: float = 0.35  # cosine distance at which two clusters stop merging
-    min_span_s: float = 0.4  # shorter spans get the speaker of their nearest neighbour in time
-    enrol_min_similarity: float = 0.6
-    turn_pause_s: float = 0.08  # a pause this long inside a speech span may be a change of speaker (0: never split)
-    mode: str = "turns"  # turns: one embedding per pause-split turn | windows: sliding windows, re-segmented at speaker changes
-    window_s: float = 0.8  # windows mode: embedding window
-    hop_s: float = 0.2  # windows mode: hop between windows
-    min_turn_s: float = 0.3  # windows mode: a shorter run of one speaker's windows joins its neighbour
-    max_cluster_windows: int = 2000  # windows mode: more are clustered on an even subsample, the rest go to the nearest centroid
-    window_method: str = "dominant"  # windows mode: dominant (the main voice vs the rest) | cluster (agglomerative at distance_threshold)
-    other_below: float = 0.07  # dominant: a window this much less similar to the main voice than the median window is someone else
+def _d(key: str, **checks):
+    return setting("pipelines", "speech", "diarize", key, **checks)
 
-    @classmethod
-    def from_dict(cls, cfg: dict | None) -> "DiarizeConfig":
-        return cls(**(cfg or {}))
+
+@dataclass(frozen=True)
+class DiarizeConfig(Section):
+    """Diarization settings; defaults (and what each means) in ``configs/pipelines/speech.yaml``."""
+
+    SECTION = "diarize"
+    enabled: bool = _d("enabled")
+    keep: str = _d("keep", choices=("clinician", "all"))
+    enrol_wav: str | None = _d("enrol_wav")
+    distance_threshold: float = _d("distance_threshold", ge=0.0, le=2.0)
+    min_span_s: float = _d("min_span_s", ge=0.0)
+    enrol_min_similarity: float = _d("enrol_min_similarity", ge=-1.0, le=1.0)
+    turn_pause_s: float = _d("turn_pause_s", ge=0.0)
+    mode: str = _d("mode", choices=("windows", "turns"))
+    window_s: float = _d("window_s", gt=0.0)
+    hop_s: float = _d("hop_s", gt=0.0)
+    min_turn_s: float = _d("min_turn_s", ge=0.0)
+    max_cluster_windows: int = _d("max_cluster_windows", ge=2)
+    window_method: str = _d("window_method", choices=("dominant", "cluster"))
+    other_below: float = _d("other_below", ge=0.0)
 
 
 def voice_encoder():
@@ -158,8 +165,9 @@ def dominant_speaker(embeddings: np.ndarray, other_below: float = 0.07, initial:
     return sims >= np.median(sims) - other_below, centroid
 
 
-def name_clusters(ids: np.ndarray, durations: np.ndarray, embeddings: np.ndarray, config: DiarizeConfig = DiarizeConfig(), enrolment: np.ndarray | None = None) -> dict[int, str]:
+def name_clusters(ids: np.ndarray, durations: np.ndarray, embeddings: np.ndarray, config: DiarizeConfig | None = None, enrolment: np.ndarray | None = None) -> dict[int, str]:
     """``clinician`` for the cluster with most speech (or nearest the enrolled voice), ``speaker_<k>`` for the others."""
+    config = config or DiarizeConfig()
     clusters = sorted(set(np.asarray(ids).tolist()))
     if enrolment is not None:
         sims = {}
@@ -200,12 +208,13 @@ def cluster_embeddings(embeddings: np.ndarray, distance_threshold: float) -> np.
 def assign_speakers(
     spans: list[tuple[float, float]],
     embeddings: np.ndarray,
-    config: DiarizeConfig = DiarizeConfig(),
+    config: DiarizeConfig | None = None,
     enrolment: np.ndarray | None = None,
 ) -> list[str]:
     """A speaker name per span: ``clinician`` for the chosen cluster, ``speaker_<k>`` for the others."""
     if not spans:
         return []
+    config = config or DiarizeConfig()
     long_idx = [i for i, (s, e) in enumerate(spans) if e - s >= config.min_span_s] or list(range(len(spans)))
     ids = np.full(len(spans), -1)
     ids[long_idx] = cluster_embeddings(embeddings[long_idx], config.distance_threshold)

@@ -24,8 +24,8 @@ from typing import Iterable
 
 import numpy as np
 
-from sonotell.config import load_config
-from sonotell.errors import InputError
+from sonotell.config import did_you_mean, load_config, packaged_default
+from sonotell.errors import ConfigError, InputError
 from sonotell.io.audio import SILENCE_RMS, resample
 from sonotell.speech import clean as cleaning
 from sonotell.speech.align import AlignConfig, align_events
@@ -42,9 +42,9 @@ from sonotell.speech.diarize import (
 )
 from sonotell.speech.lexicon import Lexicon, load_lexicon
 from sonotell.speech.spot import Spotter
-from sonotell.speech.stream import StreamStats, iter_audio_chunks
-from sonotell.speech.transcribe import AsrBackend, create_backend
-from sonotell.speech.vad import create_vad, spans_to_mask
+from sonotell.speech.stream import StreamConfig, StreamStats, iter_audio_chunks
+from sonotell.speech.transcribe import AsrBackend, TranscribeConfig, create_backend
+from sonotell.speech.vad import VadConfig, create_vad, spans_to_mask
 from sonotell.types import FrameLabel, Scan, TermEvent, Word
 
 log = logging.getLogger(__name__)
@@ -97,36 +97,36 @@ class SpeechPipeline:
         enrolment: a clinician voice sample (16 kHz mono) to pick the clinician by voice.
     """
 
-    def __init__(self, config: dict, lexicon: Lexicon | str | Path, backend: AsrBackend | None = None, enrolment: np.ndarray | None = None):
+    SECTIONS = ("sample_rate_hz", "stream", "clean", "vad", "diarize", "transcribe", "spot", "align")
+
+    def __init__(self, config: dict | None, lexicon: Lexicon | str | Path, backend: AsrBackend | None = None, enrolment: np.ndarray | None = None):
+        config = load_config("pipelines", "speech") if config is None else config
+        for key in config:
+            if key not in self.SECTIONS:
+                raise ConfigError(f"unknown setting {key!r}" + did_you_mean(key, list(self.SECTIONS)))
         self.config = config
         self.lexicon = lexicon if isinstance(lexicon, Lexicon) else load_lexicon(lexicon)
-        self.sample_rate_hz = int(config.get("sample_rate_hz", 16000))
-        tcfg = config.get("transcribe", {})
-        self.backend = backend or create_backend(tcfg.get("backend", {"name": "pocketsphinx"}), self.lexicon)
-        self.extra_backends = [create_backend(spec, self.lexicon) for spec in tcfg.get("combine", []) or []]
-        self.asr_pad_s = float(tcfg.get("pad_s", 0.1))
-        self.asr_scope = tcfg.get("scope", "span")  # span: one ASR call per speech span | region: one per group of spans
-        self.region_max_s = float(tcfg.get("region_max_s", 30.0))
-        if self.asr_scope not in ("span", "region"):
-            raise ValueError(f"transcribe.scope must be 'span' or 'region', not {self.asr_scope!r}")
-        vcfg = dict(config.get("vad", {"name": "silero"}))
-        self.vad_name = vcfg.pop("name", "silero")
-        self.vad = None if self.vad_name == "none" else create_vad(self.vad_name, **vcfg)
+        self.sample_rate_hz = int(config.get("sample_rate_hz", packaged_default("pipelines", "speech", "sample_rate_hz")))
+        tcfg = TranscribeConfig.from_dict(config.get("transcribe"))
+        self.backend = backend or create_backend(tcfg.backend, self.lexicon)
+        self.extra_backends = [create_backend(spec, self.lexicon) for spec in tcfg.combine or []]
+        self.asr_pad_s = tcfg.pad_s
+        self.asr_scope = tcfg.scope  # span: one ASR call per speech span | region: one per group of spans
+        self.region_max_s = tcfg.region_max_s
+        vcfg = VadConfig.from_dict(config.get("vad"))
+        self.vad_name = vcfg.name
+        self.vad = create_vad(**vcfg.to_dict())
         self.clean_cfg = cleaning.CleanConfig.from_dict(config.get("clean"))
-        dcfg = dict(config.get("diarize", {}))
-        self.keep = dcfg.pop("keep", "clinician")
-        enrol_wav = dcfg.pop("enrol_wav", None)
-        if enrol_wav and enrolment is None:
+        self.diarize_cfg = DiarizeConfig.from_dict(config.get("diarize"))
+        self.keep = self.diarize_cfg.keep
+        if self.diarize_cfg.enrol_wav and enrolment is None:
             from sonotell.io.audio import load_audio
 
-            enrolment = load_audio(enrol_wav, self.sample_rate_hz)[0]
-        self.diarize_cfg = DiarizeConfig.from_dict(dcfg)
-        self.spotter = Spotter(self.lexicon, **config.get("spot", {}))
+            enrolment = load_audio(self.diarize_cfg.enrol_wav, self.sample_rate_hz)[0]
+        self.spotter = Spotter.from_dict(config.get("spot"), lexicon=self.lexicon)
         self.align_cfg = AlignConfig.from_dict(config.get("align"))
-        scfg = config.get("stream", {})
-        self.chunk_s = float(scfg.get("chunk_s", 30.0))
-        self.max_segment_s = float(scfg.get("max_segment_s", 20.0))
-        self.guard_s = float(scfg.get("guard_s", 0.5))
+        scfg = StreamConfig.from_dict(config.get("stream"))
+        self.chunk_s, self.max_segment_s, self.guard_s = scfg.chunk_s, scfg.max_segment_s, scfg.guard_s
         self.enrolment = None if enrolment is None else embed(enrolment)
 
     @classmethod
