@@ -56,14 +56,15 @@ def model_for_recipe(recipe: str, config: dict | None = None) -> nn.Module:
 
     The config's ``model`` section names the registered model and its keyword arguments
     (``{name, ...kwargs}``, the format of ``sonotell.methods.pretrain``); without one the
-    recipe name is the model name and its ``small`` config is used.
+    recipe name is the model name and its ``small`` config (if it has one) is used.
     """
     from sonotell.models import create_model
+    from sonotell.models.registry import model_configs
 
     config = config or {}
     section = config.get("model") if isinstance(config.get("model"), dict) else None
-    if section is None:
-        return create_model(recipe, config="small")
+    if section is None:  # a recipe network without packaged sizes is built from its own arguments
+        return create_model(recipe, config="small" if "small" in model_configs(recipe) else None)
     kwargs = {k: v for k, v in section.items() if k not in ("name", "config")}
     return create_model(section.get("name", recipe), config=section.get("config"), **kwargs)
 
