@@ -194,7 +194,7 @@ def localise_check(bench_dir: str, epochs: int, out_dir: Path, seed: int, sizes=
 
 
 def end_to_end(recipe: str, benchmark: str, epochs: int, batch_size: int, out_dir: Path, seed: int) -> dict:
-    from sonotell.methods.pretrain import make_dataset, pretrain, resolve_config, _load_benchmark
+    from sonotell.methods.pretrain import _load_benchmark, make_dataset, pretrain, resolve_config
 
     cfg = resolve_config(recipe, "small")
     bench = _load_benchmark(benchmark)

@@ -13,7 +13,15 @@ from sonotell.config import load_config
 from sonotell.errors import ConfigError, InputError
 from sonotell.losses.dirichlet_prior import DirichletPriorLoss
 from sonotell.losses.pica import NegativeEntropyLoss, PICALoss
-from sonotell.methods.deep_cluster import ClusterNet, DeepClusterTask, assign_clusters, labelled_subset, run_experiment, subject_splits, train_clustering
+from sonotell.methods.deep_cluster import (
+    ClusterNet,
+    DeepClusterTask,
+    assign_clusters,
+    labelled_subset,
+    run_experiment,
+    subject_splits,
+    train_clustering,
+)
 from sonotell.methods.finetune_multilabel import FrameSet, build_encoder, load_abdominal_frames, load_frames
 
 TINY_ENCODER = {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1]}

@@ -8,7 +8,7 @@ from sonotell.methods.show_from_tell import ShowFromTell
 from sonotell.models import create_model
 from sonotell.models.text import build_vocabulary
 from sonotell.train import CheckpointError
-from tests.methods.ssl_helpers import TEXTS, synthetic_batch, tiny_bench  # noqa: F401, F811 (a pytest fixture)
+from tests.methods.ssl_helpers import TEXTS, synthetic_batch
 
 torch.set_num_threads(1)
 VOCAB = build_vocabulary(TEXTS)

@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from sonotell.methods.voice_label import Samples, VoiceLabelDataset, bonmati_spectrogram, extract_samples, fit_to_length, frame_window, run_experiment
+from sonotell.methods.voice_label import (
+    Samples,
+    VoiceLabelDataset,
+    bonmati_spectrogram,
+    extract_samples,
+    fit_to_length,
+    frame_window,
+    run_experiment,
+)
 from tests.conftest import write_video
 
 SR = 16000
@@ -87,7 +95,7 @@ def tiny_bench(tmp_path):
         t = np.arange(3 * SR) / SR
         wav = np.zeros_like(t)
         events = []
-        for k, (label, hz, start) in enumerate([("low", 300, 0.3), ("high", 1500, 1.3), ("low", 300, 2.3)][: 2 + (p % 2)]):
+        for label, hz, start in [("low", 300, 0.3), ("high", 1500, 1.3), ("low", 300, 2.3)][: 2 + (p % 2)]:
             seg = (t >= start) & (t < start + 0.4)
             wav[seg] = 0.3 * np.sin(2 * np.pi * hz * t[seg])
             events.append({"label": label, "term": label, "start_s": start, "end_s": start + 0.4, "speaker": "A", "negated": False})

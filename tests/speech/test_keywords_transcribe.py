@@ -4,7 +4,14 @@ import pytest
 from sonotell.errors import ConfigError, InputError
 from sonotell.speech import keywords
 from sonotell.speech.lexicon import Lexicon, load_lexicon
-from sonotell.speech.transcribe import BACKENDS, PocketsphinxBackend, _drop_overlapping, cmudict, create_backend, register_backend
+from sonotell.speech.transcribe import (
+    BACKENDS,
+    PocketsphinxBackend,
+    _drop_overlapping,
+    cmudict,
+    create_backend,
+    register_backend,
+)
 from sonotell.types import Word
 
 

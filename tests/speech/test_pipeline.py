@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from sonotell.config import load_config
-from sonotell.errors import ConfigError
-from sonotell.errors import InputError
+from sonotell.errors import ConfigError, InputError
 from sonotell.io.audio import save_audio
 from sonotell.speech.pipeline import SpeechPipeline, label_scans, labels_paths, merge_events
 from sonotell.types import UNLABELLED, Scan, TermEvent

@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 from typer.testing import CliRunner
 
 from sonotell.bench.format import write_bench_json, write_manifest

@@ -37,7 +37,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build a manifest of the narrated scans in FOLDER; report every bad file and keep the good ones."""
         from sonotell.io.crop import CropParams
-        from sonotell.io.ingest import IngestOptions, ingest as run_ingest
+        from sonotell.io.ingest import IngestOptions
+        from sonotell.io.ingest import ingest as run_ingest
 
         seed_everything(seed)
         working_size = _parse_size(size)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -258,7 +259,13 @@ def train_and_evaluate(frames: FrameSet, split: Split, labelled: np.ndarray, poo
     """
     from dataclasses import replace
 
-    from sonotell.methods.finetune_multilabel import FinetuneTask, MultiLabelNet, encoder_state_from, predict_scores, train_multilabel
+    from sonotell.methods.finetune_multilabel import (
+        FinetuneTask,
+        MultiLabelNet,
+        encoder_state_from,
+        predict_scores,
+        train_multilabel,
+    )
     from sonotell.methods.fixmatch import FixMatchTask
     from sonotell.seeding import seed_everything
 
@@ -428,7 +435,8 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
         k = cluster_match.choose_k(frames.labels[split.train], int(cfg["clustering"]["min_combination_count"]), len(split.train) + len(split.pool)) if k == "auto" else int(k)
         unsup = np.concatenate([split.train, split.pool])
         for s in seeds:
-            def clustering_run(prior: str, lam: float, table: str) -> dict:
+            # the loop's values are bound as defaults: each run sees its own fold and seed
+            def clustering_run(prior: str, lam: float, table: str, f=f, s=s, split=split, unsup=unsup, k=k) -> dict:
                 key = f"fold{f}/seed{s}/cluster_{prior}_lam{lam:g}"
                 run_cfg = {**cfg, "clustering": {**cfg["clustering"], "prior": prior, "prior_weight": lam}}
 
@@ -462,9 +470,10 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
                 for init in exp["inits"]:
                     for method in exp["methods"]:
                         key = f"fold{f}/seed{s}/frac{fraction:g}/{init}_{method}"
-                        res = _cached(out_dir / "runs" / key / "result.json",
-                                      lambda: train_and_evaluate(frames, split, labelled, pool, init, method, cfg, semi_cfg, out_dir / "runs" / key, s, init_ckpt),
-                                      lambda _: _ap_from_multilabel_checkpoint(frames, split, out_dir / "runs" / key, cfg))
+                        run_dir = out_dir / "runs" / key
+                        res = _cached(run_dir / "result.json",
+                                      partial(train_and_evaluate, frames, split, labelled, pool, init, method, cfg, semi_cfg, run_dir, s, init_ckpt),
+                                      lambda _, split=split, run_dir=run_dir: _ap_from_multilabel_checkpoint(frames, split, run_dir, cfg))
                         tick(key)
                         rows.append({"table": "semisup", "fold": f, "seed": s, "fraction": float(fraction), "init": init, "method": method, **res})
     return write_report(rows, frames, splits, cfg, out_dir)
@@ -588,7 +597,8 @@ def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None,
                     key = f"fold{f}/seed{s}/{source}_{method}"
                     weak = None if source == "truth" else frames.weak_labels
                     res = _cached(out_dir / "runs" / key / "result.json",
-                                  lambda: train_and_evaluate(frames, split, split.train, split.pool, "random", method, cfg, semi_cfg, out_dir / "runs" / key, s, None, weak))
+                                  partial(train_and_evaluate, frames, split, split.train, split.pool, "random", method, cfg, semi_cfg,
+                                          out_dir / "runs" / key, s, None, weak))
                     rows.append({"fold": f, "seed": s, "labels": source, "method": method, **res})
                     progress(len(rows) - f - 1, total, key)
     summary = []

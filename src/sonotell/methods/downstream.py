@@ -450,7 +450,7 @@ def run_downstream(
         res = cross_validate(make, data, folds, cfg, out_dir / "variants" / _slug(v.name), seed)
         res.update({"recipe": v.recipe, "init": v.init if v.name not in ckpts else [str(p) for p in ckpts[v.name]], "baseline": v.baseline})
         results[v.name] = res
-    for name, res in results.items():
+    for res in results.values():
         if res.get("baseline") in results:
             res["margin_f1"] = margins(res, results[res["baseline"]])
     progress(len(variants), len(variants), "done")

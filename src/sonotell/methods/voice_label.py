@@ -420,7 +420,7 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
         k = n_groups
     folds = make_folds(groups, scheme, k, seed)
     warnings = []
-    for f, (tr, te) in enumerate(folds):
+    for f, (tr, _te) in enumerate(folds):
         for c in missing_classes(samples.label, tr, K):
             warnings.append(f"fold {f}: class {samples.classes[c]!r} has no training sample")
     for w in warnings:

@@ -365,7 +365,7 @@ def group_spans(spans: list[tuple[int, int]], max_len: int) -> list[list[int]]:
         [[0, 1, 2], [3]]
     """
     groups: list[list[int]] = []
-    for i, (s, e) in enumerate(spans):
+    for i, (_s, e) in enumerate(spans):
         if groups and e - spans[groups[-1][0]][0] <= max_len:
             groups[-1].append(i)
         else:
