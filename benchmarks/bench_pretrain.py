@@ -171,7 +171,7 @@ def toy_learning(recipe: str, steps: int, seed: int) -> dict:
 
 
 def localise_check(bench_dir: str, epochs: int, out_dir: Path, seed: int, sizes=(64, 224)) -> list[dict]:
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
     from sonotell.methods.localise import score_localisation
     from sonotell.methods.pretrain import load_pretrained, model_from_config, pretrain
     from sonotell.train import load_model_checkpoint

@@ -120,7 +120,7 @@ def test_pretrain_writes_a_checkpoint_that_refuses_other_recipes(tiny_bench, tmp
 def test_text_branch_can_read_speech_pipeline_transcripts(tiny_bench, tmp_path):
     import json
 
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
     from sonotell.errors import InputError
 
     labels = tmp_path / "labels"
@@ -192,7 +192,7 @@ def test_keyword_model_config_errors():
 def test_keyword_pretraining_reads_the_spotted_terms_only(tiny_bench, tmp_path):
     import json
 
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
     from sonotell.errors import InputError
     from sonotell.methods.pretrain import load_transcript_words
 

@@ -83,7 +83,7 @@ def tiny_bench(tmp_path):
     """4 patients x 1 scan: class 'low' said as a 300 Hz tone, 'high' as 1500 Hz, 1 s apart."""
     import soundfile as sf
 
-    from sonotell.bench.format import write_bench_json, write_manifest
+    from sonotell.data.format import write_bench_json, write_manifest
 
     root = tmp_path / "bench"
     rows = []
@@ -111,7 +111,7 @@ def tiny_bench(tmp_path):
 
 
 def test_extract_samples_pairs_terms_with_frames(tiny_bench, tmp_path):
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
 
     s = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0}, tmp_path / "cache")
     assert len(s) == 10 and s.classes == ["low", "high"]
@@ -193,7 +193,7 @@ def test_train_checkpoint_reload_and_gradcam_cli(tiny_bench, tmp_path):
 
 
 def test_unspoken_class_is_left_out(tiny_bench):
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
 
     meta = json.loads((tiny_bench / "bench.json").read_text())
     (tiny_bench / "bench.json").write_text(json.dumps({**meta, "classes": ["never", "low", "high"]}))

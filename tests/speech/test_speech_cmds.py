@@ -2,8 +2,8 @@ import json
 
 from typer.testing import CliRunner
 
-from sonotell.bench.format import write_bench_json, write_manifest
 from sonotell.cli import app
+from sonotell.data.format import write_bench_json, write_manifest
 from sonotell.files import write_json
 from sonotell.io.audio import save_audio
 

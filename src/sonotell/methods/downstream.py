@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sonotell.bench.format import resolve_benchmark
 from sonotell.config import load_config
+from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import write_json, write_text
 from sonotell.progress import Progress, silent

@@ -171,7 +171,7 @@ def load_benchmark_frames(root: str | Path, size: tuple[int, int] = (64, 64), *,
     benchmark's own narration events when ``events_of`` is None (an oracle transcript). Every
     ``unlabelled_stride``-th other frame is kept unlabelled.
     """
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
     from sonotell.io.video import iter_frames
 
     bench = load_benchmark(root)

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotell.bench.format import resolve_benchmark
 from sonotell.config import load_config
+from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import write_json
 from sonotell.losses.pairs import NO_SPEECH_POLICIES, PairPlan, speech_mask  # noqa: F401  (re-exported)

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from sonotell.bench.format import resolve_benchmark
 from sonotell.config import load_config
+from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import atomic_path, write_json
 from sonotell.progress import Progress, silent
