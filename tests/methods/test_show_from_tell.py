@@ -4,8 +4,8 @@ import torch
 from sonotell.errors import ConfigError
 from sonotell.losses.pairs import BatchTooSmallError
 from sonotell.methods.pretrain import load_pretrained, pretrain
-from sonotell.methods.show_from_tell import ShowFromTell
 from sonotell.models import create_model
+from sonotell.models.show_from_tell import ShowFromTell
 from sonotell.models.text import build_vocabulary
 from sonotell.train import CheckpointError
 from tests.methods.ssl_helpers import TEXTS, synthetic_batch
@@ -225,7 +225,7 @@ def test_keyword_pretraining_reads_the_spotted_terms_only(tiny_bench, tmp_path):
 
 
 def test_scan_level_negatives_and_augmentation():
-    from sonotell.methods.show_from_tell import augment_clips
+    from sonotell.models.show_from_tell import augment_clips
 
     net = make_keywords(negatives_from="scan", augment=True)
     batch = synthetic_batch(6)
