@@ -25,3 +25,10 @@ class InputError(SonotellError):
 
 class ConfigError(SonotellError):
     """A configuration value or file that cannot be used."""
+
+
+class SubjectLeakError(SonotellError):
+    """A subject (patient) on both sides of a split: results would be optimistic, so nothing runs.
+
+    A real exception, not an ``assert``: the check must hold under ``python -O`` too.
+    """

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from sonotell.errors import SubjectLeakError
 from sonotell.eval.cv import (
     assert_disjoint_groups,
     grouped_kfold,
@@ -47,7 +48,7 @@ def test_grouped_kfold_too_few_groups():
 
 
 def test_assert_disjoint_catches_leak():
-    with pytest.raises(AssertionError, match="p1"):
+    with pytest.raises(SubjectLeakError, match="p1"):
         assert_disjoint_groups(GROUPS, np.array([0]), np.array([1]))
 
 

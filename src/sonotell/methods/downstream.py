@@ -37,7 +37,7 @@ from torch import nn
 
 from sonotell.config import load_config
 from sonotell.data.format import resolve_benchmark
-from sonotell.errors import ConfigError, InputError
+from sonotell.errors import ConfigError, InputError, SubjectLeakError
 from sonotell.files import write_json, write_text
 from sonotell.progress import Progress, silent
 from sonotell.train import Task, fit, load_model_checkpoint
@@ -383,7 +383,8 @@ def _pretrain(variant: Variant, benchmark, out_dir: Path, cfg: dict, seed: int, 
     if exclude_subjects is not None:
         held_out = set(exclude_subjects)
         kept = [s for s in benchmark.scans if s.subject_id not in held_out]
-        assert not {s.subject_id for s in kept} & held_out, "pretraining subjects overlap the test fold"
+        if {s.subject_id for s in kept} & held_out:
+            raise SubjectLeakError("pretraining subjects overlap the test fold")
         scan_ids = [s.scan_id for s in kept]
     return Path(
         runner.pretrain(

@@ -455,7 +455,8 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
                 stats.append(saved["stats"])
             else:
                 model, scores, index, st = train_fold(samples, tr, te, cfg, variant, out_dir / "runs" / name / f"fold{f}", seed + f, keyword_ckpt)
-                assert np.array_equal(index, te)
+                if not np.array_equal(index, te):
+                    raise RuntimeError(f"fold {f}: scores do not follow the test indices")
                 if name == "image_voice" and f == 0 and model.uses_image:
                     gradcam_examples(model, samples, te, out_dir / "gradcam", n=int(cfg.get("gradcam", {}).get("n_examples", 3)), seed=seed)
                 write_json(fold_file, {"stamp": stamp, "test_idx": te, "scores": scores, "stats": st})

@@ -323,7 +323,8 @@ class SpeechPipeline:
         speakers = self._window_speakers(spans) if windowed else []  # also re-cuts span.turns
         turns = [t for span in spans for t in span.turns]
         if windowed:
-            assert len(speakers) == len(turns)
+            if len(speakers) != len(turns):
+                raise RuntimeError(f"diarization gave {len(speakers)} speakers for {len(turns)} turns")
         elif turns and self.diarize_cfg.enabled and spans[0].embeddings:
             speakers = assign_speakers(turns, np.stack([e for span in spans for e in span.embeddings]), self.diarize_cfg, self.enrolment)
         else:
