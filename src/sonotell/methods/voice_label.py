@@ -58,24 +58,14 @@ def bonmati_spectrogram(wav: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """(1024, 66) standardised log spectrogram of a voice sample, cropped/padded to 1 s first.
 
     Uses ``sonotell.data.spectrogram`` (preset ``bonmati``: 2046-point FFT, 25 ms window,
-    40 % overlap, at 16 kHz). Without that module, the same geometry at 44.1 kHz with SciPy:
-    window 1102, hop 661 -> 1 + (44100 - 1102) // 661 = 66 frames, 2046 / 2 + 1 = 1024 bins.
+    40 % overlap): 2046 / 2 + 1 = 1024 bins, 66 frames in 1 s.
     """
+    from sonotell.data.spectrogram import spectrogram
+
     wav = fit_to_length(np.asarray(wav, np.float32), int(sample_rate_hz))
-    try:
-        from sonotell.data.spectrogram import spectrogram
-
-        spec = np.asarray(spectrogram(wav, sample_rate_hz, "bonmati"), np.float32)
-    except ImportError:
-        spec = None
-    if spec is None or spec.shape != (SPEC_BINS, SPEC_FRAMES):
-        from scipy.signal import spectrogram as scipy_spectrogram
-
-        from sonotell.io.audio import resample
-
-        wav = fit_to_length(resample(wav, sample_rate_hz, 44100), 44100)
-        _, _, spec = scipy_spectrogram(wav, fs=44100, window="hann", nperseg=1102, noverlap=441, nfft=2046, mode="magnitude")
-        spec = np.log(spec + 1e-6)  # speech spans orders of magnitude
+    spec = np.asarray(spectrogram(wav, sample_rate_hz, "bonmati"), np.float32)
+    if spec.shape != (SPEC_BINS, SPEC_FRAMES):
+        raise RuntimeError(f"bonmati spectrogram at {sample_rate_hz} Hz is {spec.shape}, not {(SPEC_BINS, SPEC_FRAMES)}")
     spec = (spec - spec.mean()) / (spec.std() + 1e-6)
     return spec.astype(np.float32)
 
