@@ -34,6 +34,7 @@ from torch import nn
 from sonotell.config import apply_overrides, load_config
 from sonotell.data.augment import STRONG, WEAK, build_augment
 from sonotell.errors import ConfigError
+from sonotell.eval.multilabel import weighted_average_precision
 from sonotell.files import write_json, write_text
 from sonotell.losses.dirichlet_prior import DirichletPriorLoss
 from sonotell.losses.pica import NegativeEntropyLoss, PICALoss
@@ -187,19 +188,6 @@ def _evaluate(frames: FrameSet, val_scores, test_scores, split: Split) -> dict:
     return {"f1": rep["weighted"]["f1"], "precision": rep["weighted"]["precision"], "recall": rep["weighted"]["recall"],
             "ap": weighted_average_precision(frames.labels[split.test], test_scores),
             "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()}}
-
-
-def weighted_average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """Support-weighted average precision over the classes present: ranking quality, no threshold."""
-    from sklearn.metrics import average_precision_score
-
-    y, s = np.asarray(y_true), np.asarray(scores, float)
-    support = y.sum(axis=0)
-    present = np.flatnonzero(support > 0)
-    if not len(present):
-        return float("nan")
-    ap = [average_precision_score(y[:, k], s[:, k]) for k in present]
-    return float(np.average(ap, weights=support[present]))
 
 
 def _cached(path: Path, compute, backfill=None) -> dict:

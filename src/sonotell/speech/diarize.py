@@ -225,3 +225,37 @@ def assign_speakers(
             ids[i] = ids[j]
     names = name_clusters(ids, np.array([e - s for s, e in spans]), embeddings, config, enrolment)
     return [names[c] for c in ids]
+
+
+def pause_splits(audio: np.ndarray, sample_rate_hz: int, min_pause_s: float = 0.08, *, threshold_db: float = -30.0, min_part_s: float = 0.4, frame_s: float = 0.01) -> list[int]:
+    """Sample indices at the middle of pauses (>= ``min_pause_s`` quieter than ``threshold_db`` below the peak).
+
+    Turns between two speakers are often closer than a VAD's minimum silence; these pauses
+    are where a speaker may change. Parts shorter than ``min_part_s`` are not split off.
+
+    Example:
+        >>> x = np.ones(16000, np.float32); x[7000:9000] = 0
+        >>> pause_splits(x, 16000, min_part_s=0.2)
+        [8000]
+    """
+    hop = int(frame_s * sample_rate_hz)
+    n = len(audio) // hop
+    if n < 3 or min_pause_s <= 0:
+        return []
+    level = 10 * np.log10(np.mean(audio[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1) + 1e-12)
+    quiet = level < level.max() + threshold_db
+    cuts, run = [], 0
+    for i, q in enumerate(list(quiet) + [False]):
+        if q:
+            run += 1
+            continue
+        if run * frame_s >= min_pause_s:
+            cuts.append((i - run // 2) * hop if run % 2 == 0 else (i - run // 2 - 1) * hop + hop // 2)
+        run = 0
+    min_part = int(min_part_s * sample_rate_hz)
+    kept, last = [], 0
+    for c in cuts:
+        if c - last >= min_part and len(audio) - c >= min_part:
+            kept.append(c)
+            last = c
+    return kept

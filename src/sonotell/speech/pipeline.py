@@ -37,11 +37,12 @@ from sonotell.speech.diarize import (
     dominant_speaker,
     embed,
     name_clusters,
+    pause_splits,
     window_embeddings,
     windows_to_turns,
 )
 from sonotell.speech.lexicon import Lexicon, load_lexicon
-from sonotell.speech.spot import Spotter
+from sonotell.speech.spot import Spotter, merge_events
 from sonotell.speech.stream import StreamConfig, StreamStats, iter_audio_chunks
 from sonotell.speech.transcribe import AsrBackend, TranscribeConfig, create_backend
 from sonotell.speech.vad import VadConfig, create_vad, spans_to_mask
@@ -405,50 +406,6 @@ def speaker_of_word(turns: list[tuple[float, float]], speakers: list[str], start
     mid = (start_s + end_s) / 2
     k = min(range(len(turns)), key=lambda i: max(turns[i][0] - mid, mid - turns[i][1], 0.0))
     return speakers[k]
-
-
-def pause_splits(audio: np.ndarray, sample_rate_hz: int, min_pause_s: float = 0.08, *, threshold_db: float = -30.0, min_part_s: float = 0.4, frame_s: float = 0.01) -> list[int]:
-    """Sample indices at the middle of pauses (>= ``min_pause_s`` quieter than ``threshold_db`` below the peak).
-
-    Turns between two speakers are often closer than a VAD's minimum silence; these pauses
-    are where a speaker may change. Parts shorter than ``min_part_s`` are not split off.
-
-    Example:
-        >>> x = np.ones(16000, np.float32); x[7000:9000] = 0
-        >>> pause_splits(x, 16000, min_part_s=0.2)
-        [8000]
-    """
-    hop = int(frame_s * sample_rate_hz)
-    n = len(audio) // hop
-    if n < 3 or min_pause_s <= 0:
-        return []
-    level = 10 * np.log10(np.mean(audio[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1) + 1e-12)
-    quiet = level < level.max() + threshold_db
-    cuts, run = [], 0
-    for i, q in enumerate(list(quiet) + [False]):
-        if q:
-            run += 1
-            continue
-        if run * frame_s >= min_pause_s:
-            cuts.append((i - run // 2) * hop if run % 2 == 0 else (i - run // 2 - 1) * hop + hop // 2)
-        run = 0
-    min_part = int(min_part_s * sample_rate_hz)
-    kept, last = [], 0
-    for c in cuts:
-        if c - last >= min_part and len(audio) - c >= min_part:
-            kept.append(c)
-            last = c
-    return kept
-
-
-def merge_events(per_backend: list[list[TermEvent]]) -> list[TermEvent]:
-    """Union of the backends' events: a later backend adds an event only where no earlier one has that label."""
-    merged = list(per_backend[0]) if per_backend else []
-    for events in per_backend[1:]:
-        for e in events:
-            if not any(m.label == e.label and m.start_s < e.end_s and e.start_s < m.end_s for m in merged):
-                merged.append(e)
-    return sorted(merged, key=lambda e: e.start_s)
 
 
 # -- many scans: per-scan label files, a summary, resumable, parallel --------------------

@@ -164,3 +164,13 @@ def merge_repeats(events: list[TermEvent], max_gap_s: float) -> list[TermEvent]:
         else:
             out.append(e)
     return out
+
+
+def merge_events(per_backend: list[list[TermEvent]]) -> list[TermEvent]:
+    """Union of the backends' events: a later backend adds an event only where no earlier one has that label."""
+    merged = list(per_backend[0]) if per_backend else []
+    for events in per_backend[1:]:
+        for e in events:
+            if not any(m.label == e.label and m.start_s < e.end_s and e.start_s < m.end_s for m in merged):
+                merged.append(e)
+    return sorted(merged, key=lambda e: e.start_s)
