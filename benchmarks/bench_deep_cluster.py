@@ -111,7 +111,7 @@ def main() -> None:
         cache = out / f"frameset_{size[0]}x{size[1]}.npz"
         start = time.time()
 
-        def progress(done: int, total: int, message: str = "") -> None:
+        def progress(done: int, total: int, message: str = "", task=task, start=start) -> None:
             print(f"[{task} {time.time() - start:6.0f}s] {done}/{total} {message}", flush=True)
 
         if task == "speech":

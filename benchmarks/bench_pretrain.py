@@ -171,7 +171,7 @@ def toy_learning(recipe: str, steps: int, seed: int) -> dict:
 
 
 def localise_check(bench_dir: str, epochs: int, out_dir: Path, seed: int, sizes=(64, 224)) -> list[dict]:
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
     from sonotell.methods.localise import score_localisation
     from sonotell.methods.pretrain import load_pretrained, model_from_config, pretrain
     from sonotell.train import load_model_checkpoint
@@ -194,7 +194,7 @@ def localise_check(bench_dir: str, epochs: int, out_dir: Path, seed: int, sizes=
 
 
 def end_to_end(recipe: str, benchmark: str, epochs: int, batch_size: int, out_dir: Path, seed: int) -> dict:
-    from sonotell.methods.pretrain import make_dataset, pretrain, resolve_config, _load_benchmark
+    from sonotell.methods.pretrain import _load_benchmark, make_dataset, pretrain, resolve_config
 
     cfg = resolve_config(recipe, "small")
     bench = _load_benchmark(benchmark)

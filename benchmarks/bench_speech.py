@@ -55,9 +55,13 @@ def make_recordings(lexicon, n: int, seed: int, snrs: list, sample_rate_hz: int 
     ``voices="train"`` narrates with the training voices: the set to tune hyper-parameters on.
     """
     from sonotell.bench.narration import Line, render
-    from sonotell.bench.noise import esc10_files, load_noise, mix_at_snr
+    from sonotell.bench.noise import (
+        esc10_class,  # noqa: F401
+        esc10_files,
+        load_noise,
+        mix_at_snr,
+    )
     from sonotell.bench.tts import EspeakTTS, split_voices, voice_bank
-    from sonotell.bench.noise import esc10_class  # noqa: F401
     from sonotell.speech.keywords import asr_forms
 
     rng = np.random.default_rng(seed)

@@ -11,6 +11,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # torch is pinned in the same pip command as every package that depends on it.
 .venv/bin/pip install -q torch==2.13.0 -e ".[dev]"
-# resemblyzer's own deps pull the source-only webrtcvad, which breaks its import; we ship
-# webrtcvad-wheels instead (a dependency above) and install resemblyzer without deps.
-.venv/bin/pip install -q --no-deps "resemblyzer==0.1.4"
+# Dependencies that must be installed without their own requirements are declared in pyproject.toml
+# ([tool.sonotell] no-deps-dependencies, with the reason there): e.g. resemblyzer.
+NODEPS=$(.venv/bin/python -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['tool']['sonotell']['no-deps-dependencies']))")
+# shellcheck disable=SC2086  # one argument per requirement
+.venv/bin/pip install -q --no-deps $NODEPS

@@ -80,3 +80,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip("../shared/data not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory):
+    """Shared by the recipe and CLI tests. A synthetic benchmark of 2 subjects x one 4 s scan (made from nothing, ~6 s)."""
+    from sonotell.bench import build_benchmark
+    from tests.methods.ssl_helpers import TINY_BENCH
+
+    return build_benchmark("synthetic", tmp_path_factory.mktemp("bench") / "tiny", overrides=TINY_BENCH, seed=3)

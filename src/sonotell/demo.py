@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from sonotell.errors import SonotellError
+from sonotell.errors import SonotellError, SubjectLeakError
 from sonotell.files import write_json, write_text
 from sonotell.progress import Progress, silent
 from sonotell.types import UNLABELLED
@@ -274,7 +274,8 @@ def _subject_split(st: DemoState) -> tuple[list[str], list[str]]:
     train = sorted(sid for sid in valid if table.loc[sid, "subject_id"] not in test_subjects)
     test = sorted(sid for sid in valid if table.loc[sid, "subject_id"] in test_subjects)
     train_subjects = {table.loc[s, "subject_id"] for s in train}
-    assert not train_subjects & test_subjects, "train and test subjects overlap"
+    if train_subjects & test_subjects:
+        raise SubjectLeakError("train and test subjects overlap")
     _need(train and test, "need both train and test subjects")
     return train, test
 

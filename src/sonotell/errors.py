@@ -39,3 +39,10 @@ class OutputError(SonotellError):
         self.path = None if path is None else str(path)
         self.problem = problem
         super().__init__(problem if path is None else f"{path}: {problem}")
+
+
+class SubjectLeakError(SonotellError):
+    """A subject (patient) on both sides of a split: results would be optimistic, so nothing runs.
+
+    A real exception, not an ``assert``: the check must hold under ``python -O`` too.
+    """

@@ -32,7 +32,7 @@ def test_build_two_real_sweeps(shared_data, tmp_path):
         assert truth["masks"], "limit picks sweeps with masks first"
         frames = read_frames(scan.video_path)
         assert frames.shape == (scan.n_frames, 120, 160)
-        for f, rel in list(truth["masks"].items())[:3]:
+        for f in list(truth["masks"])[:3]:
             mask = bench.mask(scan.scan_id, int(f))
             assert mask.shape == (120, 160) and mask.max() < len(MASK_CLASSES)
         named = {e["label"] for e in truth["events"]}

@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from sonotell.bench.noise import active_mask, active_power, coloured_noise, exponential_rir, fit_length, mix_at_snr, reverberate, snr_db
+from sonotell.bench.noise import (
+    active_mask,
+    active_power,
+    coloured_noise,
+    exponential_rir,
+    fit_length,
+    mix_at_snr,
+    reverberate,
+    snr_db,
+)
 
 
 def test_mix_at_snr_matches_hand_computation():

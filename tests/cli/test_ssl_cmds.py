@@ -4,7 +4,6 @@ from typer.testing import CliRunner
 
 from sonotell.cli import app
 from sonotell.errors import ConfigError
-from tests.methods.ssl_helpers import tiny_bench  # noqa: F401, F811 (a pytest fixture)
 
 
 def test_pretrain_help_and_unknown_recipe(tmp_path):

@@ -16,7 +16,7 @@ from tests.conftest import write_video
 @pytest.fixture
 def bench_dir(tmp_path, moving_frames, tone):
     """A two-scan benchmark folder in the shared format (bench.json, manifest.csv, truth/, masks/)."""
-    from sonotell.bench.format import write_bench_json
+    from sonotell.data.format import write_bench_json
 
     root = tmp_path / "bench"
     wav, sr = tone

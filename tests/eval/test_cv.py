@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from sonotell.eval.cv import assert_disjoint_groups, grouped_kfold, leave_one_group_out, make_folds, missing_classes, pool_fold_predictions
-
+from sonotell.errors import SubjectLeakError
+from sonotell.eval.cv import (
+    assert_disjoint_groups,
+    grouped_kfold,
+    leave_one_group_out,
+    make_folds,
+    missing_classes,
+    pool_fold_predictions,
+)
 
 GROUPS = ["p1", "p1", "p2", "p3", "p3", "p3", "p4", "p5", "p5", "p6"]
 
@@ -29,6 +36,7 @@ def test_grouped_kfold_disjoint_balanced_and_seeded():
     assert sorted(len(te) for _, te in folds) == [3, 3, 4]
     again = list(grouped_kfold(GROUPS, k=3, seed=1))
     for (a, b), (c, d) in zip(folds, again):
+        np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
 
 
@@ -40,7 +48,7 @@ def test_grouped_kfold_too_few_groups():
 
 
 def test_assert_disjoint_catches_leak():
-    with pytest.raises(AssertionError, match="p1"):
+    with pytest.raises(SubjectLeakError, match="p1"):
         assert_disjoint_groups(GROUPS, np.array([0]), np.array([1]))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 TINY_BENCH = ["subjects=2", "scans_per_subject=1", "duration_s=4.0", "size=[64,64]", "organs_per_scan=[2,2]", "mask_stride=5"]
@@ -21,11 +20,3 @@ def synthetic_batch(n: int = 4, seed: int = 0, texts=None) -> dict:
         "subject_id": [s.upper() for s in scans],
         "time_s": torch.tensor([0.5, 5.5, 1.0, 1.0, 1.5, 2.0][:n]),
     }
-
-
-@pytest.fixture(scope="module")
-def tiny_bench(tmp_path_factory):
-    """A synthetic benchmark of 2 subjects x one 4 s scan (made from nothing, ~6 s)."""
-    from sonotell.bench import build_benchmark
-
-    return build_benchmark("synthetic", tmp_path_factory.mktemp("bench") / "tiny", overrides=TINY_BENCH, seed=3)

@@ -3,10 +3,10 @@ import torch
 import torch.nn.functional as F
 
 from sonotell.losses.pairs import BatchTooSmallError
-from sonotell.methods.av_contrastive import AVContrastive
 from sonotell.methods.pretrain import load_pretrained, pretrain
 from sonotell.models import create_model
-from tests.methods.ssl_helpers import synthetic_batch, tiny_bench  # noqa: F401, F811 (a pytest fixture)
+from sonotell.models.av_contrastive import AVContrastive
+from tests.methods.ssl_helpers import synthetic_batch
 
 torch.set_num_threads(1)
 

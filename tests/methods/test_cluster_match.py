@@ -7,7 +7,13 @@ import logging
 import numpy as np
 import pytest
 
-from sonotell.methods.cluster_match import choose_k, combination_index, frequent_combinations, match_clusters, predict_from_clusters
+from sonotell.methods.cluster_match import (
+    choose_k,
+    combination_index,
+    frequent_combinations,
+    match_clusters,
+    predict_from_clusters,
+)
 
 # organs: liver, kidney, gallbladder
 DEV = np.array([

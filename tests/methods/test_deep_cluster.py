@@ -13,7 +13,15 @@ from sonotell.config import load_config
 from sonotell.errors import ConfigError, InputError
 from sonotell.losses.dirichlet_prior import DirichletPriorLoss
 from sonotell.losses.pica import NegativeEntropyLoss, PICALoss
-from sonotell.methods.deep_cluster import ClusterNet, DeepClusterTask, assign_clusters, labelled_subset, run_experiment, subject_splits, train_clustering
+from sonotell.methods.deep_cluster import (
+    ClusterNet,
+    DeepClusterTask,
+    assign_clusters,
+    labelled_subset,
+    run_experiment,
+    subject_splits,
+    train_clustering,
+)
 from sonotell.methods.finetune_multilabel import FrameSet, build_encoder, load_abdominal_frames, load_frames
 
 TINY_ENCODER = {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1]}
@@ -193,7 +201,7 @@ def test_benchmark_frames_from_a_built_abdominal_benchmark(shared_data, tmp_path
 
 
 def test_weighted_average_precision_worked_example():
-    from sonotell.methods.deep_cluster import weighted_average_precision
+    from sonotell.eval.multilabel import weighted_average_precision
 
     # class 0 (support 2): ranking 1, 0, 1 -> AP = (1/1 + 2/3) / 2 = 5/6 ; class 1 (support 1) ranked first -> AP 1
     y = np.array([[1, 1], [0, 0], [1, 0]])

@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from sonotell.losses.pairs import BatchTooSmallError
-from sonotell.methods.dual import Dual
 from sonotell.methods.pretrain import load_pretrained, pretrain
 from sonotell.models import create_model
-from tests.methods.ssl_helpers import synthetic_batch, tiny_bench  # noqa: F401, F811 (a pytest fixture)
+from sonotell.models.dual import Dual
+from tests.methods.ssl_helpers import synthetic_batch
 
 torch.set_num_threads(1)
 

@@ -50,9 +50,22 @@ def test_training_step_uses_augmentation_and_backprops():
     net = MultiLabelNet(build_encoder(TINY_ENCODER), 2)
     task = FixMatchTask(net, "one_head", config={"threshold": 0.5}, seed=3)
     task.train()
-    out = task.step(_batch())
+    views, augment = [], task.augment
+
+    def spy(x, strong=False):
+        out = augment(x, strong=strong)
+        views.append((strong, float((out - x).abs().max())))
+        return out
+
+    task.augment = spy
+    batch = _batch()
+    out = task.step(batch)
     out["loss"].backward()
-    assert torch.isfinite(out["loss"]) and net.multilabel_head.weight.grad is not None
+    # the unlabelled images get a weak and a strong view, each different from the image itself
+    assert {strong for strong, _ in views} == {False, True} and all(change > 0 for _, change in views)
+    assert torch.isfinite(out["loss"]) and float(out["loss_unlabelled"]) >= 0
+    # and the loss reaches the encoder as well as the head
+    assert net.multilabel_head.weight.grad is not None and float(next(net.encoder.parameters()).grad.abs().sum()) > 0
 
 
 def test_bad_variants():

@@ -4,11 +4,11 @@ import torch
 from sonotell.errors import ConfigError
 from sonotell.losses.pairs import BatchTooSmallError
 from sonotell.methods.pretrain import load_pretrained, pretrain
-from sonotell.methods.show_from_tell import ShowFromTell
 from sonotell.models import create_model
+from sonotell.models.show_from_tell import ShowFromTell
 from sonotell.models.text import build_vocabulary
 from sonotell.train import CheckpointError
-from tests.methods.ssl_helpers import TEXTS, synthetic_batch, tiny_bench  # noqa: F401, F811 (a pytest fixture)
+from tests.methods.ssl_helpers import TEXTS, synthetic_batch
 
 torch.set_num_threads(1)
 VOCAB = build_vocabulary(TEXTS)
@@ -120,7 +120,7 @@ def test_pretrain_writes_a_checkpoint_that_refuses_other_recipes(tiny_bench, tmp
 def test_text_branch_can_read_speech_pipeline_transcripts(tiny_bench, tmp_path):
     import json
 
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
     from sonotell.errors import InputError
 
     labels = tmp_path / "labels"
@@ -192,7 +192,7 @@ def test_keyword_model_config_errors():
 def test_keyword_pretraining_reads_the_spotted_terms_only(tiny_bench, tmp_path):
     import json
 
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
     from sonotell.errors import InputError
     from sonotell.methods.pretrain import load_transcript_words
 
@@ -225,7 +225,7 @@ def test_keyword_pretraining_reads_the_spotted_terms_only(tiny_bench, tmp_path):
 
 
 def test_scan_level_negatives_and_augmentation():
-    from sonotell.methods.show_from_tell import augment_clips
+    from sonotell.models.show_from_tell import augment_clips
 
     net = make_keywords(negatives_from="scan", augment=True)
     batch = synthetic_batch(6)

@@ -32,7 +32,7 @@ def test_bad_override_value_is_a_config_error():
     from sonotell.config import apply_overrides
 
     with pytest.raises(ConfigError, match="not valid YAML"):
-        apply_overrides({}, ["a=[1, 2"])
+        apply_overrides({"a": [0]}, ["a=[1, 2"])
 
 
 def _disk_full(self, *args, **kwargs):

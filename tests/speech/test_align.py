@@ -1,5 +1,6 @@
 import pytest
 
+from sonotell.errors import ConfigError
 from sonotell.speech.align import AlignConfig, align_events, event_weight
 from sonotell.types import UNLABELLED, TermEvent
 
@@ -45,5 +46,5 @@ def test_conflicts_drop_nearest_confidence():
 def test_min_confidence_and_bad_conflict():
     events = [TermEvent("liver", "liver", 0.0, 0.5, confidence=0.2)]
     assert all(f.label == UNLABELLED for f in align_events(events, "s", fps=10, n_frames=5, config={"min_confidence": 0.5}))
-    with pytest.raises(ValueError, match="conflict"):
+    with pytest.raises(ConfigError, match="align.conflict: 'vote' is not one of drop, nearest, confidence"):
         align_events(events, "s", fps=10, n_frames=5, config={"conflict": "vote"})

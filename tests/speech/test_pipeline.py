@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from sonotell.config import load_config
-from sonotell.errors import InputError
+from sonotell.errors import ConfigError, InputError
 from sonotell.io.audio import save_audio
-from sonotell.speech.pipeline import SpeechPipeline, label_scans, labels_paths, merge_events
+from sonotell.speech.pipeline import SpeechPipeline, label_scans, labels_paths
+from sonotell.speech.spot import merge_events
 from sonotell.types import UNLABELLED, Scan, TermEvent
 
 from .conftest import ScriptedBackend
@@ -204,5 +205,5 @@ def test_region_scope_transcribes_spans_together_and_returns_each_word_to_its_sp
 
 
 def test_unknown_asr_scope_is_an_error():
-    with pytest.raises(ValueError, match="transcribe.scope"):
+    with pytest.raises(ConfigError, match="transcribe.scope: 'sentence' is not one of span, region"):
         SpeechPipeline(small_config(transcribe={"scope": "sentence"}), "abdominal", backend=ScriptedBackend([]))

@@ -1,10 +1,9 @@
 import json
 
-import numpy as np
 from typer.testing import CliRunner
 
-from sonotell.bench.format import write_bench_json, write_manifest
 from sonotell.cli import app
+from sonotell.data.format import write_bench_json, write_manifest
 from sonotell.files import write_json
 from sonotell.io.audio import save_audio
 

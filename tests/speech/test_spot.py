@@ -77,8 +77,9 @@ def test_back_to_back_repeats_merge_within_the_gap():
     far = [Word("b_line", 0.0, 0.25, 1.0), Word("b_line", 0.6, 0.85, 1.0)]
     assert len(spotter.spot(far)) == 2
     assert [e.negated for e in spotter.spot(words("b_line no b_line"))] == [False, True]
-    # the default keeps every event
-    assert len(Spotter(load_lexicon("lung")).spot(words("b_line b_line"))) == 2
+    # a negative gap keeps every event; the default is the pipeline YAML's gap (0.3 s), as in the CLI
+    assert len(Spotter(load_lexicon("lung"), merge_gap_s=-1.0).spot(words("b_line b_line"))) == 2
+    assert len(Spotter(load_lexicon("lung")).spot(words("b_line b_line"))) == 1
 
 
 def test_merge_repeats_keeps_higher_confidence_and_shared_speaker():

@@ -6,6 +6,6 @@ Example:
 """
 
 from sonotell.bench.build import build_benchmark, ensure_benchmark, list_benchmarks
-from sonotell.bench.format import Benchmark, load_benchmark, resolve_benchmark
+from sonotell.data.format import Benchmark, load_benchmark, resolve_benchmark
 
 __all__ = ["Benchmark", "build_benchmark", "ensure_benchmark", "list_benchmarks", "load_benchmark", "resolve_benchmark"]

@@ -46,7 +46,7 @@ class ClipDataset(Dataset):
     """Paired clips from a benchmark folder.
 
     Args:
-        benchmark: a ``sonotell.bench.format.Benchmark`` or its folder.
+        benchmark: a ``sonotell.data.format.Benchmark`` or its folder.
         scan_ids: scans to use (e.g. one CV fold); None uses all.
         n_frames / frame_stride / size: clip frames (count, step in source frames, (H, W)).
         audio_window_s: ``(before, after)`` seconds around ``t``, or one number split evenly.
@@ -85,7 +85,7 @@ class ClipDataset(Dataset):
         progress: Progress = silent,
     ):
         if isinstance(benchmark, (str, Path)):
-            from sonotell.bench.format import load_benchmark
+            from sonotell.data.format import load_benchmark
 
             benchmark = load_benchmark(benchmark)
         if label_source not in ("clip", "events"):

@@ -16,14 +16,17 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from sonotell.errors import SubjectLeakError
+
 log = logging.getLogger(__name__)
 
 
 def assert_disjoint_groups(groups: Sequence, train_idx: np.ndarray, test_idx: np.ndarray) -> None:
-    """Raise ``AssertionError`` when a group appears in both ``train_idx`` and ``test_idx``."""
+    """Raise ``SubjectLeakError`` when a group appears in both ``train_idx`` and ``test_idx``."""
     g = np.asarray(groups)
     shared = set(g[np.asarray(train_idx, int)].tolist()) & set(g[np.asarray(test_idx, int)].tolist())
-    assert not shared, f"groups leak across the split: {sorted(map(str, shared))[:5]}"
+    if shared:
+        raise SubjectLeakError(f"groups leak across the split: {sorted(map(str, shared))[:5]}")
 
 
 def leave_one_group_out(groups: Sequence) -> Iterator[tuple[np.ndarray, np.ndarray]]:

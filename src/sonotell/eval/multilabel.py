@@ -106,6 +106,19 @@ def multilabel_report(y_true, y_pred, class_names: Sequence[str]) -> dict:
     return out
 
 
+def weighted_average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Support-weighted average precision over the classes present: ranking quality, no threshold."""
+    from sklearn.metrics import average_precision_score
+
+    y, s = np.asarray(y_true), np.asarray(scores, float)
+    support = y.sum(axis=0)
+    present = np.flatnonzero(support > 0)
+    if not len(present):
+        return float("nan")
+    ap = [average_precision_score(y[:, k], s[:, k]) for k in present]
+    return float(np.average(ap, weights=support[present]))
+
+
 def evaluate_multilabel(val_true, val_scores, test_true, test_scores, class_names: Sequence[str]) -> dict:
     """Thresholds from validation, report on test; the thresholds are returned with the report."""
     thresholds = best_thresholds(val_true, val_scores, class_names)

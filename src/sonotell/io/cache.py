@@ -33,7 +33,7 @@ import numpy as np
 
 from sonotell.errors import InputError
 from sonotell.files import write_json
-from sonotell.io.crop import CropParams, Roi, check_roi, crop, sample_frames, detect_roi
+from sonotell.io.crop import CropParams, Roi, check_roi, crop, detect_roi, sample_frames
 from sonotell.progress import Progress, silent
 from sonotell.types import Scan
 

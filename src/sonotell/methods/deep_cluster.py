@@ -24,15 +24,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from sonotell.config import load_config
+from sonotell.config import apply_overrides, load_config
 from sonotell.data.augment import STRONG, WEAK, build_augment
 from sonotell.errors import ConfigError
+from sonotell.eval.multilabel import weighted_average_precision
 from sonotell.files import write_json, write_text
 from sonotell.losses.dirichlet_prior import DirichletPriorLoss
 from sonotell.losses.pica import NegativeEntropyLoss, PICALoss
@@ -189,19 +191,6 @@ def _evaluate(frames: FrameSet, val_scores, test_scores, split: Split) -> dict:
             "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()}}
 
 
-def weighted_average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """Support-weighted average precision over the classes present: ranking quality, no threshold."""
-    from sklearn.metrics import average_precision_score
-
-    y, s = np.asarray(y_true), np.asarray(scores, float)
-    support = y.sum(axis=0)
-    present = np.flatnonzero(support > 0)
-    if not len(present):
-        return float("nan")
-    ap = [average_precision_score(y[:, k], s[:, k]) for k in present]
-    return float(np.average(ap, weights=support[present]))
-
-
 def _cached(path: Path, compute, backfill=None) -> dict:
     """Resumability: one small JSON per finished run.
 
@@ -259,7 +248,13 @@ def train_and_evaluate(frames: FrameSet, split: Split, labelled: np.ndarray, poo
     """
     from dataclasses import replace
 
-    from sonotell.methods.finetune_multilabel import FinetuneTask, MultiLabelNet, encoder_state_from, predict_scores, train_multilabel
+    from sonotell.methods.finetune_multilabel import (
+        FinetuneTask,
+        MultiLabelNet,
+        encoder_state_from,
+        predict_scores,
+        train_multilabel,
+    )
     from sonotell.methods.fixmatch import FixMatchTask
     from sonotell.seeding import seed_everything
 
@@ -286,6 +281,117 @@ def train_and_evaluate(frames: FrameSet, split: Split, labelled: np.ndarray, poo
             "n_labelled": int(len(labelled))}
 
 
+def semisup_config(cfg: dict) -> dict:
+    """The fine-tuning / FixMatch config of a deep_cluster config: ``fixmatch/<semisup._config>`` with the
+    other ``semisup`` keys over it (each must be a fixmatch setting)."""
+    section = dict(cfg["semisup"])
+    base = load_config("methods/fixmatch", section.pop("_config"))
+    # wrapped so that a typo is reported with its full key (semisup.step -> 'semisup.steps')
+    wrapped = apply_overrides({"semisup": base}, [f"semisup.{k}={_yaml_value(v)}" for k, v in section.items()])
+    return wrapped["semisup"]
+
+
+def _yaml_value(v) -> str:
+    import yaml
+
+    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def cluster_frames(frames, out_dir, k: int = 0, prior: str | None = None, config: str | dict = "small",
+                   overrides: list[str] | None = None, seed: int = 0, progress: Progress = silent) -> dict:
+    """Cluster a frame folder with PICA + a cluster-size prior and name clusters from its labelled frames.
+
+    ``k`` <= 0: the number of frequent label combinations of the labelled frames. Writes
+    ``assignments.csv``, ``clusters.json`` and ``cluster_model.pt`` under ``out_dir``; returns
+    the ``clusters.json`` content.
+    """
+    import pandas as pd
+
+    from sonotell.files import atomic_path
+
+    overrides = [*(overrides or []), *([f"clustering.prior={prior}"] if prior else [])]
+    cfg = apply_overrides(config, overrides) if isinstance(config, dict) else load_config("methods/deep_cluster", config, overrides)
+    prior = cfg["clustering"]["prior"]
+    out_dir = Path(out_dir)
+    fs = load_frames(frames, tuple(cfg["image_size"]), progress, **_loader_kwargs(frames, cfg))
+    lab = np.flatnonzero(fs.labelled)
+    if k <= 0:
+        if not len(lab):
+            raise ConfigError("no labelled frames to choose K from; give k")
+        k = cluster_match.choose_k(fs.labels[lab], int(cfg["clustering"]["min_combination_count"]), len(fs.images))
+    model = train_clustering(fs, np.arange(len(fs.images)), k, cfg, out_dir=out_dir, seed=seed, progress=progress)
+    ids = assign_clusters(model, fs.images)
+    table = pd.DataFrame({"name": fs.names, "subject_id": fs.groups, "cluster": ids})
+    with atomic_path(out_dir / "assignments.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    rows = [{"cluster": c, "frames": int((ids == c).sum())} for c in range(model.k)]
+    if len(lab):
+        soft = cluster_match.match_clusters(ids[lab], fs.labels[lab], model.k)
+        for r in rows:
+            r.update({name: float(v) for name, v in zip(fs.classes, soft[r["cluster"]])})
+    result = {"k": model.k, "prior": prior, "classes": fs.classes, "clusters": rows}
+    write_json(out_dir / "clusters.json", result)
+    return result
+
+
+SEMISUP_METHODS = ("supervised", "one_head", "two_head")
+
+
+def semisup_frames(frames, out_dir, method: str = "two_head", init: str = "random", fraction: float = 1.0, fold: int = 0,
+                   config: str | dict = "small", overrides: list[str] | None = None, seed: int = 0,
+                   progress: Progress = silent) -> dict:
+    """Multi-label fine-tuning or FixMatch on one subject-level split of a frame folder; per-class P/R/F1 on test.
+
+    ``config`` is a deep_cluster config (its ``semisup`` section names the fixmatch config and
+    overrides it; ``overrides`` apply to the deep_cluster config, e.g. ``semisup.steps=10``).
+    Writes ``report.json`` under ``out_dir`` and returns it.
+    """
+    from sonotell.eval.multilabel import evaluate_multilabel
+    from sonotell.methods.finetune_multilabel import (
+        FinetuneTask,
+        MultiLabelNet,
+        encoder_state_from,
+        predict_scores,
+        train_multilabel,
+    )
+    from sonotell.methods.fixmatch import FixMatchTask
+
+    if method not in SEMISUP_METHODS:
+        raise ConfigError(f"method {method!r}: choose {', '.join(SEMISUP_METHODS)}")
+    dc_cfg = apply_overrides(config, overrides or []) if isinstance(config, dict) else \
+        load_config("methods/deep_cluster", config, overrides)
+    cfg = semisup_config(dc_cfg)
+    out_dir = Path(out_dir)
+    fs = load_frames(frames, tuple(dc_cfg["image_size"]), progress, **_loader_kwargs(frames, dc_cfg))
+    splits = subject_splits(fs, int(dc_cfg["experiment"]["folds"]), seed)
+    if not 0 <= fold < len(splits):
+        raise ConfigError(f"fold {fold}: {len(splits)} folds available (0..{len(splits) - 1})")
+    split = splits[fold]
+    labelled = labelled_subset(split.train, fraction, seed)
+    pool = np.concatenate([split.pool, np.setdiff1d(split.train, labelled)])
+    combos = combo_ids = None
+    if method == "two_head":
+        combos = cluster_match.frequent_combinations(fs.labels[labelled], int(cfg["min_combination_count"]))
+        combo_ids = cluster_match.combination_index(fs.labels[labelled], combos)
+    net = MultiLabelNet(build_encoder(dc_cfg["encoder"]), len(fs.classes), 0 if combos is None else len(combos))
+    if init != "random":
+        net.encoder.load_state_dict(encoder_state_from(init))
+    task = FinetuneTask(net, cfg["optimizer"], config=cfg, seed=seed) if method == "supervised" else \
+        FixMatchTask(net, method, None if combos is None else torch.from_numpy(combos), cfg["optimizer"], cfg, seed)
+    train_multilabel(task, fs, labelled, config=cfg, out_dir=out_dir, seed=seed,
+                     unlabelled_idx=None if method == "supervised" else pool, combination_ids=combo_ids, progress=progress)
+    rep = evaluate_multilabel(fs.labels[split.val], predict_scores(net, fs.images[split.val]),
+                              fs.labels[split.test], predict_scores(net, fs.images[split.test]), fs.classes)
+    rep.update({"method": method, "init": init, "fraction": fraction, "fold": fold, "test_subjects": split.test_groups,
+                "n_labelled": int(len(labelled)), "n_unlabelled": int(len(pool)), "seed": seed, "settings": cfg})
+    write_json(out_dir / "report.json", rep)
+    return rep
+
+
+def _loader_kwargs(frames, cfg: dict) -> dict:
+    return {"min_area_fraction": float(cfg["data"]["min_area_fraction"])} if (Path(frames) / "images").is_dir() else {}
+
+
 def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent) -> Path:
     """Clustering alone (prior x seeds, lambda sweep) and init x method x labelled fraction tables.
 
@@ -296,8 +402,7 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
     from sonotell.seeding import seed_everything
 
     cfg = config if isinstance(config, dict) else load_config("methods/deep_cluster", config, overrides)
-    semi_cfg = load_config("methods/fixmatch", cfg.get("semisup", {}).get("_config", "small"))
-    semi_cfg = {**semi_cfg, **{k: v for k, v in cfg.get("semisup", {}).items() if k != "_config"}}
+    semi_cfg = semisup_config(cfg)
     exp = cfg["experiment"]
     out_dir = Path(out_dir)
     frames = load_frames(benchmark, tuple(cfg["image_size"]), min_area_fraction=float(cfg["data"]["min_area_fraction"])) \
@@ -319,7 +424,8 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
         k = cluster_match.choose_k(frames.labels[split.train], int(cfg["clustering"]["min_combination_count"]), len(split.train) + len(split.pool)) if k == "auto" else int(k)
         unsup = np.concatenate([split.train, split.pool])
         for s in seeds:
-            def clustering_run(prior: str, lam: float, table: str) -> dict:
+            # the loop's values are bound as defaults: each run sees its own fold and seed
+            def clustering_run(prior: str, lam: float, table: str, f=f, s=s, split=split, unsup=unsup, k=k) -> dict:
                 key = f"fold{f}/seed{s}/cluster_{prior}_lam{lam:g}"
                 run_cfg = {**cfg, "clustering": {**cfg["clustering"], "prior": prior, "prior_weight": lam}}
 
@@ -353,9 +459,10 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
                 for init in exp["inits"]:
                     for method in exp["methods"]:
                         key = f"fold{f}/seed{s}/frac{fraction:g}/{init}_{method}"
-                        res = _cached(out_dir / "runs" / key / "result.json",
-                                      lambda: train_and_evaluate(frames, split, labelled, pool, init, method, cfg, semi_cfg, out_dir / "runs" / key, s, init_ckpt),
-                                      lambda _: _ap_from_multilabel_checkpoint(frames, split, out_dir / "runs" / key, cfg))
+                        run_dir = out_dir / "runs" / key
+                        res = _cached(run_dir / "result.json",
+                                      partial(train_and_evaluate, frames, split, labelled, pool, init, method, cfg, semi_cfg, run_dir, s, init_ckpt),
+                                      lambda _, split=split, run_dir=run_dir: _ap_from_multilabel_checkpoint(frames, split, run_dir, cfg))
                         tick(key)
                         rows.append({"table": "semisup", "fold": f, "seed": s, "fraction": float(fraction), "init": init, "method": method, **res})
     return write_report(rows, frames, splits, cfg, out_dir)
@@ -461,8 +568,7 @@ def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None,
     if frames.weak_labels is None:
         raise ConfigError("this frame set has no speech (weak) labels; load it with load_benchmark_frames")
     cfg = config if isinstance(config, dict) else load_config("methods/deep_cluster", config, overrides)
-    semi_cfg = load_config("methods/fixmatch", cfg.get("semisup", {}).get("_config", "small"))
-    semi_cfg = {**semi_cfg, **{k: v for k, v in cfg.get("semisup", {}).items() if k != "_config"}}
+    semi_cfg = semisup_config(cfg)
     exp = cfg["experiment"]
     out_dir = Path(out_dir)
     lab = frames.labelled
@@ -480,7 +586,8 @@ def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None,
                     key = f"fold{f}/seed{s}/{source}_{method}"
                     weak = None if source == "truth" else frames.weak_labels
                     res = _cached(out_dir / "runs" / key / "result.json",
-                                  lambda: train_and_evaluate(frames, split, split.train, split.pool, "random", method, cfg, semi_cfg, out_dir / "runs" / key, s, None, weak))
+                                  partial(train_and_evaluate, frames, split, split.train, split.pool, "random", method, cfg, semi_cfg,
+                                          out_dir / "runs" / key, s, None, weak))
                     rows.append({"fold": f, "seed": s, "labels": source, "method": method, **res})
                     progress(len(rows) - f - 1, total, key)
     summary = []

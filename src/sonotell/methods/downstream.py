@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sonotell.bench.format import resolve_benchmark
 from sonotell.config import load_config
-from sonotell.errors import ConfigError, InputError
+from sonotell.data.format import resolve_benchmark
+from sonotell.errors import ConfigError, InputError, SubjectLeakError
 from sonotell.files import write_json, write_text
 from sonotell.progress import Progress, silent
 from sonotell.train import Task, fit, load_model_checkpoint
@@ -56,14 +56,15 @@ def model_for_recipe(recipe: str, config: dict | None = None) -> nn.Module:
 
     The config's ``model`` section names the registered model and its keyword arguments
     (``{name, ...kwargs}``, the format of ``sonotell.methods.pretrain``); without one the
-    recipe name is the model name and its ``small`` config is used.
+    recipe name is the model name and its ``small`` config (if it has one) is used.
     """
     from sonotell.models import create_model
+    from sonotell.models.registry import model_configs
 
     config = config or {}
     section = config.get("model") if isinstance(config.get("model"), dict) else None
-    if section is None:
-        return create_model(recipe, config="small")
+    if section is None:  # a recipe network without packaged sizes is built from its own arguments
+        return create_model(recipe, config="small" if "small" in model_configs(recipe) else None)
     kwargs = {k: v for k, v in section.items() if k not in ("name", "config")}
     return create_model(section.get("name", recipe), config=section.get("config"), **kwargs)
 
@@ -382,7 +383,8 @@ def _pretrain(variant: Variant, benchmark, out_dir: Path, cfg: dict, seed: int, 
     if exclude_subjects is not None:
         held_out = set(exclude_subjects)
         kept = [s for s in benchmark.scans if s.subject_id not in held_out]
-        assert not {s.subject_id for s in kept} & held_out, "pretraining subjects overlap the test fold"
+        if {s.subject_id for s in kept} & held_out:
+            raise SubjectLeakError("pretraining subjects overlap the test fold")
         scan_ids = [s.scan_id for s in kept]
     return Path(
         runner.pretrain(
@@ -449,7 +451,7 @@ def run_downstream(
         res = cross_validate(make, data, folds, cfg, out_dir / "variants" / _slug(v.name), seed)
         res.update({"recipe": v.recipe, "init": v.init if v.name not in ckpts else [str(p) for p in ckpts[v.name]], "baseline": v.baseline})
         results[v.name] = res
-    for name, res in results.items():
+    for res in results.values():
         if res.get("baseline") in results:
             res["margin_f1"] = margins(res, results[res["baseline"]])
     progress(len(variants), len(variants), "done")

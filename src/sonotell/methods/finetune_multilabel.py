@@ -171,7 +171,7 @@ def load_benchmark_frames(root: str | Path, size: tuple[int, int] = (64, 64), *,
     benchmark's own narration events when ``events_of`` is None (an oracle transcript). Every
     ``unlabelled_stride``-th other frame is kept unlabelled.
     """
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
     from sonotell.io.video import iter_frames
 
     bench = load_benchmark(root)
@@ -251,17 +251,7 @@ def build_encoder(config: dict | None = None) -> nn.Module:
     cfg = dict(config or {})
     name = cfg.pop("model", "image_resnet")
     config_name = cfg.pop("config", "small")
-    try:
-        net = create_model(name, config_name, **cfg)
-    except ImportError as e:
-        # create_model imports every model module; one broken module elsewhere must not stop this recipe
-        if name != "image_resnet":
-            raise
-        from sonotell.config import load_config
-        from sonotell.models.image import ImageEncoder
-
-        log.warning("create_model failed (%s); building image_resnet directly", e)
-        net = ImageEncoder(**{**load_config("models/image_resnet", config_name), **cfg})
+    net = create_model(name, config_name, **cfg)
     net.out_features = int(getattr(net, "out_dim", getattr(net, "out_features", 0)))
     if not net.out_features:
         raise InputError(None, f"encoder {name!r} does not say its feature size (out_dim)")

@@ -36,9 +36,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotell.bench.format import resolve_benchmark
 from sonotell.config import load_config
-from sonotell.errors import ConfigError, InputError
+from sonotell.data.format import resolve_benchmark
+from sonotell.errors import ConfigError, InputError, SubjectLeakError
 from sonotell.files import write_json
 from sonotell.losses.pairs import NO_SPEECH_POLICIES, PairPlan, speech_mask  # noqa: F401  (re-exported)
 from sonotell.models.encoders import build_encoder  # noqa: F401  (re-exported)
@@ -137,7 +137,8 @@ def split_subjects(subject_of_scan: dict[str, str], val_fraction: float, seed: i
     val_subjects = set(rng.permutation(subjects)[:n_val].tolist())
     train = sorted(s for s, g in subject_of_scan.items() if g not in val_subjects)
     val = sorted(s for s, g in subject_of_scan.items() if g in val_subjects)
-    assert not {subject_of_scan[s] for s in train} & {subject_of_scan[s] for s in val}, "train and val subjects overlap"
+    if {subject_of_scan[s] for s in train} & {subject_of_scan[s] for s in val}:
+        raise SubjectLeakError("train and val subjects overlap")
     return train, val
 
 

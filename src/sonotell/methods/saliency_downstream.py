@@ -59,7 +59,7 @@ def saliency_data_from_benchmark(benchmark, size: tuple[int, int] = (64, 64), wi
         if not by_file:
             continue
         frames = None
-        for rel, ks in sorted(by_file.items()):
+        for _rel, ks in sorted(by_file.items()):
             j = sorted(ks)[len(ks) // 2]
             t = j / float(scan.fps)
             named = {e["label"] for e in truth["events"] if not e.get("negated") and e["start_s"] - window_s <= t <= e["end_s"] + window_s}

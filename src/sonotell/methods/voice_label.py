@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from sonotell.bench.format import resolve_benchmark
 from sonotell.config import load_config
+from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import atomic_path, write_json
 from sonotell.progress import Progress, silent
@@ -59,24 +59,14 @@ def bonmati_spectrogram(wav: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """(1024, 66) standardised log spectrogram of a voice sample, cropped/padded to 1 s first.
 
     Uses ``sonotell.data.spectrogram`` (preset ``bonmati``: 2046-point FFT, 25 ms window,
-    40 % overlap, at 16 kHz). Without that module, the same geometry at 44.1 kHz with SciPy:
-    window 1102, hop 661 -> 1 + (44100 - 1102) // 661 = 66 frames, 2046 / 2 + 1 = 1024 bins.
+    40 % overlap): 2046 / 2 + 1 = 1024 bins, 66 frames in 1 s.
     """
+    from sonotell.data.spectrogram import spectrogram
+
     wav = fit_to_length(np.asarray(wav, np.float32), int(sample_rate_hz))
-    try:
-        from sonotell.data.spectrogram import spectrogram
-
-        spec = np.asarray(spectrogram(wav, sample_rate_hz, "bonmati"), np.float32)
-    except ImportError:
-        spec = None
-    if spec is None or spec.shape != (SPEC_BINS, SPEC_FRAMES):
-        from scipy.signal import spectrogram as scipy_spectrogram
-
-        from sonotell.io.audio import resample
-
-        wav = fit_to_length(resample(wav, sample_rate_hz, 44100), 44100)
-        _, _, spec = scipy_spectrogram(wav, fs=44100, window="hann", nperseg=1102, noverlap=441, nfft=2046, mode="magnitude")
-        spec = np.log(spec + 1e-6)  # speech spans orders of magnitude
+    spec = np.asarray(spectrogram(wav, sample_rate_hz, "bonmati"), np.float32)
+    if spec.shape != (SPEC_BINS, SPEC_FRAMES):
+        raise RuntimeError(f"bonmati spectrogram at {sample_rate_hz} Hz is {spec.shape}, not {(SPEC_BINS, SPEC_FRAMES)}")
     spec = (spec - spec.mean()) / (spec.std() + 1e-6)
     return spec.astype(np.float32)
 
@@ -421,7 +411,7 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
         k = n_groups
     folds = make_folds(groups, scheme, k, seed)
     warnings = []
-    for f, (tr, te) in enumerate(folds):
+    for f, (tr, _te) in enumerate(folds):
         for c in missing_classes(samples.label, tr, K):
             warnings.append(f"fold {f}: class {samples.classes[c]!r} has no training sample")
     for w in warnings:
@@ -456,7 +446,8 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
                 stats.append(saved["stats"])
             else:
                 model, scores, index, st = train_fold(samples, tr, te, cfg, variant, out_dir / "runs" / name / f"fold{f}", seed + f, keyword_ckpt)
-                assert np.array_equal(index, te)
+                if not np.array_equal(index, te):
+                    raise RuntimeError(f"fold {f}: scores do not follow the test indices")
                 if name == "image_voice" and f == 0 and model.uses_image:
                     gradcam_examples(model, samples, te, out_dir / "gradcam", n=int(cfg.get("gradcam", {}).get("n_examples", 3)), seed=seed)
                 write_json(fold_file, {"stamp": stamp, "test_idx": te, "scores": scores, "stats": st})

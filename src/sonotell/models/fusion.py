@@ -145,10 +145,8 @@ class MatrixFusionAdapter(nn.Module):
 
     def __init__(self, visual_dim: int, other_dim: int, out_dim: int, kernel_size: int = 3):
         super().__init__()
-        try:
-            from sonotell.models.matrix_fusion import MatrixFusion
-        except ImportError:
-            raise ConfigError("fusion 'matrix' needs sonotell.models.matrix_fusion, which is not installed in this tree") from None
+        from sonotell.models.matrix_fusion import MatrixFusion
+
         self.project = nn.Linear(other_dim, visual_dim)
         self.inner = MatrixFusion(visual_dim, out_dim, kernel_size=kernel_size)
         self.out_dim = out_dim

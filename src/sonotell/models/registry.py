@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 from typing import Callable
 
-from sonotell.config import load_config, packaged_config_path
+from sonotell.config import load_config, packaged_config_names, packaged_config_path
 from sonotell.errors import ConfigError
 
 _BUILDERS: dict[str, Callable] = {}
@@ -42,6 +42,11 @@ def list_models() -> list[str]:
     return sorted(_BUILDERS)
 
 
+def model_configs(name: str) -> list[str]:
+    """The packaged config names (sizes) of a registered model, e.g. ``['paper', 'small']``."""
+    return packaged_config_names(f"models/{name}")
+
+
 def create_model(name: str, config: str | None = "small", **overrides):
     """Build model ``name`` from its packaged ``config`` (or a YAML path), then ``overrides``."""
     _import_all()
@@ -49,10 +54,9 @@ def create_model(name: str, config: str | None = "small", **overrides):
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(sorted(_BUILDERS))}")
     kwargs: dict = {}
     if config is not None:
-        path = packaged_config_path(f"models/{name}", config)
-        if path.exists() or config.endswith(".yaml"):
-            kwargs = load_config(f"models/{name}", config)
-        elif config not in ("small", "paper"):
-            raise ConfigError(f"model {name!r} has no config {config!r}")
+        if not (packaged_config_path(f"models/{name}", config).exists() or str(config).endswith(".yaml")):
+            sizes = ", ".join(model_configs(name)) or "none"
+            raise ConfigError(f"model {name!r} has no config {config!r}; packaged: {sizes}")
+        kwargs = load_config(f"models/{name}", config)
     kwargs.update(overrides)
     return _BUILDERS[name](**kwargs)

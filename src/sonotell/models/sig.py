@@ -36,10 +36,8 @@ def lexicon_terms(lexicon) -> list[str]:
     if lexicon is None:
         return []
     if isinstance(lexicon, (str, bytes)) or hasattr(lexicon, "__fspath__"):
-        try:
-            from sonotell.speech.lexicon import load_lexicon
-        except ImportError:
-            raise ConfigError(f"lexicon {lexicon!s}: sonotell.speech.lexicon is not available; pass a list of terms") from None
+        from sonotell.speech.lexicon import load_lexicon
+
         return lexicon_terms(load_lexicon(lexicon))
     if isinstance(lexicon, dict):
         items: Iterable = [t for v in lexicon.values() for t in (v if isinstance(v, (list, tuple, set)) else [v])] + list(lexicon.keys())

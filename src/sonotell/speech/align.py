@@ -19,23 +19,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sonotell.config import Section, setting
 from sonotell.types import UNLABELLED, FrameLabel, TermEvent
 
 
 @dataclass(frozen=True)
-class AlignConfig:
-    """Window and conflict rules (the papers: ±0.3 s around a term, or a 1 s / 25-frame clip)."""
+class AlignConfig(Section):
+    """Window and conflict rules (the papers: ±0.3 s around a term, or a 1 s / 25-frame clip).
 
-    before_s: float = 0.3
-    after_s: float = 0.3
-    edge_weight: float = 0.5
-    min_confidence: float = 0.0
-    conflict: str = "drop"  # drop | nearest | confidence
-    conflict_margin: float = 0.1
+    Defaults from ``configs/pipelines/speech.yaml`` (section ``align``).
+    """
 
-    @classmethod
-    def from_dict(cls, cfg: dict | None) -> "AlignConfig":
-        return cls(**(cfg or {}))
+    SECTION = "align"
+    before_s: float = setting("pipelines", "speech", "align", "before_s", ge=0.0)
+    after_s: float = setting("pipelines", "speech", "align", "after_s", ge=0.0)
+    edge_weight: float = setting("pipelines", "speech", "align", "edge_weight", ge=0.0, le=1.0)
+    min_confidence: float = setting("pipelines", "speech", "align", "min_confidence", ge=0.0, le=1.0)
+    conflict: str = setting("pipelines", "speech", "align", "conflict", choices=("drop", "nearest", "confidence"))
+    conflict_margin: float = setting("pipelines", "speech", "align", "conflict_margin", ge=0.0)
 
 
 def event_weight(event: TermEvent, t: float, cfg: AlignConfig) -> float:
@@ -68,8 +69,6 @@ def align_events(
     if times is not None:
         n_frames = len(times)
     cfg = config if isinstance(config, AlignConfig) else AlignConfig.from_dict(config)
-    if cfg.conflict not in ("drop", "nearest", "confidence"):
-        raise ValueError(f"align.conflict must be drop, nearest or confidence, not {cfg.conflict!r}")
     usable = sorted((e for e in events if not e.negated and e.confidence >= cfg.min_confidence), key=lambda e: e.start_s)
     out = []
     lo = 0

@@ -19,24 +19,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sonotell.config import Section, setting
+
 log = logging.getLogger(__name__)
 
 CLIP_LEVEL = 0.999
 
 
 @dataclass(frozen=True)
-class CleanConfig:
-    """Cleaning switches (see ``configs/pipelines/speech.yaml``)."""
+class CleanConfig(Section):
+    """Cleaning switches; defaults from ``configs/pipelines/speech.yaml`` (section ``clean``)."""
 
-    target_rms_dbfs: float | None = -20.0
-    denoise: bool | str = "auto"  # true | false | auto
-    denoise_below_snr_db: float = 5.0
-    denoise_prop_decrease: float = 0.8
-    clipped_fraction_warn: float = 0.01
-
-    @classmethod
-    def from_dict(cls, cfg: dict | None) -> "CleanConfig":
-        return cls(**(cfg or {}))
+    SECTION = "clean"
+    target_rms_dbfs: float | None = setting("pipelines", "speech", "clean", "target_rms_dbfs")
+    denoise: bool | str = setting("pipelines", "speech", "clean", "denoise", choices=(True, False, "auto", "true", "false"))
+    denoise_below_snr_db: float = setting("pipelines", "speech", "clean", "denoise_below_snr_db")
+    denoise_prop_decrease: float = setting("pipelines", "speech", "clean", "denoise_prop_decrease", ge=0.0, le=1.0)
+    clipped_fraction_warn: float = setting("pipelines", "speech", "clean", "clipped_fraction_warn", ge=0.0, le=1.0)
 
 
 def clipped_fraction(wav: np.ndarray) -> float:

@@ -18,29 +18,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sonotell.config import Section, setting
+
 log = logging.getLogger(__name__)
 CLINICIAN = "clinician"
 _ENCODER = threading.local()
 
 
-@dataclass(frozen=True)
-class DiarizeConfig:
-    enabled: bool = True
-    distance_threshold: float = 0.35  # cosine distance at which two clusters stop merging
-    min_span_s: float = 0.4  # shorter spans get the speaker of their nearest neighbour in time
-    enrol_min_similarity: float = 0.6
-    turn_pause_s: float = 0.08  # a pause this long inside a speech span may be a change of speaker (0: never split)
-    mode: str = "turns"  # turns: one embedding per pause-split turn | windows: sliding windows, re-segmented at speaker changes
-    window_s: float = 0.8  # windows mode: embedding window
-    hop_s: float = 0.2  # windows mode: hop between windows
-    min_turn_s: float = 0.3  # windows mode: a shorter run of one speaker's windows joins its neighbour
-    max_cluster_windows: int = 2000  # windows mode: more are clustered on an even subsample, the rest go to the nearest centroid
-    window_method: str = "dominant"  # windows mode: dominant (the main voice vs the rest) | cluster (agglomerative at distance_threshold)
-    other_below: float = 0.07  # dominant: a window this much less similar to the main voice than the median window is someone else
+def _d(key: str, **checks):
+    return setting("pipelines", "speech", "diarize", key, **checks)
 
-    @classmethod
-    def from_dict(cls, cfg: dict | None) -> "DiarizeConfig":
-        return cls(**(cfg or {}))
+
+@dataclass(frozen=True)
+class DiarizeConfig(Section):
+    """Diarization settings; defaults (and what each means) in ``configs/pipelines/speech.yaml``."""
+
+    SECTION = "diarize"
+    enabled: bool = _d("enabled")
+    keep: str = _d("keep", choices=("clinician", "all"))
+    enrol_wav: str | None = _d("enrol_wav")
+    distance_threshold: float = _d("distance_threshold", ge=0.0, le=2.0)
+    min_span_s: float = _d("min_span_s", ge=0.0)
+    enrol_min_similarity: float = _d("enrol_min_similarity", ge=-1.0, le=1.0)
+    turn_pause_s: float = _d("turn_pause_s", ge=0.0)
+    mode: str = _d("mode", choices=("windows", "turns"))
+    window_s: float = _d("window_s", gt=0.0)
+    hop_s: float = _d("hop_s", gt=0.0)
+    min_turn_s: float = _d("min_turn_s", ge=0.0)
+    max_cluster_windows: int = _d("max_cluster_windows", ge=2)
+    window_method: str = _d("window_method", choices=("dominant", "cluster"))
+    other_below: float = _d("other_below", ge=0.0)
 
 
 def voice_encoder():
@@ -158,8 +165,9 @@ def dominant_speaker(embeddings: np.ndarray, other_below: float = 0.07, initial:
     return sims >= np.median(sims) - other_below, centroid
 
 
-def name_clusters(ids: np.ndarray, durations: np.ndarray, embeddings: np.ndarray, config: DiarizeConfig = DiarizeConfig(), enrolment: np.ndarray | None = None) -> dict[int, str]:
+def name_clusters(ids: np.ndarray, durations: np.ndarray, embeddings: np.ndarray, config: DiarizeConfig | None = None, enrolment: np.ndarray | None = None) -> dict[int, str]:
     """``clinician`` for the cluster with most speech (or nearest the enrolled voice), ``speaker_<k>`` for the others."""
+    config = config or DiarizeConfig()
     clusters = sorted(set(np.asarray(ids).tolist()))
     if enrolment is not None:
         sims = {}
@@ -200,12 +208,13 @@ def cluster_embeddings(embeddings: np.ndarray, distance_threshold: float) -> np.
 def assign_speakers(
     spans: list[tuple[float, float]],
     embeddings: np.ndarray,
-    config: DiarizeConfig = DiarizeConfig(),
+    config: DiarizeConfig | None = None,
     enrolment: np.ndarray | None = None,
 ) -> list[str]:
     """A speaker name per span: ``clinician`` for the chosen cluster, ``speaker_<k>`` for the others."""
     if not spans:
         return []
+    config = config or DiarizeConfig()
     long_idx = [i for i, (s, e) in enumerate(spans) if e - s >= config.min_span_s] or list(range(len(spans)))
     ids = np.full(len(spans), -1)
     ids[long_idx] = cluster_embeddings(embeddings[long_idx], config.distance_threshold)
@@ -216,3 +225,37 @@ def assign_speakers(
             ids[i] = ids[j]
     names = name_clusters(ids, np.array([e - s for s, e in spans]), embeddings, config, enrolment)
     return [names[c] for c in ids]
+
+
+def pause_splits(audio: np.ndarray, sample_rate_hz: int, min_pause_s: float = 0.08, *, threshold_db: float = -30.0, min_part_s: float = 0.4, frame_s: float = 0.01) -> list[int]:
+    """Sample indices at the middle of pauses (>= ``min_pause_s`` quieter than ``threshold_db`` below the peak).
+
+    Turns between two speakers are often closer than a VAD's minimum silence; these pauses
+    are where a speaker may change. Parts shorter than ``min_part_s`` are not split off.
+
+    Example:
+        >>> x = np.ones(16000, np.float32); x[7000:9000] = 0
+        >>> pause_splits(x, 16000, min_part_s=0.2)
+        [8000]
+    """
+    hop = int(frame_s * sample_rate_hz)
+    n = len(audio) // hop
+    if n < 3 or min_pause_s <= 0:
+        return []
+    level = 10 * np.log10(np.mean(audio[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1) + 1e-12)
+    quiet = level < level.max() + threshold_db
+    cuts, run = [], 0
+    for i, q in enumerate(list(quiet) + [False]):
+        if q:
+            run += 1
+            continue
+        if run * frame_s >= min_pause_s:
+            cuts.append((i - run // 2) * hop if run % 2 == 0 else (i - run // 2 - 1) * hop + hop // 2)
+        run = 0
+    min_part = int(min_part_s * sample_rate_hz)
+    kept, last = [], 0
+    for c in cuts:
+        if c - last >= min_part and len(audio) - c >= min_part:
+            kept.append(c)
+            last = c
+    return kept

@@ -24,8 +24,8 @@ from typing import Iterable
 
 import numpy as np
 
-from sonotell.config import load_config
-from sonotell.errors import InputError
+from sonotell.config import did_you_mean, load_config, packaged_default
+from sonotell.errors import ConfigError, InputError
 from sonotell.io.audio import SILENCE_RMS, resample
 from sonotell.speech import clean as cleaning
 from sonotell.speech.align import AlignConfig, align_events
@@ -37,14 +37,15 @@ from sonotell.speech.diarize import (
     dominant_speaker,
     embed,
     name_clusters,
+    pause_splits,
     window_embeddings,
     windows_to_turns,
 )
 from sonotell.speech.lexicon import Lexicon, load_lexicon
-from sonotell.speech.spot import Spotter
-from sonotell.speech.stream import StreamStats, check_chunk_s, iter_audio_chunks
-from sonotell.speech.transcribe import AsrBackend, create_backend
-from sonotell.speech.vad import create_vad, spans_to_mask
+from sonotell.speech.spot import Spotter, merge_events
+from sonotell.speech.stream import StreamConfig, StreamStats, check_chunk_s, iter_audio_chunks
+from sonotell.speech.transcribe import AsrBackend, TranscribeConfig, create_backend
+from sonotell.speech.vad import VadConfig, create_vad, spans_to_mask
 from sonotell.types import FrameLabel, Scan, TermEvent, Word
 
 log = logging.getLogger(__name__)
@@ -97,36 +98,38 @@ class SpeechPipeline:
         enrolment: a clinician voice sample (16 kHz mono) to pick the clinician by voice.
     """
 
-    def __init__(self, config: dict, lexicon: Lexicon | str | Path, backend: AsrBackend | None = None, enrolment: np.ndarray | None = None):
+    SECTIONS = ("sample_rate_hz", "stream", "clean", "vad", "diarize", "transcribe", "spot", "align")
+
+    def __init__(self, config: dict | None, lexicon: Lexicon | str | Path, backend: AsrBackend | None = None, enrolment: np.ndarray | None = None):
+        config = load_config("pipelines", "speech") if config is None else config
+        for key in config:
+            if key not in self.SECTIONS:
+                raise ConfigError(f"unknown setting {key!r}" + did_you_mean(key, list(self.SECTIONS)))
         self.config = config
         self.lexicon = lexicon if isinstance(lexicon, Lexicon) else load_lexicon(lexicon)
-        self.sample_rate_hz = int(config.get("sample_rate_hz", 16000))
-        tcfg = config.get("transcribe", {})
-        self.backend = backend or create_backend(tcfg.get("backend", {"name": "pocketsphinx"}), self.lexicon)
-        self.extra_backends = [create_backend(spec, self.lexicon) for spec in tcfg.get("combine", []) or []]
-        self.asr_pad_s = float(tcfg.get("pad_s", 0.1))
-        self.asr_scope = tcfg.get("scope", "span")  # span: one ASR call per speech span | region: one per group of spans
-        self.region_max_s = float(tcfg.get("region_max_s", 30.0))
-        if self.asr_scope not in ("span", "region"):
-            raise ValueError(f"transcribe.scope must be 'span' or 'region', not {self.asr_scope!r}")
-        vcfg = dict(config.get("vad", {"name": "silero"}))
-        self.vad_name = vcfg.pop("name", "silero")
-        self.vad = None if self.vad_name == "none" else create_vad(self.vad_name, **vcfg)
+        self.sample_rate_hz = int(config.get("sample_rate_hz", packaged_default("pipelines", "speech", "sample_rate_hz")))
+        tcfg = TranscribeConfig.from_dict(config.get("transcribe"))
+        self.backend = backend or create_backend(tcfg.backend, self.lexicon)
+        self.extra_backends = [create_backend(spec, self.lexicon) for spec in tcfg.combine or []]
+        self.asr_pad_s = tcfg.pad_s
+        self.asr_scope = tcfg.scope  # span: one ASR call per speech span | region: one per group of spans
+        self.region_max_s = tcfg.region_max_s
+        vcfg = VadConfig.from_dict(config.get("vad"))
+        self.vad_name = vcfg.name
+        self.vad = create_vad(**vcfg.to_dict())
         self.clean_cfg = cleaning.CleanConfig.from_dict(config.get("clean"))
-        dcfg = dict(config.get("diarize", {}))
-        self.keep = dcfg.pop("keep", "clinician")
-        enrol_wav = dcfg.pop("enrol_wav", None)
-        if enrol_wav and enrolment is None:
+        self.diarize_cfg = DiarizeConfig.from_dict(config.get("diarize"))
+        self.keep = self.diarize_cfg.keep
+        if self.diarize_cfg.enrol_wav and enrolment is None:
             from sonotell.io.audio import load_audio
 
-            enrolment = load_audio(enrol_wav, self.sample_rate_hz)[0]
-        self.diarize_cfg = DiarizeConfig.from_dict(dcfg)
-        self.spotter = Spotter(self.lexicon, **config.get("spot", {}))
+            enrolment = load_audio(self.diarize_cfg.enrol_wav, self.sample_rate_hz)[0]
+        self.spotter = Spotter.from_dict(config.get("spot"), lexicon=self.lexicon)
         self.align_cfg = AlignConfig.from_dict(config.get("align"))
-        scfg = config.get("stream", {})
-        self.chunk_s = check_chunk_s(scfg.get("chunk_s", 30.0))  # 0 or less never ends
-        self.max_segment_s = check_chunk_s(scfg.get("max_segment_s", 20.0), "stream.max_segment_s")
-        self.guard_s = float(scfg.get("guard_s", 0.5))
+        scfg = StreamConfig.from_dict(config.get("stream"))
+        self.chunk_s = check_chunk_s(scfg.chunk_s)  # 0 or less never ends
+        self.max_segment_s = check_chunk_s(scfg.max_segment_s, "stream.max_segment_s")
+        self.guard_s = scfg.guard_s
         self.enrolment = None if enrolment is None else embed(enrolment)
 
     @classmethod
@@ -326,7 +329,8 @@ class SpeechPipeline:
         speakers = self._window_speakers(spans) if windowed else []  # also re-cuts span.turns
         turns = [t for span in spans for t in span.turns]
         if windowed:
-            assert len(speakers) == len(turns)
+            if len(speakers) != len(turns):
+                raise RuntimeError(f"diarization gave {len(speakers)} speakers for {len(turns)} turns")
         elif turns and self.diarize_cfg.enabled and spans[0].embeddings:
             speakers = assign_speakers(turns, np.stack([e for span in spans for e in span.embeddings]), self.diarize_cfg, self.enrolment)
         else:
@@ -368,7 +372,7 @@ def group_spans(spans: list[tuple[int, int]], max_len: int) -> list[list[int]]:
         [[0, 1, 2], [3]]
     """
     groups: list[list[int]] = []
-    for i, (s, e) in enumerate(spans):
+    for i, (_s, e) in enumerate(spans):
         if groups and e - spans[groups[-1][0]][0] <= max_len:
             groups[-1].append(i)
         else:
@@ -407,50 +411,6 @@ def speaker_of_word(turns: list[tuple[float, float]], speakers: list[str], start
     mid = (start_s + end_s) / 2
     k = min(range(len(turns)), key=lambda i: max(turns[i][0] - mid, mid - turns[i][1], 0.0))
     return speakers[k]
-
-
-def pause_splits(audio: np.ndarray, sample_rate_hz: int, min_pause_s: float = 0.08, *, threshold_db: float = -30.0, min_part_s: float = 0.4, frame_s: float = 0.01) -> list[int]:
-    """Sample indices at the middle of pauses (>= ``min_pause_s`` quieter than ``threshold_db`` below the peak).
-
-    Turns between two speakers are often closer than a VAD's minimum silence; these pauses
-    are where a speaker may change. Parts shorter than ``min_part_s`` are not split off.
-
-    Example:
-        >>> x = np.ones(16000, np.float32); x[7000:9000] = 0
-        >>> pause_splits(x, 16000, min_part_s=0.2)
-        [8000]
-    """
-    hop = int(frame_s * sample_rate_hz)
-    n = len(audio) // hop
-    if n < 3 or min_pause_s <= 0:
-        return []
-    level = 10 * np.log10(np.mean(audio[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1) + 1e-12)
-    quiet = level < level.max() + threshold_db
-    cuts, run = [], 0
-    for i, q in enumerate(list(quiet) + [False]):
-        if q:
-            run += 1
-            continue
-        if run * frame_s >= min_pause_s:
-            cuts.append((i - run // 2) * hop if run % 2 == 0 else (i - run // 2 - 1) * hop + hop // 2)
-        run = 0
-    min_part = int(min_part_s * sample_rate_hz)
-    kept, last = [], 0
-    for c in cuts:
-        if c - last >= min_part and len(audio) - c >= min_part:
-            kept.append(c)
-            last = c
-    return kept
-
-
-def merge_events(per_backend: list[list[TermEvent]]) -> list[TermEvent]:
-    """Union of the backends' events: a later backend adds an event only where no earlier one has that label."""
-    merged = list(per_backend[0]) if per_backend else []
-    for events in per_backend[1:]:
-        for e in events:
-            if not any(m.label == e.label and m.start_s < e.end_s and e.start_s < m.end_s for m in merged):
-                merged.append(e)
-    return sorted(merged, key=lambda e: e.start_s)
 
 
 def _variable_frame_times(scan: Scan):

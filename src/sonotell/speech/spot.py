@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import jellyfish
 from rapidfuzz import fuzz
 
+from sonotell.config import Section, setting
 from sonotell.speech.lexicon import Form, Lexicon, load_lexicon, normalise  # noqa: F401  (load_lexicon: doctest)
 from sonotell.types import TermEvent, Word
 
@@ -28,8 +29,8 @@ NEGATION_BREAKERS = frozenset({"but", "however", "although", "though", "yet", "e
 
 
 @dataclass
-class Spotter:
-    """Find lexicon terms in a word sequence.
+class Spotter(Section):
+    """Find lexicon terms in a word sequence; settings not given take ``configs/pipelines/speech.yaml``'s ``spot``.
 
     Args:
         lexicon: labels and their spoken forms.
@@ -44,15 +45,18 @@ class Spotter:
     """
 
     lexicon: Lexicon
-    fuzzy_threshold: float = 0.85
-    phonetic: bool = True
-    min_fuzzy_chars: int = 5
-    min_phonetic_chars: int = 5
-    negation: bool = True
-    negation_window: int = 4
-    merge_gap_s: float = -1.0
+    fuzzy_threshold: float = setting("pipelines", "speech", "spot", "fuzzy_threshold", ge=0.0, le=1.0)
+    phonetic: bool = setting("pipelines", "speech", "spot", "phonetic")
+    min_fuzzy_chars: int = setting("pipelines", "speech", "spot", "min_fuzzy_chars", ge=0)
+    min_phonetic_chars: int = setting("pipelines", "speech", "spot", "min_phonetic_chars", ge=0)
+    negation: bool = setting("pipelines", "speech", "spot", "negation")
+    negation_window: int = setting("pipelines", "speech", "spot", "negation_window", ge=0)
+    merge_gap_s: float = setting("pipelines", "speech", "spot", "merge_gap_s")
+
+    SECTION = "spot"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._max_len = max(len(f.tokens) for f in self.lexicon.forms)
         self._by_text = {f.text: f for f in self.lexicon.forms}
         self._by_key = {}
@@ -160,3 +164,13 @@ def merge_repeats(events: list[TermEvent], max_gap_s: float) -> list[TermEvent]:
         else:
             out.append(e)
     return out
+
+
+def merge_events(per_backend: list[list[TermEvent]]) -> list[TermEvent]:
+    """Union of the backends' events: a later backend adds an event only where no earlier one has that label."""
+    merged = list(per_backend[0]) if per_backend else []
+    for events in per_backend[1:]:
+        for e in events:
+            if not any(m.label == e.label and m.start_s < e.end_s and e.start_s < m.end_s for m in merged):
+                merged.append(e)
+    return sorted(merged, key=lambda e: e.start_s)

@@ -16,8 +16,19 @@ from typing import Iterator
 
 import numpy as np
 
+from sonotell.config import Section, setting
 from sonotell.errors import ConfigError, InputError
 from sonotell.io.audio import AUDIO_SUFFIXES, SUPPORTED_RATES_HZ, existing_audio
+
+
+@dataclass(frozen=True)
+class StreamConfig(Section):
+    """How audio is streamed; defaults from ``configs/pipelines/speech.yaml`` (section ``stream``)."""
+
+    SECTION = "stream"
+    chunk_s: float = setting("pipelines", "speech", "stream", "chunk_s", gt=0.0)
+    max_segment_s: float = setting("pipelines", "speech", "stream", "max_segment_s", gt=0.0)
+    guard_s: float = setting("pipelines", "speech", "stream", "guard_s", ge=0.0)
 
 
 @dataclass

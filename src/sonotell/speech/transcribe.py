@@ -23,13 +23,16 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
+from sonotell.config import Section, setting
 from sonotell.errors import ConfigError
 from sonotell.speech import keywords
 from sonotell.speech.lexicon import Lexicon, load_lexicon, normalise  # noqa: F401  (load_lexicon: doctest)
@@ -75,6 +78,21 @@ def _plugin_backend(name: str):
     return None
 
 
+@dataclass(frozen=True)
+class TranscribeConfig(Section):
+    """ASR settings; defaults from ``configs/pipelines/speech.yaml`` (section ``transcribe``).
+
+    ``backend`` and each ``combine`` entry are backend specs (``{name: ..., **options}``) checked by the backend.
+    """
+
+    SECTION = "transcribe"
+    backend: dict = setting("pipelines", "speech", "transcribe", "backend")
+    combine: list | None = setting("pipelines", "speech", "transcribe", "combine")
+    pad_s: float = setting("pipelines", "speech", "transcribe", "pad_s", ge=0.0)
+    scope: str = setting("pipelines", "speech", "transcribe", "scope", choices=("span", "region"))
+    region_max_s: float = setting("pipelines", "speech", "transcribe", "region_max_s", gt=0.0)
+
+
 def create_backend(spec: dict | str, lexicon: Lexicon | None = None) -> AsrBackend:
     """Build a backend from ``{"name": ..., **options}``; the lexicon is passed when the backend takes one.
 
@@ -91,10 +109,10 @@ def create_backend(spec: dict | str, lexicon: Lexicon | None = None) -> AsrBacke
             f"unknown ASR backend {name!r}; known: {', '.join(sorted(BACKENDS))} "
             f"(others only from installed packages, entry-point group {ENTRY_POINT_GROUP!r})"
         )
-    try:
-        backend = factory(lexicon=lexicon, **spec)
-    except TypeError:
-        backend = factory(**spec)  # a user backend that takes no lexicon
+    # a user backend may take no lexicon; decided from its signature, so a TypeError inside it still surfaces
+    params = inspect.signature(factory).parameters
+    takes_lexicon = "lexicon" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    backend = factory(lexicon=lexicon, **spec) if takes_lexicon else factory(**spec)
     if not isinstance(backend, AsrBackend):
         raise ConfigError(f"ASR backend {name!r} lacks sample_rate_hz / transcribe(audio, sample_rate_hz)")
     return backend

@@ -13,23 +13,44 @@ Example:
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from sonotell.config import Section, setting
 
 Vad = Callable[[np.ndarray, int], list[tuple[float, float]]]
 _SILERO = threading.local()
 
 
-def create_vad(name: str = "silero", *, threshold: float = 0.5, min_speech_s: float = 0.2, min_silence_s: float = 0.25, pad_s: float = 0.1, aggressiveness: int = 2) -> Vad:
-    """A detector by name: ``silero`` (default), ``webrtc`` or ``energy``."""
-    if name == "silero":
-        return lambda wav, sr: silero_spans(wav, sr, threshold=threshold, min_speech_s=min_speech_s, min_silence_s=min_silence_s, pad_s=pad_s)
-    if name == "webrtc":
-        return lambda wav, sr: webrtc_spans(wav, sr, aggressiveness=aggressiveness, min_speech_s=min_speech_s, min_silence_s=min_silence_s, pad_s=pad_s)
-    if name == "energy":
-        return lambda wav, sr: energy_spans(wav, sr, min_speech_s=min_speech_s, min_silence_s=min_silence_s, pad_s=pad_s)
-    raise ValueError(f"unknown VAD {name!r} (silero, webrtc, energy)")
+@dataclass(frozen=True)
+class VadConfig(Section):
+    """Voice activity detection; defaults from ``configs/pipelines/speech.yaml`` (section ``vad``)."""
+
+    SECTION = "vad"
+    name: str = setting("pipelines", "speech", "vad", "name", choices=("silero", "webrtc", "energy", "none"))
+    threshold: float = setting("pipelines", "speech", "vad", "threshold", ge=0.0, le=1.0)  # silero
+    min_speech_s: float = setting("pipelines", "speech", "vad", "min_speech_s", ge=0.0)
+    min_silence_s: float = setting("pipelines", "speech", "vad", "min_silence_s", ge=0.0)
+    pad_s: float = setting("pipelines", "speech", "vad", "pad_s", ge=0.0)
+    aggressiveness: int = setting("pipelines", "speech", "vad", "aggressiveness", ge=0, le=3)  # webrtc
+
+
+def create_vad(name: str | None = None, **settings) -> Vad | None:
+    """A detector by name: ``silero``, ``webrtc``, ``energy`` (``none``: no detector, None).
+
+    Settings not given take the values of ``configs/pipelines/speech.yaml``, as the CLI does.
+    """
+    cfg = VadConfig.from_dict(settings, **({"name": name} if name is not None else {}))
+    merge = {"min_speech_s": cfg.min_speech_s, "min_silence_s": cfg.min_silence_s, "pad_s": cfg.pad_s}
+    if cfg.name == "silero":
+        return lambda wav, sr: silero_spans(wav, sr, threshold=cfg.threshold, **merge)
+    if cfg.name == "webrtc":
+        return lambda wav, sr: webrtc_spans(wav, sr, aggressiveness=cfg.aggressiveness, **merge)
+    if cfg.name == "energy":
+        return lambda wav, sr: energy_spans(wav, sr, **merge)
+    return None
 
 
 def silero_model():

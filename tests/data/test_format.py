@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from sonotell.bench.format import load_benchmark, parse_roi, split_labels
+from sonotell.data.format import load_benchmark, parse_roi, split_labels
 from sonotell.errors import InputError
 
 
