@@ -88,17 +88,23 @@ class ReviewState:
         self.labels = load_lexicon(name).labels
         self._waveforms: dict[tuple[str, int], dict] = {}
         self._list_cache: dict[str, tuple[float, dict]] = {}
+        self._docs: dict[str, tuple[int, dict]] = {}
 
     def doc(self, scan_id: str) -> dict:
+        """The scan's label file, parsed once per change of the file (an hour of words is megabytes of JSON)."""
         if scan_id not in self.folder.scan_ids:
             raise HTTPException(404, f"no scan {scan_id!r} in this labels folder")
-        return self.folder.scan_doc(scan_id)
+        stamp = (self.folder.path / f"{scan_id}.json").stat().st_mtime_ns
+        hit = self._docs.get(scan_id)
+        if hit is None or hit[0] != stamp:
+            hit = self._docs[scan_id] = (stamp, self.folder.scan_doc(scan_id))
+        return hit[1]
 
     def timing(self, scan_id: str, doc: dict) -> tuple[float, int, float]:
         scan = self.scans.get(scan_id)
         if scan is not None and scan.fps and scan.n_frames:
             return scan.fps, scan.n_frames, scan.n_frames / scan.fps
-        fps, n = frame_timing(doc, self.folder.frames(scan_id))
+        fps, n = frame_timing(doc, lambda: self.folder.frames(scan_id))
         duration = n / fps
         info_duration = (doc.get("info") or {}).get("duration_s")
         if info_duration:
@@ -121,7 +127,7 @@ class ReviewState:
         hit = self._list_cache.get(scan_id)
         if hit and hit[0] == stamp:
             return hit[1]
-        doc = self.folder.scan_doc(scan_id)
+        doc = self.doc(scan_id)
         review = load_review(self.folder.path, scan_id)
         evs = doc["events"]
         confs = [float(e.get("confidence", 1.0)) for e in evs]

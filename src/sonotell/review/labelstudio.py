@@ -91,7 +91,7 @@ def export_label_studio(labels_dir: str | Path, out_dir: str | Path, *, media_ur
     tasks, rates = [], set()
     for scan_id in folder.scan_ids:
         doc = folder.scan_doc(scan_id)
-        fps, n = frame_timing(doc, folder.frames(scan_id))
+        fps, n = frame_timing(doc, lambda: folder.frames(scan_id))
         rates.add(round(fps, 3))
         events = doc["events"]
         video = videos.get(scan_id)
@@ -162,7 +162,7 @@ def import_label_studio(export_json: str | Path, labels_dir: str | Path, *, mark
             counts["skipped_tasks"] += 1
             continue
         doc = folder.scan_doc(scan_id)
-        fps, n = frame_timing(doc, folder.frames(scan_id))
+        fps, n = frame_timing(doc, lambda: folder.frames(scan_id))
         regions = _annotation_events(task, fps, where)
         for r in regions:
             if r["label"] not in lexicon_labels:

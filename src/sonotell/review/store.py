@@ -229,8 +229,11 @@ class LabelsFolder:
 
 
 def frame_timing(doc: dict, frames) -> tuple[float, int]:
-    """(fps, n_frames) of a scan: from the label file's info, else from the frame table."""
+    """(fps, n_frames) of a scan: from the label file's info, else from the frame table (a table or a callable)."""
     info = doc.get("info") or {}
+    if info.get("n_frames") and info.get("fps"):
+        return float(info["fps"]), int(info["n_frames"])
+    frames = frames() if callable(frames) else frames
     n = int(info.get("n_frames") or len(frames))
     fps = info.get("fps")
     if not fps:
@@ -361,7 +364,7 @@ def reviewed_truth(labels_dir: str | Path) -> dict[str, dict]:
         if not review.get("reviewed"):
             continue
         doc = folder.scan_doc(scan_id)
-        fps, n = frame_timing(doc, folder.frames(scan_id))
+        fps, n = frame_timing(doc, lambda: folder.frames(scan_id))
         out[scan_id] = {"scan_id": scan_id, "events": [_plain_event(e) for e in reviewed_events(doc["events"], review)],
                         "segments": [], "fps": fps, "n_frames": n}
     return out
