@@ -116,19 +116,22 @@ def save_review(labels_dir: Path, scan_id: str, review: dict) -> Path:
     return write_json(review_path(labels_dir, scan_id), review)
 
 
-def reviewed_events(events: list[dict], review: dict, *, keep_rejected: bool = False) -> list[dict]:
+def reviewed_events(events: list[dict], review: dict, *, keep_rejected: bool = False, accept_undecided: bool = False) -> list[dict]:
     """The scan's events after the review: rejected ones dropped, edits applied, added and orphaned ones kept.
 
     Each event gets ``id``, ``status`` (``speech`` when undecided) and ``source`` (``speech`` | ``reviewed``);
     reviewed events have confidence 1.0 (a person checked them). Sorted by start. ``keep_rejected`` lists
-    rejected events too (status ``rejected``), for display.
+    rejected events too (status ``rejected``), for display. ``accept_undecided``: the scan was marked reviewed, so
+    the events the reviewer left as they were are accepted.
     """
     decisions = review.get("decisions", {})
     out, known = [], set()
     for eid, e in zip(event_ids(events), events):
         known.add(eid)
         d = decisions.get(eid)
-        if d is None:
+        if d is None and accept_undecided:
+            out.append({**e, "id": eid, "status": "accepted", "source": "reviewed", "confidence": 1.0})
+        elif d is None:
             out.append({**e, "id": eid, "status": "speech", "source": "speech"})
         elif d["status"] != "rejected" or keep_rejected:
             out.append(_decided(eid, d, e))
@@ -279,7 +282,7 @@ def reviewed_frame_table(folder: LabelsFolder, scan_id: str):
         return out[list(EXPORT_COLUMNS)]
     fps, n = frame_timing(doc, frames)
     cfg = folder.align_config
-    events = reviewed_events(doc["events"], review)
+    events = reviewed_events(doc["events"], review, accept_undecided=bool(review.get("reviewed")))
     labels = align_events([_term_event(e) for e in events], scan_id, fps=fps, n_frames=n, config=cfg)
     absent = absent_per_frame(events, n, fps, cfg)
     touched = [False] * n
@@ -326,7 +329,7 @@ def export_reviewed(labels_dir: str | Path, out_dir: str | Path, *, only_reviewe
         table = reviewed_frame_table(folder, scan_id)
         with atomic_path(out_dir / f"{scan_id}.labels.csv") as tmp:
             table.to_csv(tmp, index=False)
-        events = reviewed_events(doc["events"], review)
+        events = reviewed_events(doc["events"], review, accept_undecided=bool(review.get("reviewed")))
         out_doc = {**doc, "events": [_plain_event(e) for e in events], "frame_labels_csv": f"{scan_id}.labels.csv",
                    "review": {"reviewed": bool(review.get("reviewed")), "reviewed_by": review.get("reviewed_by"),
                               "n_decisions": len(review["decisions"])}}
@@ -365,6 +368,6 @@ def reviewed_truth(labels_dir: str | Path) -> dict[str, dict]:
             continue
         doc = folder.scan_doc(scan_id)
         fps, n = frame_timing(doc, lambda: folder.frames(scan_id))
-        out[scan_id] = {"scan_id": scan_id, "events": [_plain_event(e) for e in reviewed_events(doc["events"], review)],
+        out[scan_id] = {"scan_id": scan_id, "events": [_plain_event(e) for e in reviewed_events(doc["events"], review, accept_undecided=True)],
                         "segments": [], "fps": fps, "n_frames": n}
     return out
