@@ -49,8 +49,12 @@ def write_webm(path: Path, n_frames: int, fps: int, seed: int) -> Path:
 SCRIPT = {
     # scan_id: [(label, term, start, end, confidence, negated, speaker)], words said
     "scan_a": (
-        [("liver", "liver", 1.0, 1.5, 0.9, False, "clinician"), ("kidney", "kidney", 3.0, 3.6, 0.4, False, "clinician"),
-         ("spleen", "spleen", 5.0, 5.5, 0.7, True, "clinician"), ("bladder", "bladder", 6.5, 6.9, 0.8, False, "other")],
+        [
+            ("liver", "liver", 1.0, 1.5, 0.9, False, "clinician"),
+            ("kidney", "kidney", 3.0, 3.6, 0.4, False, "clinician"),
+            ("spleen", "spleen", 5.0, 5.5, 0.7, True, "clinician"),
+            ("bladder", "bladder", 6.5, 6.9, 0.8, False, "other"),
+        ],
         "here is the liver then the kidney no spleen seen big bladder",
     ),
     "scan_b": (
@@ -63,7 +67,10 @@ SCRIPT = {
 def _words(text: str, duration_s: float) -> list[Word]:
     toks = text.split()
     step = (duration_s - 1.0) / len(toks)
-    return [Word(t, round(0.5 + i * step, 3), round(0.5 + i * step + step * 0.8, 3), 0.9, "clinician") for i, t in enumerate(toks)]
+    return [
+        Word(t, round(0.5 + i * step, 3), round(0.5 + i * step + step * 0.8, 3), 0.9, "clinician")
+        for i, t in enumerate(toks)
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -80,21 +87,44 @@ def _demo_set(tmp_path_factory) -> Path:
         audio = save_audio(scans_dir / f"{scan_id}.wav", wav, SR)
         scans.append(Scan(scan_id, f"p{k}", video, audio, 0.0, float(FPS), N_FRAMES, 160, 120, SR, N_FRAMES / FPS))
     write_manifest(scans_dir / "manifest.csv", scans)
-    config = {"align": {"before_s": 0.3, "after_s": 0.3, "edge_weight": 0.5, "min_confidence": 0.0, "conflict": "drop",
-                        "conflict_margin": 0.1}}
+    config = {
+        "align": {
+            "before_s": 0.3,
+            "after_s": 0.3,
+            "edge_weight": 0.5,
+            "min_confidence": 0.0,
+            "conflict": "drop",
+            "conflict_margin": 0.1,
+        }
+    }
     from sonotell.speech.lexicon import load_lexicon
 
     fingerprint = recipe_fingerprint(config, load_lexicon("abdominal"))
     for scan in scans:
         evs, text = SCRIPT[scan.scan_id]
         events = [TermEvent(*e) for e in evs]
-        result = SpeechResult(_words(text, N_FRAMES / FPS), events, [{"speaker": "clinician", "start_s": 0.5, "end_s": 7.5, "text": text}],
-                              {"duration_s": N_FRAMES / FPS, "fps": float(FPS), "n_frames": N_FRAMES})
+        result = SpeechResult(
+            _words(text, N_FRAMES / FPS),
+            events,
+            [{"speaker": "clinician", "start_s": 0.5, "end_s": 7.5, "text": text}],
+            {"duration_s": N_FRAMES / FPS, "fps": float(FPS), "n_frames": N_FRAMES},
+        )
         result.frame_labels = align_events(events, scan.scan_id, fps=FPS, n_frames=N_FRAMES, config=config["align"])
         write_scan_labels(out, scan, result, fingerprint, "abdominal")
     # summary.json as `label` writes it (the keys the review tools read; building a pipeline here would cost seconds)
-    (out / "summary.json").write_text(json.dumps({"fingerprint": fingerprint, "lexicon": "abdominal", "config": config,
-                                                  "n_scans": 2, "n_done": 2, "n_failed": 0, "failed": []}))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "fingerprint": fingerprint,
+                "lexicon": "abdominal",
+                "config": config,
+                "n_scans": 2,
+                "n_done": 2,
+                "n_failed": 0,
+                "failed": [],
+            }
+        )
+    )
     return tmp_path
 
 

@@ -84,15 +84,18 @@ def test_rejected_events_are_listed_but_not_exported(client, labels_dir, tmp_pat
     assert "kidney" not in [e["label"] for e in exported]
 
 
-@pytest.mark.parametrize("body, problem", [
-    ({"status": "edited", "label": "heart"}, "not in the lexicon"),
-    ({"status": "edited", "start_s": -1.0}, "times must satisfy"),
-    ({"status": "edited", "end_s": 99.0}, "times must satisfy"),
-    ({"status": "edited", "start_s": 2.0, "end_s": 1.0}, "times must satisfy"),
-    ({"status": "edited", "colour": "red"}, "colour"),
-    ({"status": "maybe"}, "status"),
-    ({"status": "added"}, "for new events"),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ({"status": "edited", "label": "heart"}, "not in the lexicon"),
+        ({"status": "edited", "start_s": -1.0}, "times must satisfy"),
+        ({"status": "edited", "end_s": 99.0}, "times must satisfy"),
+        ({"status": "edited", "start_s": 2.0, "end_s": 1.0}, "times must satisfy"),
+        ({"status": "edited", "colour": "red"}, "colour"),
+        ({"status": "maybe"}, "status"),
+        ({"status": "added"}, "for new events"),
+    ],
+)
 def test_bad_corrections_get_4xx_with_a_message(client, body, problem):
     eid = _events(client)[0]["id"]
     r = client.put(f"/api/scans/scan_a/events/{eid}", json=body)
@@ -103,8 +106,14 @@ def test_bad_corrections_get_4xx_with_a_message(client, body, problem):
 def test_unknown_event_scan_and_non_json_are_refused(client):
     assert client.put("/api/scans/scan_a/events/e0000000000", json={"status": "accepted"}).status_code == 404
     assert client.get("/api/scans/nope/events").status_code == 404
-    assert client.post("/api/scans/scan_a/events", content="label=liver",
-                       headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 415
+    assert (
+        client.post(
+            "/api/scans/scan_a/events",
+            content="label=liver",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ).status_code
+        == 415
+    )
     assert client.get("/api/scans/scan_a/events?limit=999999").status_code == 422
 
 
@@ -120,7 +129,10 @@ def test_two_tabs_do_not_lose_each_others_changes(client, labels_dir, manifest):
         if r.status_code != 200:
             errors.append(r.text)
 
-    threads = [threading.Thread(target=edit, args=(client, a, "spleen")), threading.Thread(target=edit, args=(other_tab, b, "liver"))]
+    threads = [
+        threading.Thread(target=edit, args=(client, a, "spleen")),
+        threading.Thread(target=edit, args=(other_tab, b, "liver")),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -129,8 +141,18 @@ def test_two_tabs_do_not_lose_each_others_changes(client, labels_dir, manifest):
     decisions = json.loads((labels_dir / "scan_a.review.json").read_text())["decisions"]
     assert decisions[a]["label"] == "spleen" and decisions[b]["label"] == "liver"
     # the same event: a stale rev is refused (version check), a fresh one goes through
-    assert other_tab.put(f"/api/scans/scan_a/events/{a}", json={"status": "edited", "label": "kidney", "rev": 0}).status_code == 409
-    assert other_tab.put(f"/api/scans/scan_a/events/{a}", json={"status": "edited", "label": "kidney", "rev": 1}).status_code == 200
+    assert (
+        other_tab.put(
+            f"/api/scans/scan_a/events/{a}", json={"status": "edited", "label": "kidney", "rev": 0}
+        ).status_code
+        == 409
+    )
+    assert (
+        other_tab.put(
+            f"/api/scans/scan_a/events/{a}", json={"status": "edited", "label": "kidney", "rev": 1}
+        ).status_code
+        == 200
+    )
 
 
 def test_large_scan_opens_fast_with_paged_events(tmp_path):
@@ -141,35 +163,77 @@ def test_large_scan_opens_fast_with_paged_events(tmp_path):
 
     out = tmp_path / "big"
     out.mkdir()
-    events = [{"label": "liver", "term": "liver", "start_s": i * 0.72, "end_s": i * 0.72 + 0.4, "confidence": 0.8,
-               "negated": False, "speaker": "clinician"} for i in range(5000)]
-    words = [{"text": "liver", "start_s": e["start_s"], "end_s": e["end_s"], "confidence": 0.9, "speaker": "clinician"} for e in events]
+    events = [
+        {
+            "label": "liver",
+            "term": "liver",
+            "start_s": i * 0.72,
+            "end_s": i * 0.72 + 0.4,
+            "confidence": 0.8,
+            "negated": False,
+            "speaker": "clinician",
+        }
+        for i in range(5000)
+    ]
+    words = [
+        {"text": "liver", "start_s": e["start_s"], "end_s": e["end_s"], "confidence": 0.9, "speaker": "clinician"}
+        for e in events
+    ]
     n = 3600 * 25
-    (out / "big.json").write_text(json.dumps({"scan_id": "big", "subject_id": "p", "events": events, "words": words,
-                                              "segments": [], "info": {"fps": 25.0, "n_frames": n, "duration_s": 3600.0}}))
-    pd.DataFrame({"scan_id": "big", "frame_index": range(n), "time_s": [i / 25 for i in range(n)], "label": "unlabelled",
-                  "confidence": 0.0}).to_csv(out / "big.labels.csv", index=False)
+    (out / "big.json").write_text(
+        json.dumps(
+            {
+                "scan_id": "big",
+                "subject_id": "p",
+                "events": events,
+                "words": words,
+                "segments": [],
+                "info": {"fps": 25.0, "n_frames": n, "duration_s": 3600.0},
+            }
+        )
+    )
+    pd.DataFrame(
+        {
+            "scan_id": "big",
+            "frame_index": range(n),
+            "time_s": [i / 25 for i in range(n)],
+            "label": "unlabelled",
+            "confidence": 0.0,
+        }
+    ).to_csv(out / "big.labels.csv", index=False)
     (out / "summary.json").write_text(json.dumps({"lexicon": "abdominal"}))
     client = TestClient(create_app(out), base_url=BASE)
-    client.get("/api/scans")  # warm-up: first import of the app's code paths
-    t0 = time.perf_counter()
+    client.get("/api/meta")  # warm-up of the test client; the scan's label file is not read yet
+    # CPU time of this process (the server's threads included): wall time on a shared 2-core CI box is noise
+    t0, c0 = time.perf_counter(), time.process_time()
     meta = client.get("/api/scans/big").json()
     page = client.get("/api/scans/big/events?limit=1000").json()
     wpage = client.get("/api/scans/big/words?limit=5000").json()
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert meta["n_events"] == 5000 and len(page["events"]) == 1000 and page["total"] == 5000 and wpage["total"] == 5000
-    assert elapsed < 1.0, elapsed
+    assert cpu < 1.0 and elapsed < 10.0, (cpu, elapsed)
 
 
 # -- security -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", [
-    "/media/../../etc/passwd", "/media/%2e%2e/%2e%2e/etc/passwd", "/media/scan_a/..%2f..%2fmanifest.csv",
-    "/static/..%2fapp.py", "/static/%2e%2e/app.py", "/static//etc/passwd", "/media//etc/passwd/video",
-    "/media/scan_a/manifest", "/media/%2fetc%2fpasswd/video", "/api/scans/..%2f..%2fetc%2fpasswd",
-    "/static/store.py", "/media/secret/video",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/media/../../etc/passwd",
+        "/media/%2e%2e/%2e%2e/etc/passwd",
+        "/media/scan_a/..%2f..%2fmanifest.csv",
+        "/static/..%2fapp.py",
+        "/static/%2e%2e/app.py",
+        "/static//etc/passwd",
+        "/media//etc/passwd/video",
+        "/media/scan_a/manifest",
+        "/media/%2fetc%2fpasswd/video",
+        "/api/scans/..%2f..%2fetc%2fpasswd",
+        "/static/store.py",
+        "/media/secret/video",
+    ],
+)
 def test_only_manifest_media_and_package_static_files_are_served(client, url):
     r = client.get(url)
     assert r.status_code in (404, 405, 422), (url, r.status_code)

@@ -21,7 +21,9 @@ import pytest
 selenium = pytest.importorskip("selenium")
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and Path(CHROMEDRIVER).exists()), reason="Debian chromium + chromium-driver not installed")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and Path(CHROMEDRIVER).exists()), reason="Debian chromium + chromium-driver not installed"
+)
 
 
 @pytest.fixture
@@ -53,8 +55,15 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--mute-audio",
-                "--autoplay-policy=no-user-gesture-required", "--window-size=1400,900"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--mute-audio",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1400,900",
+    ):
         opts.add_argument(arg)
     # The system chromedriver, named explicitly: Selenium Manager never downloads a driver.
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
@@ -71,7 +80,9 @@ def _wait(driver, cond, timeout=30, what=""):
 
 def _rows(driver):
     return driver.execute_script(
-        "return [...document.querySelectorAll('#events .ev')].map(r => [r.dataset.id, r.dataset.label, r.dataset.status])")
+        "return [...document.querySelectorAll('#events .ev')]"
+        ".map(r => [r.dataset.id, r.dataset.label, r.dataset.status])"
+    )
 
 
 def _key(driver, key):
@@ -86,15 +97,25 @@ def test_review_in_a_browser_play_accept_relabel_add_reload_export(server, brows
     from sonotell.review.store import export_reviewed
 
     browser.get(server + "/")
-    _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "list", what="scan list")
+    _wait(
+        browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "list", what="scan list"
+    )
     assert browser.find_element(By.ID, "progress").text == "reviewed 0 / 2"
     browser.find_element(By.LINK_TEXT, "scan_a").click()
-    _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "scan_a", what="scan page")
+    _wait(
+        browser,
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "scan_a",
+        what="scan page",
+    )
     assert [r[1] for r in _rows(browser)] == ["liver", "kidney", "spleen", "bladder"]
 
     # play: the video advances
     browser.execute_script("document.getElementById('video').play()")
-    _wait(browser, lambda d: d.execute_script("return document.getElementById('video').currentTime") > 0.3, what="playback")
+    _wait(
+        browser,
+        lambda d: d.execute_script("return document.getElementById('video').currentTime") > 0.3,
+        what="playback",
+    )
     browser.execute_script("document.getElementById('video').pause()")
 
     # accept the first event (click it, key a), relabel the next (j, then 3 = gallbladder)
@@ -106,16 +127,22 @@ def test_review_in_a_browser_play_accept_relabel_add_reload_export(server, brows
     _wait(browser, lambda d: _rows(d)[1][1:] == ["gallbladder", "edited"], what="relabelled")
 
     # add one at the play head: click a transcript word to seek there, key e (label: the last used)
-    word = [w for w in browser.find_elements(By.CSS_SELECTOR, "#transcript .word") if w.text.strip() == "big"][0]
+    word = next(w for w in browser.find_elements(By.CSS_SELECTOR, "#transcript .word") if w.text.strip() == "big")
     t_word = float(word.get_attribute("data-t"))
     word.click()
-    _wait(browser, lambda d: abs(d.execute_script("return document.getElementById('video').currentTime") - t_word) < 0.05, what="seek")
+    _wait(
+        browser,
+        lambda d: abs(d.execute_script("return document.getElementById('video').currentTime") - t_word) < 0.05,
+        what="seek",
+    )
     _key(browser, "e")
     _wait(browser, lambda d: any(r[2] == "added" for r in _rows(d)), what="added")
 
     shot = os.environ.get("SONOTELL_REVIEW_SCREENSHOT")
     browser.refresh()
-    _wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "scan_a", what="reload")
+    _wait(
+        browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "scan_a", what="reload"
+    )
     rows = _rows(browser)
     assert [r[2] for r in rows].count("added") == 1 and rows[0][2] == "accepted"
     assert ["gallbladder", "edited"] in [r[1:] for r in rows]
@@ -128,13 +155,16 @@ def test_review_in_a_browser_play_accept_relabel_add_reload_export(server, brows
     review = json.loads((labels_dir / "scan_a.review.json").read_text())
     statuses = sorted(d["status"] for d in review["decisions"].values())
     assert statuses == ["accepted", "added", "edited"]
-    added = [d for d in review["decisions"].values() if d["status"] == "added"][0]
+    added = next(d for d in review["decisions"].values() if d["status"] == "added")
     assert added["label"] == "gallbladder" and abs(added["start_s"] - t_word) < 0.05 and added["by"] == "tester"
 
     export_reviewed(labels_dir, tmp_path / "reviewed")
     frames = pd.read_csv(tmp_path / "reviewed" / "scan_a.labels.csv", keep_default_na=False)
     assert list(frames.columns) == ["scan_id", "frame_index", "time_s", "label", "confidence", "absent", "source"]
-    at = lambda t: frames.iloc[int(round(t * 10))]  # noqa: E731  (10 fps)
+
+    def at(t):  # the frame at t seconds (10 fps)
+        return frames.iloc[round(t * 10)]
+
     assert (at(3.3)["label"], at(3.3)["source"]) == ("gallbladder", "reviewed")  # was kidney
     assert (at(t_word + 0.5)["label"], at(t_word + 0.5)["source"]) == ("gallbladder", "reviewed")  # the added event
     assert at(5.2)["absent"] == "spleen" and at(5.2)["label"] == "unlabelled"  # "no spleen": stated absent

@@ -29,8 +29,14 @@ def _mark(labels_dir, scan_id="scan_a", edits=None):
     ids = event_ids(doc["events"])
     for k, label in (edits or {}).items():
         e = doc["events"][k]
-        review["decisions"][ids[k]] = {"status": "edited", "label": label, "start_s": e["start_s"], "end_s": e["end_s"],
-                                       "negated": False, "base": e}
+        review["decisions"][ids[k]] = {
+            "status": "edited",
+            "label": label,
+            "start_s": e["start_s"],
+            "end_s": e["end_s"],
+            "negated": False,
+            "base": e,
+        }
     review["reviewed"] = True
     (labels_dir / f"{scan_id}.review.json").write_text(json.dumps(review))
 
@@ -66,9 +72,17 @@ def test_eval_labels_reviewed_without_reviews_is_an_input_error(labels_dir):
 
 def test_lexicon_suggest_cli(labels_dir, tmp_path):
     review = load_review(labels_dir, "scan_a")
-    review["decisions"]["u1"] = {"status": "added", "label": "gallbladder", "start_s": 6.3, "end_s": 6.9, "negated": False}
+    review["decisions"]["u1"] = {
+        "status": "added",
+        "label": "gallbladder",
+        "start_s": 6.3,
+        "end_s": 6.9,
+        "negated": False,
+    }
     (labels_dir / "scan_a.review.json").write_text(json.dumps(review))
-    r = CliRunner().invoke(app, ["lexicon", "suggest", str(labels_dir), "--out", str(tmp_path / "patch.yaml"), "--pad", "0"])
+    r = CliRunner().invoke(
+        app, ["lexicon", "suggest", str(labels_dir), "--out", str(tmp_path / "patch.yaml"), "--pad", "0"]
+    )
     assert r.exit_code == 0, r.output
     import yaml
 
@@ -76,7 +90,9 @@ def test_lexicon_suggest_cli(labels_dir, tmp_path):
 
 
 def test_label_studio_cli_round_trip(labels_dir, manifest, tmp_path):
-    r = CliRunner().invoke(app, ["export", "label-studio", str(labels_dir), "--out", str(tmp_path / "ls"), "--manifest", str(manifest)])
+    r = CliRunner().invoke(
+        app, ["export", "label-studio", str(labels_dir), "--out", str(tmp_path / "ls"), "--manifest", str(manifest)]
+    )
     assert r.exit_code == 0, r.output
     tasks = json.loads((tmp_path / "ls" / "tasks.json").read_text())
     tasks[1]["annotations"] = [{"id": 1, "result": tasks[1]["predictions"][0]["result"]}]  # accept every prediction
@@ -89,7 +105,15 @@ def test_label_studio_cli_round_trip(labels_dir, manifest, tmp_path):
 
 def _run_cli(*args, **kw):
     env = {**os.environ, "PYTHONPATH": SRC, "COLUMNS": "300"}  # rich wraps at the terminal width
-    return subprocess.run([sys.executable, "-m", "sonotell", *args], capture_output=True, text=True, env=env, timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "sonotell", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        **kw,
+    )
 
 
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
@@ -103,8 +127,13 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
 
 def _serve(labels_dir, manifest, *extra):
     env = {**os.environ, "PYTHONPATH": SRC, "COLUMNS": "300"}
-    proc = subprocess.Popen([sys.executable, "-m", "sonotell", "review", str(labels_dir), "--manifest", str(manifest), *extra],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sonotell", "review", str(labels_dir), "--manifest", str(manifest), *extra],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     deadline, line = time.time() + 90, ""
     while time.time() < deadline:
         line = proc.stderr.readline()

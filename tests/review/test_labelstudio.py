@@ -1,4 +1,4 @@
-"""Label Studio round trip: our tasks/config checked by Label Studio's own SDK (when installed), its regions read back."""
+"""Label Studio round trip: our tasks/config checked by Label Studio's own SDK (if installed); its regions read back."""
 
 from __future__ import annotations
 
@@ -18,16 +18,30 @@ def test_frames_are_one_based_and_round_trip():
 
 
 def _annotate(tasks):
-    """What a person does in Label Studio: keep liver, relabel kidney -> pancreas, delete the others, draw a new region."""
+    """A person in Label Studio: keeps liver, relabels kidney -> pancreas, deletes the others, draws a new region."""
     task = tasks[0]
     regions = [dict(r) for r in task["predictions"][0]["result"]]
     keep = [r for r in regions if r["value"]["timelinelabels"] == ["liver"]]
-    moved = [r for r in regions if r["value"]["timelinelabels"] == ["kidney"]][0]
+    moved = next(r for r in regions if r["value"]["timelinelabels"] == ["kidney"])
     moved = {**moved, "value": {"ranges": moved["value"]["ranges"], "timelinelabels": ["pancreas"]}}
-    new = {"id": "abc123", "from_name": "events", "to_name": "video", "type": "timelinelabels",
-           "value": {"ranges": [{"start": 41, "end": 46}], "timelinelabels": ["no liver"]}}
-    ann = {"id": 7, "completed_by": 1, "was_cancelled": False, "updated_at": "2026-12-01T10:00:00Z", "result": keep + [moved, new]}
-    return [{"id": 1, "data": task["data"], "annotations": [ann], "predictions": task["predictions"]}, {"id": 2, "data": tasks[1]["data"], "annotations": []}]
+    new = {
+        "id": "abc123",
+        "from_name": "events",
+        "to_name": "video",
+        "type": "timelinelabels",
+        "value": {"ranges": [{"start": 41, "end": 46}], "timelinelabels": ["no liver"]},
+    }
+    ann = {
+        "id": 7,
+        "completed_by": 1,
+        "was_cancelled": False,
+        "updated_at": "2026-12-01T10:00:00Z",
+        "result": keep + [moved, new],
+    }
+    return [
+        {"id": 1, "data": task["data"], "annotations": [ann], "predictions": task["predictions"]},
+        {"id": 2, "data": tasks[1]["data"], "annotations": []},
+    ]
 
 
 def test_export_then_import_gives_review_files(labels_dir, manifest, tmp_path):
@@ -47,7 +61,11 @@ def test_export_then_import_gives_review_files(labels_dir, manifest, tmp_path):
     assert review["reviewed"] is True
     by_status = {d["status"]: d for d in review["decisions"].values()}
     assert by_status["edited"]["label"] == "pancreas" and by_status["edited"]["base"]["label"] == "kidney"
-    assert (by_status["added"]["label"], by_status["added"]["negated"], by_status["added"]["start_s"]) == ("liver", True, 4.0)
+    assert (by_status["added"]["label"], by_status["added"]["negated"], by_status["added"]["start_s"]) == (
+        "liver",
+        True,
+        4.0,
+    )
     export_reviewed(labels_dir, tmp_path / "reviewed")
     events = json.loads((tmp_path / "reviewed" / "scan_a.json").read_text())["events"]
     assert [(e["label"], e["negated"]) for e in events] == [("liver", False), ("pancreas", False), ("liver", True)]
@@ -60,8 +78,25 @@ def test_import_refuses_bad_exports(labels_dir, tmp_path):
     bad.write_text("{}")
     with pytest.raises(InputError, match="list of tasks"):
         import_label_studio(bad, labels_dir)
-    bad.write_text(json.dumps([{"data": {"scan_id": "scan_a"}, "annotations": [{"result": [
-        {"type": "timelinelabels", "value": {"ranges": [{"start": 1, "end": 3}], "timelinelabels": ["heart"]}}]}]}]))
+    bad.write_text(
+        json.dumps(
+            [
+                {
+                    "data": {"scan_id": "scan_a"},
+                    "annotations": [
+                        {
+                            "result": [
+                                {
+                                    "type": "timelinelabels",
+                                    "value": {"ranges": [{"start": 1, "end": 3}], "timelinelabels": ["heart"]},
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ]
+        )
+    )
     with pytest.raises(InputError, match="not in the lexicon"):
         import_label_studio(bad, labels_dir)
 

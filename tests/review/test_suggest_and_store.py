@@ -22,20 +22,33 @@ from sonotell.speech.align import AlignConfig
 
 
 def _ev(label, s, e, conf=0.5, negated=False):
-    return {"label": label, "term": label, "start_s": s, "end_s": e, "confidence": conf, "negated": negated, "speaker": "clinician"}
+    return {
+        "label": label,
+        "term": label,
+        "start_s": s,
+        "end_s": e,
+        "confidence": conf,
+        "negated": negated,
+        "speaker": "clinician",
+    }
 
 
 def test_reviewed_events_apply_each_kind_of_decision():
     evs = [_ev("liver", 1.0, 1.5), _ev("kidney", 3.0, 3.5), _ev("spleen", 5.0, 5.5)]
-    a, b, c = event_ids(evs)
-    review = {"decisions": {
-        a: {"status": "accepted", "label": "liver", "start_s": 1.0, "end_s": 1.5},
-        b: {"status": "rejected", "label": "kidney", "start_s": 3.0, "end_s": 3.5},
-        "u1": {"status": "added", "label": "bladder", "start_s": 6.0, "end_s": 6.4, "negated": True},
-    }}
+    a, b, _ = event_ids(evs)
+    review = {
+        "decisions": {
+            a: {"status": "accepted", "label": "liver", "start_s": 1.0, "end_s": 1.5},
+            b: {"status": "rejected", "label": "kidney", "start_s": 3.0, "end_s": 3.5},
+            "u1": {"status": "added", "label": "bladder", "start_s": 6.0, "end_s": 6.4, "negated": True},
+        }
+    }
     out = reviewed_events(evs, review)
     assert [(e["label"], e["status"], e["source"], e["confidence"]) for e in out] == [
-        ("liver", "accepted", "reviewed", 1.0), ("spleen", "speech", "speech", 0.5), ("bladder", "added", "reviewed", 1.0)]
+        ("liver", "accepted", "reviewed", 1.0),
+        ("spleen", "speech", "speech", 0.5),
+        ("bladder", "added", "reviewed", 1.0),
+    ]
     assert out[2]["negated"] is True
     assert len(reviewed_events(evs, review, keep_rejected=True)) == 4
 
@@ -54,7 +67,9 @@ def test_conflicts():
 def test_absent_per_frame_uses_the_alignment_window():
     cfg = AlignConfig(before_s=0.25, after_s=0.25)
     # negated spleen 1.0-1.2 s at 10 fps: window 0.75-1.45 s -> frames 8..14 (positive liver: never absent)
-    out = absent_per_frame([_ev("spleen", 1.0, 1.2, negated=True), _ev("liver", 0.0, 0.1)], n_frames=20, fps=10, cfg=cfg)
+    out = absent_per_frame(
+        [_ev("spleen", 1.0, 1.2, negated=True), _ev("liver", 0.0, 0.1)], n_frames=20, fps=10, cfg=cfg
+    )
     assert [i for i, a in enumerate(out) if a] == list(range(8, 15)) and out[10] == "spleen"
 
 
@@ -95,7 +110,9 @@ def test_reviewed_truth_only_from_scans_marked_reviewed(labels_dir):
 
 
 def test_broken_review_file_is_an_input_error(labels_dir):
-    (labels_dir / "scan_a.review.json").write_text('{"format": "sonotell.review/1", "decisions": {"x": {"status": "maybe"}}}')
+    (labels_dir / "scan_a.review.json").write_text(
+        '{"format": "sonotell.review/1", "decisions": {"x": {"status": "maybe"}}}'
+    )
     with pytest.raises(InputError, match="scan_a.review.json: decision 'x': status"):
         load_review(labels_dir, "scan_a")
     (labels_dir / "scan_a.review.json").write_text("[1, 2")
@@ -115,8 +132,21 @@ def test_lexicon_suggest_counts_words_around_added_and_relabelled_events(labels_
     kid_id = event_ids(doc["events"])[1]
     review = load_review(labels_dir, "scan_a")
     review["decisions"] = {
-        "u1": {"status": "added", "label": "gallbladder", "start_s": big["start_s"], "end_s": big["end_s"], "negated": False},
-        kid_id: {"status": "edited", "label": "pancreas", "start_s": 3.0, "end_s": 3.6, "negated": False, "base": doc["events"][1]},
+        "u1": {
+            "status": "added",
+            "label": "gallbladder",
+            "start_s": big["start_s"],
+            "end_s": big["end_s"],
+            "negated": False,
+        },
+        kid_id: {
+            "status": "edited",
+            "label": "pancreas",
+            "start_s": 3.0,
+            "end_s": 3.6,
+            "negated": False,
+            "base": doc["events"][1],
+        },
     }
     (labels_dir / "scan_a.review.json").write_text(json.dumps(review))
     rows = suggest(labels_dir, pad_s=0.5, max_words=1)  # "kidney" is said at 4.0-4.47 s, 0.4 s after the event
@@ -128,4 +158,6 @@ def test_lexicon_suggest_counts_words_around_added_and_relabelled_events(labels_
     import yaml
 
     data = yaml.safe_load(patch)
-    assert "big" in data["labels"]["gallbladder"]["terms"] and "kidney" not in data["labels"].get("pancreas", {}).get("terms", [])
+    assert "big" in data["labels"]["gallbladder"]["terms"] and "kidney" not in data["labels"].get("pancreas", {}).get(
+        "terms", []
+    )

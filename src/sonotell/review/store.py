@@ -31,7 +31,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sonotell.errors import InputError
@@ -51,8 +51,12 @@ def event_id(event: dict) -> str:
     key = "|".join(
         str(x)
         for x in (
-            event["label"], event.get("term", ""), f"{float(event['start_s']):.2f}", f"{float(event['end_s']):.2f}",
-            bool(event.get("negated")), event.get("speaker"),
+            event["label"],
+            event.get("term", ""),
+            f"{float(event['start_s']):.2f}",
+            f"{float(event['end_s']):.2f}",
+            bool(event.get("negated")),
+            event.get("speaker"),
         )
     )
     return "e" + hashlib.sha1(key.encode()).hexdigest()[:10]
@@ -70,7 +74,7 @@ def event_ids(events: list[dict]) -> list[str]:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def review_path(labels_dir: Path, scan_id: str) -> Path:
@@ -78,8 +82,15 @@ def review_path(labels_dir: Path, scan_id: str) -> Path:
 
 
 def empty_review(scan_id: str) -> dict:
-    return {"format": REVIEW_FORMAT, "scan_id": scan_id, "reviewed": False, "reviewed_by": None, "reviewed_at": None,
-            "decisions": {}, "history": []}
+    return {
+        "format": REVIEW_FORMAT,
+        "scan_id": scan_id,
+        "reviewed": False,
+        "reviewed_by": None,
+        "reviewed_at": None,
+        "decisions": {},
+        "history": [],
+    }
 
 
 def load_review(labels_dir: Path, scan_id: str) -> dict:
@@ -116,7 +127,9 @@ def save_review(labels_dir: Path, scan_id: str, review: dict) -> Path:
     return write_json(review_path(labels_dir, scan_id), review)
 
 
-def reviewed_events(events: list[dict], review: dict, *, keep_rejected: bool = False, accept_undecided: bool = False) -> list[dict]:
+def reviewed_events(
+    events: list[dict], review: dict, *, keep_rejected: bool = False, accept_undecided: bool = False
+) -> list[dict]:
     """The scan's events after the review: rejected ones dropped, edits applied, added and orphaned ones kept.
 
     Each event gets ``id``, ``status`` (``speech`` when undecided) and ``source`` (``speech`` | ``reviewed``);
@@ -126,7 +139,7 @@ def reviewed_events(events: list[dict], review: dict, *, keep_rejected: bool = F
     """
     decisions = review.get("decisions", {})
     out, known = [], set()
-    for eid, e in zip(event_ids(events), events):
+    for eid, e in zip(event_ids(events), events, strict=True):
         known.add(eid)
         d = decisions.get(eid)
         if d is None and accept_undecided:
@@ -156,7 +169,7 @@ def conflicting(events: list[dict]) -> bool:
     """Two overlapping events that disagree: different labels, or one label said and negated."""
     evs = sorted(events, key=lambda e: e["start_s"])
     for i, a in enumerate(evs):
-        for b in evs[i + 1:]:
+        for b in evs[i + 1 :]:
             if b["start_s"] >= a["end_s"]:
                 break
             if a["label"] != b["label"] or bool(a.get("negated")) != bool(b.get("negated")):
@@ -176,7 +189,7 @@ class LabelsFolder:
     scan_ids: list[str]
 
     @classmethod
-    def open(cls, path: str | Path) -> "LabelsFolder":
+    def open(cls, path: str | Path) -> LabelsFolder:
         path = Path(path)
         if not path.is_dir():
             raise InputError(path, "labels folder not found")
@@ -188,7 +201,8 @@ class LabelsFolder:
             except ValueError:
                 raise InputError(summary_path, "not valid JSON") from None
         ids = sorted(
-            p.name[: -len(".labels.csv")] for p in path.glob("*.labels.csv")
+            p.name[: -len(".labels.csv")]
+            for p in path.glob("*.labels.csv")
             if (path / (p.name[: -len(".labels.csv")] + ".json")).is_file()
         )
         if not ids:
@@ -261,8 +275,15 @@ def absent_per_frame(events: list[dict], n_frames: int, fps: float, cfg: AlignCo
 
 
 def _term_event(e: dict) -> TermEvent:
-    return TermEvent(e["label"], e.get("term") or e["label"], float(e["start_s"]), float(e["end_s"]),
-                     float(e.get("confidence", 1.0)), bool(e.get("negated")), e.get("speaker"))
+    return TermEvent(
+        e["label"],
+        e.get("term") or e["label"],
+        float(e["start_s"]),
+        float(e["end_s"]),
+        float(e.get("confidence", 1.0)),
+        bool(e.get("negated")),
+        e.get("speaker"),
+    )
 
 
 def reviewed_frame_table(folder: LabelsFolder, scan_id: str):
@@ -290,17 +311,26 @@ def reviewed_frame_table(folder: LabelsFolder, scan_id: str):
         touched = [True] * n
     else:
         spans = [(float(e["start_s"]), float(e["end_s"])) for e in events if e["source"] == "reviewed"]
-        spans += [(float(d["base"]["start_s"]), float(d["base"]["end_s"])) for d in review["decisions"].values()
-                  if d.get("base")]
+        spans += [
+            (float(d["base"]["start_s"]), float(d["base"]["end_s"]))
+            for d in review["decisions"].values()
+            if d.get("base")
+        ]
         for s, e in spans:
             lo, hi = max(0, int((s - cfg.before_s) * fps)), min(n - 1, int((e + cfg.after_s) * fps) + 1)
             for i in range(lo, hi + 1):
                 touched[i] = True
-    return pd.DataFrame({
-        "scan_id": scan_id, "frame_index": [f.frame_index for f in labels], "time_s": [f.time_s for f in labels],
-        "label": [f.label for f in labels], "confidence": [f.confidence for f in labels], "absent": absent,
-        "source": ["reviewed" if t else "speech" for t in touched],
-    })[list(EXPORT_COLUMNS)]
+    return pd.DataFrame(
+        {
+            "scan_id": scan_id,
+            "frame_index": [f.frame_index for f in labels],
+            "time_s": [f.time_s for f in labels],
+            "label": [f.label for f in labels],
+            "confidence": [f.confidence for f in labels],
+            "absent": absent,
+            "source": ["reviewed" if t else "speech" for t in touched],
+        }
+    )[list(EXPORT_COLUMNS)]
 
 
 def export_reviewed(labels_dir: str | Path, out_dir: str | Path, *, only_reviewed: bool = False, progress=None) -> dict:
@@ -318,7 +348,9 @@ def export_reviewed(labels_dir: str | Path, out_dir: str | Path, *, only_reviewe
     folder = LabelsFolder.open(labels_dir)
     out_dir = Path(out_dir)
     if out_dir.resolve() == folder.path.resolve():
-        raise InputError(out_dir, "export folder must not be the labels folder (the pipeline's files are never overwritten)")
+        raise InputError(
+            out_dir, "export folder must not be the labels folder (the pipeline's files are never overwritten)"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for k, scan_id in enumerate(folder.scan_ids):
@@ -330,32 +362,60 @@ def export_reviewed(labels_dir: str | Path, out_dir: str | Path, *, only_reviewe
         with atomic_path(out_dir / f"{scan_id}.labels.csv") as tmp:
             table.to_csv(tmp, index=False)
         events = reviewed_events(doc["events"], review, accept_undecided=bool(review.get("reviewed")))
-        out_doc = {**doc, "events": [_plain_event(e) for e in events], "frame_labels_csv": f"{scan_id}.labels.csv",
-                   "review": {"reviewed": bool(review.get("reviewed")), "reviewed_by": review.get("reviewed_by"),
-                              "n_decisions": len(review["decisions"])}}
+        out_doc = {
+            **doc,
+            "events": [_plain_event(e) for e in events],
+            "frame_labels_csv": f"{scan_id}.labels.csv",
+            "review": {
+                "reviewed": bool(review.get("reviewed")),
+                "reviewed_by": review.get("reviewed_by"),
+                "n_decisions": len(review["decisions"]),
+            },
+        }
         write_json(out_dir / f"{scan_id}.json", out_doc)
         labelled = [x for x in table["label"] if x != UNLABELLED]
-        rows.append({
-            "scan_id": scan_id, "subject_id": doc.get("subject_id", scan_id), "status": "done", "n_frames": len(table),
-            "labelled_frames": len(labelled), "n_events": sum(not e["negated"] for e in events),
-            "n_negated": sum(bool(e["negated"]) for e in events), "labels": ";".join(sorted(set(labelled))),
-            "reviewed": bool(review.get("reviewed")), "reviewed_frames": int((table["source"] == "reviewed").sum()),
-        })
+        rows.append(
+            {
+                "scan_id": scan_id,
+                "subject_id": doc.get("subject_id", scan_id),
+                "status": "done",
+                "n_frames": len(table),
+                "labelled_frames": len(labelled),
+                "n_events": sum(not e["negated"] for e in events),
+                "n_negated": sum(bool(e["negated"]) for e in events),
+                "labels": ";".join(sorted(set(labelled))),
+                "reviewed": bool(review.get("reviewed")),
+                "reviewed_frames": int((table["source"] == "reviewed").sum()),
+            }
+        )
         progress(k + 1, len(folder.scan_ids), scan_id)
     with atomic_path(out_dir / "summary.csv") as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
-    summary = {**{k: v for k, v in folder.summary.items() if k in ("fingerprint", "lexicon", "config")},
-               "source_labels": str(folder.path.resolve()), "n_scans": len(rows), "n_done": len(rows), "n_failed": 0,
-               "failed": [], "n_reviewed": sum(r["reviewed"] for r in rows)}
+    summary = {
+        **{k: v for k, v in folder.summary.items() if k in ("fingerprint", "lexicon", "config")},
+        "source_labels": str(folder.path.resolve()),
+        "n_scans": len(rows),
+        "n_done": len(rows),
+        "n_failed": 0,
+        "failed": [],
+        "n_reviewed": sum(r["reviewed"] for r in rows),
+    }
     write_json(out_dir / "summary.json", summary)
     return summary
 
 
 def _plain_event(e: dict) -> dict:
     """A ``TermEvent`` dict (the contract) plus where it came from."""
-    return {"label": e["label"], "term": e.get("term") or e["label"], "start_s": float(e["start_s"]),
-            "end_s": float(e["end_s"]), "confidence": float(e.get("confidence", 1.0)), "negated": bool(e.get("negated")),
-            "speaker": e.get("speaker"), "source": e["source"]}
+    return {
+        "label": e["label"],
+        "term": e.get("term") or e["label"],
+        "start_s": float(e["start_s"]),
+        "end_s": float(e["end_s"]),
+        "confidence": float(e.get("confidence", 1.0)),
+        "negated": bool(e.get("negated")),
+        "speaker": e.get("speaker"),
+        "source": e["source"],
+    }
 
 
 def reviewed_truth(labels_dir: str | Path) -> dict[str, dict]:
@@ -367,7 +427,12 @@ def reviewed_truth(labels_dir: str | Path) -> dict[str, dict]:
         if not review.get("reviewed"):
             continue
         doc = folder.scan_doc(scan_id)
-        fps, n = frame_timing(doc, lambda: folder.frames(scan_id))
-        out[scan_id] = {"scan_id": scan_id, "events": [_plain_event(e) for e in reviewed_events(doc["events"], review, accept_undecided=True)],
-                        "segments": [], "fps": fps, "n_frames": n}
+        fps, n = frame_timing(doc, lambda s=scan_id: folder.frames(s))
+        out[scan_id] = {
+            "scan_id": scan_id,
+            "events": [_plain_event(e) for e in reviewed_events(doc["events"], review, accept_undecided=True)],
+            "segments": [],
+            "fps": fps,
+            "n_frames": n,
+        }
     return out

@@ -20,19 +20,70 @@ from sonotell.review.store import LabelsFolder
 from sonotell.speech.lexicon import load_lexicon, normalise
 
 STOP_WORDS = frozenset(
-    "a an the and or of in on at to is are was were be this that these those here there it its i we you we're "
-    "i'm it's there's here's so um uh er ah okay ok now see can look looks like just some with for as".split()
+    {
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "this",
+        "that",
+        "these",
+        "those",
+        "here",
+        "there",
+        "it",
+        "its",
+        "i",
+        "we",
+        "you",
+        "we're",
+        "i'm",
+        "it's",
+        "there's",
+        "here's",
+        "so",
+        "um",
+        "uh",
+        "er",
+        "ah",
+        "okay",
+        "ok",
+        "now",
+        "see",
+        "can",
+        "look",
+        "looks",
+        "like",
+        "just",
+        "some",
+        "with",
+        "for",
+        "as",
+    }
 )
 
 
-def candidate_phrases(words: list[dict], start_s: float, end_s: float, *, pad_s: float = 1.0, max_words: int = 3) -> list[str]:
+def candidate_phrases(
+    words: list[dict], start_s: float, end_s: float, *, pad_s: float = 1.0, max_words: int = 3
+) -> list[str]:
     """Phrases of consecutive words said within ``pad_s`` of ``[start_s, end_s]`` (not all stop words)."""
     near = [normalise(w["text"]) for w in words if w["end_s"] >= start_s - pad_s and w["start_s"] <= end_s + pad_s]
     near = [w for w in near if w]
     out: list[str] = []
     for n in range(1, max_words + 1):
         for i in range(len(near) - n + 1):
-            gram = near[i: i + n]
+            gram = near[i : i + n]
             if all(g in STOP_WORDS for g in gram) or gram[0] in STOP_WORDS or gram[-1] in STOP_WORDS:
                 continue
             phrase = " ".join(gram)
@@ -41,25 +92,40 @@ def candidate_phrases(words: list[dict], start_s: float, end_s: float, *, pad_s:
     return out
 
 
-def suggest(labels_dir: str | Path, *, lexicon: str | None = None, pad_s: float = 1.0, max_words: int = 3,
-            min_count: int = 1) -> list[dict]:
+def suggest(
+    labels_dir: str | Path, *, lexicon: str | None = None, pad_s: float = 1.0, max_words: int = 3, min_count: int = 1
+) -> list[dict]:
     """Rows ``{label, phrase, count, scans, known_as}`` sorted by label then count (most first)."""
     folder = LabelsFolder.open(labels_dir)
     lex = load_lexicon(lexicon or folder.lexicon_name or "")
     found: dict[tuple[str, str], dict] = {}
     for scan_id in folder.scan_ids:
         review = folder.review(scan_id)
-        decided = [d for d in review["decisions"].values() if d["status"] == "added"
-                   or (d["status"] == "edited" and d.get("base") and d.get("label") != d["base"].get("label"))]
+        decided = [
+            d
+            for d in review["decisions"].values()
+            if d["status"] == "added"
+            or (d["status"] == "edited" and d.get("base") and d.get("label") != d["base"].get("label"))
+        ]
         if not decided:
             continue
         words = folder.scan_doc(scan_id).get("words", [])
         for d in decided:
-            for phrase in candidate_phrases(words, float(d["start_s"]), float(d["end_s"]), pad_s=pad_s, max_words=max_words):
+            for phrase in candidate_phrases(
+                words, float(d["start_s"]), float(d["end_s"]), pad_s=pad_s, max_words=max_words
+            ):
                 if lex.label_of(phrase) == d["label"]:
                     continue
-                row = found.setdefault((d["label"], phrase), {"label": d["label"], "phrase": phrase, "count": 0,
-                                                              "scans": set(), "known_as": lex.label_of(phrase) or ""})
+                row = found.setdefault(
+                    (d["label"], phrase),
+                    {
+                        "label": d["label"],
+                        "phrase": phrase,
+                        "count": 0,
+                        "scans": set(),
+                        "known_as": lex.label_of(phrase) or "",
+                    },
+                )
                 row["count"] += 1
                 row["scans"].add(scan_id)
     rows = [{**r, "scans": len(r["scans"])} for r in found.values() if r["count"] >= min_count]
@@ -76,6 +142,11 @@ def patch_yaml(rows: list[dict]) -> str:
             by_label.setdefault(r["label"], []).append(r["phrase"])
     head = "# sonotell lexicon suggest: candidate synonyms from reviewed events (check before merging)\n"
     for r in rows:
-        head += f"#   {r['label']}: {r['phrase']!r} x{r['count']} in {r['scans']} scan(s)" + (
-            f" (already a form of {r['known_as']!r})" if r["known_as"] else "") + "\n"
-    return head + yaml.safe_dump({"labels": {k: {"terms": v} for k, v in by_label.items()}}, sort_keys=True, allow_unicode=True)
+        head += (
+            f"#   {r['label']}: {r['phrase']!r} x{r['count']} in {r['scans']} scan(s)"
+            + (f" (already a form of {r['known_as']!r})" if r["known_as"] else "")
+            + "\n"
+        )
+    return head + yaml.safe_dump(
+        {"labels": {k: {"terms": v} for k, v in by_label.items()}}, sort_keys=True, allow_unicode=True
+    )
