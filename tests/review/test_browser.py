@@ -116,7 +116,12 @@ def test_review_in_a_browser_play_accept_relabel_add_reload_export(server, brows
         lambda d: d.execute_script("return document.getElementById('video').currentTime") > 0.3,
         what="playback",
     )
+    # the manifest's separate wav plays along with the video (muted by the browser flag, but its clock runs)
+    _wait(
+        browser, lambda d: d.execute_script("return document.getElementById('audio').currentTime") > 0.2, what="audio"
+    )
     browser.execute_script("document.getElementById('video').pause()")
+    _wait(browser, lambda d: d.execute_script("return document.getElementById('audio').paused"), what="audio pauses")
 
     # accept the first event (click it, key a), relabel the next (j, then 3 = gallbladder)
     browser.find_elements(By.CSS_SELECTOR, "#events .ev")[0].click()
