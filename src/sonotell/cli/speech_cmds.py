@@ -90,8 +90,12 @@ def register(app: typer.Typer) -> None:
     @eval_app.command("labels")
     def eval_labels(
         labels_dir: Path = typer.Argument(..., help="Output folder of `sonotell label`."),
-        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="The benchmark folder with the truth (--truth benchmark)."),
-        truth: str = typer.Option("benchmark", "--truth", help="benchmark: a benchmark's truth; reviewed: the scans marked reviewed in `sonotell review`."),
+        benchmark: Path = typer.Option(
+            None, "--benchmark", "-b", help="The benchmark folder with the truth (--truth benchmark)."
+        ),
+        truth: str = typer.Option(
+            "benchmark", "--truth", help="benchmark: a benchmark's truth; reviewed: the scans marked reviewed in `review`."
+        ),
         lexicon: str = typer.Option(None, "--lexicon", "-l", help="Lexicon used to map the benchmark's label names (default: none)."),
         split: str = typer.Option("test", "--split", help="Voice split to score: test, train or all."),
         tolerance: float = typer.Option(0.5, "--tolerance", help="An event matches a true one of its label within this many seconds."),
@@ -112,10 +116,13 @@ def register(app: typer.Typer) -> None:
             truths = reviewed_truth(labels_dir)
             if not truths:
                 raise InputError(labels_dir, "no scan is marked reviewed (mark scans reviewed in `sonotell review`)")
-            summary, per_scan = evaluate_labels_against(labels_dir, truths, tolerance_s=tolerance, align_config=LabelsFolder.open(labels_dir).align_config)
-            print_table(f"labels vs reviewed labels ({summary['n_scans']} reviewed scans)", [{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))])
+            align = LabelsFolder.open(labels_dir).align_config
+            summary, per_scan = evaluate_labels_against(labels_dir, truths, tolerance_s=tolerance, align_config=align)
+            rows = [{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))]
+            print_table(f"labels vs reviewed labels ({summary['n_scans']} reviewed scans)", rows)
             out = out or labels_dir / "eval_labels_reviewed.json"
-            write_json(out, {"summary": summary, "per_scan": [{k: v for k, v in s.items() if k != "term_pairs"} for s in per_scan]})
+            scans = [{k: v for k, v in s.items() if k != "term_pairs"} for s in per_scan]
+            write_json(out, {"summary": summary, "per_scan": scans})
             console.print(f"wrote {out}")
             return
         if truth != "benchmark" or benchmark is None:

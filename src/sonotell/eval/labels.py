@@ -219,10 +219,13 @@ def evaluate_labels_dir(labels_dir, benchmark, *, lexicon=None, scan_ids: list[s
     return summarise(per_scan), per_scan
 
 
-def evaluate_labels_against(labels_dir, truths: dict[str, dict], *, tolerance_s: float = 0.5, align_config: AlignConfig | dict | None = None) -> tuple[dict, list[dict]]:
+def evaluate_labels_against(
+    labels_dir, truths: dict[str, dict], *, tolerance_s: float = 0.5, align_config: AlignConfig | dict | None = None
+) -> tuple[dict, list[dict]]:
     """Score the label files in ``labels_dir`` against given truths (e.g. a person's reviewed events).
 
-    ``truths`` maps scan id -> ``{"events": [...], "fps": ..., "n_frames": ...}``; scans without a label file are skipped.
+    ``truths`` maps scan id -> ``{"events": [...], "fps": ..., "n_frames": ...}``; scans without a label file are
+    skipped.
     """
     import json
     from pathlib import Path
@@ -239,5 +242,8 @@ def evaluate_labels_against(labels_dir, truths: dict[str, dict], *, tolerance_s:
         csv_path = labels_dir / f"{scan_id}.labels.csv"
         if csv_path.exists():
             pred["frame_labels"] = list(pd.read_csv(csv_path, keep_default_na=False)["label"].astype(str))
-        per_scan.append(evaluate_scan(pred, {"scan_id": scan_id, **truth}, fps=truth.get("fps"), n_frames=truth.get("n_frames"), align_config=align_config, tolerance_s=tolerance_s))
+        per_scan.append(evaluate_scan(
+            pred, {"scan_id": scan_id, **truth}, fps=truth.get("fps"), n_frames=truth.get("n_frames"),
+            align_config=align_config, tolerance_s=tolerance_s,
+        ))
     return summarise(per_scan), per_scan
