@@ -293,3 +293,16 @@ def test_event_ids_are_stable_across_reruns_and_orphans_are_kept(client, labels_
     assert orphan and orphan[0]["orphan"] is True and orphan[0]["end_s"] == 1.8
     assert client.get("/api/scans/scan_a").json()["orphans"] == 1
     assert any(e["status"] == "speech" and e["label"] == "liver" for e in evs)
+
+
+def test_an_orphan_can_still_be_accepted_or_rejected(client, labels_dir):
+    liver = _events(client)[0]["id"]
+    client.put(f"/api/scans/scan_a/events/{liver}", json={"status": "edited", "end_s": 1.8})
+    doc = json.loads((labels_dir / "scan_a.json").read_text())
+    doc["events"][0]["start_s"] = 1.2  # a rerun of `label` moved the event: the decision is an orphan
+    (labels_dir / "scan_a.json").write_text(json.dumps(doc))
+    r = client.put(f"/api/scans/scan_a/events/{liver}", json={"status": "accepted"})
+    assert r.status_code == 200 and (r.json()["start_s"], r.json()["end_s"]) == (1.0, 1.5)  # the event it was made on
+    assert client.put(f"/api/scans/scan_a/events/{liver}", json={"status": "rejected"}).status_code == 200
+    kept = json.loads((labels_dir / "scan_a.review.json").read_text())["decisions"][liver]
+    assert kept["status"] == "rejected" and kept["base"]["start_s"] == 1.0

@@ -424,8 +424,11 @@ def create_app(
                 k: getattr(body, k) if getattr(body, k) is not None else start.get(k)
                 for k in ("label", "start_s", "end_s", "negated")
             }
+            # An orphan (its pipeline event gone from a rerun of `label`) keeps the event it was made on.
+            base = base or (old or {}).get("base")
             if status == "accepted":
-                merged = {k: base[k] for k in ("label", "start_s", "end_s")} | {"negated": bool(base.get("negated"))}
+                src = base or start
+                merged = {k: src[k] for k in ("label", "start_s", "end_s")} | {"negated": bool(src.get("negated"))}
             _validate(merged, status, duration, state.labels)
             decision = {
                 "status": status,
