@@ -278,6 +278,15 @@ function drawTimeline() {
   });
   g.fillStyle = "#333"; g.font = "10px sans-serif";
   g.fillText("reviewed", 2, 7); g.fillText("speech", 2, 62);
+  // time ticks: about one every 80 px, at 1/2/5 x 10^k seconds
+  const raw = ((b - a) * 80) / c.width, p10 = Math.pow(10, Math.floor(Math.log10(raw)));
+  const tick = [1, 2, 5, 10].map((m) => m * p10).find((v) => v >= raw);
+  g.fillStyle = "#777";
+  for (let t = Math.ceil(a / tick) * tick; t <= b; t += tick) {
+    const x = X(t);
+    g.fillRect(x, c.height - 4, 1, 4);
+    if (x > 40 && x < c.width - 30) g.fillText(fmt(t).replace(/\.00$/, ""), x + 2, c.height - 2);
+  }
   drawHead(g, c, a, b);
 }
 
