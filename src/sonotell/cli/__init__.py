@@ -44,6 +44,7 @@ COMMAND_MODULES = (
     "sonotell.cli.cluster_cmds",
     "sonotell.cli.bench_cmds",
     "sonotell.cli.demo_cmd",
+    "sonotell.cli.review_cmds",
 )
 
 for _name in COMMAND_MODULES:

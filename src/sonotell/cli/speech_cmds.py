@@ -101,7 +101,12 @@ def register(app: typer.Typer) -> None:
     @eval_app.command("labels")
     def eval_labels(
         labels_dir: Path = typer.Argument(..., help="Output folder of `sonotell label`."),
-        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="The benchmark folder with the truth."),
+        benchmark: Path = typer.Option(
+            None, "--benchmark", "-b", help="The benchmark folder with the truth (--truth benchmark)."
+        ),
+        truth: str = typer.Option(
+            "benchmark", "--truth", help="benchmark: a benchmark's truth; reviewed: the scans marked reviewed in `review`."
+        ),
         lexicon: str = typer.Option(None, "--lexicon", "-l", help="Lexicon used to map the benchmark's label names (default: none)."),
         split: str = typer.Option("test", "--split", help="Voice split to score: test, train or all."),
         tolerance: float = typer.Option(0.5, "--tolerance", help="An event matches a true one of its label within this many seconds."),
@@ -110,10 +115,29 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score labels against a narrated benchmark: event P/R/F1, timestamp error, frame accuracy, diarization, negation, term WER, RTF."""
         from sonotell.bench import load_benchmark
+        from sonotell.errors import InputError
         from sonotell.eval.labels import evaluate_labels_dir
         from sonotell.files import refuse_overwriting_inputs, write_json
         from sonotell.speech.lexicon import load_lexicon
 
+        if truth == "reviewed":
+            from sonotell.eval.labels import evaluate_labels_against
+            from sonotell.review.store import LabelsFolder, reviewed_truth
+
+            truths = reviewed_truth(labels_dir)
+            if not truths:
+                raise InputError(labels_dir, "no scan is marked reviewed (mark scans reviewed in `sonotell review`)")
+            align = LabelsFolder.open(labels_dir).align_config
+            summary, per_scan = evaluate_labels_against(labels_dir, truths, tolerance_s=tolerance, align_config=align)
+            rows = [{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))]
+            print_table(f"labels vs reviewed labels ({summary['n_scans']} reviewed scans)", rows)
+            out = out or labels_dir / "eval_labels_reviewed.json"
+            scans = [{k: v for k, v in s.items() if k != "term_pairs"} for s in per_scan]
+            write_json(out, {"summary": summary, "per_scan": scans})
+            console.print(f"wrote {out}")
+            return
+        if truth != "benchmark" or benchmark is None:
+            raise typer.BadParameter("--truth is benchmark (with --benchmark DIR) or reviewed")
         bench = load_benchmark(benchmark)
         out = out or labels_dir / "eval_labels.json"
         label_files = [p for c in labels_dir.glob("*.labels.csv") for p in (c, c.with_name(c.name[: -len(".labels.csv")] + ".json"))]

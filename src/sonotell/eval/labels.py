@@ -217,3 +217,33 @@ def evaluate_labels_dir(labels_dir, benchmark, *, lexicon=None, scan_ids: list[s
             pred["frame_labels"] = list(pd.read_csv(csv_path, keep_default_na=False)["label"].astype(str))
         per_scan.append(evaluate_scan(pred, benchmark.truth(scan.scan_id), resolve=resolve, fps=scan.fps, n_frames=scan.n_frames, align_config=align_config, tolerance_s=tolerance_s))
     return summarise(per_scan), per_scan
+
+
+def evaluate_labels_against(
+    labels_dir, truths: dict[str, dict], *, tolerance_s: float = 0.5, align_config: AlignConfig | dict | None = None
+) -> tuple[dict, list[dict]]:
+    """Score the label files in ``labels_dir`` against given truths (e.g. a person's reviewed events).
+
+    ``truths`` maps scan id -> ``{"events": [...], "fps": ..., "n_frames": ...}``; scans without a label file are
+    skipped.
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    labels_dir = Path(labels_dir)
+    per_scan = []
+    for scan_id, truth in truths.items():
+        json_path = labels_dir / f"{scan_id}.json"
+        if not json_path.exists():
+            continue
+        pred = json.loads(json_path.read_text())
+        csv_path = labels_dir / f"{scan_id}.labels.csv"
+        if csv_path.exists():
+            pred["frame_labels"] = list(pd.read_csv(csv_path, keep_default_na=False)["label"].astype(str))
+        per_scan.append(evaluate_scan(
+            pred, {"scan_id": scan_id, **truth}, fps=truth.get("fps"), n_frames=truth.get("n_frames"),
+            align_config=align_config, tolerance_s=tolerance_s,
+        ))
+    return summarise(per_scan), per_scan

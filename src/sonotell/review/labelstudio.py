@@ -1,0 +1,277 @@
+"""Label Studio round trip: tasks + a labelling config out, its JSON export back into review files.
+
+``export_label_studio`` writes ``config.xml`` (a video with a ``TimelineLabels`` control: one label per
+lexicon label and one ``no <label>`` per label for negated mentions, plus the transcript) and
+``tasks.json`` (one task per scan; the pipeline's events as predictions with their scores). Label
+Studio's timeline regions count video frames from 1: frame ``k`` (1-based) covers ``[(k-1)/fps, k/fps)``.
+
+``import_label_studio`` reads Label Studio's JSON export (a list of tasks with ``annotations``) and
+writes each task's latest annotation as the scan's review: every pipeline event the annotation keeps
+(same label, same frames) is accepted, a changed one is edited, a missing one rejected, a new region added.
+
+Example:
+    >>> frames_to_seconds(*seconds_to_frames(1.0, 1.4, fps=10), fps=10)
+    (1.0, 1.4)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+from sonotell.errors import InputError
+from sonotell.files import write_json, write_text
+from sonotell.review.store import (
+    LabelsFolder,
+    event_ids,
+    frame_timing,
+    load_review,
+    now_iso,
+    save_review,
+)
+
+NEGATED_PREFIX = "no "
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+FROM_NAME, TO_NAME = "events", "video"
+
+
+def seconds_to_frames(start_s: float, end_s: float, fps: float) -> tuple[int, int]:
+    """Label Studio's 1-based frame range covering ``[start_s, end_s]``."""
+    a = round(start_s * fps) + 1
+    return a, max(a, round(end_s * fps) + 1)
+
+
+def frames_to_seconds(start: int, end: int, fps: float) -> tuple[float, float]:
+    return round((int(start) - 1) / fps, 6), round((int(end) - 1) / fps, 6)
+
+
+def labelling_config(labels: list[str], fps: float) -> str:
+    """The Label Studio labelling config: video + timeline labels (said and negated) + transcript."""
+    rows = []
+    for i, lab in enumerate(labels):
+        colour = PALETTE[i % len(PALETTE)]
+        rows.append(f"    <Label value={quoteattr(lab)} background={quoteattr(colour)}/>")
+        rows.append(f'    <Label value={quoteattr(NEGATED_PREFIX + lab)} background="#999999"/>')
+    return (
+        "\n".join(
+            [
+                "<View>",
+                '  <Header value="$scan_id"/>',
+                f'  <Video name="{TO_NAME}" value="$video" frameRate="{fps:g}" timelineHeight="120"/>',
+                f'  <TimelineLabels name="{FROM_NAME}" toName="{TO_NAME}">',
+                *rows,
+                "  </TimelineLabels>",
+                '  <Text name="transcript" value="$transcript"/>',
+                "</View>",
+            ]
+        )
+        + "\n"
+    )
+
+
+def _region(eid: str, ev: dict, fps: float) -> dict:
+    a, b = seconds_to_frames(float(ev["start_s"]), float(ev["end_s"]), fps)
+    label = (NEGATED_PREFIX if ev.get("negated") else "") + ev["label"]
+    return {
+        "id": eid,
+        "from_name": FROM_NAME,
+        "to_name": TO_NAME,
+        "type": "timelinelabels",
+        "value": {"ranges": [{"start": a, "end": b}], "timelinelabels": [label]},
+        "score": float(ev.get("confidence", 1.0)),
+    }
+
+
+def export_label_studio(
+    labels_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    media_url: str = "/data/local-files/?d=",
+    manifest: str | Path | None = None,
+    labels: list[str] | None = None,
+) -> dict:
+    """Write ``config.xml`` and ``tasks.json`` for Label Studio; returns ``{"tasks": n, "fps": fps}``.
+
+    ``media_url`` prefixes each video's file name (Label Studio's local-files serving by default).
+    All scans must share one frame rate (the config states it once).
+    """
+    from sonotell.io.manifest import read_manifest
+    from sonotell.speech.lexicon import load_lexicon
+
+    folder = LabelsFolder.open(labels_dir)
+    labels = labels or load_lexicon(folder.lexicon_name or "").labels
+    videos = {}
+    if manifest is not None:
+        videos = {s.scan_id: s.video_path for s in read_manifest(manifest, check_files=False).scans}
+    tasks, rates = [], set()
+    for scan_id in folder.scan_ids:
+        doc = folder.scan_doc(scan_id)
+        fps, n = frame_timing(doc, lambda s=scan_id: folder.frames(s))
+        rates.add(round(fps, 3))
+        events = doc["events"]
+        video = videos.get(scan_id)
+        transcript = " ".join(w["text"] for w in doc.get("words", []))
+        result = [
+            _region(eid, e, fps) for eid, e in zip(event_ids(events), events, strict=True) if e["label"] in labels
+        ]
+        score = sum(r["score"] for r in result) / len(result) if result else 0.0
+        tasks.append(
+            {
+                "data": {
+                    "scan_id": scan_id,
+                    "video": media_url + (video.name if video else f"{scan_id}.mp4"),
+                    "transcript": transcript or "(no words)",
+                    "fps": fps,
+                    "n_frames": n,
+                },
+                "predictions": [
+                    {
+                        "model_version": f"sonotell-{folder.summary.get('fingerprint', 'speech')}",
+                        "score": round(score, 4),
+                        "result": result,
+                    }
+                ],
+            }
+        )
+    if len(rates) > 1:
+        raise InputError(
+            folder.path, f"scans have different frame rates {sorted(rates)}: export them in groups of one rate"
+        )
+    fps = rates.pop()
+    out_dir = Path(out_dir)
+    write_text(out_dir / "config.xml", labelling_config(labels, fps))
+    write_json(out_dir / "tasks.json", tasks)
+    return {"tasks": len(tasks), "fps": fps, "labels": labels}
+
+
+def _annotation_events(task: dict, fps: float, where: str) -> list[dict]:
+    anns = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    if not anns:
+        return []
+    ann = max(anns, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
+    out = []
+    for r in ann.get("result") or []:
+        if r.get("type") != "timelinelabels":
+            continue
+        value = r.get("value") or {}
+        names = value.get("timelinelabels") or []
+        if len(names) != 1:
+            raise InputError(where, f"region {r.get('id')!r}: one label per region expected, got {names}")
+        name = names[0]
+        negated = name.startswith(NEGATED_PREFIX)
+        label = name[len(NEGATED_PREFIX) :] if negated else name
+        for rng in value.get("ranges") or []:
+            try:
+                s, e = frames_to_seconds(rng["start"], rng["end"], fps)
+            except (KeyError, TypeError, ValueError):
+                raise InputError(where, f"region {r.get('id')!r}: a range needs integer start and end frames") from None
+            out.append(
+                {
+                    "id": str(r.get("id")),
+                    "label": label,
+                    "start_s": s,
+                    "end_s": e,
+                    "negated": negated,
+                    "by": str(
+                        (ann.get("completed_by") or {}).get("email")
+                        if isinstance(ann.get("completed_by"), dict)
+                        else ann.get("completed_by") or "label-studio"
+                    ),
+                }
+            )
+    return out
+
+
+def import_label_studio(export_json: str | Path, labels_dir: str | Path, *, mark_reviewed: bool = True) -> dict:
+    """Turn Label Studio's JSON export into review files in ``labels_dir``; returns counts per status."""
+    from sonotell.speech.lexicon import load_lexicon
+
+    export_json = Path(export_json)
+    try:
+        tasks = json.loads(export_json.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(export_json, f"not a Label Studio JSON export ({e.__class__.__name__})") from None
+    if not isinstance(tasks, list):
+        raise InputError(export_json, "a Label Studio JSON export is a list of tasks")
+    folder = LabelsFolder.open(labels_dir)
+    lexicon_labels = set(load_lexicon(folder.lexicon_name or "").labels)
+    counts = {"scans": 0, "accepted": 0, "edited": 0, "rejected": 0, "added": 0, "skipped_tasks": 0}
+    for i, task in enumerate(tasks):
+        data = (task.get("data") or {}) if isinstance(task, dict) else {}
+        scan_id = data.get("scan_id")
+        where = f"{export_json} task {i}"
+        if scan_id not in folder.scan_ids or not task.get("annotations"):
+            counts["skipped_tasks"] += 1
+            continue
+        doc = folder.scan_doc(scan_id)
+        fps, _ = frame_timing(doc, lambda s=scan_id: folder.frames(s))
+        regions = _annotation_events(task, fps, where)
+        for r in regions:
+            if r["label"] not in lexicon_labels:
+                raise InputError(where, f"label {r['label']!r} is not in the lexicon")
+        events = doc["events"]
+        ids = event_ids(events)
+        review = load_review(folder.path, scan_id)
+        stamp = now_iso()
+        decisions = {}
+        by_id = {r["id"]: r for r in regions}
+        for eid, e in zip(ids, events, strict=True):
+            r = by_id.pop(eid, None)
+            if r is None:
+                decisions[eid] = {
+                    "status": "rejected",
+                    **{k: e[k] for k in ("label", "start_s", "end_s")},
+                    "negated": bool(e.get("negated")),
+                    "by": "label-studio",
+                    "base": e,
+                }
+                continue
+            same_frames = seconds_to_frames(e["start_s"], e["end_s"], fps) == seconds_to_frames(
+                r["start_s"], r["end_s"], fps
+            )
+            same = same_frames and r["label"] == e["label"] and r["negated"] == bool(e.get("negated"))
+            fields = (
+                {k: e[k] for k in ("label", "start_s", "end_s")}
+                if same
+                else {k: r[k] for k in ("label", "start_s", "end_s")}
+            )
+            decisions[eid] = {
+                "status": "accepted" if same else "edited",
+                **fields,
+                "negated": r["negated"],
+                "by": r["by"],
+                "base": e,
+            }
+        for k, r in enumerate(by_id.values()):
+            decisions[f"ls{r['id']}-{k}"[:40]] = {
+                "status": "added",
+                **{x: r[x] for x in ("label", "start_s", "end_s", "negated")},
+                "by": r["by"],
+                "base": None,
+            }
+        for eid, d in decisions.items():
+            old = review["decisions"].get(eid)
+            d.update(
+                at=stamp,
+                rev=(old or {}).get("rev", 0) + 1,
+                term=(d.get("base") or {}).get("term") or d["label"],
+                speaker=(d.get("base") or {}).get("speaker"),
+            )
+            counts[d["status"]] += 1
+            review["history"].append(
+                {
+                    "at": stamp,
+                    "by": d["by"],
+                    "event_id": eid,
+                    "before": old,
+                    "after": {k: v for k, v in d.items() if k != "base"},
+                    "via": "label-studio",
+                }
+            )
+        review["decisions"] = decisions
+        if mark_reviewed:
+            review.update(reviewed=True, reviewed_by="label-studio", reviewed_at=stamp)
+        save_review(folder.path, scan_id, review)
+        counts["scans"] += 1
+    return counts
