@@ -15,6 +15,8 @@ console = Console(stderr=True)
 
 SEED_HELP = "Random seed; the same seed gives the same outputs."
 OVERRIDE_HELP = "Config override key=value (dotted keys), repeatable."
+ENGINE_HELP = "local (a process pool here) or ray (optional extra sonotell[ray]; one task per scan, retried if its worker dies)."
+ADDRESS_HELP = "Ray cluster to join (host:port, ray://host:port or auto; default $RAY_ADDRESS; none: start Ray here)."
 
 
 @contextlib.contextmanager
