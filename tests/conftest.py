@@ -80,3 +80,20 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip("../shared/data not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray instance per test session: loopback only, 2 CPUs, no dashboard.
+
+    Its workers import ``tests.*`` (task helpers) and this checkout's ``src``.
+    """
+    import os
+
+    ray = pytest.importorskip("ray", reason="Ray is part of the test install (pip install -e '.[dev]')")
+    root = Path(__file__).resolve().parents[1]
+    path = os.pathsep.join([str(root), str(root / "src"), os.environ.get("PYTHONPATH", "")])
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+             configure_logging=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield ray
+    ray.shutdown()

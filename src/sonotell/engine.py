@@ -111,15 +111,21 @@ def _worker_state(token: str, setup: Callable | None, setup_args: tuple) -> Any:
 def _call(
     token: str, fn: Callable, setup: Callable | None, setup_args: tuple, item: Any, cwd: str | None = None
 ) -> Any:
-    """What a worker runs for one item. A MemoryError is the item's failure, not the worker's."""
+    """What a worker runs for one item.
+
+    Any exception becomes a ``TaskFailed`` with its one line: it crosses process boundaries
+    intact (sonotell's own errors take two constructor arguments and do not unpickle), and a
+    MemoryError is the item's failure, not the worker's.
+    """
     if cwd is not None and cwd != os.getcwd() and os.path.isdir(cwd):
         os.chdir(cwd)  # Ray workers start elsewhere: relative paths in items mean what they mean to the caller
-    state = _worker_state(token, setup, setup_args)
     try:
-        return fn(item, state)
+        return fn(item, _worker_state(token, setup, setup_args))
     except MemoryError as e:
         _STATE.clear()  # free what we can: the next task rebuilds its state
         raise TaskFailed(f"out of memory ({e or 'MemoryError'})") from None
+    except Exception as e:
+        raise TaskFailed(_one_line(e)) from None
 
 
 class TaskFailed(Exception):
@@ -246,11 +252,12 @@ class Engine:
         if self.spec.name != "ray":
             return
         ray = import_ray()
-        if ray.is_initialized():  # a caller (a notebook, the test fixture) already joined a cluster
-            return
         address = self.spec.address or os.environ.get("RAY_ADDRESS") or None
-        if address:
+        if address:  # checked even when connected: a cluster asked for and not there is an error
             check_reachable(address, self.spec.connect_timeout_s)
+        if ray.is_initialized():  # a caller (a notebook, the test fixture, an outer command) already joined
+            return
+        if address:
             kwargs: dict[str, Any] = {"address": address}
         else:
             kwargs = {"num_cpus": self.spec.workers, "include_dashboard": False, "_node_ip_address": "127.0.0.1"}

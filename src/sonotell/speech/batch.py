@@ -195,3 +195,25 @@ def _read_result(out_dir: Path, scan_id: str) -> SpeechResult:
         doc["info"],
         [FrameLabel(**r) for r in frames.to_dict("records")],
     )
+
+
+MEASURED_INFO_KEYS = ("elapsed_s", "real_time_factor", "cpu_s", "cpu_real_time_factor")
+
+
+def outputs_digest(out_dir: str | Path) -> dict[str, str]:
+    """SHA-256 per scan of its label files, for comparing two runs (engines, machines, resumed or not).
+
+    The frame CSV counts byte for byte; the JSON counts as written except the wall and CPU
+    times in ``info`` (``MEASURED_INFO_KEYS``), which are measurements of the run, not results.
+    """
+    import hashlib
+
+    digests = {}
+    for csv_path in sorted(Path(out_dir).glob("*.labels.csv")):
+        scan_id = csv_path.name[: -len(".labels.csv")]
+        doc = json.loads(labels_paths(out_dir, scan_id)[1].read_text())
+        doc["info"] = {k: v for k, v in doc.get("info", {}).items() if k not in MEASURED_INFO_KEYS}
+        h = hashlib.sha256(csv_path.read_bytes())
+        h.update(json.dumps(doc, sort_keys=True).encode())
+        digests[scan_id] = h.hexdigest()
+    return digests
