@@ -177,6 +177,10 @@ class SpeechPipeline:
 
     def _run(self, chunks: Iterable[np.ndarray], offset_s: float, stats: StreamStats | None) -> SpeechResult:
         t0, c0 = time.perf_counter(), time.process_time()
+        for backend in [self.backend, *self.extra_backends]:
+            reset = getattr(backend, "reset", None)  # a recogniser that adapts: each recording starts afresh
+            if reset is not None:
+                reset()
         sr = self.sample_rate_hz
         spans: list[_Span] = []
         buffer = np.zeros(0, np.float32)
