@@ -38,7 +38,9 @@ def makespan(times: list[float], n_workers: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bench", type=Path, default=Path("bench_out/synthetic"), help="benchmark folder (built when missing)")
+    ap.add_argument(
+        "--bench", type=Path, default=Path("bench_out/synthetic"), help="benchmark folder (built when missing)"
+    )
     ap.add_argument("--work", type=Path, default=Path("bench_out/bench_engine_work"), help="label output folders")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--config", default="speech", help="speech pipeline config")
@@ -109,7 +111,8 @@ def main() -> None:
         "outputs_identical": same,
         "scaling_estimate": scaling,
         "scaling_note": "per scan: longest-first schedule of the measured per-scan wall times on N workers, "
-        "plus each engine's measured overhead (Ray: start + dispatch); the local engine is bounded by this machine's cores",
+        "plus each engine's measured overhead (Ray: start + dispatch); "
+        "the local engine is bounded by this machine's cores",
     }
     write_json(args.out, report)
     rows = [
@@ -119,7 +122,10 @@ def main() -> None:
     print(f"{'engine':8} {'start s':>8} {'label s':>8} {'total s':>8}")
     for r in rows:
         print(f"{r[0]:8} {r[1]:8.1f} {r[2]:8.1f} {r[3]:8.1f}")
-    print(f"Ray overhead on labelling: {100 * overhead:+.1f}%  (with its start: {100 * report['ray_overhead_with_start']:+.1f}%)")
+    print(
+        f"Ray overhead on labelling: {100 * overhead:+.1f}%  "
+        f"(with its start: {100 * report['ray_overhead_with_start']:+.1f}%)"
+    )
     print(f"outputs identical: {same}")
     print("estimate for N workers (s): " + ", ".join(f"{n}: {v['ray_s']}" for n, v in scaling.items()))
     print(f"wrote {args.out}")

@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def _run(spec: EngineSpec, fn, items, folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     with open_engine(spec) as engine:
-        return {item: (result, error) for item, result, error in engine.map(fn, items, setup=tasks.setup_marker, setup_args=(str(folder),))}
+        return {
+            item: (result, error)
+            for item, result, error in engine.map(fn, items, setup=tasks.setup_marker, setup_args=(str(folder),))
+        }
 
 
 def _attempts(folder: Path, item) -> int:
@@ -104,9 +107,9 @@ def test_out_of_memory_fails_that_item_only(tmp_path, workers):
 
 def test_missing_ray_is_an_error_naming_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    with pytest.raises(EngineError, match=r"needs Ray, an optional extra: pip install 'sonotell\[ray\]'"):
-        with open_engine(EngineSpec("ray")):
-            pass
+    hint = r"needs Ray, an optional extra: pip install 'sonotell\[ray\]'"
+    with pytest.raises(EngineError, match=hint), open_engine(EngineSpec("ray")):
+        pass
 
 
 def test_unreachable_address_fails_fast():
@@ -124,8 +127,14 @@ def test_cli_with_unreachable_ray_address_exits_2_and_writes_nothing(tmp_path):
     (tmp_path / "scans").mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "RAY_ADDRESS": f"127.0.0.1:{_free_port()}"}
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "sonotell", "ingest", str(tmp_path / "scans"), "--out", str(out), "--engine", "ray"],
-                       capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "sonotell", "ingest", str(tmp_path / "scans"), "--out", str(out), "--engine", "ray"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert time.perf_counter() - t0 < 30
     assert r.returncode == 2, r.stderr
     assert "cannot reach a Ray cluster" in r.stderr and "Traceback" not in r.stderr

@@ -72,7 +72,9 @@ def test_bench_build_on_ray_gives_the_same_bytes(built):
 def test_label_on_ray_gives_the_same_outputs(labelled_locally, tmp_path):
     scans, local = labelled_locally
     cfg = load_config("pipelines", "speech_small")
-    summary = json.loads(label_scans(scans, tmp_path, config=cfg, lexicon="abdominal", engine=EngineSpec("ray")).read_text())
+    summary = json.loads(
+        label_scans(scans, tmp_path, config=cfg, lexicon="abdominal", engine=EngineSpec("ray")).read_text()
+    )
     assert summary["n_done"] == 3 and summary["n_failed"] == 0
     expected = outputs_digest(local)
     assert len(expected) == 3 and outputs_digest(tmp_path) == expected
@@ -101,7 +103,11 @@ def test_ray_retries_a_scan_whose_worker_was_killed(labelled_locally, tmp_path):
     assert "s01_scan0" in [s.scan_id for s in scans]
     cfg = load_config("pipelines", "speech_small")
     with open_engine(EngineSpec("ray")) as engine:
-        got = list(engine.map(tasks.label_killed_once, scans, setup=batch._make_worker, setup_args=(cfg, "abdominal", str(tmp_path))))
+        got = list(
+            engine.map(
+                tasks.label_killed_once, scans, setup=batch._make_worker, setup_args=(cfg, "abdominal", str(tmp_path))
+            )
+        )
     assert [e for _, _, e in got] == [None, None, None]
     assert (tmp_path / ".killed-s01_scan0").exists()  # the first attempt did die
     assert outputs_digest(tmp_path) == outputs_digest(local)

@@ -28,8 +28,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from sonotell.errors import ConfigError, SonotellError
 
@@ -72,13 +73,14 @@ class EngineSpec:
         if self.cpus_per_task <= 0 or (self.memory_gb_per_task is not None and self.memory_gb_per_task <= 0):
             raise ConfigError("per-task CPUs and memory must be positive")
 
-    def with_resources(self, resources: dict | None) -> "EngineSpec":
-        """This spec with a config's ``resources`` section (``cpus_per_task``, ``memory_gb_per_task``, ``max_retries``)."""
+    def with_resources(self, resources: dict | None) -> EngineSpec:
+        """This spec with a config's ``resources``: ``cpus_per_task``, ``memory_gb_per_task``, ``max_retries``."""
         resources = dict(resources or {})
         unknown = sorted(set(resources) - {"cpus_per_task", "memory_gb_per_task", "max_retries"})
         if unknown:
             raise ConfigError(
-                f"unknown resources key(s): {', '.join(unknown)} (known: cpus_per_task, memory_gb_per_task, max_retries)"
+                f"unknown resources key(s): {', '.join(unknown)} (known: cpus_per_task, memory_gb_per_task, "
+                "max_retries)"
             )
         try:
             return replace(
@@ -124,7 +126,7 @@ def _call(
     except MemoryError as e:
         _STATE.clear()  # free what we can: the next task rebuilds its state
         raise TaskFailed(f"out of memory ({e or 'MemoryError'})") from None
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001  (any failure is this item's, reported as one line)
         raise TaskFailed(_one_line(e)) from None
 
 
@@ -177,7 +179,7 @@ class Engine:
             for item in items:
                 try:
                     yield item, _call(token, fn, setup, setup_args, item), None
-                except Exception as e:  # one item's failure, reported in its row
+                except Exception as e:  # noqa: BLE001  (one item's failure, reported in its row)
                     yield item, None, _one_line(e)
             _STATE.pop(token, None)
             return
@@ -204,7 +206,7 @@ class Engine:
                     except BrokenProcessPool:
                         broken.append(i)  # a worker died (killed, out of memory): every unfinished task lands here
                         continue
-                    except Exception as e:
+                    except Exception as e:  # noqa: BLE001  (one item's failure, reported in its row)
                         yield items[i], None, _one_line(e)
                         continue
                     yield items[i], result, None
@@ -323,7 +325,7 @@ def _with_timeout(fn: Callable[[], Any], timeout_s: float | None, address: str |
         try:
             fn()
             box["error"] = None
-        except BaseException as e:  # handed to the caller's thread
+        except BaseException as e:  # noqa: BLE001  (handed to the caller's thread)
             box["error"] = e
 
     thread = threading.Thread(target=target, daemon=True)

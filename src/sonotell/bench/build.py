@@ -115,14 +115,16 @@ def build_benchmark(
     t0 = time.perf_counter()
     failures = []
     with open_engine(engine or EngineSpec("local", workers=1)) as runner:
-        for spec, row, error in runner.map(_build_one, todo, setup=_make_builder, setup_args=(name, str(root.absolute()), cfg, seed)):
+        setup_args = (name, str(root.absolute()), cfg, seed)
+        for spec, row, error in runner.map(_build_one, todo, setup=_make_builder, setup_args=setup_args):
             if error is None:
                 by_id[spec["scan_id"]] = row
             else:
                 failures.append(f"{spec['scan_id']}: {error}")
             progress(len(by_id) + len(failures), len(specs), spec["scan_id"])
     if failures:
-        raise ConfigError(f"benchmark {name}: {len(failures)} scan(s) failed (a rerun resumes the rest); first: {failures[0]}")
+        raise ConfigError(f"benchmark {name}: {len(failures)} scan(s) failed (a rerun resumes the rest); "
+                          f"first: {failures[0]}")
     rows = [by_id[i] for i in ids]
     n_built = len(todo)
     names = module.classes_of(cfg)

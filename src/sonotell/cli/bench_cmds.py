@@ -7,7 +7,17 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import ADDRESS_HELP, ENGINE_HELP, OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import (
+    ADDRESS_HELP,
+    ENGINE_HELP,
+    OVERRIDE_HELP,
+    SEED_HELP,
+    WORKERS_HELP,
+    console,
+    print_table,
+    progress_bar,
+    seed_everything,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +33,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", help=SEED_HELP + " Default: the config's seed."),
         engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
         address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
-        workers: int = typer.Option(1, "--workers", "-w", min=1, help="Scans built in parallel (local processes, or the CPUs of a Ray instance started here)."),
+        workers: int = typer.Option(1, "--workers", "-w", min=1, help=WORKERS_HELP),
     ) -> None:
         """Build (or resume) a narrated benchmark folder: media, manifest.csv, truth/, masks/, bench.json."""
         from sonotell.bench import build_benchmark, load_benchmark

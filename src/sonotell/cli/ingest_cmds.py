@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import ADDRESS_HELP, ENGINE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import ADDRESS_HELP, ENGINE_HELP, SEED_HELP, WORKERS_HELP, console, print_table, progress_bar, seed_everything
 
 
 def _parse_size(text: str) -> tuple[int, int] | None:
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         max_mismatch: float = typer.Option(0.5, "--max-mismatch", help="Largest allowed audio/video duration difference, as a fraction of the video."),
         engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
         address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
-        workers: int = typer.Option(2, "--workers", "-j", help="Parallel probes and cache builds (local processes, or the CPUs of a Ray instance started here)."),
+        workers: int = typer.Option(2, "--workers", "-j", help=WORKERS_HELP),
         task_cpus: float = typer.Option(1.0, "--task-cpus", help="CPUs Ray reserves per task."),
         task_memory_gb: float = typer.Option(None, "--task-memory-gb", help="Memory (GB) Ray reserves per task."),
         resume: bool = typer.Option(True, "--resume/--fresh", help="Skip files validated by an earlier run and unchanged since."),
@@ -46,15 +46,18 @@ def register(app: typer.Typer) -> None:
         seed_everything(seed)
         working_size = _parse_size(size)
         options = IngestOptions(detect_crop=crop, crop=CropParams(), max_duration_mismatch=max_mismatch)
-        spec = EngineSpec(engine, workers=workers, address=address, cpus_per_task=task_cpus, memory_gb_per_task=task_memory_gb)
+        spec = EngineSpec(engine, workers=workers, address=address, cpus_per_task=task_cpus,
+                          memory_gb_per_task=task_memory_gb)
         with open_engine(spec):  # one Ray connection for the probes and the caches
             with progress_bar("ingest") as progress:
-                result = run_ingest(folder, out, metadata=metadata, options=options, engine=spec, resume=resume, progress=progress)
+                result = run_ingest(folder, out, metadata=metadata, options=options, engine=spec, resume=resume,
+                                    progress=progress)
             for problem in result.problems:
                 console.print(f"[red]bad file:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
             if cache is not None and result.scans:
                 with progress_bar("cache") as progress:
-                    cache_problems = build_caches(result.scans, cache, size=working_size, audio_rate_hz=audio_rate, engine=spec, progress=progress)
+                    cache_problems = build_caches(result.scans, cache, size=working_size, audio_rate_hz=audio_rate,
+                                                  engine=spec, progress=progress)
                 for problem in cache_problems:
                     console.print(f"[red]not cached:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
         print_table(

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import ADDRESS_HELP, ENGINE_HELP, OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import (
+    ADDRESS_HELP,
+    ENGINE_HELP,
+    OVERRIDE_HELP,
+    SEED_HELP,
+    WORKERS_HELP,
+    console,
+    print_table,
+    progress_bar,
+    seed_everything,
+)
 
 CONFIG_HELP = "Pipeline config: speech (default), speech_small, speech_paper, baseline, or a YAML path."
 LEXICON_HELP = "Lexicon: lung, eus, abdominal, fetal, or a YAML path."
@@ -28,7 +38,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="Output folder: <scan>.labels.csv, <scan>.json, summary.csv/json."),
         config: str = typer.Option("speech", "--config", help=CONFIG_HELP),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
-        workers: int = typer.Option(1, "--workers", "-w", min=1, help="Scans labelled in parallel (local processes, or the CPUs of a Ray instance started here)."),
+        workers: int = typer.Option(1, "--workers", "-w", min=1, help=WORKERS_HELP),
         engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
         address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
         enrol: Path = typer.Option(None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."),
@@ -51,7 +61,8 @@ def register(app: typer.Typer) -> None:
         scans = _scans(manifest)
         spec = EngineSpec(engine, workers=workers, address=address)
         with progress_bar("label") as progress:
-            summary_path = label_scans(scans, out, config=cfg, lexicon=lexicon, engine=spec, resume=resume, progress=progress)
+            summary_path = label_scans(scans, out, config=cfg, lexicon=lexicon, engine=spec, resume=resume,
+                                       progress=progress)
         summary = json.loads(summary_path.read_text())
         import pandas as pd
 

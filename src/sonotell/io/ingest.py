@@ -177,7 +177,9 @@ def ingest(
         return _ingest(runner, Path(root), Path(out), metadata, options, resume, progress)
 
 
-def _ingest(runner: Engine, root: Path, out: Path, metadata, options: IngestOptions, resume: bool, progress: Progress) -> IngestResult:
+def _ingest(
+    runner: Engine, root: Path, out: Path, metadata, options: IngestOptions, resume: bool, progress: Progress
+) -> IngestResult:
     if metadata is None:
         metadata = next((root / n for n in SIDECAR_NAMES if (root / n).exists()), None)
     sidecar = read_sidecar(metadata) if metadata is not None else {}
@@ -241,9 +243,11 @@ def build_caches(
     with open_engine(spec) as runner:
         progress(0, len(scans), "")
         cache_dir = str(Path(cache_dir).absolute())
-        for i, (scan, _, error) in enumerate(runner.map(_cache_one, scans, setup=_same, setup_args=((cache_dir, size, audio_rate_hz),))):
+        outcomes = runner.map(_cache_one, scans, setup=_same, setup_args=((cache_dir, size, audio_rate_hz),))
+        for i, (scan, _, error) in enumerate(outcomes):
             if error is not None:  # an InputError's line already names its file
-                problems.append(InputError(None, error) if error.startswith("/") else InputError(scan.video_path, error))
+                named = error.startswith("/")
+                problems.append(InputError(None, error) if named else InputError(scan.video_path, error))
             progress(i + 1, len(scans), scan.scan_id)
     return problems
 
