@@ -93,7 +93,14 @@ def ray_cluster():
     ray = pytest.importorskip("ray", reason="Ray is part of the test install (pip install -e '.[dev]')")
     root = Path(__file__).resolve().parents[1]
     path = os.pathsep.join([str(root), str(root / "src"), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-             configure_logging=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    for attempt in range(3):  # Ray gives its raylet 30 s to start: on a loaded machine that can time out
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+                     configure_logging=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     yield ray
     ray.shutdown()

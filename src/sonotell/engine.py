@@ -260,14 +260,13 @@ class Engine:
         if ray.is_initialized():  # a caller (a notebook, the test fixture, an outer command) already joined
             return
         if address:
-            kwargs: dict[str, Any] = {"address": address}
+            _with_timeout(
+                lambda: ray.init(address=address, log_to_driver=False, configure_logging=False),
+                self.spec.connect_timeout_s,
+                address,
+            )
         else:
-            kwargs = {"num_cpus": self.spec.workers, "include_dashboard": False, "_node_ip_address": "127.0.0.1"}
-        _with_timeout(
-            lambda: ray.init(log_to_driver=False, configure_logging=False, **kwargs),
-            self.spec.connect_timeout_s if address else None,
-            address,
-        )
+            start_local_ray(self.spec.workers)
         self._started_ray = True
 
     def _close(self) -> None:
@@ -287,6 +286,24 @@ def open_engine(spec: EngineSpec) -> Iterator[Engine]:
         yield engine
     finally:
         engine._close()
+
+
+def start_local_ray(num_cpus: int, attempts: int = 3) -> None:
+    """Start a Ray instance on this machine (loopback only, no dashboard).
+
+    Ray gives its raylet a fixed 30 s to register; on a loaded machine that start can time
+    out, so it is tried ``attempts`` times before it is an ``EngineError``.
+    """
+    ray = import_ray()
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+                     configure_logging=False)
+            return
+        except Exception as e:  # noqa: BLE001  (Ray raises a bare Exception when its start times out)
+            ray.shutdown()
+            if attempt == attempts:
+                raise EngineError(f"cannot start a local Ray instance ({_one_line(e)})") from None
 
 
 def import_ray():
