@@ -184,3 +184,9 @@ def test_ray_out_of_memory_fails_that_scan_only(ray_cluster, tmp_path):
     assert got[1][0] is None and got[1][1].startswith("out of memory")
     assert got[0] == (0, None) and got[2] == (2, None)
     assert _attempts(tmp_path, 1) == 1
+
+
+@ray_group
+def test_ray_task_no_node_can_take_is_an_error_not_a_hang(ray_cluster, tmp_path):
+    with pytest.raises(EngineError, match=r"no Ray node can take a task asking for 1 CPU and 100000 GB"):
+        _run(EngineSpec("ray", memory_gb_per_task=100000), tasks.square, [1], tmp_path)

@@ -231,6 +231,7 @@ class Engine:
         }
         if self.spec.memory_gb_per_task:
             options["memory"] = int(self.spec.memory_gb_per_task * 2**30)
+        _check_feasible(ray, self.spec)
         remote = ray.remote(**options)(_call)
         args_ref = ray.put(setup_args)  # one copy in the object store, not one per task
         cwd = os.getcwd()
@@ -286,6 +287,19 @@ def open_engine(spec: EngineSpec) -> Iterator[Engine]:
         yield engine
     finally:
         engine._close()
+
+
+def _check_feasible(ray, spec: EngineSpec) -> None:
+    """A task no node can take would wait forever: say so instead (clusters that autoscale excepted)."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    memory = (spec.memory_gb_per_task or 0) * 2**30
+    if nodes and not any(r.get("CPU", 0) >= spec.cpus_per_task and r.get("memory", 0) >= memory for r in nodes):
+        biggest = max(nodes, key=lambda r: (r.get("CPU", 0), r.get("memory", 0)))
+        raise EngineError(
+            f"no Ray node can take a task asking for {spec.cpus_per_task:g} CPU and {spec.memory_gb_per_task or 0:g} GB "
+            f"(largest node: {biggest.get('CPU', 0):g} CPU, {biggest.get('memory', 0) / 2**30:.1f} GB); "
+            "lower resources.cpus_per_task / memory_gb_per_task"
+        )
 
 
 def start_local_ray(num_cpus: int, attempts: int = 3) -> None:
