@@ -241,13 +241,14 @@ class Engine:
             for ref in ready:
                 item = pending.pop(ref)
                 try:
-                    yield item, ray.get(ref), None
+                    result, error = ray.get(ref), None
                 except rex.RayTaskError as e:  # the task raised: its own exception, not retried
-                    yield item, None, _one_line(e.cause if getattr(e, "cause", None) is not None else e)
+                    result, error = None, _one_line(e.cause if getattr(e, "cause", None) is not None else e)
                 except rex.OutOfMemoryError as e:
-                    yield item, None, "out of memory (killed by Ray's memory monitor): " + _first_line(str(e))
+                    result, error = None, "out of memory (killed by Ray's memory monitor): " + _first_line(str(e))
                 except (rex.WorkerCrashedError, rex.TaskCancelledError, rex.ObjectLostError, rex.NodeDiedError) as e:
-                    yield item, None, f"worker died after {self.spec.max_retries} retries ({e.__class__.__name__})"
+                    result, error = None, f"worker died after {self.spec.max_retries} retries ({e.__class__.__name__})"
+                yield item, result, error
 
     # open / close -----------------------------------------------------------------------
 
