@@ -89,3 +89,27 @@ def tiny_bench(tmp_path_factory):
     from tests.methods.ssl_helpers import TINY_BENCH
 
     return build_benchmark("synthetic", tmp_path_factory.mktemp("bench") / "tiny", overrides=TINY_BENCH, seed=3)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray instance per test session: loopback only, 2 CPUs, no dashboard.
+
+    Its workers import ``tests.*`` (task helpers) and this checkout's ``src``.
+    """
+    import os
+
+    ray = pytest.importorskip("ray", reason="Ray is part of the test install (pip install -e '.[dev]')")
+    root = Path(__file__).resolve().parents[1]
+    path = os.pathsep.join([str(root), str(root / "src"), os.environ.get("PYTHONPATH", "")])
+    for attempt in range(3):  # Ray gives its raylet 30 s to start: on a loaded machine that can time out
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+                     configure_logging=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
+    yield ray
+    ray.shutdown()

@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sonotell"
 
 # lower rank = lower layer; a module may import its own layer and those below
 RANK = {
-    "types": 0, "errors": 0, "config": 0, "files": 0, "progress": 0, "seeding": 0, "safeload": 0, "__init__": 0,
+    "types": 0, "errors": 0, "config": 0, "files": 0, "progress": 0, "seeding": 0, "safeload": 0, "engine": 0, "__init__": 0,
     "io": 1,
     "speech": 2, "data": 2,
     "models": 3, "losses": 3, "train": 3,

@@ -156,8 +156,8 @@ def _stage_labels(st: DemoState) -> str:
 
     from sonotell.config import load_config
     from sonotell.eval.labels import evaluate_labels_dir
+    from sonotell.speech.batch import label_scans
     from sonotell.speech.lexicon import load_lexicon
-    from sonotell.speech.pipeline import label_scans
 
     _need(st.scans, "no ingested scans")
     label_dir = st.out_dir / "labels"

@@ -100,13 +100,10 @@ def test_sidecar_json_roi_and_duplicate_ids(scan_dir, tmp_path):
     assert any("duplicate scan id 'same'" in str(p) and "good3.avi" in str(p) for p in result.problems)
 
 
-def test_ray_engine_missing_is_a_clear_error(scan_dir, tmp_path):
-    try:
-        import ray  # noqa: F401
+def test_ray_engine_missing_is_a_clear_error(scan_dir, tmp_path, monkeypatch):
+    import sys
 
-        pytest.skip("ray installed")
-    except ImportError:
-        pass
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the optional extra were not installed
     with pytest.raises(ConfigError, match=r"needs Ray, an optional extra: pip install 'sonotell\[ray\]'"):
         ingest(scan_dir, tmp_path / "m.csv", engine="ray")
     with pytest.raises(InputError, match="not a folder"):
@@ -160,12 +157,34 @@ def test_dicom_cine_with_speech_beside_it(tmp_path, moving_frames, tone):
 
 
 @pytest.mark.slow
-def test_ray_engine_gives_the_same_manifest(scan_dir, tmp_path):
-    pytest.importorskip("ray")
+@pytest.mark.xdist_group("ray")
+def test_ray_engine_gives_the_same_manifest_and_caches(scan_dir, tmp_path, ray_cluster):
+    from sonotell.io.ingest import build_caches
+
     local = ingest(scan_dir, tmp_path / "local.csv", workers=1)
     distributed = ingest(scan_dir, tmp_path / "ray.csv", engine="ray", workers=2)
     assert distributed.scans == local.scans
     assert sorted(map(str, distributed.problems)) == sorted(map(str, local.problems))
+    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    assert build_caches(local.scans, tmp_path / "cache_local", size=(32, 32), workers=1) == []
+    assert build_caches(local.scans, tmp_path / "cache_ray", size=(32, 32), engine="ray") == []
+    cache_local = tmp_path / "cache_local"
+    files = sorted(p.relative_to(cache_local) for p in cache_local.rglob("*") if p.is_file())
+    files = [f for f in files if not f.name.endswith(".lock")]
+    assert len([f for f in files if f.name == "frames.u8"]) == len(local.scans)
+    for f in files:
+        assert (tmp_path / "cache_ray" / f).read_bytes() == (tmp_path / "cache_local" / f).read_bytes(), f
+
+
+def test_build_caches_reports_a_scan_it_cannot_decode(scan_dir, tmp_path):
+    from sonotell.io.ingest import build_caches
+    from sonotell.types import Scan
+
+    good = ingest(scan_dir, tmp_path / "m.csv", workers=1).scans[0]
+    missing = Scan("gone", "p9", tmp_path / "gone.mp4", fps=10.0, n_frames=20)
+    problems = build_caches([good, missing], tmp_path / "cache", size=(32, 32), workers=1)
+    assert len(problems) == 1 and "gone.mp4" in str(problems[0])
+    assert (tmp_path / "cache" / f"{good.scan_id}_32x32" / "frames.u8").exists()
 
 
 def test_probe_scan_duration_checks_use_the_offset(tmp_path, moving_frames, tone):

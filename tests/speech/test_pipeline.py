@@ -6,7 +6,8 @@ import pytest
 from sonotell.config import load_config
 from sonotell.errors import ConfigError, InputError
 from sonotell.io.audio import save_audio
-from sonotell.speech.pipeline import SpeechPipeline, label_scans, labels_paths
+from sonotell.speech.batch import label_scans, labels_paths
+from sonotell.speech.pipeline import SpeechPipeline
 from sonotell.speech.spot import merge_events
 from sonotell.types import UNLABELLED, Scan, TermEvent
 

@@ -32,6 +32,7 @@ import numpy as np
 from sonotell.bench.tts import EspeakTTS, Voice, split_voices, voice_bank
 from sonotell.config import load_config
 from sonotell.data.format import load_benchmark, validate_truth, write_bench_json, write_manifest
+from sonotell.engine import EngineSpec, open_engine
 from sonotell.errors import ConfigError
 from sonotell.files import atomic_path, write_json
 from sonotell.progress import Progress, silent
@@ -67,6 +68,7 @@ def build_benchmark(
     overrides: list[str] | None = None,
     seed: int | None = None,
     progress: Progress | None = None,
+    engine: EngineSpec | None = None,
 ) -> Path:
     """Build (or resume) benchmark ``name`` into ``out_dir``; returns the folder.
 
@@ -77,6 +79,8 @@ def build_benchmark(
         overrides: dotted ``key=value`` strings, e.g. ``["subjects=2", "audio.snr_db=[5,5]"]``.
         seed: overrides the config's ``seed``.
         progress: callback ``(done, total, message)``.
+        engine: where the per-scan tasks run (default: in this process); each task writes its
+            scan's media, truth and row itself, so a build resumes on either engine.
     """
     progress = progress or silent
     cfg = benchmark_config(name, config, overrides)
@@ -99,31 +103,53 @@ def build_benchmark(
     ids = [s["scan_id"] for s in specs]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"benchmark {name}: the plan has duplicate scan ids")
-    voices = make_voices(cfg, seed)
-    tts = EspeakTTS()
-    rows: list[dict] = []
-    t0 = time.perf_counter()
-    n_built = 0
-    for i, spec in enumerate(specs):
+    by_id: dict[str, dict] = {}
+    todo = []
+    for spec in specs:
         row_path = state / "rows" / f"{spec['scan_id']}.json"
         if row_path.exists():
-            rows.append(json.loads(row_path.read_text()))
-            progress(i + 1, len(specs), f"{spec['scan_id']} (done before)")
-            continue
-        row, truth = module.build_scan(spec, root, cfg, seed, voices, tts)
-        truth_path = root / "truth" / f"{spec['scan_id']}.json"
-        validate_truth(truth, truth_path)
-        write_json(truth_path, truth)
-        write_json(row_path, row)  # last: marks the scan finished
-        rows.append(row)
-        n_built += 1
-        progress(i + 1, len(specs), spec["scan_id"])
+            by_id[spec["scan_id"]] = json.loads(row_path.read_text())
+        else:
+            todo.append(spec)
+    progress(len(by_id), len(specs), f"{len(by_id)} done before" if by_id else "")
+    t0 = time.perf_counter()
+    failures = []
+    with open_engine(engine or EngineSpec("local", workers=1)) as runner:
+        setup_args = (name, str(root.absolute()), cfg, seed)
+        for spec, row, error in runner.map(_build_one, todo, setup=_make_builder, setup_args=setup_args):
+            if error is None:
+                by_id[spec["scan_id"]] = row
+            else:
+                failures.append(f"{spec['scan_id']}: {error}")
+            progress(len(by_id) + len(failures), len(specs), spec["scan_id"])
+    if failures:
+        raise ConfigError(f"benchmark {name}: {len(failures)} scan(s) failed (a rerun resumes the rest); "
+                          f"first: {failures[0]}")
+    rows = [by_id[i] for i in ids]
+    n_built = len(todo)
     names = module.classes_of(cfg)
     write_manifest(root / "manifest.csv", rows)
     write_bench_json(root, name=name, config=cfg, seed=seed, **names)
     log.info("benchmark %s: %d scans (%d built now) in %.1f s -> %s", name, len(rows), n_built, time.perf_counter() - t0, root)
     load_benchmark(root)  # validate what we wrote
     return root
+
+
+def _make_builder(name: str, root: str, cfg: dict, seed: int) -> dict:
+    """Per worker process, once: the benchmark module, its voices and the TTS engine."""
+    return {"module": importlib.import_module(BENCHMARKS[name]), "root": Path(root), "cfg": cfg, "seed": seed,
+            "voices": make_voices(cfg, seed), "tts": EspeakTTS()}
+
+
+def _build_one(spec: dict, st: dict) -> dict:
+    """One engine task: build a scan, write its truth then its row (the row marks it finished)."""
+    root = st["root"]
+    row, truth = st["module"].build_scan(spec, root, st["cfg"], st["seed"], st["voices"], st["tts"])
+    truth_path = root / "truth" / f"{spec['scan_id']}.json"
+    validate_truth(truth, truth_path)
+    write_json(truth_path, truth)
+    write_json(root / ".build" / "rows" / f"{spec['scan_id']}.json", row)
+    return row
 
 
 def make_voices(cfg: dict, seed: int) -> dict[str, list[Voice]]:

@@ -8,8 +8,11 @@ from pathlib import Path
 import typer
 
 from sonotell.cli.ui import (
+    ADDRESS_HELP,
+    ENGINE_HELP,
     OVERRIDE_HELP,
     SEED_HELP,
+    WORKERS_HELP,
     console,
     guarded_output,
     path_option,
@@ -30,16 +33,21 @@ def register(app: typer.Typer) -> None:
         config: str = typer.Option(None, "--config", help="Config name under configs/bench or a YAML path (default: NAME)."),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP + " E.g. --set subjects=2 --set audio.snr_db=[5,5]."),
         seed: int = typer.Option(None, "--seed", help=SEED_HELP + " Default: the config's seed."),
+        engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+        address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
+        workers: int = typer.Option(1, "--workers", "-w", min=1, help=WORKERS_HELP),
     ) -> None:
         """Build (or resume) a narrated benchmark folder: media, manifest.csv, truth/, masks/, bench.json."""
         from sonotell.bench import build_benchmark, load_benchmark
+        from sonotell.engine import EngineSpec
 
         if seed is not None:
             seed_everything(seed)
         out = out or Path("bench_out") / name
         t0 = time.perf_counter()
         with guarded_output(out, [path_option(config)]), progress_bar(f"bench {name}") as progress:
-            root = build_benchmark(name, out, config=config, overrides=override, seed=seed, progress=progress)
+            root = build_benchmark(name, out, config=config, overrides=override, seed=seed, progress=progress,
+                                   engine=EngineSpec(engine, workers=workers, address=address))
         bench = load_benchmark(root)
         table = bench.table
         rows = [

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import SEED_HELP, console, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import (
+    ADDRESS_HELP,
+    ENGINE_HELP,
+    SEED_HELP,
+    WORKERS_HELP,
+    console,
+    print_table,
+    progress_bar,
+    seed_everything,
+)
 
 
 def _parse_size(text: str) -> tuple[int, int] | None:
@@ -27,8 +36,11 @@ def register(app: typer.Typer) -> None:
         metadata: Path = typer.Option(None, "--meta", help="Sidecar CSV/JSON with subject_id / audio_offset_s / roi per file (default: FOLDER/metadata.csv or .json)."),
         crop: bool = typer.Option(True, "--crop/--no-crop", help="Detect the moving ultrasound sector and record it as the ROI."),
         max_mismatch: float = typer.Option(0.5, "--max-mismatch", help="Largest allowed audio/video duration difference, as a fraction of the video."),
-        engine: str = typer.Option("local", "--engine", help="local (process pool) or ray (needs the optional 'ray' extra of sonotell)."),
-        workers: int = typer.Option(2, "--workers", "-j", help="Parallel probes."),
+        engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+        address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
+        workers: int = typer.Option(2, "--workers", "-j", help=WORKERS_HELP),
+        task_cpus: float = typer.Option(1.0, "--task-cpus", help="CPUs Ray reserves per task."),
+        task_memory_gb: float = typer.Option(None, "--task-memory-gb", help="Memory (GB) Ray reserves per task."),
         resume: bool = typer.Option(True, "--resume/--fresh", help="Skip files validated by an earlier run and unchanged since."),
         cache: Path = typer.Option(None, "--cache", help="Also decode every good scan into a frame cache under this folder."),
         size: str = typer.Option("128x128", "--size", help="Working size HEIGHTxWIDTH of the cached frames, or 'native'."),
@@ -36,27 +48,30 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Build a manifest of the narrated scans in FOLDER; report every bad file and keep the good ones."""
+        from sonotell.engine import EngineSpec, open_engine
         from sonotell.files import output_lock, refuse_overwriting_inputs
         from sonotell.io.crop import CropParams
-        from sonotell.io.ingest import IngestOptions
+        from sonotell.io.ingest import IngestOptions, build_caches
         from sonotell.io.ingest import ingest as run_ingest
 
         seed_everything(seed)
         working_size = _parse_size(size)
         options = IngestOptions(detect_crop=crop, crop=CropParams(), max_duration_mismatch=max_mismatch)
+        spec = EngineSpec(engine, workers=workers, address=address, cpus_per_task=task_cpus,
+                          memory_gb_per_task=task_memory_gb)
         refuse_overwriting_inputs([cache], [folder, metadata])
-        with output_lock(out), progress_bar("ingest") as progress:
-            result = run_ingest(folder, out, metadata=metadata, options=options, engine=engine, workers=workers, resume=resume, progress=progress)
-        for problem in result.problems:
-            console.print(f"[red]bad file:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
-        if cache is not None and result.scans:
-            from sonotell.io.cache import FrameCache
-
-            with output_lock(cache), progress_bar("cache") as progress:
-                for i, scan in enumerate(result.scans):
-                    progress(i, len(result.scans), scan.scan_id)
-                    FrameCache.build(scan, cache, size=working_size, audio_rate_hz=audio_rate)
-                progress(len(result.scans), len(result.scans), "done")
+        with open_engine(spec), output_lock(out):  # one Ray connection for the probes and the caches
+            with progress_bar("ingest") as progress:
+                result = run_ingest(folder, out, metadata=metadata, options=options, engine=spec, resume=resume,
+                                    progress=progress)
+            for problem in result.problems:
+                console.print(f"[red]bad file:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
+            if cache is not None and result.scans:
+                with output_lock(cache), progress_bar("cache") as progress:
+                    cache_problems = build_caches(result.scans, cache, size=working_size, audio_rate_hz=audio_rate,
+                                                  engine=spec, progress=progress)
+                for problem in cache_problems:
+                    console.print(f"[red]not cached:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
         print_table(
             f"ingest {folder}",
             [

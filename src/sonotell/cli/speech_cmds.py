@@ -6,7 +6,18 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, path_option, print_table, progress_bar, seed_everything
+from sonotell.cli.ui import (
+    ADDRESS_HELP,
+    ENGINE_HELP,
+    OVERRIDE_HELP,
+    SEED_HELP,
+    WORKERS_HELP,
+    console,
+    path_option,
+    print_table,
+    progress_bar,
+    seed_everything,
+)
 
 CONFIG_HELP = "Pipeline config: speech (default), speech_small, speech_paper, baseline, or a YAML path."
 LEXICON_HELP = "Lexicon: lung, eus, abdominal, fetal, or a YAML path."
@@ -28,7 +39,9 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="Output folder: <scan>.labels.csv, <scan>.json, summary.csv/json."),
         config: str = typer.Option("speech", "--config", help=CONFIG_HELP),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
-        workers: int = typer.Option(1, "--workers", "-w", min=1, help="Scans labelled in parallel (processes)."),
+        workers: int = typer.Option(1, "--workers", "-w", min=1, help=WORKERS_HELP),
+        engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+        address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
         enrol: Path = typer.Option(None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip scans already labelled with the same config and lexicon."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace labels that OUT holds from another config or lexicon (refused otherwise)."),
@@ -38,9 +51,11 @@ def register(app: typer.Typer) -> None:
         import json
 
         from sonotell.config import load_config
+        from sonotell.engine import EngineSpec
         from sonotell.files import check_run_fingerprint, output_lock, refuse_overwriting_inputs
+        from sonotell.speech.batch import label_scans, labels_paths
         from sonotell.speech.lexicon import load_lexicon
-        from sonotell.speech.pipeline import label_scans, labels_paths, recipe_fingerprint
+        from sonotell.speech.pipeline import recipe_fingerprint
 
         seed_everything(seed)
         cfg = load_config("pipelines", config, override)
@@ -54,8 +69,10 @@ def register(app: typer.Typer) -> None:
         refuse_overwriting_inputs([out, out / "summary.csv", out / "summary.json", *names], inputs)
         with output_lock(out):
             check_run_fingerprint(out, recipe_fingerprint(cfg, lex), overwrite=overwrite, what="sonotell label")
+            spec = EngineSpec(engine, workers=workers, address=address)
             with progress_bar("label") as progress:
-                summary_path = label_scans(scans, out, config=cfg, lexicon=lexicon, workers=workers, resume=resume, progress=progress)
+                summary_path = label_scans(scans, out, config=cfg, lexicon=lexicon, engine=spec, resume=resume,
+                                           progress=progress)
         summary = json.loads(summary_path.read_text())
         import pandas as pd
 

@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         devices: int = typer.Option(1, "--devices", help="Devices for training (Lightning)."),
         accelerator: str = typer.Option("cpu", "--accelerator", help="cpu, gpu or auto."),
         strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy, e.g. ddp for several devices."),
+        num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines in a DDP run (each runs this command)."),
         cache: Path = typer.Option(None, "--cache", help="Frame cache folder, shared by runs (default: OUT/frame_cache)."),
     ) -> None:
         """Pretrain a recipe's encoders without labels and write an encoder checkpoint with its config.
@@ -44,7 +45,8 @@ def register(app: typer.Typer) -> None:
         seed_everything(seed)
         with guarded_output(out / recipe, [benchmark, benchmark / "manifest.csv", path_option(config)]), progress_bar(f"pretrain {recipe}") as progress:
             ckpt = run_pretrain(recipe, benchmark, out / recipe, config=config, overrides=override, seed=seed, progress=progress,
-                                devices=devices, accelerator=accelerator, strategy=strategy, cache_dir=cache or out / "frame_cache")
+                                devices=devices, accelerator=accelerator, strategy=strategy, cache_dir=cache or out / "frame_cache",
+                                num_nodes=num_nodes)
         summary = ckpt.parent / "pretrain.json"
         if summary.exists():
             info = json.loads(summary.read_text())

@@ -30,6 +30,7 @@ def train_voice_label_cmd(
     devices: int = typer.Option(1, "--devices", help="Devices for training (Lightning)."),
     accelerator: str = typer.Option("cpu", "--accelerator", help="cpu or gpu."),
     strategy: str = typer.Option("auto", "--strategy", help="auto, or ddp for several devices (gloo on CPU)."),
+    num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines in a DDP run (each runs this command)."),
     seed: int = typer.Option(0, "--seed", help=SEED_HELP),
 ) -> None:
     """Train the voice-assisted labelling network (Bonmati et al. 2021) on every sample of a benchmark."""
@@ -37,6 +38,7 @@ def train_voice_label_cmd(
 
     seed_everything(seed)
     override = [*override, f"train.devices={devices}", f"train.accelerator={accelerator}", f"train.strategy={strategy}"]
+    override.append(f"train.num_nodes={num_nodes}")
     with guarded_output(out, [benchmark, benchmark / "manifest.csv", path_option(config)]), progress_bar(f"train voice_label ({variant})") as progress:
         ckpt = train_voice_label(benchmark, out, config=config, overrides=override, seed=seed, variant=variant, progress=progress)
     from sonotell.methods.voice_label import load_voice_label

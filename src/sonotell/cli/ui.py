@@ -17,6 +17,9 @@ console = Console(stderr=True)
 
 SEED_HELP = "Random seed; the same seed gives the same outputs."
 OVERRIDE_HELP = "Config override key=value (dotted keys), repeatable."
+ENGINE_HELP = "local (a process pool here) or ray (extra sonotell[ray]; one task per scan, retried if its worker dies)."
+ADDRESS_HELP = "Ray cluster to join (host:port, ray://host:port or auto; default $RAY_ADDRESS; none: start Ray here)."
+WORKERS_HELP = "Scans processed in parallel (local processes, or the CPUs of a Ray instance started here)."
 
 
 @contextlib.contextmanager

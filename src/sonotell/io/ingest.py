@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sonotell.errors import ConfigError, InputError
+from sonotell.engine import Engine, EngineSpec, open_engine
+from sonotell.errors import InputError
 from sonotell.files import refuse_overwriting_inputs, write_json
 from sonotell.io.audio import load_audio
 from sonotell.io.crop import CropParams, check_roi, detect_roi, sample_frames
@@ -158,7 +159,7 @@ def ingest(
     *,
     metadata: str | Path | None = None,
     options: IngestOptions = IngestOptions(),
-    engine: str = "local",
+    engine: "str | EngineSpec" = "local",
     workers: int = 2,
     resume: bool = True,
     progress: Progress = silent,
@@ -169,13 +170,18 @@ def ingest(
         root: folder to search (recursively) for videos.
         out: manifest path; its state file ``<out>.state.json`` makes reruns incremental.
         metadata: sidecar CSV/JSON; default ``root/metadata.csv`` or ``.json`` when present.
-        engine: ``"local"`` (a process pool of ``workers``) or ``"ray"`` (needs ``sonotell[ray]``;
-            joins a running cluster via ``RAY_ADDRESS`` or starts a local one).
+        engine: ``"local"`` (a process pool of ``workers``), ``"ray"`` (needs ``sonotell[ray]``;
+            joins a running cluster via ``RAY_ADDRESS`` or starts a local one), or an ``EngineSpec``.
         resume: reuse results of files unchanged since the last run.
     """
-    root, out = Path(root), Path(out)
-    if engine not in ("local", "ray"):
-        raise ConfigError(f"unknown engine {engine!r}: use 'local' or 'ray'")
+    spec = engine if isinstance(engine, EngineSpec) else EngineSpec(engine, workers=workers)
+    with open_engine(spec) as runner:  # an engine that cannot run fails here, before anything is written
+        return _ingest(runner, Path(root), Path(out), metadata, options, resume, progress)
+
+
+def _ingest(
+    runner: Engine, root: Path, out: Path, metadata, options: IngestOptions, resume: bool, progress: Progress
+) -> IngestResult:
     if metadata is None:
         metadata = next((root / n for n in SIDECAR_NAMES if (root / n).exists()), None)
     sidecar = read_sidecar(metadata) if metadata is not None else {}
@@ -202,8 +208,8 @@ def ingest(
         if len(done) % 10 == 0:
             _save_state(state_path, done, options)
 
-    runner = _run_ray if engine == "ray" else _run_local
-    runner(todo, options, workers, record)
+    for job, result, error in runner.map(_probe_job, todo, setup=_same, setup_args=(options,)):
+        record(job, result if error is None else {"error": f"cannot read ({error})", "error_path": job["video"]})
     _save_state(state_path, done, options)
 
     scans = []
@@ -219,6 +225,42 @@ def ingest(
     write_manifest(out, scans)
     log.info("ingest: %d scans, %d problems, %d reused", len(scans), len(problems), reused)
     return IngestResult(out, scans, problems, reused)
+
+
+def build_caches(
+    scans: list[Scan],
+    cache_dir: str | Path,
+    *,
+    size: tuple[int, int] | None = (128, 128),
+    audio_rate_hz: int | None = 16000,
+    engine: "str | EngineSpec" = "local",
+    workers: int = 2,
+    progress: Progress = silent,
+) -> list[InputError]:
+    """Decode every scan into a frame cache under ``cache_dir``, one engine task per scan; returns the failures.
+
+    Each task builds (or finds up to date) its scan's cache folder itself, so caches built by
+    Ray on a shared filesystem are the inputs of a multi-node training run.
+    """
+    spec = engine if isinstance(engine, EngineSpec) else EngineSpec(engine, workers=workers)
+    problems: list[InputError] = []
+    with open_engine(spec) as runner:
+        progress(0, len(scans), "")
+        cache_dir = str(Path(cache_dir).absolute())
+        outcomes = runner.map(_cache_one, scans, setup=_same, setup_args=((cache_dir, size, audio_rate_hz),))
+        for i, (scan, _, error) in enumerate(outcomes):
+            if error is not None:  # an InputError's line already names its file
+                named = error.startswith("/")
+                problems.append(InputError(None, error) if named else InputError(scan.video_path, error))
+            progress(i + 1, len(scans), scan.scan_id)
+    return problems
+
+
+def _cache_one(scan: Scan, settings: tuple) -> str:
+    from sonotell.io.cache import FrameCache
+
+    cache_dir, size, audio_rate_hz = settings
+    return str(FrameCache.build(scan, cache_dir, size=size, audio_rate_hz=audio_rate_hz).root)
 
 
 def _plan(root: Path, sidecar: dict[str, dict], options: IngestOptions) -> tuple[list[dict], list[InputError]]:
@@ -264,8 +306,13 @@ def _plan(root: Path, sidecar: dict[str, dict], options: IngestOptions) -> tuple
     return jobs, problems
 
 
+def _same(options: IngestOptions) -> IngestOptions:
+    """The per-worker state of a probe task: just the options."""
+    return options
+
+
 def _probe_job(job: dict, options: IngestOptions) -> dict:
-    """Worker entry point (pickled to processes / Ray tasks): a scan dict or an error dict."""
+    """One engine task (a local process or a Ray task): a scan dict or an error dict."""
     try:
         scan = probe_scan(job["video"], job["audio"], job["scan_id"], job["subject_id"], job["audio_offset_s"], job["roi"], options)
     except InputError as e:
@@ -275,36 +322,6 @@ def _probe_job(job: dict, options: IngestOptions) -> dict:
     d = asdict(scan)
     d["video_path"], d["audio_path"] = str(scan.video_path), None if scan.audio_path is None else str(scan.audio_path)
     return {"scan": d}
-
-
-def _run_local(jobs: list[dict], options: IngestOptions, workers: int, record) -> None:
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            record(job, _probe_job(job, options))
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn: forking a process that already holds PyAV / torch threads can deadlock
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(_probe_job, job, options): job for job in jobs}
-        for fut in as_completed(futures):
-            record(futures[fut], fut.result())
-
-
-def _run_ray(jobs: list[dict], options: IngestOptions, workers: int, record) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--engine ray needs Ray, an optional extra: pip install 'sonotell[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), num_cpus=None if os.environ.get("RAY_ADDRESS") else workers, ignore_reinit_error=True, log_to_driver=False)
-    remote = ray.remote(num_cpus=1)(_probe_job)
-    pending = {remote.remote(job, options): job for job in jobs}
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        for ref in ready:
-            record(pending.pop(ref), ray.get(ref))
 
 
 def _drop_duplicate_ids(scans: list[Scan]) -> tuple[list[Scan], list[InputError]]:

@@ -263,6 +263,7 @@ def pretrain(
     accelerator: str = "cpu",
     strategy: str = "auto",
     cache_dir: str | Path | None = None,
+    num_nodes: int = 1,
 ) -> Path:
     """Pretrain ``recipe`` on ``benchmark`` (folder, name or ``Benchmark``) and write ``out_dir/encoder.pt``.
 
@@ -353,6 +354,7 @@ def pretrain(
         devices=devices,
         accelerator=accelerator,
         strategy=strategy,
+        num_nodes=num_nodes,
         early_stop_patience=train_cfg.get("early_stop_patience"),
         progress=progress,
         gradient_clip_val=train_cfg.get("gradient_clip_val"),

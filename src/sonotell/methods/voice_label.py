@@ -310,7 +310,7 @@ def train_fold(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray, cf
     train_dl = DataLoader(train_ds, batch_size=bs, shuffle=True, generator=generator, drop_last=len(train_ds) > bs)
     epochs = int(tcfg.get("max_epochs", 200))
     t0 = time.perf_counter()
-    result = fit(task, train_dl, None, out_dir=out_dir, max_epochs=epochs, seed=seed, devices=tcfg.get("devices", 1), accelerator=tcfg.get("accelerator", "cpu"), strategy=tcfg.get("strategy", "auto"), progress=progress)
+    result = fit(task, train_dl, None, out_dir=out_dir, max_epochs=epochs, seed=seed, devices=tcfg.get("devices", 1), accelerator=tcfg.get("accelerator", "cpu"), strategy=tcfg.get("strategy", "auto"), num_nodes=int(tcfg.get("num_nodes", 1)), progress=progress)
     train_s = time.perf_counter() - t0
     scores, index, clips_per_s = predict(model, DataLoader(test_ds, batch_size=bs))
     if not tcfg.get("keep_checkpoints", False):

@@ -2,7 +2,8 @@
 
 Stages, one module each: ``clean`` -> ``vad`` -> ``diarize`` -> ``transcribe`` (backends; ``keywords``
 builds their vocabulary from a ``lexicon``) -> ``spot`` -> ``align``; ``pipeline`` streams a
-recording through them and labels many scans (``label_scans``); ``stream`` reads audio in chunks.
+recording through them; ``batch`` labels many scans (``label_scans``, on the local or Ray engine);
+``stream`` reads audio in chunks.
 
 Example:
     >>> from sonotell.speech.pipeline import SpeechPipeline  # doctest: +SKIP

@@ -71,7 +71,8 @@ class SpeechResult:
 
 
 def recipe_fingerprint(config: dict, lexicon: Lexicon) -> str:
-    """A short hash of a pipeline config and a lexicon's forms."""
+    """A short hash of a pipeline config and a lexicon's forms; ``resources`` (where it runs) is not part of it."""
+    config = {k: v for k, v in config.items() if k != "resources"}
     blob = json.dumps({"config": config, "lexicon": [(f.text, f.label, f.kind) for f in lexicon.forms]}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -182,6 +183,10 @@ class SpeechPipeline:
 
     def _run(self, chunks: Iterable[np.ndarray], offset_s: float, stats: StreamStats | None) -> SpeechResult:
         t0, c0 = time.perf_counter(), time.process_time()
+        for backend in [self.backend, *self.extra_backends]:
+            reset = getattr(backend, "reset", None)  # a recogniser that adapts: each recording starts afresh
+            if reset is not None:
+                reset()
         sr = self.sample_rate_hz
         spans: list[_Span] = []
         buffer = np.zeros(0, np.float32)
@@ -423,144 +428,14 @@ def _variable_frame_times(scan: Scan):
         return None
 
 
-# -- many scans: per-scan label files, a summary, resumable, parallel --------------------
+# -- many scans: moved to ``sonotell.speech.batch`` (old imports keep working) ----------
 
-LABELS_CSV_COLUMNS = ("scan_id", "frame_index", "time_s", "label", "confidence")
-SUMMARY_COLUMNS = ("scan_id", "subject_id", "status", "n_frames", "labelled_frames", "n_events", "n_negated", "labels",
-                   "duration_s", "real_time_factor", "error")
-_WORKER: dict = {}
+_MOVED_TO_BATCH = ("LABELS_CSV_COLUMNS", "labels_paths", "write_scan_labels", "is_done", "label_scans")
 
 
-def labels_paths(out_dir: Path, scan_id: str) -> tuple[Path, Path]:
-    """``<scan_id>.labels.csv`` (one row per frame) and ``<scan_id>.json`` (events, words, speakers, info)."""
-    from sonotell.io.manifest import check_scan_id
+def __getattr__(name: str):
+    if name in _MOVED_TO_BATCH:  # lazy: batch imports this module
+        from sonotell.speech import batch
 
-    check_scan_id(scan_id)  # a scan id never names a file outside out_dir
-    return out_dir / f"{scan_id}.labels.csv", out_dir / f"{scan_id}.json"
-
-
-def write_scan_labels(out_dir: Path, scan: Scan, result: SpeechResult, fingerprint: str, lexicon: str) -> Path:
-    """Write the CSV then the JSON, each atomically; the JSON's presence marks the scan done."""
-    import pandas as pd
-
-    from sonotell.files import atomic_path, write_json
-
-    csv_path, json_path = labels_paths(out_dir, scan.scan_id)
-    table = pd.DataFrame([f.to_dict() for f in result.frame_labels], columns=list(LABELS_CSV_COLUMNS))
-    with atomic_path(csv_path) as tmp:
-        table.to_csv(tmp, index=False)
-    doc = {"scan_id": scan.scan_id, "subject_id": scan.subject_id, "fingerprint": fingerprint, "lexicon": lexicon, **result.to_dict()}
-    doc["frame_labels_csv"] = csv_path.name
-    return write_json(json_path, doc)
-
-
-def is_done(out_dir: Path, scan_id: str, fingerprint: str) -> bool:
-    csv_path, json_path = labels_paths(out_dir, scan_id)
-    if not (csv_path.exists() and json_path.exists()):
-        return False
-    try:
-        return json.loads(json_path.read_text()).get("fingerprint") == fingerprint
-    except (OSError, ValueError):
-        return False
-
-
-def _init_worker(config: dict, lexicon: str) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    _WORKER["pipeline"] = SpeechPipeline(config, lexicon)
-    _WORKER["lexicon"] = lexicon
-
-
-def _label_one(scan: Scan, out_dir: Path) -> dict:
-    pipe: SpeechPipeline = _WORKER["pipeline"]
-    try:
-        result = pipe.label_scan(scan)
-    except InputError as e:
-        return {"scan_id": scan.scan_id, "subject_id": scan.subject_id, "status": "failed", "error": str(e)}
-    write_scan_labels(out_dir, scan, result, pipe.fingerprint, _WORKER["lexicon"])
-    return _summary_row(scan, result)
-
-
-def _summary_row(scan: Scan, result: SpeechResult) -> dict:
-    labelled = [f.label for f in result.frame_labels if f.label != "unlabelled"]
-    return {
-        "scan_id": scan.scan_id,
-        "subject_id": scan.subject_id,
-        "status": "done",
-        "n_frames": len(result.frame_labels),
-        "labelled_frames": len(labelled),
-        "n_events": len([e for e in result.events if not e.negated]),
-        "n_negated": len([e for e in result.events if e.negated]),
-        "labels": ";".join(sorted(set(labelled))),
-        "duration_s": result.info.get("duration_s"),
-        "real_time_factor": result.info.get("real_time_factor"),
-        "error": "",
-    }
-
-
-def label_scans(
-    scans: list[Scan],
-    out_dir: str | Path,
-    *,
-    config: dict,
-    lexicon: str | Path,
-    workers: int = 1,
-    resume: bool = True,
-    progress=None,
-) -> Path:
-    """Label every scan into ``out_dir`` (see ``labels_paths``) and write ``summary.csv`` / ``summary.json``.
-
-    Scans already labelled with the same config + lexicon are skipped (``resume``). A scan
-    whose input is bad is listed in the summary with its error; nothing of it is written.
-    """
-    import pandas as pd
-
-    from sonotell.files import atomic_path, write_json
-    from sonotell.progress import silent
-
-    progress = progress or silent
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lexicon = str(lexicon)
-    fingerprint = recipe_fingerprint(config, load_lexicon(lexicon))
-    rows: dict[str, dict] = {}
-    todo = []
-    for scan in scans:
-        if resume and is_done(out_dir, scan.scan_id, fingerprint):
-            doc = json.loads(labels_paths(out_dir, scan.scan_id)[1].read_text())
-            frames = pd.read_csv(labels_paths(out_dir, scan.scan_id)[0], keep_default_na=False)
-            result = SpeechResult([], [TermEvent(**e) for e in doc["events"]], doc["segments"], doc["info"], [FrameLabel(**r) for r in frames.to_dict("records")])
-            rows[scan.scan_id] = {**_summary_row(scan, result), "status": "skipped (done)"}
-        else:
-            todo.append(scan)
-    total = len(scans)
-    progress(len(rows), total, "resuming" if rows else "")
-    if workers <= 1:
-        _init_worker(config, lexicon)
-        for scan in todo:
-            rows[scan.scan_id] = _label_one(scan, out_dir)
-            progress(len(rows), total, scan.scan_id)
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(config, lexicon)) as pool:
-            futures = {pool.submit(_label_one, scan, out_dir): scan for scan in todo}
-            for fut in as_completed(futures):
-                rows[futures[fut].scan_id] = fut.result()
-                progress(len(rows), total, futures[fut].scan_id)
-    ordered = [{**dict.fromkeys(SUMMARY_COLUMNS, ""), **rows[s.scan_id]} for s in scans]
-    table = pd.DataFrame(ordered, columns=list(SUMMARY_COLUMNS))  # same columns when every scan failed
-    with atomic_path(out_dir / "summary.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    label_counts: dict[str, int] = {}
-    for r in ordered:
-        for lab in filter(None, str(r.get("labels", "")).split(";")):
-            label_counts[lab] = label_counts.get(lab, 0) + 1
-    failed = [{"scan_id": r["scan_id"], "error": r["error"]} for r in ordered if r["status"] == "failed"]
-    return write_json(out_dir / "summary.json", {
-        "fingerprint": fingerprint, "lexicon": lexicon, "config": config, "n_scans": len(scans),
-        "n_done": sum(r["status"] != "failed" for r in ordered), "n_failed": len(failed), "failed": failed,
-        "scans_with_label": label_counts,
-    })
+        return getattr(batch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

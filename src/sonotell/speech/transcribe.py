@@ -181,6 +181,14 @@ class PocketsphinxBackend:
                 self.decoder.add_kws("sonotell", str(kws_path))
         self.decoder.activate_search("sonotell")
 
+    def reset(self) -> None:
+        """Forget what earlier recordings taught the decoder (its running cepstral mean: feature set-up anew).
+
+        Called at the start of each recording: a scan's words must not depend on which scans
+        the same worker decoded before it (engines hand scans to workers in any order).
+        """
+        self.decoder.reinit_feat()
+
     def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> list[Word]:
         if sample_rate_hz != self.sample_rate_hz:
             raise ValueError(f"pocketsphinx needs {self.sample_rate_hz} Hz audio, got {sample_rate_hz}")
