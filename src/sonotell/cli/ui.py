@@ -45,7 +45,7 @@ def print_table(title: str, rows: list[dict]) -> None:
         return
     table = Table(title=title)
     for k in rows[0]:
-        table.add_column(str(k))
+        table.add_column(str(k), overflow="fold")  # wrap long paths and label lists; never cut them to "…"
     for r in rows:
         table.add_row(*[_fmt(r.get(k)) for k in rows[0]])
     Console().print(table)
