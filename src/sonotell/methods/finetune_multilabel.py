@@ -1,7 +1,7 @@
 """Multi-label fine-tuning (Dadoun et al. 2023): a feature extractor — from deep clustering, a
 random init or any local checkpoint — with a multi-label head trained by BCE.
 
-Also holds what the issue-6 recipes share: the ``FrameSet`` of single frames with organ
+Also holds what the deep-clustering and FixMatch recipes share: the ``FrameSet`` of single frames with organ
 labels, the image encoder and the multi-label network.
 
 Example:
