@@ -29,3 +29,14 @@ def test_tables_wrap_long_paths_instead_of_cutting_them(monkeypatch):
     cells = [line.split("│")[1:3] for line in text.splitlines() if line.startswith("│")]
     assert "".join(c[0].strip() for c in cells) == path  # wrapped over lines, every character kept
     assert "".join(c[1].strip() for c in cells) == "liver;kidney;spleen;gallbladder;pancreas"
+
+
+def test_cli_choices_are_the_library_names():
+    from sonotell.methods import EXPERIMENTS
+    from sonotell.methods.deep_cluster import PRIORS, SEMISUP_METHODS
+    from sonotell.methods.pretrain import RECIPES
+
+    assert [r.value for r in ui.Recipe] == list(RECIPES)
+    assert {e.value for e in ui.Experiment} == set(EXPERIMENTS)
+    assert [m.value for m in ui.SemisupMethod] == list(SEMISUP_METHODS)
+    assert [p.value for p in ui.Prior] == list(PRIORS)
