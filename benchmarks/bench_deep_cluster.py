@@ -40,9 +40,9 @@ def pocus_frames(root: Path, size: tuple[int, int], labelled_per_clip: int = 2, 
     import pandas as pd
 
     from sonotell.data.augment import standardise_image
+    from sonotell.data.frames import FrameSet
     from sonotell.errors import InputError
     from sonotell.io.video import iter_frames
-    from sonotell.methods.finetune_multilabel import FrameSet
 
     meta = pd.read_csv(root / "dataset_metadata.csv")
     videos = {p.stem: p for p in sorted((root / "pocus_videos").glob("*/*")) if p.is_file()}
@@ -98,8 +98,8 @@ def main() -> None:
 
     warnings.filterwarnings("ignore", module="lightning")
     from sonotell.config import load_config
+    from sonotell.data.frames import FrameSet, load_frames
     from sonotell.methods.deep_cluster import run_experiment
-    from sonotell.methods.finetune_multilabel import FrameSet, load_frames
 
     overrides = (QUICK if args.quick else []) + args.set
     cfg = load_config("methods/deep_cluster", args.config, overrides)
@@ -139,9 +139,9 @@ def main() -> None:
 
 def speech_task(args, cfg: dict, size, out: Path, cache: Path, progress) -> dict:
     """Item 6: speech labels of the masked frames vs. masks, and as training labels."""
+    from sonotell.data.frames import FrameSet, load_benchmark_frames
     from sonotell.eval.multilabel import multilabel_report
     from sonotell.methods.deep_cluster import run_speech_labels
-    from sonotell.methods.finetune_multilabel import FrameSet, load_benchmark_frames
 
     start = time.time()
     bench = args.bench_folder

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from sonotell.bench import build_benchmark, load_benchmark
-from sonotell.bench.abdominal import MASK_CLASSES, ORGAN_COLOURS, assemble, snap_mask
+from sonotell.bench.abdominal import assemble
+from sonotell.data.frames import MASK_CLASSES, ORGAN_COLOURS, snap_mask
 from sonotell.io.video import read_frames
 
 

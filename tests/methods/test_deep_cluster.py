@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from sonotell.config import load_config
+from sonotell.data.frames import FrameSet, load_abdominal_frames, load_frames
 from sonotell.errors import ConfigError, InputError
 from sonotell.losses.dirichlet_prior import DirichletPriorLoss
 from sonotell.losses.pica import NegativeEntropyLoss, PICALoss
@@ -22,7 +23,7 @@ from sonotell.methods.deep_cluster import (
     subject_splits,
     train_clustering,
 )
-from sonotell.methods.finetune_multilabel import FrameSet, build_encoder, load_abdominal_frames, load_frames
+from sonotell.methods.finetune_multilabel import build_encoder
 
 TINY_ENCODER = {"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1]}
 
@@ -159,7 +160,7 @@ def test_abdominal_frames_from_shared(shared_data):
 
 
 def test_labels_from_events_window_and_negation():
-    from sonotell.methods.finetune_multilabel import labels_from_events
+    from sonotell.data.frames import labels_from_events
     from sonotell.types import TermEvent
 
     events = [TermEvent("liver", "liver", 1.0, 1.4), TermEvent("kidney", "kidney", 5.0, 5.5),
@@ -188,7 +189,7 @@ def test_speech_label_experiment_compares_sources(frames, tmp_path):
 
 def test_benchmark_frames_from_a_built_abdominal_benchmark(shared_data, tmp_path):
     from sonotell.bench import build_benchmark
-    from sonotell.methods.finetune_multilabel import load_benchmark_frames
+    from sonotell.data.frames import load_benchmark_frames
 
     root = build_benchmark("abdominal", tmp_path / "abd", overrides=["limit=1", f"data_root={shared_data}"])
     fs = load_frames(root, (32, 32))

@@ -33,20 +33,9 @@ import numpy as np
 from sonotell.bench import narration as narr
 from sonotell.bench.noise import narrated_soundtrack
 from sonotell.bench.tts import EspeakTTS, Voice
+from sonotell.data.frames import MASK_CLASSES, ORGANS, snap_mask
 from sonotell.errors import InputError
 
-ORGAN_COLOURS = {
-    "liver": (100, 0, 100),
-    "kidney": (255, 255, 0),
-    "vessels": (255, 0, 0),
-    "spleen": (255, 0, 255),
-    "pancreas": (0, 0, 255),
-    "bone": (255, 255, 255),
-    "gallbladder": (0, 255, 0),
-    "adrenal": (0, 255, 255),
-}
-ORGANS = list(ORGAN_COLOURS)
-MASK_CLASSES = ["background"] + ORGANS
 _NAME = re.compile(r"^([a-z]+)(\d+)$")
 
 
@@ -55,13 +44,6 @@ def _data_root(cfg: dict) -> Path:
     if not (root / "images").is_dir():
         raise InputError(root / "images", "abdominal images not found; set data_root (e.g. --set data_root=../shared/data)")
     return root
-
-
-def snap_mask(rgb: np.ndarray) -> np.ndarray:
-    """RGB annotation (H, W, 3) -> class indices (index into ``MASK_CLASSES``) by the nearest colour."""
-    palette = np.array([(0, 0, 0)] + [ORGAN_COLOURS[o] for o in ORGANS], np.int32)
-    d = ((rgb[:, :, None, :3].astype(np.int32) - palette[None, None]) ** 2).sum(-1)
-    return d.argmin(-1).astype(np.uint8)
 
 
 def list_frames(root: Path) -> dict[str, list[tuple[int, Path, Path | None]]]:

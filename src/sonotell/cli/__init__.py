@@ -9,6 +9,7 @@ import errno
 import importlib
 import logging
 import sys
+import warnings
 
 import typer
 
@@ -24,13 +25,26 @@ app = typer.Typer(
 
 
 
+# Third-party warnings a user cannot act on (how our training loop drives Lightning, library deprecations).
+# Filtered at the CLI boundary only; --verbose shows them.
+QUIET_WARNINGS = (
+    r"You defined a `validation_step` but have no `val_dataloader`",
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+    r"The '\w+_dataloader' does not have many workers",
+)
+
+
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library log messages (INFO)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library log messages (INFO) and every warning."),
 ) -> None:
     """sonotell: narrated ultrasound scans -> labelled frames -> in-domain models."""
     if verbose:
         logging.getLogger("sonotell").setLevel(logging.INFO)
+    else:
+        for pattern in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
 
 
 # Modules that define ``register(app)``.

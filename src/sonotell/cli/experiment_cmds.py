@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 
 from sonotell.cli.ui import (
-    OVERRIDE_HELP,
-    SEED_HELP,
+    ConfigName,
+    Experiment,
+    Overrides,
+    Seed,
     console,
     guarded_output,
     path_option,
@@ -20,17 +22,18 @@ from sonotell.cli.ui import (
 def register(app: typer.Typer) -> None:
     @app.command()
     def experiment(
-        recipe: str = typer.Argument(..., help="Experiment name, e.g. voice_label or deep_cluster."),
+        recipe: Experiment = typer.Argument(..., help="Experiment suite."),
         benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
         out: Path = typer.Option(Path("runs"), "--out", help="Output folder; tables go to OUT/RECIPE/."),
-        config: str = typer.Option("small", "--config", help="Config name (paper or small) or a YAML path."),
-        override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
-        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        config: ConfigName = "small",
+        override: Overrides = [],  # noqa: B006  (typer reads, never mutates, the default)
+        seed: Seed = 0,
     ) -> None:
         """Run every experiment of a recipe's paper and write Markdown + JSON tables."""
         from sonotell.methods import run_experiment
 
         seed_everything(seed)
-        with guarded_output(out / recipe, [benchmark, benchmark / "manifest.csv", path_option(config)]), progress_bar(f"experiment {recipe}") as progress:
-            result = run_experiment(recipe, benchmark=benchmark, out_dir=out / recipe, config=config, overrides=override, seed=seed, progress=progress)
+        with guarded_output(out / recipe.value, [benchmark, benchmark / "manifest.csv", path_option(config)]), \
+                progress_bar(f"experiment {recipe.value}") as progress:
+            result = run_experiment(recipe.value, benchmark=benchmark, out_dir=out / recipe.value, config=config, overrides=override, seed=seed, progress=progress)
         console.print(f"wrote {result}")

@@ -8,8 +8,10 @@ from pathlib import Path
 import typer
 
 from sonotell.cli.ui import (
-    OVERRIDE_HELP,
-    SEED_HELP,
+    ConfigName,
+    Overrides,
+    Recipe,
+    Seed,
     console,
     guarded_output,
     path_option,
@@ -24,12 +26,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def pretrain(
-        recipe: str = typer.Argument(..., help="Recipe: show_from_tell, dual or av_contrastive."),
+        recipe_choice: Recipe = typer.Argument(..., metavar="RECIPE", help="Pretraining recipe."),
         benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
         out: Path = typer.Option(Path("runs/pretrain"), "--out", help="Output folder; the checkpoint goes to OUT/RECIPE/encoder.pt."),
-        config: str = typer.Option("small", "--config", help="Config name (paper or small) or a YAML path."),
-        override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
-        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        config: ConfigName = "small",
+        override: Overrides = [],  # noqa: B006  (typer reads, never mutates, the default)
+        seed: Seed = 0,
         devices: int = typer.Option(1, "--devices", help="Devices for training (Lightning)."),
         accelerator: str = typer.Option("cpu", "--accelerator", help="cpu, gpu or auto."),
         strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy, e.g. ddp for several devices."),
@@ -42,6 +44,7 @@ def register(app: typer.Typer) -> None:
         """
         from sonotell.methods.pretrain import pretrain as run_pretrain
 
+        recipe = recipe_choice.value
         seed_everything(seed)
         with guarded_output(out / recipe, [benchmark, benchmark / "manifest.csv", path_option(config)]), progress_bar(f"pretrain {recipe}") as progress:
             ckpt = run_pretrain(recipe, benchmark, out / recipe, config=config, overrides=override, seed=seed, progress=progress,

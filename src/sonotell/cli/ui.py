@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+from enum import Enum
 from pathlib import Path
-from typing import Iterator
+from typing import Annotated, Iterator
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -20,6 +22,44 @@ OVERRIDE_HELP = "Config override key=value (dotted keys), repeatable."
 ENGINE_HELP = "local (a process pool here) or ray (extra sonotell[ray]; one task per scan, retried if its worker dies)."
 ADDRESS_HELP = "Ray cluster to join (host:port, ray://host:port or auto; default $RAY_ADDRESS; none: start Ray here)."
 WORKERS_HELP = "Scans processed in parallel (local processes, or the CPUs of a Ray instance started here)."
+CONFIG_NAME_HELP = "Config name (paper or small) or a YAML path."
+
+# Options every command spells the same way: `seed: Seed = 0`, `override: Overrides = []`, `config: ConfigName = "small"`.
+Seed = Annotated[int, typer.Option("--seed", help=SEED_HELP)]
+Overrides = Annotated[list[str], typer.Option("--set", help=OVERRIDE_HELP)]
+ConfigName = Annotated[str, typer.Option("--config", help=CONFIG_NAME_HELP)]
+
+
+# Choices the parser refuses a typo in (values: the library's names; tests/cli check they agree).
+class Recipe(str, Enum):
+    """Self-supervised pretraining recipes (``sonotell.methods.pretrain.RECIPES``)."""
+
+    show_from_tell = "show_from_tell"
+    dual = "dual"
+    av_contrastive = "av_contrastive"
+
+
+class Experiment(str, Enum):
+    """Paper experiment suites (``sonotell.methods.EXPERIMENTS``)."""
+
+    voice_label = "voice_label"
+    deep_cluster = "deep_cluster"
+    pretrain_downstream = "pretrain_downstream"
+
+
+class SemisupMethod(str, Enum):
+    """``sonotell semisup --method`` (``sonotell.methods.deep_cluster.SEMISUP_METHODS``)."""
+
+    supervised = "supervised"
+    one_head = "one_head"
+    two_head = "two_head"
+
+
+class Prior(str, Enum):
+    """Cluster-size terms (``sonotell.methods.deep_cluster.PRIORS``)."""
+
+    dirichlet = "dirichlet"
+    negative_entropy = "negative_entropy"
 
 
 @contextlib.contextmanager
@@ -50,7 +90,7 @@ def print_table(title: str, rows: list[dict]) -> None:
         return
     table = Table(title=title)
     for k in rows[0]:
-        table.add_column(str(k))
+        table.add_column(str(k), overflow="fold")  # wrap long paths and label lists; never cut them to "…"
     for r in rows:
         table.add_row(*[_fmt(r.get(k)) for k in rows[0]])
     Console().print(table)

@@ -33,13 +33,14 @@ from torch import nn
 
 from sonotell.config import apply_overrides, load_config
 from sonotell.data.augment import STRONG, WEAK, build_augment
+from sonotell.data.frames import FrameSet, load_frames
 from sonotell.errors import ConfigError
 from sonotell.eval.multilabel import weighted_average_precision
 from sonotell.files import write_json, write_text
 from sonotell.losses.dirichlet_prior import DirichletPriorLoss
 from sonotell.losses.pica import NegativeEntropyLoss, PICALoss
 from sonotell.methods import cluster_match
-from sonotell.methods.finetune_multilabel import FrameDataset, FrameSet, build_encoder, load_frames, sampled_loader
+from sonotell.methods.finetune_multilabel import FrameDataset, build_encoder, sampled_loader
 from sonotell.progress import Progress, silent
 from sonotell.safeload import load_weights_only
 from sonotell.train import Task, fit, save_model_checkpoint
