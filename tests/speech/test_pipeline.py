@@ -133,7 +133,7 @@ def test_noise_and_music_give_no_speech_with_silero():
         assert result.events == [] and backend.calls == []  # the recogniser never hears it
 
 
-@pytest.mark.parametrize("name", ["speech", "speech_small", "speech_paper", "baseline"])
+@pytest.mark.parametrize("name", ["speech", "speech_light", "speech_small", "speech_paper", "baseline"])
 def test_packaged_pipeline_configs_build(name):
     pipe = SpeechPipeline.from_config(name, "lung")
     assert pipe.backend.sample_rate_hz == 16000

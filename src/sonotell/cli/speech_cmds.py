@@ -8,7 +8,7 @@ import typer
 
 from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
 
-CONFIG_HELP = "Pipeline config: speech (default), speech_small, speech_paper, baseline, or a YAML path."
+CONFIG_HELP = "Pipeline config: speech (default: Whisper base), speech_light (pocketsphinx), speech_small, speech_paper, baseline, or a YAML path."
 LEXICON_HELP = "Lexicon: lung, eus, abdominal, fetal, or a YAML path."
 
 
