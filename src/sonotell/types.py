@@ -74,13 +74,22 @@ class TermEvent:
 
 @dataclass(frozen=True)
 class FrameLabel:
-    """The label of one video frame; ``label == UNLABELLED`` when speech says nothing."""
+    """The label of one video frame; ``label == UNLABELLED`` when speech says nothing.
+
+    ``absent`` lists the labels said to be absent at this frame ("no effusion"), joined by ``;``. Per
+    label a frame is then present (``label``), absent (in ``absent``) or unknown (neither).
+    """
 
     scan_id: str
     frame_index: int
     time_s: float
     label: str
     confidence: float
+    absent: str = ""
+
+    @property
+    def absent_labels(self) -> list[str]:
+        return [a for a in self.absent.split(";") if a]
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -452,7 +452,7 @@ def merge_events(per_backend: list[list[TermEvent]]) -> list[TermEvent]:
 
 # -- many scans: per-scan label files, a summary, resumable, parallel --------------------
 
-LABELS_CSV_COLUMNS = ("scan_id", "frame_index", "time_s", "label", "confidence")
+LABELS_CSV_COLUMNS = ("scan_id", "frame_index", "time_s", "label", "confidence", "absent")
 _WORKER: dict = {}
 
 
@@ -552,7 +552,7 @@ def label_scans(
         if resume and is_done(out_dir, scan.scan_id, fingerprint):
             doc = json.loads(labels_paths(out_dir, scan.scan_id)[1].read_text())
             frames = pd.read_csv(labels_paths(out_dir, scan.scan_id)[0], keep_default_na=False)
-            result = SpeechResult([], [TermEvent(**e) for e in doc["events"]], doc["segments"], doc["info"], [FrameLabel(**r) for r in frames.to_dict("records")])
+            result = SpeechResult([], [TermEvent(**e) for e in doc["events"]], doc["segments"], doc["info"], [FrameLabel(**{k: r[k] for k in LABELS_CSV_COLUMNS if k in r}) for r in frames.to_dict("records")])
             rows[scan.scan_id] = {**_summary_row(scan, result), "status": "skipped (done)"}
         else:
             todo.append(scan)
