@@ -50,13 +50,18 @@ class Scan:
 
 @dataclass(frozen=True)
 class Word:
-    """A recognised word with its time span (video clock) and ASR confidence in [0, 1]."""
+    """A recognised word with its time span (video clock) and ASR confidence in [0, 1].
+
+    ``aligned``: True when the times come from forced alignment, False when alignment failed and the
+    recogniser's times are kept, None when no alignment was tried.
+    """
 
     text: str
     start_s: float
     end_s: float
     confidence: float = 1.0
     speaker: str | None = None
+    aligned: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from .conftest import ScriptedBackend
 
 
 def small_config(**over):
-    cfg = load_config("pipelines", "speech", ["vad.name=energy", "vad.pad_s=0.0", "diarize.enabled=false", "diarize.keep=all", "clean.denoise=false", "transcribe.scope=span"])
+    cfg = load_config("pipelines", "speech", ["vad.name=energy", "vad.pad_s=0.0", "diarize.enabled=false", "diarize.keep=all", "clean.denoise=false", "transcribe.scope=span", "word_times.enabled=false"])
     cfg.update(over)
     return cfg
 

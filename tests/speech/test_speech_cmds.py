@@ -9,7 +9,7 @@ from sonotell.files import write_json
 from sonotell.io.audio import save_audio
 
 BACKEND = "transcribe.backend={name: 'tests.speech.test_pipeline:KeywordBackend'}"
-FAST = ["--set", "vad.name=energy", "--set", "transcribe.scope=span", "--set", "diarize.enabled=false", "--set", "diarize.keep=all", "--set", BACKEND]
+FAST = ["--set", "word_times.enabled=false", "--set", "vad.name=energy", "--set", "transcribe.scope=span", "--set", "diarize.enabled=false", "--set", "diarize.keep=all", "--set", BACKEND]
 
 
 def tiny_bench(root, bursts):
