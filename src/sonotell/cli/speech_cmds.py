@@ -89,28 +89,50 @@ def register(app: typer.Typer) -> None:
 
     @eval_app.command("labels")
     def eval_labels(
-        labels_dir: Path = typer.Argument(..., help="Output folder of `sonotell label`."),
-        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="The benchmark folder with the truth."),
-        lexicon: str = typer.Option(None, "--lexicon", "-l", help="Lexicon used to map the benchmark's label names (default: none)."),
-        split: str = typer.Option("test", "--split", help="Voice split to score: test, train or all."),
-        tolerance: float = typer.Option(0.5, "--tolerance", help="An event matches a true one of its label within this many seconds."),
+        labels_dir: Path = typer.Argument(..., help="Output folder of `sonotell label` (or of `sonotell review export`)."),
+        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="A benchmark folder with the truth."),
+        events: Path = typer.Option(None, "--events", help="Or a hand-written truth CSV: scan_id,label,start_s,end_s,negated,speaker (docs/speech.md)."),
+        lexicon: str = typer.Option(None, "--lexicon", "-l", help="Lexicon used to map the truth's label names (default: none)."),
+        split: str = typer.Option("test", "--split", help="Benchmark voice split to score: test, train or all."),
+        tolerance: float = typer.Option(0.5, "--tolerance", min=0.0, help="An event matches a true one of its label within this many seconds (0.5 and 1.0 are always reported too)."),
         out: Path = typer.Option(None, "--out", "-o", help="Write the metrics JSON here (default LABELS_DIR/eval_labels.json)."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP + " (unused: the evaluation is deterministic)"),
     ) -> None:
-        """Score labels against a narrated benchmark: event P/R/F1, timestamp error, frame accuracy, diarization, negation, term WER, RTF."""
-        from sonotell.bench import load_benchmark
-        from sonotell.eval.labels import evaluate_labels_dir
+        """Score labels: positive and negated mentions (apart and together) at 0.5 s and 1 s, per voice and per speaker;
+        timestamp error, frame accuracy, diarization, term WER, RTF."""
+        from sonotell.eval.labels import evaluate_labels_dir, evaluate_labels_events
         from sonotell.files import write_json
         from sonotell.speech.lexicon import load_lexicon
 
-        bench = load_benchmark(benchmark)
-        table = bench.table
-        ids = list(table["scan_id"]) if split == "all" else list(table.loc[table["voice_split"] == split, "scan_id"])
-        summary, per_scan = evaluate_labels_dir(labels_dir, bench, lexicon=load_lexicon(lexicon) if lexicon else None, scan_ids=ids, tolerance_s=tolerance)
-        print_table(f"labels vs {bench.name} ({split} voices)", [{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))])
+        if (benchmark is None) == (events is None):
+            raise typer.BadParameter("give either --benchmark DIR or --events FILE.csv", param_hint="--benchmark/--events")
+        if split not in ("test", "train", "all"):
+            raise typer.BadParameter(f"must be test, train or all, not {split!r}", param_hint="--split")
+        lex = load_lexicon(lexicon) if lexicon else None
+        if events is not None:
+            summary, per_scan = evaluate_labels_events(labels_dir, events, lexicon=lex, tolerance_s=tolerance)
+            title = f"labels vs {events.name}"
+        else:
+            from sonotell.bench import load_benchmark
+
+            bench = load_benchmark(benchmark)
+            table = bench.table
+            ids = list(table["scan_id"]) if split == "all" else list(table.loc[table["voice_split"] == split, "scan_id"])
+            summary, per_scan = evaluate_labels_dir(labels_dir, bench, lexicon=lex, scan_ids=ids, tolerance_s=tolerance)
+            title = f"labels vs {bench.name} ({split} voices)"
+        print_table(title, [{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))])
+        print_table("mentions (label and negation must match)", _polarity_rows(summary["by_polarity"]))
+        if summary.get("by_voice"):
+            print_table("per voice", [{"voice": v, **r} for v, pol in summary["by_voice"].items() for r in _polarity_rows(pol)])
+        print_table("per true speaker", [{"speaker": w, **r} for w, r in summary["by_speaker"].items()])
         out = out or labels_dir / "eval_labels.json"
         write_json(out, {"summary": summary, "per_scan": [{k: v for k, v in s.items() if k != "term_pairs"} for s in per_scan]})
         console.print(f"wrote {out}")
+
+
+def _polarity_rows(by_polarity: dict) -> list[dict]:
+    return [{"tolerance_s": tol, "mentions": kind, **{k: c[k] for k in ("tp", "fp", "fn", "precision", "recall", "f1")}}
+            for tol, row in by_polarity.items() for kind, c in row.items()]
 
 
 def _eval_group(app: typer.Typer) -> typer.Typer:
