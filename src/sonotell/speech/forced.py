@@ -49,7 +49,7 @@ class ForcedAligner:
     FRAME_S = 0.01
     sample_rate_hz = 16000
 
-    def __init__(self, lexicon: Lexicon | None = None, config: WordAlignConfig | None = None, seed: int = 0):
+    def __init__(self, lexicon: Lexicon | None = None, config: WordAlignConfig | None = None, seed: int = 0, pronunciations: dict[str, str] | None = None):
         import pocketsphinx
 
         from sonotell.speech.transcribe import cmudict
@@ -58,7 +58,7 @@ class ForcedAligner:
         self.seed = seed
         self.decoder = pocketsphinx.Decoder(lm=None, loglevel="FATAL")
         self.cmu = cmudict()
-        self.extra = dict(lexicon.pronunciations) if lexicon is not None else {}
+        self.extra = {**(pronunciations or {}), **(lexicon.pronunciations if lexicon is not None else {})}
         self._added: set[str] = set()
         self.stats = {"words": 0, "aligned": 0}
 
