@@ -76,27 +76,32 @@ class ForcedAligner:
         return True
 
     def align(self, audio: np.ndarray, sample_rate_hz: int, words: list[Word]) -> list[Word]:
-        """``words`` (times relative to ``audio``) with aligned times and ``aligned`` set; same order and count."""
+        """``words`` (times relative to ``audio``) with aligned times and ``aligned`` set; same order and count.
+
+        A word that cannot be pronounced (not in the dictionary, not made of known words) is left out of
+        the alignment text and keeps the recogniser's time; so does a word whose aligned start is more
+        than ``max_shift_s`` from the recogniser's. Where the decoder fails, every word keeps its time.
+        """
         if not words:
             return words
         self.stats["words"] += len(words)
-        got = self._align(audio, sample_rate_hz, words)
+        tokens = [normalise(w.text).split() for w in words]
+        usable = [k for k, ts in enumerate(tokens) if ts and all(self._pronounceable(t) for t in ts)]
+        got = self._align(audio, sample_rate_hz, [tokens[k] for k in usable]) if usable else None
+        out = [replace(w, aligned=False) for w in words]
         if got is None:
-            return [replace(w, aligned=False) for w in words]
-        self.stats["aligned"] += len(words)
-        return [replace(w, start_s=round(a, 3), end_s=round(b, 3), aligned=True) for w, (a, b) in zip(words, got)]
+            return out
+        for k, (a, b) in zip(usable, got):
+            if abs(a - words[k].start_s) <= self.config.max_shift_s:
+                out[k] = replace(words[k], start_s=round(a, 3), end_s=round(b, 3), aligned=True)
+        self.stats["aligned"] += sum(bool(w.aligned) for w in out)
+        return out
 
-    def _align(self, audio: np.ndarray, sample_rate_hz: int, words: list[Word]) -> list[tuple[float, float]] | None:
+    def _align(self, audio: np.ndarray, sample_rate_hz: int, tokens: list[list[str]]) -> list[tuple[float, float]] | None:
         from sonotell.io.audio import resample
 
         cfg = self.config
-        tokens = [normalise(w.text).split() for w in words]
-        if any(not t for t in tokens):  # punctuation only: nothing to align it to
-            return None
         flat = [t for ts in tokens for t in ts]
-        if not all(self._pronounceable(t) for t in flat):
-            log.debug("alignment skipped: unpronounceable word in %s", flat)
-            return None
         x = resample(np.asarray(audio, np.float32), sample_rate_hz, self.sample_rate_hz)
         pad = np.zeros(int(cfg.pad_s * self.sample_rate_hz), np.float32)
         x = np.concatenate([pad, x, pad])
@@ -115,12 +120,10 @@ class ForcedAligner:
         if len(segs) != len(flat) or any(s.word.split("(")[0] != t for s, t in zip(segs, flat)):
             return None
         times, k = [], 0
-        for w, ts in zip(words, tokens):
+        for ts in tokens:
             first, last = segs[k], segs[k + len(ts) - 1]
             k += len(ts)
             a = first.start_frame * self.FRAME_S - cfg.pad_s
             b = (last.end_frame + 1) * self.FRAME_S - cfg.pad_s
-            if abs(a - w.start_s) > cfg.max_shift_s:
-                return None
             times.append((max(0.0, a), max(0.0, b)))
         return times
