@@ -302,7 +302,15 @@ class SpeechPipeline:
         cfg = self.diarize_cfg
         emb = np.stack([e for span in spans for e in span.embeddings])
         if cfg.window_method == "dominant":
-            main, centroid = dominant_speaker(emb, cfg.other_below, initial=self.enrolment)
+            # split main voice / the rest without the enrolment (refitting from an enrolled sample drifted to
+            # whoever talks most, so enrolling a minority voice changed nothing: issue 11); then the
+            # enrolled voice picks the side it resembles
+            main, centroid = dominant_speaker(emb, cfg.other_below)
+            if self.enrolment is not None and not main.all():
+                rest = emb[~main].mean(0)
+                rest = rest / (np.linalg.norm(rest) + 1e-9)
+                if float(rest @ self.enrolment) > float(centroid @ self.enrolment):
+                    main, centroid = ~main, rest
             ids = np.where(main, 0, 1)
         else:
             ids = cluster_windows(emb, cfg.distance_threshold, cfg.max_cluster_windows)
