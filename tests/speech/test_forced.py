@@ -44,3 +44,18 @@ def test_unpronounceable_or_far_off_words_keep_the_recogniser_times_flagged(said
     strict = ForcedAligner(config=WordAlignConfig(max_shift_s=0.2))
     shifted = [Word(w.text, w.start_s + 0.8, w.end_s + 0.8) for w in words]  # the recogniser 0.8 s late
     assert all(w.aligned is False and w.start_s == s.start_s for w, s in zip(strict.align(audio, 16000, shifted), shifted))
+
+
+def test_a_failed_alignment_is_retried_with_wide_beams(said, monkeypatch):
+    audio, truth = said
+    aligner = ForcedAligner(load_lexicon("abdominal"))
+    real, tried = ForcedAligner._decode, []
+
+    def first_fails(d, pcm, flat):
+        tried.append(d)
+        return None if d is aligner.decoder else real(d, pcm, flat)
+
+    monkeypatch.setattr(ForcedAligner, "_decode", staticmethod(first_fails))
+    got = aligner.align(audio, 16000, [Word(w, a, b) for w, a, b in truth])
+    assert all(w.aligned for w in got) and len(tried) == 2 and tried[1] is aligner._wide
+    assert abs(got[-1].start_s - truth[-1][1]) <= 0.1  # "gallbladder": from the lexicon, added to the wide decoder too

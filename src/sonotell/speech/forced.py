@@ -57,6 +57,7 @@ class ForcedAligner:
         self.config = config or WordAlignConfig()
         self.seed = seed
         self.decoder = pocketsphinx.Decoder(lm=None, loglevel="FATAL")
+        self._wide = None  # built on the first failure: much wider beams (a hoarse voice, a long span)
         self.cmu = cmudict()
         self.extra = {**(pronunciations or {}), **(lexicon.pronunciations if lexicon is not None else {})}
         self._added: set[str] = set()
@@ -71,7 +72,8 @@ class ForcedAligner:
             if not parts:
                 return False
             phones = " ".join(self.extra.get(p) or self.cmu[p][0] for p in parts)
-        self.decoder.add_word(token, phones, True)
+        for d in filter(None, (self.decoder, self._wide)):
+            d.add_word(token, phones, True)
         self._added.add(token)
         return True
 
@@ -97,6 +99,22 @@ class ForcedAligner:
         self.stats["aligned"] += sum(bool(w.aligned) for w in out)
         return out
 
+    @staticmethod
+    def _decode(d, pcm: bytes, flat: list[str]):
+        """The word segments of ``flat`` aligned to ``pcm``, or None when the decoder does not get through."""
+        try:
+            d.set_align_text(" ".join(flat))
+            d.start_utt()
+            d.process_raw(pcm, full_utt=True)
+            d.end_utt()
+            segs = [s for s in d.seg() or [] if not s.word.startswith(("<", "[", "+"))]
+        except RuntimeError as e:
+            log.debug("alignment failed: %s", e)
+            return None
+        if len(segs) != len(flat) or any(s.word.split("(")[0] != t for s, t in zip(segs, flat)):
+            return None
+        return segs
+
     def _align(self, audio: np.ndarray, sample_rate_hz: int, tokens: list[list[str]]) -> list[tuple[float, float]] | None:
         from sonotell.io.audio import resample
 
@@ -107,17 +125,17 @@ class ForcedAligner:
         x = np.concatenate([pad, x, pad])
         if cfg.dither > 0:  # fixed seed: the same audio always aligns the same way
             x = x + np.random.default_rng(self.seed).normal(0.0, cfg.dither, len(x)).astype(np.float32)
-        d = self.decoder
-        try:
-            d.set_align_text(" ".join(flat))
-            d.start_utt()
-            d.process_raw((np.clip(x, -1.0, 1.0) * 32767).astype(np.int16).tobytes(), full_utt=True)
-            d.end_utt()
-            segs = [s for s in d.seg() or [] if not s.word.startswith(("<", "[", "+"))]
-        except RuntimeError as e:
-            log.debug("alignment failed: %s", e)
-            return None
-        if len(segs) != len(flat) or any(s.word.split("(")[0] != t for s, t in zip(segs, flat)):
+        pcm = (np.clip(x, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+        segs = self._decode(self.decoder, pcm, flat)
+        if segs is None:
+            if self._wide is None:
+                import pocketsphinx
+
+                self._wide = pocketsphinx.Decoder(lm=None, loglevel="FATAL", beam=1e-120, wbeam=1e-100, pbeam=1e-120)
+                for word in self._added:
+                    self._wide.add_word(word, self.decoder.lookup_word(word), True)
+            segs = self._decode(self._wide, pcm, flat)
+        if segs is None:
             return None
         times, k = [], 0
         for ts in tokens:
