@@ -100,3 +100,12 @@ def test_eval_labels_reads_a_hand_written_truth_file_and_checks_its_options(tmp_
     res = runner.invoke(app, ["eval", "labels", str(tmp_path / "lab"), "--events", str(truth)])
     # InputError: the CLI's main() prints it as one line and exits 2
     assert res.exit_code != 0 and str(res.exception).endswith("truth.csv: line 2: start_s and end_s must be numbers (got 'soon', '2')")
+
+
+def test_transcribe_takes_an_enrolment_sample(tmp_path, bursts):
+    wav, sr, _ = bursts
+    save_audio(tmp_path / "a.wav", wav, sr)
+    res = CliRunner().invoke(app, ["transcribe", str(tmp_path / "a.wav"), "--enrol", str(tmp_path / "missing.wav"), *FAST])
+    assert res.exit_code != 0 and "missing.wav" in str(res.exception)  # the sample is read: a missing one is named
+    res = CliRunner().invoke(app, ["transcribe", str(tmp_path / "a.wav"), "--enrol", str(tmp_path / "a.wav"), "--out", str(tmp_path / "t.json"), *FAST])
+    assert res.exit_code == 0, res.output

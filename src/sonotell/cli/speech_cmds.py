@@ -67,16 +67,21 @@ def register(app: typer.Typer) -> None:
         config: str = typer.Option("speech", "--config", help=CONFIG_HELP),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
         offset: float = typer.Option(0.0, "--offset", help="Audio start on the video clock, seconds."),
+        enrol: Path = typer.Option(None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Transcribe one recording: speakers, words with timestamps, spotted terms."""
+        from sonotell.config import load_config
         from sonotell.files import write_json
         from sonotell.speech.pipeline import SpeechPipeline
 
         seed_everything(seed)
         with progress_bar("transcribe") as progress:
             progress(0, 1, audio.name)
-            pipe = SpeechPipeline.from_config(config, lexicon, override)
+            cfg = load_config("pipelines", config, override)
+            if enrol is not None:
+                cfg.setdefault("diarize", {})["enrol_wav"] = str(enrol.resolve())
+            pipe = SpeechPipeline(cfg, lexicon)
             result = pipe.process_file(audio, offset)
             progress(1, 1, "done")
         print_table("segments", [{"speaker": s["speaker"], "start_s": s["start_s"], "end_s": s["end_s"], "text": s["text"]} for s in result.segments])
