@@ -59,3 +59,29 @@ def test_a_failed_alignment_is_retried_with_wide_beams(said, monkeypatch):
     got = aligner.align(audio, 16000, [Word(w, a, b) for w, a, b in truth])
     assert all(w.aligned for w in got) and len(tried) == 2 and tried[1] is aligner._wide
     assert abs(got[-1].start_s - truth[-1][1]) <= 0.1  # "gallbladder": from the lexicon, added to the wide decoder too
+
+
+def test_a_span_that_fails_whole_is_cut_at_its_longest_pause_and_aligned_in_halves(said, monkeypatch):
+    audio, truth = said
+    # a 0.6 s pause after "liver" (the 4th word): the cut goes in its middle
+    cut = int(truth[4][1] * 16000)
+    audio = np.concatenate([audio[:cut], np.zeros(9600, np.float32), audio[cut:]])
+    truth = [(w, a + (0.6 if k >= 4 else 0), b + (0.6 if k >= 4 else 0)) for k, (w, a, b) in enumerate(truth)]
+    words = [Word(w, a, b) for w, a, b in truth]
+    aligner = ForcedAligner(load_lexicon("abdominal"))
+    real, calls = ForcedAligner._align, []
+
+    def whole_fails(self, audio, sr, tokens):
+        calls.append(len(tokens))
+        return None if len(tokens) == len(words) else real(self, audio, sr, tokens)
+
+    monkeypatch.setattr(ForcedAligner, "_align", whole_fails)
+    got = aligner.align(audio, 16000, words)
+    assert calls == [len(words), 4, len(words) - 4]  # the whole, then the two halves
+    assert all(w.aligned for w in got)
+    errors = [abs(g.start_s - a) for g, (_, a, _) in zip(got, truth)]
+    assert np.median(errors) <= 0.05 and max(errors) <= 0.15, errors
+    # without a pause there is no cut: the words keep the recogniser's times
+    calls.clear()
+    monkeypatch.setattr(ForcedAligner, "_align", lambda self, audio, sr, tokens: calls.append(len(tokens)))
+    assert not any(w.aligned for w in aligner.align(audio[:cut], 16000, words[:4])) and calls == [4]

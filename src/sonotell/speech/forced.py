@@ -30,13 +30,17 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class WordAlignConfig:
     """``enabled``: re-align words; ``max_shift_s``: an aligned start further than this from the
-    recogniser's is not trusted (the span keeps the recogniser's times); ``pad_s``: silence added
-    around the span so the first and last word can start and end at its edges."""
+    recogniser's is not trusted (that word keeps the recogniser's time); ``pad_s``: silence added
+    around the span so the first and last word can start and end at its edges; a span the decoder
+    cannot get through is cut at its longest pause between words (at least ``min_cut_pause_s``) and
+    each half aligned in its own audio (``cut_margin_s`` kept before the first and after the last word)."""
 
     enabled: bool = True
     max_shift_s: float = 1.0
     pad_s: float = 0.1
     dither: float = 1e-3
+    cut_margin_s: float = 0.5
+    min_cut_pause_s: float = 0.15
 
     @classmethod
     def from_dict(cls, cfg: dict | None) -> "WordAlignConfig":
@@ -89,14 +93,39 @@ class ForcedAligner:
         self.stats["words"] += len(words)
         tokens = [normalise(w.text).split() for w in words]
         usable = [k for k, ts in enumerate(tokens) if ts and all(self._pronounceable(t) for t in ts)]
-        got = self._align(audio, sample_rate_hz, [tokens[k] for k in usable]) if usable else None
         out = [replace(w, aligned=False) for w in words]
-        if got is None:
-            return out
-        for k, (a, b) in zip(usable, got):
+        for k, (a, b) in self._align_split(audio, sample_rate_hz, words, tokens, usable, depth=2).items():
             if abs(a - words[k].start_s) <= self.config.max_shift_s:
                 out[k] = replace(words[k], start_s=round(a, 3), end_s=round(b, 3), aligned=True)
         self.stats["aligned"] += sum(bool(w.aligned) for w in out)
+        return out
+
+    def _align_split(self, audio, sr: int, words: list[Word], tokens: list[list[str]], usable: list[int], depth: int) -> dict[int, tuple[float, float]]:
+        """Aligned (start, end) by word index; where the decoder fails on the whole, the words are cut in two
+        at the longest pause between the recogniser's words (the cut in the middle of the pause) and each
+        half is aligned inside its own stretch of audio, ``depth`` times at most."""
+        if not usable:
+            return {}
+        got = self._align(audio, sr, [tokens[k] for k in usable])
+        if got is not None:
+            return dict(zip(usable, got))
+        if depth <= 0 or len(usable) < 4:
+            return {}
+        gaps = [words[usable[i + 1]].start_s - words[usable[i]].end_s for i in range(len(usable) - 1)]
+        i = 1 + int(np.argmax(gaps[1:-1]))  # never cut off a lone first or last word
+        if gaps[i] < self.config.min_cut_pause_s:  # no pause: a cut would split a word from its sound
+            return {}
+        middle = (words[usable[i]].end_s + words[usable[i + 1]].start_s) / 2
+        out: dict[int, tuple[float, float]] = {}
+        margin = self.config.cut_margin_s
+        for part, a, b in ((usable[: i + 1], words[usable[0]].start_s - margin, middle), (usable[i + 1 :], middle, words[usable[-1]].end_s + margin)):
+            a, b = max(0.0, a), min(len(audio) / sr, b)
+            if b - a < 0.2:
+                continue
+            piece = audio[int(a * sr) : int(b * sr)]
+            shifted = [replace(w, start_s=w.start_s - a, end_s=w.end_s - a) for w in words]
+            for k, (s, e) in self._align_split(piece, sr, shifted, tokens, part, depth - 1).items():
+                out[k] = (s + a, e + a)
         return out
 
     @staticmethod
