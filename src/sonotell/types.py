@@ -50,13 +50,18 @@ class Scan:
 
 @dataclass(frozen=True)
 class Word:
-    """A recognised word with its time span (video clock) and ASR confidence in [0, 1]."""
+    """A recognised word with its time span (video clock) and ASR confidence in [0, 1].
+
+    ``aligned``: True when the times come from forced alignment, False when alignment failed and the
+    recogniser's times are kept, None when no alignment was tried.
+    """
 
     text: str
     start_s: float
     end_s: float
     confidence: float = 1.0
     speaker: str | None = None
+    aligned: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,22 @@ class TermEvent:
 
 @dataclass(frozen=True)
 class FrameLabel:
-    """The label of one video frame; ``label == UNLABELLED`` when speech says nothing."""
+    """The label of one video frame; ``label == UNLABELLED`` when speech says nothing.
+
+    ``absent`` lists the labels said to be absent at this frame ("no effusion"), joined by ``;``. Per
+    label a frame is then present (``label``), absent (in ``absent``) or unknown (neither).
+    """
 
     scan_id: str
     frame_index: int
     time_s: float
     label: str
     confidence: float
+    absent: str = ""
+
+    @property
+    def absent_labels(self) -> list[str]:
+        return [a for a in self.absent.split(";") if a]
 
     def to_dict(self) -> dict:
         return asdict(self)

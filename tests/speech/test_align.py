@@ -48,3 +48,22 @@ def test_min_confidence_and_bad_conflict():
     assert all(f.label == UNLABELLED for f in align_events(events, "s", fps=10, n_frames=5, config={"min_confidence": 0.5}))
     with pytest.raises(ConfigError, match="align.conflict: 'vote' is not one of drop, nearest, confidence"):
         align_events(events, "s", fps=10, n_frames=5, config={"conflict": "vote"})
+
+
+def test_negated_mentions_make_their_label_absent_over_the_window():
+    events = [TermEvent("liver", "liver", 1.0, 1.4), TermEvent("effusion", "no effusion", 1.2, 1.6, negated=True)]
+    got = align_events(events, "s", fps=10, n_frames=30, config={"before_s": 0.3, "after_s": 0.3, "edge_weight": 0.5})
+    # frame 0.8 s: only liver's window (starts 0.7); 0.9-1.9 s: effusion absent (window 0.9-1.9); 2.0 s: neither
+    assert [(f.label, f.absent) for f in got[8:21:2]] == [
+        ("liver", ""), ("liver", "effusion"), ("liver", "effusion"), ("liver", "effusion"),
+        ("liver", "effusion"), (UNLABELLED, "effusion"), (UNLABELLED, "")]
+    assert got[12].absent_labels == ["effusion"] and got[0].absent_labels == []
+
+
+def test_a_label_said_and_negated_alike_is_unknown_and_the_stronger_wins():
+    cfg = {"before_s": 0.0, "after_s": 0.0, "conflict_margin": 0.1}
+    alike = [TermEvent("effusion", "effusion", 1.0, 2.0, 0.9), TermEvent("effusion", "no effusion", 1.0, 2.0, 0.85, negated=True)]
+    f = align_events(alike, "s", fps=10, n_frames=20, config=cfg)[15]
+    assert (f.label, f.absent) == (UNLABELLED, "")
+    stronger_neg = [alike[0], TermEvent("effusion", "no effusion", 1.0, 2.0, 1.0, negated=True)]
+    assert align_events(stronger_neg, "s", fps=10, n_frames=20, config={**cfg, "conflict_margin": 0.05})[15].absent == "effusion"

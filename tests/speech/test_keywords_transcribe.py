@@ -72,7 +72,7 @@ def test_backend_interface_plugs_a_user_backend():
         BACKENDS.pop("echo_test")
     with pytest.raises(ConfigError, match="unknown ASR backend"):
         create_backend({"name": "nope"})
-    with pytest.raises(ConfigError, match="local folder"):
+    with pytest.raises(ConfigError, match="openai/whisper-base: not a folder.*local CTranslate2"):
         create_backend({"name": "faster_whisper", "model_path": "openai/whisper-base"})
 
 
@@ -161,6 +161,13 @@ def test_whisper_vocabulary_prompt_styles():
         vocabulary_prompt(lex, "poem")
 
 
+def fake_model_dir(folder):
+    """What ``check_model_dir`` looks for; the fake WhisperModel never reads it."""
+    for name in ("model.bin", "config.json", "tokenizer.json"):
+        (folder / name).write_text("{}")
+    return folder
+
+
 def test_faster_whisper_backend_passes_its_options_and_reads_word_times(tmp_path, monkeypatch):
     """A fake ``faster_whisper`` module: no weights needed."""
     import sys
@@ -182,6 +189,7 @@ def test_faster_whisper_backend_passes_its_options_and_reads_word_times(tmp_path
             return iter([seg]), None
 
     monkeypatch.setitem(sys.modules, "faster_whisper", pytypes.SimpleNamespace(WhisperModel=FakeModel))
+    fake_model_dir(tmp_path)
     backend = create_backend({"name": "faster_whisper", "model_path": str(tmp_path), "beam_size": 5, "prompt_style": "labels", "temperature": 0.0}, load_lexicon("lung"))
     words = backend.transcribe(np.zeros(16000, np.float32), 16000)
     assert [(w.text, w.start_s, w.end_s, w.confidence) for w in words] == [("Here", 0.3, 0.5, 0.9), ("A-lines.", 0.6, 1.1, 0.8)]
@@ -238,6 +246,7 @@ def test_faster_whisper_seeds_ctranslate2_before_every_call(tmp_path, monkeypatc
 
     monkeypatch.setitem(sys.modules, "faster_whisper", pytypes.SimpleNamespace(WhisperModel=FakeModel))
     monkeypatch.setitem(sys.modules, "ctranslate2", pytypes.SimpleNamespace(set_random_seed=lambda s: (seeds.append(s), order.append("seed"))))
+    fake_model_dir(tmp_path)
     backend = create_backend({"name": "faster_whisper", "model_path": str(tmp_path), "seed": 7}, load_lexicon("lung"))
     backend.transcribe(np.zeros(1600, np.float32), 16000)
     backend.transcribe(np.zeros(1600, np.float32), 16000)

