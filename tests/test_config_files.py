@@ -67,7 +67,7 @@ def test_library_defaults_are_the_yaml_defaults():
 
 
 def test_missing_packaged_config_lists_what_exists():
-    with pytest.raises(ConfigError, match="packaged: baseline, speech, speech_paper, speech_small"):
+    with pytest.raises(ConfigError, match="packaged: baseline, speech, speech_light, speech_paper, speech_small"):
         load_config("pipelines", "spech")
 
 

@@ -104,7 +104,7 @@ def test_eval_labels_reads_a_hand_written_truth_file_and_checks_its_options(tmp_
 def test_transcribe_takes_an_enrolment_sample(tmp_path, bursts):
     wav, sr, _ = bursts
     save_audio(tmp_path / "a.wav", wav, sr)
-    res = CliRunner().invoke(app, ["transcribe", str(tmp_path / "a.wav"), "--enrol", str(tmp_path / "missing.wav"), *FAST])
+    res = CliRunner().invoke(app, ["transcribe", str(tmp_path / "a.wav"), "--lexicon", "lung", "--enrol", str(tmp_path / "missing.wav"), *FAST])
     assert res.exit_code != 0 and "missing.wav" in str(res.exception)  # the sample is read: a missing one is named
-    res = CliRunner().invoke(app, ["transcribe", str(tmp_path / "a.wav"), "--enrol", str(tmp_path / "a.wav"), "--out", str(tmp_path / "t.json"), *FAST])
+    res = CliRunner().invoke(app, ["transcribe", str(tmp_path / "a.wav"), "--lexicon", "lung", "--enrol", str(tmp_path / "a.wav"), "--out", str(tmp_path / "t.json"), *FAST])
     assert res.exit_code == 0, res.output
