@@ -333,32 +333,22 @@ def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _train_classifier(st: DemoState, x: np.ndarray, y: np.ndarray, n_classes: int, out_dir: Path):
     import torch
-    from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    from sonotell.models import create_model
-    from sonotell.train import Task, fit
-
-    class FrameClassifier(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.encoder = create_model("image_resnet", config="small")
-            self.head = nn.Linear(self.encoder.out_dim, n_classes)
-
-        def forward(self, frames):
-            return self.head(self.encoder(frames))
-
-    class Classify(Task):
-        def step(self, batch):
-            frames, labels = batch
-            logits = self.model(frames)
-            return {"loss": nn.functional.cross_entropy(logits, labels), "acc": (logits.argmax(1) == labels).float().mean()}
+    from sonotell.train import ClassificationTask, fit
 
     torch.manual_seed(st.seed)
     loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(st.seed))
-    task = Classify(FrameClassifier(), {"name": "adam", "lr": 3e-3}, recipe="demo_frame_classifier", config={"classes": n_classes})
+    task = ClassificationTask(_FrameClassifier(n_classes), optimizer={"name": "adam", "lr": 3e-3}, recipe="demo_frame_classifier", config={"classes": n_classes}, metric="acc")
     fit(task, loader, out_dir=out_dir, max_epochs=st.epochs, seed=st.seed, resume=False)
     return task.model.eval()
+
+
+def _FrameClassifier(n_classes: int):
+    """The small image encoder + a linear head, as ``sonotell train`` builds it."""
+    from sonotell.methods.frame_classifier import FrameClassifier
+
+    return FrameClassifier(n_classes)
 
 
 def _outline_mask(png: Path, mask: np.ndarray) -> None:

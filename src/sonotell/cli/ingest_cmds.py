@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         cache: Path = typer.Option(None, "--cache", help="Also decode every good scan into a frame cache under this folder."),
         size: str = typer.Option("128x128", "--size", help="Working size HEIGHTxWIDTH of the cached frames, or 'native'."),
         audio_rate: int = typer.Option(16000, "--audio-rate", help="Sample rate of the cached audio (Hz)."),
+        video_only: bool = typer.Option(False, "--video-only", help="Accept scans without speech (no audio file or track): for `sonotell predict` on silent archives."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Build a manifest of the narrated scans in FOLDER; report every bad file and keep the good ones."""
@@ -41,7 +42,7 @@ def register(app: typer.Typer) -> None:
 
         seed_everything(seed)
         working_size = _parse_size(size)
-        options = IngestOptions(detect_crop=crop, crop=CropParams(), max_duration_mismatch=max_mismatch)
+        options = IngestOptions(detect_crop=crop, crop=CropParams(), max_duration_mismatch=max_mismatch, video_only=video_only)
         with progress_bar("ingest") as progress:
             result = run_ingest(folder, out, metadata=metadata, options=options, engine=engine, workers=workers, resume=resume, progress=progress)
         for problem in result.problems:
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
             with progress_bar("cache") as progress:
                 for i, scan in enumerate(result.scans):
                     progress(i, len(result.scans), scan.scan_id)
-                    FrameCache.build(scan, cache, size=working_size, audio_rate_hz=audio_rate)
+                    FrameCache.build(scan, cache, size=working_size, audio_rate_hz=audio_rate if scan.audio_sample_rate_hz else None)
                 progress(len(result.scans), len(result.scans), "done")
         print_table(
             f"ingest {folder}",

@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def pretrain(
         recipe: str = typer.Argument(..., help="Recipe: show_from_tell, dual or av_contrastive."),
-        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
+        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
+        data: Path = typer.Option(None, "--data", "-d", help="Your narrated scans instead: an ingest manifest or dataset YAML (no labels needed)."),
+        labels: Path = typer.Option(None, "--labels", "-l", help="With --data: the `sonotell label` folder, whose words feed the text branch."),
         out: Path = typer.Option(Path("runs/pretrain"), "--out", help="Output folder; the checkpoint goes to OUT/RECIPE/encoder.pt."),
         config: str = typer.Option("small", "--config", help="Config name (paper or small) or a YAML path."),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
@@ -30,8 +32,15 @@ def register(app: typer.Typer) -> None:
 
         Example: sonotell pretrain show_from_tell --benchmark bench_out/synthetic --set train.epochs=2
         """
+        from sonotell.errors import InputError
         from sonotell.methods.pretrain import pretrain as run_pretrain
 
+        if (data is None) == (benchmark is None):
+            raise InputError(out, "give exactly one of --data (your scans) or --benchmark")
+        if data is not None:
+            from sonotell.data.dataset import load_dataset
+
+            benchmark = load_dataset(data, labels=labels)
         seed_everything(seed)
         with progress_bar(f"pretrain {recipe}") as progress:
             ckpt = run_pretrain(recipe, benchmark, out / recipe, config=config, overrides=override, seed=seed, progress=progress,

@@ -55,6 +55,7 @@ class IngestOptions:
     crop: CropParams = CropParams()
     max_duration_mismatch: float = 0.5
     min_mismatch_s: float = 1.0
+    video_only: bool = False  # scans without speech are valid (for `predict` and self-supervised video work)
 
 
 @dataclass
@@ -135,6 +136,8 @@ def probe_scan(video: str | Path, audio: str | Path | None, scan_id: str, subjec
             roi = check_roi(tuple(roi), width, height, video)
     if not fps or fps <= 0:
         raise InputError(video, "video has no frame rate")
+    if options.video_only and audio is None and not has_audio:
+        return Scan(scan_id, subject_id, video, None, float(audio_offset_s), float(fps), int(n_frames), int(width), int(height), None, None, None if roi is None else tuple(int(v) for v in roi))
     if audio is None and not has_audio:
         raise InputError(video, f"no speech: no {'/'.join(SPEECH_SUFFIXES)} file beside it and no audio track in the video")
     audio_path = None if audio is None else Path(audio)
