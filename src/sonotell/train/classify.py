@@ -67,11 +67,11 @@ class ClassificationTask(Task):
 
     def split(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits, targets)`` of a batch."""
-        if isinstance(batch, dict):
-            x, y = batch[self.input_key], batch[self.target_key]
+        if self.forward_fn is not None:
+            logits = self.forward_fn(self.model, batch)
         else:
-            x, y = batch[0], batch[1]
-        logits = self.forward_fn(self.model, batch) if self.forward_fn is not None else self.model(x)
+            logits = self.model(batch[self.input_key] if isinstance(batch, dict) else batch[0])
+        y = batch[self.target_key] if isinstance(batch, dict) else batch[1]
         return logits, y
 
     def step(self, batch) -> dict:
