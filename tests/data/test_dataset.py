@@ -93,3 +93,12 @@ def test_empty_labels_folder_is_refused(tmp_path):
     manifest, _ = make_user_data(tmp_path, with_labels=False)
     with pytest.raises(InputError, match=r"labels: no frame-labels CSV"):
         load_dataset(manifest, labels=tmp_path / "labels")
+
+
+def test_view_for_the_paper_recipes_holds_speech_not_truth(tmp_path):
+    manifest, labels = make_user_data(tmp_path)
+    view = load_dataset(manifest, labels=labels).as_benchmark()
+    row = view.table.set_index("scan_id").loc["scan0"]
+    assert row["label"] == "liver" and row["labels"] == "liver;kidney"  # 9 liver frames, 9 kidney: first wins the tie
+    truth = view.truth("scan0")
+    assert [e["label"] for e in truth["events"]] == ["liver"] and truth["segments"] == [] and view.mask("scan0", 0) is None

@@ -135,3 +135,17 @@ def test_ingest_video_only_accepts_silent_scans(tmp_path):
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "m2.csv", keep_default_na=False)
     assert table["scan_id"].tolist() == ["silent"] and table["audio_path"].tolist() == [""]
+
+
+def test_pretrain_on_own_data_then_train_from_it(tmp_path):
+    manifest, labels = make_user_data(tmp_path, narrated=True)
+    (tmp_path / "data.yaml").write_text("manifest: manifest.csv\nlabels: labels\n")
+    args = ["pretrain", "av_contrastive", "--data", str(tmp_path / "data.yaml"), "--out", str(tmp_path / "pre"),
+            "--set", "train.epochs=1", "--set", "train.batch_size=4", "--set", "data.size=[32,32]", "--set", "data.n_frames=2"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, (res.output, res.exception)
+    enc = tmp_path / "pre" / "av_contrastive" / "encoder.pt"
+    ckpt = train_classifier(load_dataset(tmp_path / "data.yaml"), tmp_path / "clf", overrides=[*FAST, "n_frames=2", "train.epochs=1"], init=enc)
+    model, meta = load_classifier(ckpt)
+    assert meta["init"]["recipe"] == "av_contrastive" and model.input_kind == "video"
+    assert model(torch.rand(3, 2, 32, 32)).shape == (3, len(meta["classes"]))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from sonotell.cli.data_opts import DATA_HELP, LABELS_HELP, benchmark_or_data
 from sonotell.cli.ui import OVERRIDE_HELP, SEED_HELP, console, print_table, progress_bar, seed_everything
 
 
@@ -39,7 +40,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def finetune(
-        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark folder (e.g. from `sonotell bench build pocus`)."),
+        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="Benchmark folder (e.g. from `sonotell bench build pocus`)."),
+        data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+        labels: Path = typer.Option(None, "--labels", "-l", help=LABELS_HELP),
         checkpoint: list[Path] = typer.Option(..., "--checkpoint", "-c", help="Local encoder checkpoint to fine-tune from; repeatable."),
         out: Path = typer.Option(Path("runs/finetune"), "--out", help="Output folder (results.md, results.json, confusion/)."),
         config: str = typer.Option("small", "--config", help="Downstream config (paper or small) or a YAML path."),
@@ -51,6 +54,7 @@ def register(app: typer.Typer) -> None:
 
         from sonotell.methods.downstream import results_table, run_finetune
 
+        benchmark = benchmark_or_data(benchmark, data, labels, out)
         seed_everything(seed)
         names = {}
         for c in checkpoint:

@@ -67,6 +67,7 @@ class Dataset:
     lexicon_fingerprint: str | None = None
     benchmark: object = None
     _states: dict = field(default_factory=dict, repr=False)
+    _lexicon: object = field(default=None, repr=False)
 
     @property
     def subjects(self) -> list[str]:
@@ -94,26 +95,54 @@ class Dataset:
             self._states[scan_id] = self._read_states(scan_id)
         return self._states[scan_id]
 
-    def truth_states(self, scan_id: str, frame_index: np.ndarray, fps: float) -> np.ndarray:
+    def truth_states(self, scan_id: str, frame_index: np.ndarray, fps: float, min_mask_fraction: float = 0.03) -> np.ndarray:
         """Ground-truth states (N, K) of frames: a label is present where the benchmark shows it.
 
-        Uses the truth's ``visible`` spans when it has them, else the scan's clip-level
-        ``labels`` / ``label``; every other label of the set is absent.
+        Uses the truth's ``visible`` spans when it has them; else its organ masks (a label is
+        present when its mask covers ``min_mask_fraction`` of the frame, all unknown on frames
+        without a mask); else the scan's clip-level ``labels`` / ``label``. Every other label of
+        the set is absent.
         """
         if self.benchmark is None:
             raise InputError(self.path, "this dataset carries no ground truth (not a benchmark)")
         truth = self.benchmark.truth(scan_id)
         t = (np.asarray(frame_index, float) + 0.5) / fps
         out = np.full((len(t), len(self.label_names)), ABSENT, np.int8)
+        index = {name: k for k, name in enumerate(self.label_names)}
         spans = truth.get("visible")
-        for k, name in enumerate(self.label_names):
-            if spans is not None:
-                for span in spans:
-                    if span["label"] == name:
-                        out[(t >= float(span["start_s"])) & (t < float(span["end_s"])), k] = PRESENT
-            elif name in (truth.get("labels") or []) or name == truth.get("label"):
-                out[:, k] = PRESENT
+        if spans is not None:
+            for span in spans:
+                k = index.get(self._our_label(span["label"]))
+                if k is not None:
+                    out[(t >= float(span["start_s"])) & (t < float(span["end_s"])), k] = PRESENT
+        elif truth.get("masks"):
+            names = list(getattr(self.benchmark, "mask_classes", []))
+            for i, f in enumerate(np.asarray(frame_index, int)):
+                mask = self.benchmark.mask(scan_id, int(f))
+                if mask is None:
+                    out[i] = UNKNOWN
+                    continue
+                counts = np.bincount(mask.ravel(), minlength=len(names))
+                for c in np.flatnonzero(counts[1:] >= min_mask_fraction * mask.size) + 1:
+                    k = index.get(self._our_label(names[c])) if c < len(names) else None
+                    if k is not None:
+                        out[i, k] = PRESENT
+        else:
+            for name in [*(truth.get("labels") or []), truth.get("label") or ""]:
+                k = index.get(self._our_label(name))
+                if k is not None:
+                    out[:, k] = PRESENT
         return out
+
+    def _our_label(self, name: str) -> str | None:
+        """A benchmark's label name ("b_lines") as the label set's ("B-lines"), through the lexicon."""
+        if name in self.label_names or self.lexicon is None:
+            return name
+        if self._lexicon is None:
+            from sonotell.speech.lexicon import load_lexicon
+
+            self._lexicon = load_lexicon(self.lexicon)
+        return self._lexicon.resolve_label(name)
 
     def split(self, test_fraction: float = 0.25, seed: int = 0, min_subjects: int = 2) -> tuple[list[str], list[str]]:
         """Scan ids of training and held-out subjects (patient-level; at least one subject each side).
@@ -140,7 +169,7 @@ class Dataset:
         """
         if self.benchmark is not None:
             return self.benchmark
-        return DatasetView(self)
+        return dataset_view(self)
 
     def _read_states(self, scan_id: str) -> FrameStates:
         path = self.labels_dir / f"{scan_id}.labels.csv" if self.labels_dir is not None else None
@@ -164,35 +193,40 @@ class Dataset:
         return FrameStates(table["frame_index"].to_numpy(int), table["time_s"].to_numpy(float), state, table["source"].to_numpy(str))
 
 
-class DatasetView:
-    """A ``Dataset`` with the attributes a recipe reads from a ``Benchmark`` (root, name, scans, table, truth)."""
+def dataset_view(ds: Dataset):
+    """A user's dataset as a ``Benchmark`` (what the paper recipes read): speech in place of truth.
 
-    def __init__(self, ds: Dataset):
-        self.dataset = ds
-        self.root = ds.path.parent
-        self.name = ds.path.stem
-        self.scans = list(ds.scans)
-        self.table = pd.DataFrame({"scan_id": [s.scan_id for s in ds.scans], "subject_id": [s.subject_id for s in ds.scans],
-                                   "label": "", "labels": ""})
-        self.classes: list[str] = []
-        self.label_names = list(ds.label_names)
-        self.mask_classes: list[str] = []
+    A scan's "truth" holds its labels folder's speech events (no narration segments, no masks);
+    its clip ``label`` is the label present on most of its frames and its ``labels`` every label
+    present on any frame. Nothing in it is ground truth.
+    """
+    from sonotell.bench.format import Benchmark
 
-    def scan(self, scan_id: str) -> Scan:
-        return self.dataset.scan(scan_id)
+    class_of, labels_of = {}, {}
+    for s in ds.scans:
+        st = ds.frame_states(s.scan_id).state
+        counts = (st == PRESENT).sum(0) if len(st) else np.zeros(len(ds.label_names), int)
+        class_of[s.scan_id] = ds.label_names[int(counts.argmax())] if counts.any() else ""
+        labels_of[s.scan_id] = ";".join(n for n, c in zip(ds.label_names, counts, strict=True) if c)
+    table = pd.DataFrame({"scan_id": [s.scan_id for s in ds.scans], "subject_id": [s.subject_id for s in ds.scans],
+                          "label": [class_of[s.scan_id] for s in ds.scans], "labels": [labels_of[s.scan_id] for s in ds.scans],
+                          "voice": "", "voice_split": ""})
+    view = Benchmark(root=ds.path.parent, name=ds.path.stem, scans=list(ds.scans), table=table, classes=list(ds.label_names),
+                     label_names=list(ds.label_names), mask_classes=[], config={}, seed=None)
+    for s in ds.scans:
+        view._truths[s.scan_id] = _speech_truth(ds, s)
+    return view
 
-    def truth(self, scan_id: str) -> dict:
-        events = []
-        if self.dataset.labels_dir is not None and (self.dataset.labels_dir / f"{scan_id}.json").exists():
-            meta_path = self.dataset.labels_dir / f"{scan_id}.json"
-            try:
-                events = list(json.loads(meta_path.read_text()).get("events", []))
-            except ValueError:
-                raise InputError(meta_path, "not valid JSON") from None
-        return {"scan_id": scan_id, "label": "", "labels": [], "events": events, "segments": [], "masks": {}}
 
-    def mask(self, scan_id: str, frame_index: int) -> None:
-        return None
+def _speech_truth(ds: Dataset, scan: Scan) -> dict:
+    events = []
+    meta_path = ds.labels_dir / f"{scan.scan_id}.json" if ds.labels_dir is not None else None
+    if meta_path is not None and meta_path.exists():
+        try:
+            events = list(json.loads(meta_path.read_text()).get("events", []))
+        except ValueError:
+            raise InputError(meta_path, "not valid JSON") from None
+    return {"scan_id": scan.scan_id, "subject_id": scan.subject_id, "label": "", "labels": [], "events": events, "segments": [], "masks": {}}
 
 
 def read_labels_csv(path: Path) -> pd.DataFrame:

@@ -134,15 +134,13 @@ def frame_targets(states: np.ndarray, multilabel: bool, unknown: str = "absent_i
 
 def gather(ds: Dataset, scan_ids: list[str], cfg: dict, cache_dir: Path, labels_from: str, progress: Progress = silent) -> FrameSamples:
     """Sector-cropped frames (every ``frame_step``-th) of ``scan_ids`` with targets from labels or truth."""
-    from sonotell.io.cache import FrameCache
-
     size, t, step = tuple(cfg["size"]), int(cfg["n_frames"]), int(cfg["frame_step"])
     xs, ys, sids, subs, fis, srcs = [], [], [], [], [], []
     for n, scan_id in enumerate(scan_ids):
         progress(n, len(scan_ids), f"frames of {scan_id}")
         scan = ds.scan(scan_id)
         if labels_from == "truth":
-            cache = FrameCache.build(scan, cache_dir, size=size, audio_rate_hz=None)
+            cache = _cache(scan, cache_dir, size)
             index = np.arange(0, cache.n_frames, step)
             states, source = ds.truth_states(scan_id, index, cache.fps), np.full(len(index), "truth")
         else:
@@ -152,7 +150,7 @@ def gather(ds: Dataset, scan_ids: list[str], cfg: dict, cache_dir: Path, labels_
             keep = fs.frame_index % step == 0
             if not (fs.state[keep] != UNKNOWN).any():
                 continue  # nothing said about this scan: no need to decode it
-            cache = FrameCache.build(scan, cache_dir, size=size, audio_rate_hz=None)
+            cache = _cache(scan, cache_dir, size)
             keep &= fs.frame_index < cache.n_frames
             index, states, source = fs.frame_index[keep], fs.state[keep], fs.source[keep]
         y, use = frame_targets(states, bool(cfg["multilabel"]), str(cfg["unknown"]))
@@ -172,6 +170,14 @@ def gather(ds: Dataset, scan_ids: list[str], cfg: dict, cache_dir: Path, labels_
         empty_y = np.zeros((0, k), np.float32) if cfg["multilabel"] else np.zeros(0, int)
         return FrameSamples(np.zeros((0, t, *size), np.uint8), empty_y, np.array([]), np.array([]), np.zeros(0, int), np.array([]))
     return FrameSamples(np.concatenate(xs), np.concatenate(ys), np.array(sids), np.array(subs), np.concatenate(fis), np.concatenate(srcs))
+
+
+def _cache(scan, cache_dir: Path, size: tuple[int, int]):
+    """The scan's frame cache; with audio when the scan has some, so it is the cache `ingest --cache` made."""
+    from sonotell.io.cache import FrameCache
+
+    has_audio = scan.audio_path is not None or bool(scan.audio_sample_rate_hz)
+    return FrameCache.build(scan, cache_dir, size=size, audio_rate_hz=16000 if has_audio else None)
 
 
 class _Frames(torch.utils.data.Dataset):
