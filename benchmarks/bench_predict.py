@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -39,8 +38,16 @@ def make_model(path: Path, size: int) -> Path:
     cfg = method_config("small", [f"size=[{size},{size}]"])
     torch.manual_seed(0)
     model = FrameClassifier(len(lex.labels), cfg["encoder"], cfg["encoder_config"])
-    meta = {"task": "frame_classifier", "classes": lex.labels, "multilabel": True, "config": cfg, "init": None,
-            "lexicon": "lung", "lexicon_fingerprint": lexicon_fingerprint(lex), "metrics": {}}
+    meta = {
+        "task": "frame_classifier",
+        "classes": lex.labels,
+        "multilabel": True,
+        "config": cfg,
+        "init": None,
+        "lexicon": "lung",
+        "lexicon_fingerprint": lexicon_fingerprint(lex),
+        "metrics": {},
+    }
     return save_classifier(path, model, meta)
 
 
@@ -66,7 +73,11 @@ def child(model_path: Path, video: Path, out: Path, batch: int) -> None:
     predict_scans(model_path, scans_from([video]), out, batch_size=batch)
     dt = time.perf_counter() - t0
     n = sum(1 for _ in open(out / f"{video.stem}.probs.csv")) - 1
-    print(json.dumps({"frames": n, "seconds": dt, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {"frames": n, "seconds": dt, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        )
+    )
 
 
 def main() -> None:
@@ -91,13 +102,26 @@ def main() -> None:
             write_scan(video, None, length, 25, 480, 640, 0)
             print(f"made a {length:.0f} s scan in {time.perf_counter() - t0:.0f} s (not timed)", flush=True)
         out = args.work / f"pred_{int(length)}s"
-        res = subprocess.run([sys.executable, __file__, "--batch", str(args.batch), "--child", str(model_path), str(video), str(out)],
-                             capture_output=True, text=True, check=True)
+        res = subprocess.run(
+            [sys.executable, __file__, "--batch", str(args.batch), "--child", str(model_path), str(video), str(out)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(res.stdout.strip().splitlines()[-1])
         fwd = bare_forward(model_path, r["frames"], args.size, args.batch)
         fps = r["frames"] / r["seconds"]
-        rows.append({"video_s": length, "frames": r["frames"], "predict_fps": fps, "bare_forward_fps": fwd,
-                     "predict/forward": fps / fwd, "x_real_time": fps / 25.0, "max_rss_mb": r["max_rss_mb"]})
+        rows.append(
+            {
+                "video_s": length,
+                "frames": r["frames"],
+                "predict_fps": fps,
+                "bare_forward_fps": fwd,
+                "predict/forward": fps / fwd,
+                "x_real_time": fps / 25.0,
+                "max_rss_mb": r["max_rss_mb"],
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))

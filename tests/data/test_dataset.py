@@ -67,13 +67,18 @@ def test_labels_of_another_manifest_are_refused(tmp_path):
     _, labels = make_user_data(tmp_path / "c")
     doc = json.loads((labels / "scan1.json").read_text())
     (labels / "scan1.json").write_text(json.dumps({**doc, "subject_id": "someone else"}))
-    with pytest.raises(InputError, match="scan1.json: labels folder made from another manifest: scan scan1 has subject 'someone else'"):
+    with pytest.raises(
+        InputError, match="scan1.json: labels folder made from another manifest: scan scan1 has subject 'someone else'"
+    ):
         load_dataset(tmp_path / "c" / "manifest.csv", labels=labels)
 
 
 def test_labels_of_another_lexicon_name_the_fingerprints(tmp_path):
     manifest, labels = make_user_data(tmp_path)
-    with pytest.raises(InputError, match=r"lexicon fingerprint mismatch: labels made with lexicon 'abdominal' \(\w+\), dataset lexicon 'lung'"):
+    with pytest.raises(
+        InputError,
+        match=r"lexicon fingerprint mismatch: labels made with lexicon 'abdominal' \(\w+\), dataset lexicon 'lung'",
+    ):
         load_dataset(manifest, labels=labels, lexicon="lung")
     manifest, labels = make_user_data(tmp_path / "x", lexicon="lung")  # says lung, holds abdominal labels
     with pytest.raises(InputError, match=r"scan0.labels.csv: label 'gallbladder'.*not in the lexicon's label set"):
@@ -101,4 +106,6 @@ def test_view_for_the_paper_recipes_holds_speech_not_truth(tmp_path):
     row = view.table.set_index("scan_id").loc["scan0"]
     assert row["label"] == "liver" and row["labels"] == "liver;kidney"  # 9 liver frames, 9 kidney: first wins the tie
     truth = view.truth("scan0")
-    assert [e["label"] for e in truth["events"]] == ["liver"] and truth["segments"] == [] and view.mask("scan0", 0) is None
+    assert (
+        [e["label"] for e in truth["events"]] == ["liver"] and truth["segments"] == [] and view.mask("scan0", 0) is None
+    )

@@ -19,6 +19,7 @@ from sonotell.train.checkpoint import CheckpointError, save_model_checkpoint
 from tests.conftest import write_video
 from tests.methods.owndata_helpers import N_FRAMES, make_user_data, scan_frames
 
+
 def cli_error(args) -> str:
     """The one-line error `sonotell` would print (main() turns SonotellError into exit code 2)."""
     from sonotell.errors import SonotellError
@@ -75,10 +76,15 @@ def test_streaming_clips_match_whole_video_windows():
 def test_predict_on_silent_video_writes_probs_summary_sheet_and_overlay(trained, tmp_path):
     root, ckpt = trained
     video = write_video(tmp_path / "new" / "archive1.mp4", scan_frames(np.random.default_rng(5)), fps=10)
-    res = CliRunner().invoke(app, ["predict", str(ckpt), str(video.parent), "--out", str(tmp_path / "pred"), "--video", "--lexicon", "abdominal"])
+    res = CliRunner().invoke(
+        app,
+        ["predict", str(ckpt), str(video.parent), "--out", str(tmp_path / "pred"), "--video", "--lexicon", "abdominal"],
+    )
     assert res.exit_code == 0, res.output
     probs = pd.read_csv(tmp_path / "pred" / "archive1.probs.csv")
-    assert len(probs) == N_FRAMES and np.allclose(probs[list(load_classifier(ckpt)[1]["classes"])].sum(axis=1), 1, atol=1e-3)
+    assert len(probs) == N_FRAMES and np.allclose(
+        probs[list(load_classifier(ckpt)[1]["classes"])].sum(axis=1), 1, atol=1e-3
+    )
     top = probs[["liver", "kidney"]].to_numpy().argmax(1)
     assert (top[:8] == 0).mean() >= 0.75 and (top[-8:] == 1).mean() >= 0.75  # liver first, kidney after
     summary = pd.read_csv(tmp_path / "pred" / "summary.csv", keep_default_na=False)
@@ -129,9 +135,13 @@ def test_init_from_a_checkpoint_of_another_kind_names_both(tmp_path):
 
 def test_ingest_video_only_accepts_silent_scans(tmp_path):
     write_video(tmp_path / "scans" / "silent.mp4", scan_frames(np.random.default_rng(1)), fps=10)
-    res = CliRunner().invoke(app, ["ingest", str(tmp_path / "scans"), "--out", str(tmp_path / "m.csv"), "--workers", "1"])
+    res = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "scans"), "--out", str(tmp_path / "m.csv"), "--workers", "1"]
+    )
     assert res.exit_code == 1 and "no speech" in res.output
-    res = CliRunner().invoke(app, ["ingest", str(tmp_path / "scans"), "--out", str(tmp_path / "m2.csv"), "--workers", "1", "--video-only"])
+    res = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "scans"), "--out", str(tmp_path / "m2.csv"), "--workers", "1", "--video-only"]
+    )
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "m2.csv", keep_default_na=False)
     assert table["scan_id"].tolist() == ["silent"] and table["audio_path"].tolist() == [""]
@@ -140,12 +150,31 @@ def test_ingest_video_only_accepts_silent_scans(tmp_path):
 def test_pretrain_on_own_data_then_train_from_it(tmp_path):
     manifest, labels = make_user_data(tmp_path, narrated=True)
     (tmp_path / "data.yaml").write_text("manifest: manifest.csv\nlabels: labels\n")
-    args = ["pretrain", "av_contrastive", "--data", str(tmp_path / "data.yaml"), "--out", str(tmp_path / "pre"),
-            "--set", "train.epochs=1", "--set", "train.batch_size=4", "--set", "data.size=[32,32]", "--set", "data.n_frames=2"]
+    args = [
+        "pretrain",
+        "av_contrastive",
+        "--data",
+        str(tmp_path / "data.yaml"),
+        "--out",
+        str(tmp_path / "pre"),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "data.size=[32,32]",
+        "--set",
+        "data.n_frames=2",
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, (res.output, res.exception)
     enc = tmp_path / "pre" / "av_contrastive" / "encoder.pt"
-    ckpt = train_classifier(load_dataset(tmp_path / "data.yaml"), tmp_path / "clf", overrides=[*FAST, "n_frames=2", "train.epochs=1"], init=enc)
+    ckpt = train_classifier(
+        load_dataset(tmp_path / "data.yaml"),
+        tmp_path / "clf",
+        overrides=[*FAST, "n_frames=2", "train.epochs=1"],
+        init=enc,
+    )
     model, meta = load_classifier(ckpt)
     assert meta["init"]["recipe"] == "av_contrastive" and model.input_kind == "video"
     assert model(torch.rand(3, 2, 32, 32)).shape == (3, len(meta["classes"]))

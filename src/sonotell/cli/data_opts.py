@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DATA_HELP = "Your scans: an ingest manifest CSV or a dataset YAML (manifest + labels + lexicon); instead of --benchmark."
-LABELS_HELP = "With --data: the labels folder (`sonotell label` or `sonotell review export`); default: the dataset file's."
+DATA_HELP = (
+    "Your scans: an ingest manifest CSV or a dataset YAML (manifest + labels + lexicon); instead of --benchmark."
+)
+LABELS_HELP = (
+    "With --data: the labels folder (`sonotell label` or `sonotell review export`); default: the dataset file's."
+)
 
 
 def benchmark_or_data(benchmark: Path | None, data: Path | None, labels: Path | None, out: Path):

@@ -95,7 +95,9 @@ class Dataset:
             self._states[scan_id] = self._read_states(scan_id)
         return self._states[scan_id]
 
-    def truth_states(self, scan_id: str, frame_index: np.ndarray, fps: float, min_mask_fraction: float = 0.03) -> np.ndarray:
+    def truth_states(
+        self, scan_id: str, frame_index: np.ndarray, fps: float, min_mask_fraction: float = 0.03
+    ) -> np.ndarray:
         """Ground-truth states (N, K) of frames: a label is present where the benchmark shows it.
 
         Uses the truth's ``visible`` spans when it has them; else its organ masks (a label is
@@ -151,8 +153,11 @@ class Dataset:
         """
         subjects = self.subjects
         if len(subjects) < max(2, min_subjects):
-            raise InputError(self.path, f"{len(subjects)} subject(s) ({', '.join(subjects)}): need at least {max(2, min_subjects)} "
-                             "to hold out whole subjects for testing; add scans of other subjects")
+            raise InputError(
+                self.path,
+                f"{len(subjects)} subject(s) ({', '.join(subjects)}): need at least {max(2, min_subjects)} "
+                "to hold out whole subjects for testing; add scans of other subjects",
+            )
         rng = np.random.default_rng(seed)
         order = [subjects[i] for i in rng.permutation(len(subjects))]
         n_test = min(len(subjects) - 1, max(1, int(round(test_fraction * len(subjects)))))
@@ -175,22 +180,32 @@ class Dataset:
         path = self.labels_dir / f"{scan_id}.labels.csv" if self.labels_dir is not None else None
         if path is None or not path.exists():
             empty = np.zeros(0)
-            return FrameStates(empty.astype(int), empty, np.zeros((0, len(self.label_names)), np.int8), empty.astype(str))
+            return FrameStates(
+                empty.astype(int), empty, np.zeros((0, len(self.label_names)), np.int8), empty.astype(str)
+            )
         table = read_labels_csv(path)
         index = {name: k for k, name in enumerate(self.label_names)}
         state = np.full((len(table), len(self.label_names)), UNKNOWN, np.int8)
         for i, (label, absent) in enumerate(zip(table["label"], table["absent"], strict=True)):
             for name in filter(None, str(absent).split(";")):
                 if name not in index:
-                    raise InputError(path, f"label {name!r} (absent at frame {table['frame_index'][i]}) is not in the lexicon's "
-                                     f"label set ({', '.join(self.label_names)}): labels made with another lexicon?")
+                    raise InputError(
+                        path,
+                        f"label {name!r} (absent at frame {table['frame_index'][i]}) is not in the lexicon's "
+                        f"label set ({', '.join(self.label_names)}): labels made with another lexicon?",
+                    )
                 state[i, index[name]] = ABSENT
             if label and label != UNLABELLED:
                 if label not in index:
-                    raise InputError(path, f"label {label!r} is not in the lexicon's label set ({', '.join(self.label_names)}): "
-                                     "labels made with another lexicon?")
+                    raise InputError(
+                        path,
+                        f"label {label!r} is not in the lexicon's label set ({', '.join(self.label_names)}): "
+                        "labels made with another lexicon?",
+                    )
                 state[i, index[label]] = PRESENT
-        return FrameStates(table["frame_index"].to_numpy(int), table["time_s"].to_numpy(float), state, table["source"].to_numpy(str))
+        return FrameStates(
+            table["frame_index"].to_numpy(int), table["time_s"].to_numpy(float), state, table["source"].to_numpy(str)
+        )
 
 
 def dataset_view(ds: Dataset):
@@ -208,11 +223,27 @@ def dataset_view(ds: Dataset):
         counts = (st == PRESENT).sum(0) if len(st) else np.zeros(len(ds.label_names), int)
         class_of[s.scan_id] = ds.label_names[int(counts.argmax())] if counts.any() else ""
         labels_of[s.scan_id] = ";".join(n for n, c in zip(ds.label_names, counts, strict=True) if c)
-    table = pd.DataFrame({"scan_id": [s.scan_id for s in ds.scans], "subject_id": [s.subject_id for s in ds.scans],
-                          "label": [class_of[s.scan_id] for s in ds.scans], "labels": [labels_of[s.scan_id] for s in ds.scans],
-                          "voice": "", "voice_split": ""})
-    view = Benchmark(root=ds.path.parent, name=ds.path.stem, scans=list(ds.scans), table=table, classes=list(ds.label_names),
-                     label_names=list(ds.label_names), mask_classes=[], config={}, seed=None)
+    table = pd.DataFrame(
+        {
+            "scan_id": [s.scan_id for s in ds.scans],
+            "subject_id": [s.subject_id for s in ds.scans],
+            "label": [class_of[s.scan_id] for s in ds.scans],
+            "labels": [labels_of[s.scan_id] for s in ds.scans],
+            "voice": "",
+            "voice_split": "",
+        }
+    )
+    view = Benchmark(
+        root=ds.path.parent,
+        name=ds.path.stem,
+        scans=list(ds.scans),
+        table=table,
+        classes=list(ds.label_names),
+        label_names=list(ds.label_names),
+        mask_classes=[],
+        config={},
+        seed=None,
+    )
     for s in ds.scans:
         view._truths[s.scan_id] = _speech_truth(ds, s)
     return view
@@ -226,13 +257,23 @@ def _speech_truth(ds: Dataset, scan: Scan) -> dict:
             events = list(json.loads(meta_path.read_text()).get("events", []))
         except ValueError:
             raise InputError(meta_path, "not valid JSON") from None
-    return {"scan_id": scan.scan_id, "subject_id": scan.subject_id, "label": "", "labels": [], "events": events, "segments": [], "masks": {}}
+    return {
+        "scan_id": scan.scan_id,
+        "subject_id": scan.subject_id,
+        "label": "",
+        "labels": [],
+        "events": events,
+        "segments": [],
+        "masks": {},
+    }
 
 
 def read_labels_csv(path: Path) -> pd.DataFrame:
     """A frame-labels CSV with ``absent`` and ``source`` filled in when the file predates them."""
     try:
-        table = pd.read_csv(path, keep_default_na=False, dtype={"scan_id": str, "label": str, "absent": str, "source": str})
+        table = pd.read_csv(
+            path, keep_default_na=False, dtype={"scan_id": str, "label": str, "absent": str, "source": str}
+        )
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise InputError(path, f"unreadable labels CSV ({e.__class__.__name__})") from None
     missing = [c for c in ("frame_index", "time_s", "label") if c not in table.columns]
@@ -304,8 +345,11 @@ def load_dataset(path: str | Path, *, labels: str | Path | None = None, lexicon:
         if made_with is not None and lexicon is not None:
             theirs = lexicon_fingerprint(load_lexicon(made_with))
             if theirs != fingerprint:
-                raise InputError(labels_dir, f"lexicon fingerprint mismatch: labels made with lexicon {made_with!r} ({theirs}), "
-                                 f"dataset lexicon {lex_name!r} ({fingerprint})")
+                raise InputError(
+                    labels_dir,
+                    f"lexicon fingerprint mismatch: labels made with lexicon {made_with!r} ({theirs}), "
+                    f"dataset lexicon {lex_name!r} ({fingerprint})",
+                )
     elif benchmark is not None:
         label_names = list(benchmark.label_names or benchmark.classes)
     return Dataset(path, scans, label_names, labels_dir, lex_name, fingerprint, benchmark)
@@ -335,8 +379,11 @@ def _labels_lexicon(labels_dir: Path, scans: list[Scan]) -> str | None:
     ids = [p.name[: -len(".labels.csv")] for p in docs]
     foreign = [i for i in ids if i not in by_id]
     if foreign and len(foreign) == len(ids):
-        raise InputError(labels_dir, f"labels folder made from another manifest: none of its scans ({', '.join(foreign[:3])}…) "
-                         "is in the manifest")
+        raise InputError(
+            labels_dir,
+            f"labels folder made from another manifest: none of its scans ({', '.join(foreign[:3])}…) "
+            "is in the manifest",
+        )
     lexicons = set()
     for scan_id in ids:
         meta_path = labels_dir / f"{scan_id}.json"
@@ -347,8 +394,11 @@ def _labels_lexicon(labels_dir: Path, scans: list[Scan]) -> str | None:
         except ValueError:
             raise InputError(meta_path, "not valid JSON") from None
         if meta.get("subject_id") not in (None, by_id[scan_id].subject_id):
-            raise InputError(meta_path, f"labels folder made from another manifest: scan {scan_id} has subject "
-                             f"{meta.get('subject_id')!r} here, {by_id[scan_id].subject_id!r} in the manifest")
+            raise InputError(
+                meta_path,
+                f"labels folder made from another manifest: scan {scan_id} has subject "
+                f"{meta.get('subject_id')!r} here, {by_id[scan_id].subject_id!r} in the manifest",
+            )
         if meta.get("lexicon"):
             lexicons.add(str(meta["lexicon"]))
     if len(lexicons) > 1:

@@ -44,7 +44,14 @@ class FrameClassifier(nn.Module):
     recipe's model, through ``encode_video``) sees the whole clip.
     """
 
-    def __init__(self, num_classes: int, encoder: str | nn.Module = "image_resnet", encoder_config: str | None = "small", input_kind: str | None = None, feature_dim: int | None = None):
+    def __init__(
+        self,
+        num_classes: int,
+        encoder: str | nn.Module = "image_resnet",
+        encoder_config: str | None = "small",
+        input_kind: str | None = None,
+        feature_dim: int | None = None,
+    ):
         super().__init__()
         if isinstance(encoder, str):
             from sonotell.models import create_model
@@ -105,7 +112,9 @@ class FrameSamples:
     source: np.ndarray
 
 
-def frame_targets(states: np.ndarray, multilabel: bool, unknown: str = "absent_if_labelled") -> tuple[np.ndarray, np.ndarray]:
+def frame_targets(
+    states: np.ndarray, multilabel: bool, unknown: str = "absent_if_labelled"
+) -> tuple[np.ndarray, np.ndarray]:
     """Targets of frames from their (N, K) states, and which frames are usable.
 
     Single-label: a frame stating exactly one present label gets its index; others are unused.
@@ -132,7 +141,9 @@ def frame_targets(states: np.ndarray, multilabel: bool, unknown: str = "absent_i
     return y, use
 
 
-def gather(ds: Dataset, scan_ids: list[str], cfg: dict, cache_dir: Path, labels_from: str, progress: Progress = silent) -> FrameSamples:
+def gather(
+    ds: Dataset, scan_ids: list[str], cfg: dict, cache_dir: Path, labels_from: str, progress: Progress = silent
+) -> FrameSamples:
     """Sector-cropped frames (every ``frame_step``-th) of ``scan_ids`` with targets from labels or truth."""
     size, t, step = tuple(cfg["size"]), int(cfg["n_frames"]), int(cfg["frame_step"])
     xs, ys, sids, subs, fis, srcs = [], [], [], [], [], []
@@ -168,8 +179,17 @@ def gather(ds: Dataset, scan_ids: list[str], cfg: dict, cache_dir: Path, labels_
     k = len(ds.label_names)
     if not xs:
         empty_y = np.zeros((0, k), np.float32) if cfg["multilabel"] else np.zeros(0, int)
-        return FrameSamples(np.zeros((0, t, *size), np.uint8), empty_y, np.array([]), np.array([]), np.zeros(0, int), np.array([]))
-    return FrameSamples(np.concatenate(xs), np.concatenate(ys), np.array(sids), np.array(subs), np.concatenate(fis), np.concatenate(srcs))
+        return FrameSamples(
+            np.zeros((0, t, *size), np.uint8), empty_y, np.array([]), np.array([]), np.zeros(0, int), np.array([])
+        )
+    return FrameSamples(
+        np.concatenate(xs),
+        np.concatenate(ys),
+        np.array(sids),
+        np.array(subs),
+        np.concatenate(fis),
+        np.concatenate(srcs),
+    )
 
 
 def _cache(scan, cache_dir: Path, size: tuple[int, int]):
@@ -238,8 +258,11 @@ def train_classifier(
     seed_everything(seed)
     train = gather(ds, train_ids, cfg, cache_dir, labels_from, progress)
     if len(train.y) == 0:
-        raise InputError(ds.labels_dir or ds.path, f"no labelled frames in the {len(train_ids)} training scans "
-                         "(speech named no lexicon label there; check `summary.csv` of the labels folder)")
+        raise InputError(
+            ds.labels_dir or ds.path,
+            f"no labelled frames in the {len(train_ids)} training scans "
+            "(speech named no lexicon label there; check `summary.csv` of the labels folder)",
+        )
     k, multilabel = len(ds.label_names), bool(cfg["multilabel"])
     seed_everything(seed)
     model, init_meta = _new_model(cfg, k)
@@ -247,19 +270,58 @@ def train_classifier(
     weights = None
     if not multilabel and tcfg.get("class_weighted", True):
         counts = np.bincount(train.y, minlength=k).astype(np.float64)
-        weights = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0), dtype=torch.float32)
-    task = ClassificationTask(model, masked_bce if multilabel else None, optimizer=dict(tcfg["optimizer"]), recipe=TASK, config=cfg, class_weights=weights, multilabel=multilabel)
+        weights = torch.tensor(
+            np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0),
+            dtype=torch.float32,
+        )
+    task = ClassificationTask(
+        model,
+        masked_bce if multilabel else None,
+        optimizer=dict(tcfg["optimizer"]),
+        recipe=TASK,
+        config=cfg,
+        class_weights=weights,
+        multilabel=multilabel,
+    )
     bs = int(tcfg["batch_size"])
-    loader = torch.utils.data.DataLoader(_Frames(train), batch_size=bs, shuffle=True, generator=torch.Generator().manual_seed(seed), drop_last=len(train.y) > bs)
-    fit(task, loader, out_dir=out_dir / "training", max_epochs=int(tcfg["epochs"]), seed=seed, resume=False, devices=devices, accelerator=accelerator, strategy=strategy, progress=progress)
+    loader = torch.utils.data.DataLoader(
+        _Frames(train),
+        batch_size=bs,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+        drop_last=len(train.y) > bs,
+    )
+    fit(
+        task,
+        loader,
+        out_dir=out_dir / "training",
+        max_epochs=int(tcfg["epochs"]),
+        seed=seed,
+        resume=False,
+        devices=devices,
+        accelerator=accelerator,
+        strategy=strategy,
+        progress=progress,
+    )
     model.eval()
     metrics = evaluate(model, ds, test_ids, cfg, cache_dir)
     meta = {
-        "task": TASK, "classes": list(ds.label_names), "multilabel": multilabel, "config": cfg, "init": init_meta,
-        "lexicon": ds.lexicon, "lexicon_fingerprint": ds.lexicon_fingerprint, "dataset": str(ds.path),
-        "labels_from": labels_from, "train_scans": train_ids, "test_scans": test_ids,
-        "train_subjects": sorted({ds.scan(s).subject_id for s in train_ids}), "test_subjects": sorted({ds.scan(s).subject_id for s in test_ids}),
-        "train_frames": int(len(train.y)), "metrics": metrics, "seed": seed,
+        "task": TASK,
+        "classes": list(ds.label_names),
+        "multilabel": multilabel,
+        "config": cfg,
+        "init": init_meta,
+        "lexicon": ds.lexicon,
+        "lexicon_fingerprint": ds.lexicon_fingerprint,
+        "dataset": str(ds.path),
+        "labels_from": labels_from,
+        "train_scans": train_ids,
+        "test_scans": test_ids,
+        "train_subjects": sorted({ds.scan(s).subject_id for s in train_ids}),
+        "test_subjects": sorted({ds.scan(s).subject_id for s in test_ids}),
+        "train_frames": int(len(train.y)),
+        "metrics": metrics,
+        "seed": seed,
     }
     return save_classifier(out_dir / "model.pt", model, meta)
 
@@ -306,7 +368,9 @@ def evaluate(model: nn.Module, ds: Dataset, test_ids: list[str], cfg: dict, cach
         refs["truth"] = gather(ds, test_ids, {**cfg, "unknown": "absent_if_labelled"}, cache_dir, "truth")
     out = {"measured_against": next(iter(refs), None)}
     for name, s in refs.items():
-        out[name] = score(predict_samples(model, s, bool(cfg["multilabel"])), s.y, ds.label_names, bool(cfg["multilabel"]))
+        out[name] = score(
+            predict_samples(model, s, bool(cfg["multilabel"])), s.y, ds.label_names, bool(cfg["multilabel"])
+        )
     return out
 
 
@@ -331,8 +395,12 @@ def score(probs: np.ndarray, y: np.ndarray, classes: list[str], multilabel: bool
             f1s.append(2 * tp / max(float(t.sum() + p.sum()), 1e-9))
             if (~t).any():
                 aucs.append(_auc(t, sc))
-    return {"frames": int(len(y)), "accuracy": acc, "macro_f1": float(np.mean(f1s)) if f1s else float("nan"),
-            "macro_auc": float(np.mean(aucs)) if aucs else float("nan")}
+    return {
+        "frames": int(len(y)),
+        "accuracy": acc,
+        "macro_f1": float(np.mean(f1s)) if f1s else float("nan"),
+        "macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
+    }
 
 
 def _auc(t: np.ndarray, s: np.ndarray) -> float:
@@ -358,7 +426,7 @@ def _refuse_inputs_as_output(ds: Dataset, out_dir: Path) -> None:
 
 
 def save_classifier(path: Path, model: nn.Module, meta: dict) -> Path:
-    """``model.pt`` (weights + JSON-able metadata, loadable with ``weights_only=True``), ``model.yaml``, ``metrics.json``."""
+    """Write ``model.pt`` (weights + JSON-able metadata, for ``weights_only=True``), model.yaml, metrics.json."""
     import json
 
     import yaml
@@ -388,7 +456,9 @@ def load_classifier(path: str | Path) -> tuple[FrameClassifier, dict]:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a sonotell checkpoint (expected format {FORMAT!r})")
     if raw.get("recipe") != TASK:
-        raise CheckpointError(f"{path}: checkpoint of task {raw.get('recipe')!r}, expected {TASK!r} (from `sonotell train`)")
+        raise CheckpointError(
+            f"{path}: checkpoint of task {raw.get('recipe')!r}, expected {TASK!r} (from `sonotell train`)"
+        )
     meta = raw["config"]
     model = build_model(meta)
     load_state_checked(model, raw["state_dict"], path, TASK)

@@ -72,8 +72,11 @@ def check_label_set(meta: dict, lexicon: str | Path | None, where: Path) -> None
 
     lex = load_lexicon(lexicon)
     if list(lex.labels) != list(meta["classes"]):
-        raise InputError(where, f"the model's label set ({', '.join(meta['classes'])}) differs from lexicon "
-                         f"{str(lexicon)!r} ({', '.join(lex.labels)})")
+        raise InputError(
+            where,
+            f"the model's label set ({', '.join(meta['classes'])}) differs from lexicon "
+            f"{str(lexicon)!r} ({', '.join(lex.labels)})",
+        )
     if meta.get("lexicon_fingerprint") and meta["lexicon_fingerprint"] != lexicon_fingerprint(lex):
         log.warning("%s: same labels, but the lexicon's spoken forms changed since training", where)
 
@@ -119,7 +122,9 @@ def _window(buf: list[np.ndarray], first: int, i: int, before: int, after: int, 
     return np.stack([buf[max(0, min(j - first, len(buf) - 1))] for j in idx])
 
 
-def predict_scan(model, meta: dict, scan: Scan, *, batch_size: int = 64, overlay_path: Path | None = None) -> ScanPrediction:
+def predict_scan(
+    model, meta: dict, scan: Scan, *, batch_size: int = 64, overlay_path: Path | None = None
+) -> ScanPrediction:
     """Probabilities of every frame of ``scan`` (streamed); optionally the Grad-CAM overlay video."""
     from sonotell.io.video import probe_video
 
@@ -222,13 +227,17 @@ def summarise(pred: ScanPrediction, meta: dict, min_span_s: float = 0.2) -> list
     rows = []
     for k, name in enumerate(classes):
         spans = _spans(on[:, k], pred.fps, min_span_s)
-        rows.append({
-            "scan_id": pred.scan_id, "label": name, "frames": int(len(probs)),
-            "peak_prob": float(probs[:, k].max()) if len(probs) else float("nan"),
-            "mean_prob": float(probs[:, k].mean()) if len(probs) else float("nan"),
-            "predicted_share": float(on[:, k].mean()) if len(probs) else 0.0,
-            "spans": ";".join(f"{a:.2f}-{b:.2f}" for a, b in spans),
-        })
+        rows.append(
+            {
+                "scan_id": pred.scan_id,
+                "label": name,
+                "frames": int(len(probs)),
+                "peak_prob": float(probs[:, k].max()) if len(probs) else float("nan"),
+                "mean_prob": float(probs[:, k].mean()) if len(probs) else float("nan"),
+                "predicted_share": float(on[:, k].mean()) if len(probs) else 0.0,
+                "spans": ";".join(f"{a:.2f}-{b:.2f}" for a, b in spans),
+            }
+        )
     return rows
 
 
@@ -248,7 +257,9 @@ def write_probs(path: Path, pred: ScanPrediction, classes: list[str]) -> Path:
     import pandas as pd
 
     n = len(pred.probs)
-    table = pd.DataFrame({"scan_id": pred.scan_id, "frame_index": np.arange(n), "time_s": np.round(np.arange(n) / pred.fps, 4)})
+    table = pd.DataFrame(
+        {"scan_id": pred.scan_id, "frame_index": np.arange(n), "time_s": np.round(np.arange(n) / pred.fps, 4)}
+    )
     for k, name in enumerate(classes):
         table[name] = np.round(pred.probs[:, k], 5)
     with atomic_path(path) as tmp:
@@ -325,6 +336,18 @@ def predict_scans(
     if not rows and failed:
         raise errors[0]  # every scan failed: the first one's own one-line error
     with atomic_path(out_dir / "summary.csv") as tmp:
-        pd.DataFrame(rows, columns=["scan_id", "label", "frames", "peak_prob", "mean_prob", "predicted_share", "spans"]).to_csv(tmp, index=False)
-    return write_json(out_dir / "summary.json", {"model": str(model_path), "classes": meta["classes"], "multilabel": meta["multilabel"],
-                                                 "n_scans": len(scans), "n_failed": len(failed), "failed": failed, "labels": rows})
+        pd.DataFrame(
+            rows, columns=["scan_id", "label", "frames", "peak_prob", "mean_prob", "predicted_share", "spans"]
+        ).to_csv(tmp, index=False)
+    return write_json(
+        out_dir / "summary.json",
+        {
+            "model": str(model_path),
+            "classes": meta["classes"],
+            "multilabel": meta["multilabel"],
+            "n_scans": len(scans),
+            "n_failed": len(failed),
+            "failed": failed,
+            "labels": rows,
+        },
+    )

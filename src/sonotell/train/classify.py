@@ -63,7 +63,9 @@ class ClassificationTask(Task):
         self.multilabel = multilabel
         self.forward_fn = forward
         self.input_key, self.target_key, self.metric = input_key, target_key, metric
-        self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(0), persistent=False)
+        self.register_buffer(
+            "class_weights", class_weights if class_weights is not None else torch.ones(0), persistent=False
+        )
 
     def split(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits, targets)`` of a batch."""
@@ -94,7 +96,7 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy over entries whose target is known (0 or 1); -1 entries are ignored.
 
     Example:
-        >>> round(masked_bce(torch.zeros(1, 2), torch.tensor([[1.0, -1.0]])).item(), 4)  # only log(2) of the known entry
+        >>> round(masked_bce(torch.zeros(1, 2), torch.tensor([[1.0, -1.0]])).item(), 4)
         0.6931
     """
     known = targets >= 0
