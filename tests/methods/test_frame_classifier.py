@@ -36,8 +36,11 @@ FAST = ["size=[32,32]", "frame_step=1", "train.epochs=6", "train.batch_size=8", 
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("own")
     manifest, labels = make_user_data(root)
-    ckpt = train_classifier(load_dataset(manifest, labels=labels), root / "run", overrides=FAST, seed=0)
-    return root, ckpt
+    sets = [a for kv in FAST for a in ("--set", kv)]
+    res = CliRunner().invoke(app, ["train", "--data", str(manifest), "--labels", str(labels), "--out", str(root / "run"), *sets])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "held-out subjects" in res.output and "speech" in res.output
+    return root, root / "run" / "model.pt"
 
 
 def test_train_writes_weights_only_checkpoint_with_metadata(trained):
