@@ -156,7 +156,8 @@ def main() -> None:
         print("| " + " | ".join(f"{r[k]:.2f}" if isinstance(r[k], float) else str(r[k]) for k in keys) + " |")
     from sonotell.files import write_json
 
-    info = {"source": f"{args.height}x{args.width}", "size": args.size, "batch": args.batch, "threads": torch.get_num_threads()}
+    info = {"source": f"{args.height}x{args.width}", "size": args.size, "batch": args.batch}
+    write_json(args.json, {"rows": rows, **info, "threads": torch.get_num_threads()})
     write_json(args.json, {"rows": rows, **info})
 
 
