@@ -37,7 +37,8 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("own")
     manifest, labels = make_user_data(root)
     sets = [a for kv in FAST for a in ("--set", kv)]
-    res = CliRunner().invoke(app, ["train", "--data", str(manifest), "--labels", str(labels), "--out", str(root / "run"), *sets])
+    args = ["train", "--data", str(manifest), "--labels", str(labels), "--out", str(root / "run"), *sets]
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, (res.output, res.exception)
     assert "held-out subjects" in res.output and "speech" in res.output
     return root, root / "run" / "model.pt"
@@ -181,3 +182,19 @@ def test_pretrain_on_own_data_then_train_from_it(tmp_path):
     model, meta = load_classifier(ckpt)
     assert meta["init"]["recipe"] == "av_contrastive" and model.input_kind == "video"
     assert model(torch.rand(3, 2, 32, 32)).shape == (3, len(meta["classes"]))
+
+
+def test_prefetch_keeps_order_and_reraises_on_the_consumer():
+    from sonotell.methods.predict import prefetch
+
+    assert list(prefetch(iter(range(500)), depth=4)) == list(range(500))
+
+    def broken():
+        yield 1
+        raise InputError("v.mp4", "corrupt at frame 1")
+
+    with pytest.raises(InputError, match="v.mp4: corrupt at frame 1"):
+        list(prefetch(broken()))
+    stream = prefetch(iter(range(1000)), depth=2)
+    assert next(stream) == 0
+    stream.close()  # an abandoned stream stops its thread

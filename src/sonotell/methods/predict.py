@@ -95,8 +95,47 @@ def iter_scan_frames(scan: Scan, size: tuple[int, int]) -> Iterator[np.ndarray]:
     from sonotell.io.video import _resize, iter_frames
 
     roi = scan.roi if scan.roi is not None else detect_video_roi(scan.video_path)
-    for frame in iter_frames(scan.video_path):
-        yield _resize(np.ascontiguousarray(crop(frame, roi)), size)
+    frames = (_resize(np.ascontiguousarray(crop(frame, roi)), size) for frame in iter_frames(scan.video_path))
+    yield from prefetch(frames)
+
+
+def prefetch(items: Iterator, depth: int = 128) -> Iterator:
+    """``items`` produced on a background thread, at most ``depth`` ahead (bounded memory).
+
+    Decoding (PyAV) and the forward pass (torch) both release the GIL, so the two overlap and
+    the input pipeline costs little beyond the model itself.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as e:  # re-raised on the consumer's thread
+            q.put(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
 
 
 def iter_clips(frames: Iterator[np.ndarray], t: int) -> Iterator[tuple[int, np.ndarray]]:
