@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--lexicon", default="lung")
     ap.add_argument("--out", type=Path, default=Path("bench_out/train_speech"))
     ap.add_argument("--seeds", default="0", help="comma-separated seeds (each: its own subject split)")
+    ap.add_argument("--sources", default="speech,truth", help="models to train: speech,truth (or one, to run them in parallel)")
     ap.add_argument("--set", action="append", default=[], help="config override for both runs, e.g. train.epochs=4")
     ap.add_argument("--json", type=Path, default=Path("bench_out/bench_train_speech.json"))
     args = ap.parse_args()
@@ -47,7 +48,7 @@ def main() -> None:
     base = ["multilabel=true", "frame_step=10", "train.epochs=5", *args.set]
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        for source in ("speech", "truth"):
+        for source in args.sources.split(","):
             t0 = time.perf_counter()
             over = [*base, f"labels_from={'labels' if source == 'speech' else 'truth'}"]
             ckpt = train_classifier(
@@ -73,7 +74,7 @@ def main() -> None:
     for key in ("accuracy", "macro_f1", "macro_auc"):
         sp = [r[key] for r in rows if r["trained on"] == "speech"]
         tr = [r[key] for r in rows if r["trained on"] == "truth"]
-        ratios[key] = sum(sp) / max(sum(tr), 1e-9)
+        ratios[key] = sum(sp) / sum(tr) if sp and tr else float("nan")
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
     for r in rows:
