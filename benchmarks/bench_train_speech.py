@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--lexicon", default="lung")
     ap.add_argument("--out", type=Path, default=Path("bench_out/train_speech"))
     ap.add_argument("--seeds", default="0", help="comma-separated seeds (each: its own subject split)")
-    ap.add_argument("--sources", default="speech,truth", help="models to train: speech,truth (or one, to run them in parallel)")
+    ap.add_argument("--sources", default="speech,truth", help="speech,truth, or one of them")
     ap.add_argument("--set", action="append", default=[], help="config override for both runs, e.g. train.epochs=4")
     ap.add_argument("--json", type=Path, default=Path("bench_out/bench_train_speech.json"))
     args = ap.parse_args()
