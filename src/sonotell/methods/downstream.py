@@ -32,7 +32,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sonotell.config import load_config
@@ -40,7 +39,7 @@ from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError, SubjectLeakError
 from sonotell.files import write_json, write_text
 from sonotell.progress import Progress, silent
-from sonotell.train import Task, fit, load_model_checkpoint
+from sonotell.train import ClassificationTask, fit, load_model_checkpoint
 from sonotell.train.checkpoint import load_state_checked
 
 log = logging.getLogger(__name__)
@@ -133,21 +132,6 @@ class DownstreamClassifier(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         feats = encode(self.encoder, frames, self.input_kind).reshape(frames.shape[0], -1)
         return self.classifier(self.dropout(feats))
-
-
-class ClassificationTask(Task):
-    """Cross-entropy on clip labels (optionally class-weighted); logs accuracy."""
-
-    def __init__(self, model: nn.Module, optimizer: dict | None = None, class_weights: torch.Tensor | None = None, recipe: str = "downstream", config: dict | None = None):
-        super().__init__(model, optimizer=optimizer, recipe=recipe, config=config)
-        self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(0), persistent=False)
-
-    def step(self, batch) -> dict:
-        logits = self.model(batch["frames"])
-        weight = self.class_weights if self.class_weights.numel() else None
-        loss = F.cross_entropy(logits, batch["label"], weight=weight)
-        acc = (logits.argmax(dim=1) == batch["label"]).float().mean()
-        return {"loss": loss, "accuracy": acc}
 
 
 # --------------------------------------------------------------------------- data

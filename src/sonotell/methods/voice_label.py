@@ -227,23 +227,6 @@ class VoiceLabelDataset(Dataset):
 # ---------------------------------------------------------------- the task
 
 
-def _task_class():
-    from sonotell.train import Task
-
-    class VoiceLabelTask(Task):
-        """Model + class-weighted cross-entropy; logs loss and accuracy."""
-
-        def __init__(self, model, loss, optimizer: dict, config: dict):
-            super().__init__(model, optimizer=optimizer, recipe="voice_label", config=config)
-            self.loss = loss
-
-        def step(self, batch) -> dict:
-            logits = forward(self.model, batch)
-            return {"loss": self.loss(logits, batch["label"]), "acc": (logits.argmax(1) == batch["label"]).float().mean()}
-
-    return VoiceLabelTask
-
-
 def forward(model, batch: dict) -> torch.Tensor:
     """Feed only the modalities the model variant uses."""
     return model(batch["frames"] if model.uses_image else None, batch["spec"] if model.uses_voice else None)
@@ -291,7 +274,7 @@ def train_fold(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray, cf
     """Train one variant on ``train_idx``; return the trained model, test scores and throughput."""
     from sonotell.losses.weighted_ce import WeightedCrossEntropy, class_weights_from_labels
     from sonotell.seeding import seed_everything
-    from sonotell.train import fit
+    from sonotell.train import ClassificationTask, fit
 
     seed_everything(seed)
     tcfg, K = cfg["train"], len(samples.classes)
@@ -301,7 +284,8 @@ def train_fold(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray, cf
     elif weights is not None and len(weights) != K:
         raise ConfigError(f"train.class_weights has {len(weights)} values for {K} classes")
     model = build_model(cfg, variant, K, keyword_ckpt)
-    task = _task_class()(model, WeightedCrossEntropy(weights), tcfg.get("optimizer", {"name": "adam", "lr": 1e-3}), {"method": cfg, "variant": variant})
+    optimizer = tcfg.get("optimizer", {"name": "adam", "lr": 1e-3})
+    task = ClassificationTask(model, WeightedCrossEntropy(weights), optimizer=optimizer, recipe="voice_label", config={"method": cfg, "variant": variant}, forward=forward, metric="acc")
     reduced = int(cfg["data"].get("reduced_frames", 3)) if variant.get("reduced_frames") else None
     train_ds = VoiceLabelDataset(samples, train_idx, train=True, random_pairs=bool(variant.get("random_pairs")), reduced_frames=reduced, seed=seed)
     test_ds = VoiceLabelDataset(samples, test_idx, train=False, reduced_frames=reduced, seed=seed)
@@ -334,7 +318,7 @@ def pretrain_keyword_encoder(words: Sequence[str], out_path: str | Path, *, mode
     from sonotell.losses.weighted_ce import WeightedCrossEntropy
     from sonotell.models.voice_cnn import KeywordNet
     from sonotell.models.voice_label import save_branch
-    from sonotell.train import Task, fit
+    from sonotell.train import ClassificationTask, fit
 
     out_path = Path(out_path)
     if out_path.exists():
@@ -357,13 +341,7 @@ def pretrain_keyword_encoder(words: Sequence[str], out_path: str | Path, *, mode
     mcfg = load("models/voice_label", model_config)
     net = KeywordNet(len(words), in_channels=int(mcfg.get("spec_bins", SPEC_BINS)), widths=list(mcfg["voice_widths"]), pool_every=int(mcfg.get("voice_pool_every", 2)))
 
-    class KeywordTask(Task):
-        def step(self, batch):
-            logits = self.model(batch[0])
-            return {"loss": self.loss(logits, batch[1]), "acc": (logits.argmax(1) == batch[1]).float().mean()}
-
-    task = KeywordTask(net, optimizer={"name": "adam", "lr": 1e-3}, recipe="keyword_encoder", config={"words": words, **kw_cfg})
-    task.loss = WeightedCrossEntropy(None)
+    task = ClassificationTask(net, WeightedCrossEntropy(None), optimizer={"name": "adam", "lr": 1e-3}, recipe="keyword_encoder", config={"words": words, **kw_cfg}, metric="acc")
     tr = torch.utils.data.TensorDataset(torch.from_numpy(spec[~test]), torch.from_numpy(y[~test]))
     dl = DataLoader(tr, batch_size=int(kw_cfg.get("batch_size", 32)), shuffle=True, generator=torch.Generator().manual_seed(seed))
     work = out_path.parent / (out_path.stem + "_training")
