@@ -273,10 +273,11 @@ def train_and_evaluate(frames: FrameSet, split: Split, labelled: np.ndarray, poo
             return {"skipped": "one label combination"}
         combo_ids = cluster_match.combination_index(train_frames.labels[labelled], combos)
     net = MultiLabelNet(build_encoder(cfg.get("encoder")), len(frames.classes), 0 if combos is None else len(combos))
-    if init == "cluster":
-        net.encoder.load_state_dict(encoder_state_from(init_ckpt))
-    elif init != "random":
-        net.encoder.load_state_dict(encoder_state_from(init))
+    if init != "random":
+        from sonotell.train.checkpoint import load_state_checked
+
+        path = init_ckpt if init == "cluster" else init
+        load_state_checked(net.encoder, encoder_state_from(path), path, init)  # names both encoders on a mismatch
     task = FinetuneTask(net, semi_cfg.get("optimizer"), config=semi_cfg, seed=seed) if method == "supervised" else \
         FixMatchTask(net, method, None if combos is None else torch.from_numpy(combos), semi_cfg.get("optimizer"), semi_cfg, seed)
     train_multilabel(task, train_frames, labelled, config=semi_cfg, out_dir=run_dir, seed=seed,

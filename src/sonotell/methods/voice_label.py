@@ -288,6 +288,8 @@ def model_kwargs(cfg: dict, variant: dict, num_classes: int, keyword_ckpt: Path 
     if variant.get("pretrained_image"):
         pi = variant["pretrained_image"]
         kwargs["pretrained_image"] = str(cfg.get("pretrained_image")) if pi == "config" else str(pi)
+    if cfg.get("image_encoder"):  # a registered image encoder as the image branch (e.g. ImageNet EfficientNet-Lite0)
+        kwargs["image_encoder"] = dict(cfg["image_encoder"])
     kwargs.update(variant.get("model_overrides", {}))
     return kwargs
 
