@@ -42,6 +42,7 @@ BENCHMARKS = {
     "synthetic": "sonotell.bench.synthetic",
     "pocus": "sonotell.bench.pocus",
     "abdominal": "sonotell.bench.abdominal",
+    "covid_blues": "sonotell.bench.covid_blues",
 }
 
 

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
     @bench.command("build")
     def build(
-        name: str = typer.Argument(..., help="Benchmark: synthetic, pocus or abdominal."),
+        name: str = typer.Argument(..., help="Benchmark: synthetic, pocus, covid_blues or abdominal."),
         out: Path = typer.Option(None, "--out", "-o", help="Output folder (default bench_out/NAME). A rerun resumes an interrupted build."),
         config: str = typer.Option(None, "--config", help="Config name under configs/bench or a YAML path (default: NAME)."),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP + " E.g. --set subjects=2 --set audio.snr_db=[5,5]."),
