@@ -58,3 +58,33 @@ def test_build_a_few_real_clips(shared_data, tmp_path):
         assert truth["loops"] >= 3 and truth["label"] in CLASSES
         said = {e["label"] for e in truth["events"] if not e["negated"] and e["speaker"] == "clinician"}
         assert set(truth["labels"]) <= said | {truth["label"]}  # every finding is spoken
+
+
+def test_combined_benchmark_keeps_patients_apart_and_refuses_shared_ids(tiny_bench, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from sonotell.bench.combine import combine_benchmarks
+    from sonotell.bench.format import write_bench_json
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_bench, other)
+    table = pd.read_csv(other / "manifest.csv", dtype=str, keep_default_na=False)
+    for sid in table["scan_id"]:
+        (other / "truth" / f"{sid}.json").rename(other / "truth" / f"b_{sid}.json")
+        t = json.loads((other / "truth" / f"b_{sid}.json").read_text())
+        t.update(scan_id=f"b_{sid}", subject_id=f"b_{t['subject_id']}")
+        (other / "truth" / f"b_{sid}.json").write_text(json.dumps(t))
+    table["scan_id"] = "b_" + table["scan_id"]
+    table["subject_id"] = "b_" + table["subject_id"]
+    table.to_csv(other / "manifest.csv", index=False)
+    meta = json.loads((other / "bench.json").read_text())
+    write_bench_json(other, **{**{k: meta[k] for k in ("name", "classes", "label_names", "mask_classes", "config", "seed")}, "task_classes": meta["classes"][:1]})
+    root = combine_benchmarks([tiny_bench, other], tmp_path / "both")
+    both, a = load_benchmark(root), load_benchmark(tiny_bench)
+    assert len(both.scans) == 2 * len(a.scans) and both.table["subject_id"].nunique() == 2 * a.table["subject_id"].nunique()
+    assert both.scan(f"b_{a.scans[0].scan_id}").video_path.resolve() == (other / a.table.iloc[0]["video_path"]).resolve()
+    assert both.mask(a.scans[0].scan_id, 0).shape == a.mask(a.scans[0].scan_id, 0).shape  # mask paths still resolve
+    with pytest.raises(InputError, match="is also in"):
+        combine_benchmarks([tiny_bench, tiny_bench], tmp_path / "twice")

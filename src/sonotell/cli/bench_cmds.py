@@ -46,6 +46,19 @@ def register(app: typer.Typer) -> None:
         print_table(f"benchmark {bench.name}", rows)
         console.print(f"wrote {root}")
 
+    @bench.command("combine")
+    def combine(
+        sources: list[Path] = typer.Argument(..., help="Built benchmark folders, e.g. bench_out/pocus bench_out/covid_blues."),
+        out: Path = typer.Option(..., "--out", "-o", help="The combined benchmark folder (media stay in the sources)."),
+    ) -> None:
+        """One benchmark over several (scan and patient ids must be unique across them): pretrain on all the lung clips."""
+        from sonotell.bench import load_benchmark
+        from sonotell.bench.combine import combine_benchmarks
+
+        bench = load_benchmark(combine_benchmarks(list(sources), out))
+        print_table(f"benchmark {bench.name}", [{"scans": len(bench.scans), "subjects": bench.table["subject_id"].nunique(), "classes": len(bench.classes)}])
+        console.print(f"wrote {out}")
+
     @bench.command("list")
     def list_() -> None:
         """List the benchmarks this version can build, with their config's main settings."""
