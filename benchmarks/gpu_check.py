@@ -39,7 +39,11 @@ def _peak_mb(device: torch.device) -> float:
 
 
 def _video_spec(encoder: str, pretrained: bool = True) -> dict | None:
-    return {"name": "video_efficientnet_lite0", "config": "paper", "pretrained": pretrained} if encoder == "imagenet" else None
+    return (
+        {"name": "video_efficientnet_lite0", "config": "paper", "pretrained": pretrained}
+        if encoder == "imagenet"
+        else None
+    )
 
 
 def ssl_case(recipe: str, encoder: str, tiny: bool, batch: int | None, paper: bool = True):
@@ -60,8 +64,14 @@ def ssl_case(recipe: str, encoder: str, tiny: bool, batch: int | None, paper: bo
     scans = [f"s{i // 2}" for i in range(n)]
 
     def make():
-        return {"frames": torch.rand(n, t, h, w), "audio": torch.randn(n, samples) * 0.1, "text": ["here is the liver", "b-lines"] * (n // 2) + [""] * (n % 2),
-                "scan_id": scans, "subject_id": scans, "time_s": torch.arange(n, dtype=torch.float32) * 3.0}
+        return {
+            "frames": torch.rand(n, t, h, w),
+            "audio": torch.randn(n, samples) * 0.1,
+            "text": ["here is the liver", "b-lines"] * (n // 2) + [""] * (n % 2),
+            "scan_id": scans,
+            "subject_id": scans,
+            "time_s": torch.arange(n, dtype=torch.float32) * 3.0,
+        }
 
     return model, lambda m, b: m.losses(b)["loss"], make, n
 
@@ -69,7 +79,10 @@ def ssl_case(recipe: str, encoder: str, tiny: bool, batch: int | None, paper: bo
 def voice_label_case(encoder: str, tiny: bool, batch: int | None, paper: bool = True):
     from sonotell.methods.voice_label import build_model, method_config
 
-    cfg = method_config("paper" if paper else "small", ["image_encoder={name: image_efficientnet_lite0, config: paper}"] if encoder == "imagenet" else [])
+    cfg = method_config(
+        "paper" if paper else "small",
+        ["image_encoder={name: image_efficientnet_lite0, config: paper}"] if encoder == "imagenet" else [],
+    )
     model = build_model(cfg, {"mode": "image_voice"}, num_classes=3)
     n = 2 if tiny else batch or int(cfg["train"]["batch_size"])
     t = int(cfg["data"]["n_frames"])
@@ -105,8 +118,10 @@ def image_cases(recipe: str, encoder: str, tiny: bool, batch: int | None, paper:
     task = FixMatchTask(MultiLabelNet(build_encoder(enc_cfg), k), "one_head", config=semi)
 
     def make():
-        return {"labelled": {"image": torch.rand(n, 1, h, w), "labels": torch.randint(0, 2, (n, k)).float()},
-                "unlabelled": {"image": torch.rand(n * mu, 1, h, w)}}
+        return {
+            "labelled": {"image": torch.rand(n, 1, h, w), "labels": torch.randint(0, 2, (n, k)).float()},
+            "unlabelled": {"image": torch.rand(n * mu, 1, h, w)},
+        }
 
     return task, lambda m, b: m.step(b)["loss"], make, n * (1 + mu)
 
@@ -152,7 +167,9 @@ def _to(batch, device):
     return batch
 
 
-def train_throughput(recipe: str, encoder: str, steps: int, warmup: int, device: torch.device, mode: str, batch: int | None, amp: bool) -> dict:
+def train_throughput(
+    recipe: str, encoder: str, steps: int, warmup: int, device: torch.device, mode: str, batch: int | None, amp: bool
+) -> dict:
     torch.manual_seed(0)
     model, loss_fn, make, per_batch = build_case(recipe, encoder, mode, batch)
     model = model.to(device).train()
@@ -175,10 +192,18 @@ def train_throughput(recipe: str, encoder: str, steps: int, warmup: int, device:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"recipe": recipe, "encoder": encoder, "batch": per_batch, "steps": steps, "clips_per_s": round(steps * per_batch / seconds, 2),
-            "clips_per_cpu_s": round(steps * per_batch / max(cpu, 1e-9), 2),
-            "step_ms": round(1000 * seconds / steps, 1), "peak_mb": round(_peak_mb(device)), "final_loss": round(float(loss.detach()), 4),
-            "trainable_params": sum(p.numel() for p in params)}
+    return {
+        "recipe": recipe,
+        "encoder": encoder,
+        "batch": per_batch,
+        "steps": steps,
+        "clips_per_s": round(steps * per_batch / seconds, 2),
+        "clips_per_cpu_s": round(steps * per_batch / max(cpu, 1e-9), 2),
+        "step_ms": round(1000 * seconds / steps, 1),
+        "peak_mb": round(_peak_mb(device)),
+        "final_loss": round(float(loss.detach()), 4),
+        "trainable_params": sum(p.numel() for p in params),
+    }
 
 
 @torch.no_grad()
@@ -197,8 +222,14 @@ def encoder_fps(name: str, config: str, device: torch.device, size: int, batch: 
         torch.cuda.synchronize(device)
     s, cpu = time.perf_counter() - t0, time.process_time() - c0
     # frames per CPU-second as well: on a shared CPU the wall-clock rate depends on the other jobs
-    return {"encoder": f"{name} ({config})", "size": size, "batch": batch, "frames_per_s": round(reps * batch / s, 1),
-            "frames_per_cpu_s": round(reps * batch / max(cpu, 1e-9), 1), "params": sum(p.numel() for p in net.parameters())}
+    return {
+        "encoder": f"{name} ({config})",
+        "size": size,
+        "batch": batch,
+        "frames_per_s": round(reps * batch / s, 1),
+        "frames_per_cpu_s": round(reps * batch / max(cpu, 1e-9), 1),
+        "params": sum(p.numel() for p in net.parameters()),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -220,7 +251,11 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     mode = "tiny" if args.tiny else ("small" if args.small else "paper")
     print(f"device {device} ({name}), torch {torch.__version__}, {mode} configs, {args.steps} steps", flush=True)
@@ -230,25 +265,50 @@ def main(argv: list[str] | None = None) -> dict:
             try:
                 r = train_throughput(recipe, encoder, args.steps, args.warmup, device, mode, args.batch, args.amp)
             except Exception as e:  # one recipe's failure (e.g. out of memory) must not hide the others
-                failures.append({"recipe": recipe, "encoder": encoder, "error": f"{e.__class__.__name__}: {str(e)[:200]}"})
+                failures.append(
+                    {"recipe": recipe, "encoder": encoder, "error": f"{e.__class__.__name__}: {str(e)[:200]}"}
+                )
                 print(f"{recipe:<15} {encoder:<9} FAILED {failures[-1]['error']}", flush=True)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
                 continue
             rows.append(r)
-            print(f"{recipe:<15} {encoder:<9} batch {r['batch']:>4}  {r['clips_per_s']:>9.1f} clips/s ({r['clips_per_cpu_s']:.1f} per CPU-s)"
-                  f"  {r['step_ms']:>8.1f} ms/step  peak {r['peak_mb']:>7} MB"
-                  f"  trainable {r['trainable_params']:>10,}", flush=True)
+            print(
+                f"{recipe:<15} {encoder:<9} batch {r['batch']:>4}  {r['clips_per_s']:>9.1f} clips/s"
+                f" ({r['clips_per_cpu_s']:.1f} per CPU-s)"
+                f"  {r['step_ms']:>8.1f} ms/step  peak {r['peak_mb']:>7} MB"
+                f"  trainable {r['trainable_params']:>10,}",
+                flush=True,
+            )
     fps = []
     size = 32 if args.tiny else args.fps_size
     for enc, cfg in (("image_resnet", "paper"), ("image_resnet", "small"), ("image_efficientnet_lite0", "paper")):
         try:
-            fps.append(encoder_fps(enc, cfg, device, size, 2 if args.tiny else args.fps_batch, 1 if args.tiny else args.fps_reps))
-            print(f"encoder {fps[-1]['encoder']:<36} {size}x{size}: {fps[-1]['frames_per_s']:>9.1f} frames/s ({fps[-1]['frames_per_cpu_s']:.1f} per CPU-s)", flush=True)
+            fps.append(
+                encoder_fps(
+                    enc, cfg, device, size, 2 if args.tiny else args.fps_batch, 1 if args.tiny else args.fps_reps
+                )
+            )
+            print(
+                f"encoder {fps[-1]['encoder']:<36} {size}x{size}: {fps[-1]['frames_per_s']:>9.1f} frames/s"
+                f" ({fps[-1]['frames_per_cpu_s']:.1f} per CPU-s)",
+                flush=True,
+            )
         except Exception as e:
-            failures.append({"recipe": "encoder_fps", "encoder": enc, "error": f"{e.__class__.__name__}: {str(e)[:200]}"})
-    result = {"device": str(device), "device_name": name, "torch": torch.__version__, "mode": mode, "steps": args.steps, "amp": args.amp,
-              "train": rows, "encoder_fps": fps, "failures": failures}
+            failures.append(
+                {"recipe": "encoder_fps", "encoder": enc, "error": f"{e.__class__.__name__}: {str(e)[:200]}"}
+            )
+    result = {
+        "device": str(device),
+        "device_name": name,
+        "torch": torch.__version__,
+        "mode": mode,
+        "steps": args.steps,
+        "amp": args.amp,
+        "train": rows,
+        "encoder_fps": fps,
+        "failures": failures,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}", flush=True)

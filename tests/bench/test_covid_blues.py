@@ -9,9 +9,15 @@ from sonotell.io.video import probe_video
 
 
 def test_comment_findings_use_pocus_names_and_respect_negation():
-    assert comment_findings("broken pleura line, small consolidated areas, B-lines") == {"pleural_irregularity", "consolidation", "b_lines"}
+    assert comment_findings("broken pleura line, small consolidated areas, B-lines") == {
+        "pleural_irregularity",
+        "consolidation",
+        "b_lines",
+    }
     assert comment_findings("pleura line thickened") == {"pleural_irregularity"}
-    assert comment_findings("no single B-lines, massive pleural effusion") == {"effusion"}  # "no single B-lines" is negated
+    assert comment_findings("no single B-lines, massive pleural effusion") == {
+        "effusion"
+    }  # "no single B-lines" is negated
     assert comment_findings("pleura line intact") == set() and comment_findings("") == set()
 
 
@@ -25,10 +31,18 @@ def _fake_root(tmp_path, rows: str):
 
 
 def test_read_labels_strips_values_and_names_bad_rows(tmp_path):
-    root = _fake_root(tmp_path, 'patient_7_L1,2.0,yes ,no,"broken pleura line"\npatient_7_R2_2,0.0,no,yes,\npatient_8_L1,3.0,no ,no ,\npatient_9_L1,1.0,no,no,\n')
+    root = _fake_root(
+        tmp_path,
+        'patient_7_L1,2.0,yes ,no,"broken pleura line"\npatient_7_R2_2,0.0,no,yes,\n'
+        "patient_8_L1,3.0,no ,no ,\npatient_9_L1,1.0,no,no,\n",
+    )
     t = read_labels(root)
     assert t["stem"].tolist() == ["patient_7_L1", "patient_7_R2_2", "patient_8_L1"]  # patient_9 has no clip
-    assert t["patient"].tolist() == ["7", "7", "8"] and t["label"].tolist() == ["severity_2", "severity_0", "severity_3"]
+    assert t["patient"].tolist() == ["7", "7", "8"] and t["label"].tolist() == [
+        "severity_2",
+        "severity_0",
+        "severity_3",
+    ]
     assert t["findings"].tolist() == [["a_lines", "pleural_irregularity"], ["b_lines"], []]
     bad = _fake_root(tmp_path / "bad", "patient_7_L1,2.0,maybe,no,\n")
     with pytest.raises(InputError, match=r"severity.csv: row 2: A-lines must be yes or no, got 'maybe'"):
@@ -49,7 +63,12 @@ def test_build_a_few_real_clips(shared_data, tmp_path):
     over = [f"data_root={shared_data}", "limit=2", "audio.snr_db=[5.0,5.0]"]
     root = build_benchmark("covid_blues", tmp_path / "cb", overrides=over, seed=1)
     bench = load_benchmark(root)
-    assert len(bench.scans) == 2 and bench.classes == CLASSES and bench.label_names == FINDINGS and bench.task_classes == CLASSES
+    assert (
+        len(bench.scans) == 2
+        and bench.classes == CLASSES
+        and bench.label_names == FINDINGS
+        and bench.task_classes == CLASSES
+    )
     assert json.loads((root / "bench.json").read_text())["name"] == "covid_blues"
     for scan in bench.scans:
         truth = bench.truth(scan.scan_id)
@@ -80,11 +99,22 @@ def test_combined_benchmark_keeps_patients_apart_and_refuses_shared_ids(tiny_ben
     table["subject_id"] = "b_" + table["subject_id"]
     table.to_csv(other / "manifest.csv", index=False)
     meta = json.loads((other / "bench.json").read_text())
-    write_bench_json(other, **{**{k: meta[k] for k in ("name", "classes", "label_names", "mask_classes", "config", "seed")}, "task_classes": meta["classes"][:1]})
+    write_bench_json(
+        other,
+        **{
+            **{k: meta[k] for k in ("name", "classes", "label_names", "mask_classes", "config", "seed")},
+            "task_classes": meta["classes"][:1],
+        },
+    )
     root = combine_benchmarks([tiny_bench, other], tmp_path / "both")
     both, a = load_benchmark(root), load_benchmark(tiny_bench)
-    assert len(both.scans) == 2 * len(a.scans) and both.table["subject_id"].nunique() == 2 * a.table["subject_id"].nunique()
-    assert both.scan(f"b_{a.scans[0].scan_id}").video_path.resolve() == (other / a.table.iloc[0]["video_path"]).resolve()
+    assert (
+        len(both.scans) == 2 * len(a.scans)
+        and both.table["subject_id"].nunique() == 2 * a.table["subject_id"].nunique()
+    )
+    assert (
+        both.scan(f"b_{a.scans[0].scan_id}").video_path.resolve() == (other / a.table.iloc[0]["video_path"]).resolve()
+    )
     assert both.mask(a.scans[0].scan_id, 0).shape == a.mask(a.scans[0].scan_id, 0).shape  # mask paths still resolve
     with pytest.raises(InputError, match="is also in"):
         combine_benchmarks([tiny_bench, tiny_bench], tmp_path / "twice")

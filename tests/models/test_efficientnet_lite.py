@@ -51,7 +51,9 @@ def test_freeze_modes_set_trainable_weights_and_keep_frozen_batch_norm_in_eval()
     blocks = list(part.net._blocks)
     assert not any(p.requires_grad for p in part.net._conv_stem.parameters())
     assert not any(p.requires_grad for b in blocks[:-4] for p in b.parameters())
-    assert all(p.requires_grad for b in blocks[-4:] for p in b.parameters()) and part.net._conv_head.weight.requires_grad
+    assert (
+        all(p.requires_grad for b in blocks[-4:] for p in b.parameters()) and part.net._conv_head.weight.requires_grad
+    )
     assert not part.net._bn0.training and blocks[-1]._bn0.training
     x = torch.rand(2, 64, 64)
     part(x).sum().backward()
@@ -109,7 +111,10 @@ def test_checkpoint_of_the_other_encoder_names_both(tmp_path):
 def test_every_ssl_recipe_takes_the_imagenet_branch_by_config(recipe):
     from sonotell.methods.downstream import encode, model_for_recipe, recipe_config
 
-    extra = {"dual": ["model.image.pretrained=false"], "show_from_tell": ["model.text.vocabulary=[<pad>, <unk>, b-lines]"]}
+    extra = {
+        "dual": ["model.image.pretrained=false"],
+        "show_from_tell": ["model.text.vocabulary=[<pad>, <unk>, b-lines]"],
+    }
     cfg = recipe_config(recipe, "imagenet", ["model.video.pretrained=false", *extra.get(recipe, [])])
     model = model_for_recipe(recipe, cfg).eval()
     assert any(type(m).__name__ == "VideoFrameEncoder" for m in model.modules())

@@ -43,20 +43,32 @@ def combine_benchmarks(sources: list[str | Path], out_dir: str | Path, name: str
                 raise InputError(b.root / "manifest.csv", f"scan id {sid!r} is also in {owner_scan[sid]}")
             other = owner_subject.setdefault(subj, b.root)
             if other != b.root:
-                raise InputError(b.root / "manifest.csv", f"subject id {subj!r} is also in {other}: patient-level splits would be ambiguous")
+                raise InputError(
+                    b.root / "manifest.csv",
+                    f"subject id {subj!r} is also in {other}: patient-level splits would be ambiguous",
+                )
             owner_scan[sid] = b.root
             for key in ("video_path", "audio_path"):
                 if str(row[key]):
                     row[key] = os.path.relpath((b.root / str(row[key])).resolve(), out.resolve())
             rows.append(row)
             truth = b.truth(sid)
-            truth["masks"] = {k: os.path.relpath((b.root / v).resolve(), out.resolve()) for k, v in truth["masks"].items()}
+            truth["masks"] = {
+                k: os.path.relpath((b.root / v).resolve(), out.resolve()) for k, v in truth["masks"].items()
+            }
             truth["source_benchmark"] = b.name
             write_json(out / "truth" / f"{sid}.json", truth)
     write_manifest(out / "manifest.csv", rows)
     config = {"sources": [{"name": b.name, "root": str(b.root), "n_scans": len(b.scans)} for b in benches]}
-    write_bench_json(out, name=name, classes=_union(b.classes for b in benches), label_names=_union(b.label_names for b in benches),
-                     mask_classes=list(next(iter(masks))) if masks else [], config=config, seed=benches[0].seed or 0,
-                     task_classes=_union(b.task_classes for b in benches))
+    write_bench_json(
+        out,
+        name=name,
+        classes=_union(b.classes for b in benches),
+        label_names=_union(b.label_names for b in benches),
+        mask_classes=list(next(iter(masks))) if masks else [],
+        config=config,
+        seed=benches[0].seed or 0,
+        task_classes=_union(b.task_classes for b in benches),
+    )
     load_benchmark(out)  # validate what we wrote
     return out

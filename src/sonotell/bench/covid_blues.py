@@ -19,7 +19,7 @@ For each clip:
   is spoken as the physician's free text; the impression names the severity score.
 
 Example:
-    >>> build_benchmark("covid_blues", "bench_out/covid_blues", overrides=["data_root=../shared/data"])  # doctest: +SKIP
+    >>> build_benchmark("covid_blues", "bench_out/cb", overrides=["data_root=../shared/data"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ CLASSES = ["severity_0", "severity_1", "severity_2", "severity_3"]
 FINDINGS = list(pocus.FINDINGS)
 # Comment phrasing of this set, then the POCUS terms (first match wins per span).
 FREE_TEXT_TERMS = [
-    [r"(?:broken|interrupted|thickened|irregular|fragmented) pleura(?:l)? line|pleura(?:l)? line (?:thickened|broken|interrupted|irregular)", "pleural_irregularity"],
+    [
+        r"(?:broken|interrupted|thickened|irregular|fragmented) pleura(?:l)? line"
+        r"|pleura(?:l)? line (?:thickened|broken|interrupted|irregular)",
+        "pleural_irregularity",
+    ],
     [r"(?:sub[- ]?pleura\w* )?consolidat\w*(?: areas?)?", "consolidation"],
     *[[p, label] for p, label in pocus._FREE_TEXT_TERMS],
 ]
@@ -48,7 +52,10 @@ _FILE = re.compile(r"patient_(\d+)_([LR]\d)(?:_(\d+))?$")
 def _data_root(cfg: dict) -> Path:
     root = Path(cfg["data_root"]).expanduser()
     if not (root / "covid_blues" / "severity.csv").exists():
-        raise InputError(root / "covid_blues" / "severity.csv", "COVID-BLUES labels not found; set data_root (e.g. --set data_root=../shared/data)")
+        raise InputError(
+            root / "covid_blues" / "severity.csv",
+            "COVID-BLUES labels not found; set data_root (e.g. --set data_root=../shared/data)",
+        )
     return root
 
 
@@ -85,8 +92,16 @@ def read_labels(root: Path) -> pd.DataFrame:
         found = {"a_lines"} if _yes(r["A-lines"], path, i, "A-lines") else set()
         found |= {"b_lines"} if _yes(r["B-lines"], path, i, "B-lines") else set()
         found |= comment_findings(comment)
-        rows.append({"stem": stem, "path": files[stem], "patient": m.group(1), "label": CLASSES[score],
-                     "findings": [f for f in FINDINGS if f in found], "comment": comment})
+        rows.append(
+            {
+                "stem": stem,
+                "path": files[stem],
+                "patient": m.group(1),
+                "label": CLASSES[score],
+                "findings": [f for f in FINDINGS if f in found],
+                "comment": comment,
+            }
+        )
     return pd.DataFrame(rows).sort_values("stem").reset_index(drop=True)
 
 
@@ -111,7 +126,9 @@ def plan(cfg: dict, seed: int) -> list[dict]:
     subjects = sorted({f"blues-pt{p}" for p in table["patient"]})
     rng = np.random.default_rng([seed, 1])
     n_test = int(round(len(subjects) * float(cfg["voices"]["test_subject_fraction"])))
-    test_subjects = set(np.array(subjects)[rng.permutation(len(subjects))[:n_test]].tolist()) if len(subjects) > 1 else set()
+    test_subjects = (
+        set(np.array(subjects)[rng.permutation(len(subjects))[:n_test]].tolist()) if len(subjects) > 1 else set()
+    )
     specs = []
     for r in table.to_dict("records"):
         subj = f"blues-pt{r['patient']}"
@@ -135,7 +152,9 @@ def classes_of(cfg: dict) -> dict:
     return {"classes": list(CLASSES), "label_names": list(FINDINGS), "mask_classes": [], "task_classes": list(CLASSES)}
 
 
-def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS) -> tuple[dict, dict]:
+def build_scan(
+    spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS
+) -> tuple[dict, dict]:
     row, truth = pocus.build_lung_scan(spec, root, cfg, seed, voices, tts, _data_root(cfg))
     truth["comment"] = truth.pop("md1_comment")
     return row, truth

