@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("bench_out/bench_downstream.json"))
+    ap.add_argument("--pairs", default="", help="extra paired comparisons A:B,C:D (row names), 95%% intervals")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -80,7 +81,15 @@ def main() -> None:
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
     for r in rows:
         print("  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)))
-    write_json(args.out, {"seconds": round(seconds, 1), "overrides": overrides, "table": rows, "results": results, "markdown": str(md)})
+    pairs = {}
+    from sonotell.eval.paired import describe
+    from sonotell.methods.downstream import paired_comparison
+
+    for pair in filter(None, args.pairs.split(",")):
+        a, b = pair.split(":")
+        pairs[pair] = paired_comparison(results["variants"][a], results["variants"][b], args.seed)
+        print(f"{a} vs {b}: F1 " + "; ".join(f"over {unit}: {describe(c)}" for unit, c in pairs[pair].items()))
+    write_json(args.out, {"seconds": round(seconds, 1), "overrides": overrides, "table": rows, "pairs": pairs, "results": results, "markdown": str(md)})
     print(f"wrote {args.out} and {md}")
 
 

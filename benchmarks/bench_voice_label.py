@@ -57,8 +57,6 @@ def main() -> None:
         build_benchmark(name, bench_dir, overrides=bench_overrides, seed=args.seed)
     build_s = time.perf_counter() - t0
     overrides = list(args.overrides)
-    if "pocus" in str(bench_dir) and not any(o.startswith("data.classes") for o in overrides):
-        overrides.append("data.classes=[COVID-19, pneumonia, regular]")  # the 3 classes
     variants = args.variants.split(",") if args.variants else None
     if args.quick:
         overrides += ["train.max_epochs=3", "cv.k=3", "keyword_pretrain.max_epochs=3"]

@@ -8,12 +8,18 @@ Each stage calls the library as a user would:
    cache (sector cropped; ``sonotell.io``).
 3. ``labels``   — the speech pipeline turns each narration into term events and per-frame labels,
    scored against the benchmark's ground truth (``sonotell.speech``, ``sonotell.eval.labels``).
-4. ``train``    — an organ classifier trained on frames labelled *only by speech*, and the same
-   network trained on ground-truth labels for comparison (``sonotell.train``).
-5. ``evaluate`` — both models on held-out subjects' frames against mask-derived truth: accuracy,
+4. ``train``    — ``sonotell train``: an organ classifier trained on frames labelled *only by
+   speech*, and the same network trained on ground-truth (mask) labels for comparison; the
+   subjects are split once, the same for both.
+5. ``predict``  — ``sonotell predict``: the speech-trained model over the held-out subjects' videos
+   (per-frame probabilities, per-scan summary, contact sheets).
+6. ``evaluate`` — both models on held-out subjects' frames against mask-derived truth: accuracy,
    macro precision / recall / F1, confusion matrix (``sonotell.eval``).
-6. ``localise`` — Grad-CAM of the speech-trained model over test frames, scored with the pointing
+7. ``localise`` — Grad-CAM of the speech-trained model over test frames, scored with the pointing
    game against organ masks, and an overlay image.
+
+Each stage calls the library function behind the public command named in ``COMMANDS`` (the report
+lists them), so the demo is also the tutorial of ``docs/quickstart.md``.
 
 A stage whose inputs are missing is reported as skipped, with the reason, instead of failing
 the whole run. Everything is written under ``out_dir``; ``report.md`` links it together.
@@ -35,15 +41,24 @@ from typing import Callable
 
 import numpy as np
 
-from sonotell.errors import SonotellError, SubjectLeakError
+from sonotell.errors import SonotellError
 from sonotell.files import write_json, write_text
 from sonotell.progress import Progress, silent
-from sonotell.types import UNLABELLED
 
 log = logging.getLogger(__name__)
 
 WORK_SIZE = (64, 64)  # (height, width) of cached frames the classifier sees
 FRAME_STEP = 2  # use every 2nd frame: neighbours at 25 fps are near duplicates
+# The public command behind each stage (paths as the demo lays them out under its output folder).
+COMMANDS = {
+    "benchmark": "sonotell bench build synthetic --out OUT/bench --set subjects=N",
+    "ingest": "sonotell ingest OUT/bench/videos --out OUT/manifest.csv --meta OUT/ingest_metadata.csv",
+    "labels": "sonotell label OUT/manifest.csv --lexicon abdominal --out OUT/labels --set align.before_s=0.5 --set align.after_s=1.5",
+    "train": "sonotell train --benchmark OUT/bench --labels OUT/labels --lexicon abdominal --out OUT/train/speech "
+             "--set size=[64,64] --set train.epochs=E  (and --set labels_from=truth --out OUT/train/truth)",
+    "predict": "sonotell predict OUT/train/speech/model.pt <held-out videos> --out OUT/predictions",
+    "evaluate": "sonotell eval labels OUT/labels --benchmark OUT/bench --lexicon abdominal; metrics.json of each model",
+}
 
 
 @dataclass
@@ -63,6 +78,7 @@ class DemoState:
     progress: Progress
     stages: list[StageRecord] = field(default_factory=list)
     bench: object = None
+    dataset: object = None  # the benchmark + speech labels as a sonotell Dataset
     scans: list = field(default_factory=list)
     caches: dict = field(default_factory=dict)
     speech: dict = field(default_factory=dict)  # scan_id -> list of per-frame labels (str)
@@ -84,6 +100,7 @@ def run_demo(out_dir: str | Path = "demo_out", *, seed: int = 0, subjects: int =
         ("ingest", _stage_ingest),
         ("labels", _stage_labels),
         ("train", _stage_train),
+        ("predict", _stage_predict),
         ("evaluate", _stage_evaluate),
         ("localise", _stage_localise),
     ]
@@ -177,44 +194,65 @@ def _stage_labels(st: DemoState) -> str:
     return f"{len(st.speech)} scans labelled; term events P {s['precision']:.2f} R {s['recall']:.2f} F1 {s['f1']:.2f}"
 
 
+def _train_overrides(st: DemoState) -> list[str]:
+    return [f"size=[{WORK_SIZE[0]},{WORK_SIZE[1]}]", f"frame_step={FRAME_STEP}", f"train.epochs={st.epochs}", "test_fraction=0.34", "train.class_weighted=false"]
+
+
 def _stage_train(st: DemoState) -> str:
+    from sonotell.data.dataset import load_dataset
+    from sonotell.methods.frame_classifier import load_classifier, train_classifier
+
     _need(st.speech, "no speech labels")
-    classes = list(st.bench.classes)
-    train_ids, test_ids = _subject_split(st)
-    st.results["split"] = {"train_scans": train_ids, "test_scans": test_ids, "classes": classes}
-    x_speech, y_speech = _speech_labelled_frames(st, train_ids, classes)
-    _need(len(y_speech) >= 8, f"only {len(y_speech)} speech-labelled training frames")
-    x_truth, y_truth = _truth_labelled_frames(st, train_ids, classes)
+    ds = load_dataset(st.bench.root, labels=st.out_dir / "labels", lexicon="abdominal")
+    ds.scans = [s for s in st.scans if s.scan_id in st.speech]  # the scans ingest and label accepted (their ROI, their caches)
     notes = []
-    for source, (x, y) in {"speech": (x_speech, y_speech), "truth": (x_truth, y_truth)}.items():
-        st.models[source] = _train_classifier(st, x, y, len(classes), st.out_dir / "train" / source)
-        notes.append(f"{source}: {len(y)} frames")
-        st.results[f"train_frames_{source}"] = int(len(y))
-    return "organ classifier trained on " + ", ".join(notes)
+    for source in ("speech", "truth"):
+        over = [*_train_overrides(st), f"labels_from={'labels' if source == 'speech' else 'truth'}"]
+        ckpt = train_classifier(ds, st.out_dir / "train" / source, overrides=over, seed=st.seed, cache_dir=st.out_dir / "cache")
+        model, meta = load_classifier(ckpt)
+        st.models[source] = model
+        st.results[f"train_frames_{source}"] = meta["train_frames"]
+        st.files[f"model_{source}"] = str(ckpt.relative_to(st.out_dir))
+        notes.append(f"{source}: {meta['train_frames']} frames")
+    st.results["split"] = {"train_scans": meta["train_scans"], "test_scans": meta["test_scans"], "classes": meta["classes"]}
+    st.dataset = ds
+    return "organ classifier trained (sonotell train) on " + ", ".join(notes) + f"; held-out subjects {', '.join(meta['test_subjects'])}"
+
+
+def _stage_predict(st: DemoState) -> str:
+    from sonotell.methods.predict import predict_scans
+
+    _need("speech" in st.models, "no speech-trained model")
+    test = [s for s in st.dataset.scans if s.scan_id in set(st.results["split"]["test_scans"])]
+    summary = predict_scans(st.out_dir / st.files["model_speech"], test, st.out_dir / "predictions")
+    st.files["predictions"] = "predictions/"
+    sheets = sorted((st.out_dir / "predictions").glob("*.sheet.png"))
+    if sheets:
+        st.files["sheet"] = str(sheets[0].relative_to(st.out_dir))
+    return f"{len(test)} held-out scans predicted (sonotell predict) into predictions/ ({summary.name}, contact sheets)"
 
 
 def _stage_evaluate(st: DemoState) -> str:
-    import torch
-
     from sonotell.eval.metrics import classification_summary
     from sonotell.eval.plots import confusion_matrix_png
+    from sonotell.methods.frame_classifier import gather, method_config, predict_samples
 
     _need(st.models, "no trained model")
     classes = st.results["split"]["classes"]
-    x, y = _truth_labelled_frames(st, st.results["split"]["test_scans"], classes)
-    _need(len(y), "no test frames with a visible organ")
+    cfg = method_config("small", [*_train_overrides(st), "labels_from=truth"])
+    test = gather(st.dataset, st.results["split"]["test_scans"], cfg, st.out_dir / "cache", "truth")
+    _need(len(test.y), "no test frames with a visible organ")
     rows = []
     for source, model in st.models.items():
-        with torch.no_grad():
-            pred = model(torch.from_numpy(x)).argmax(1).numpy()
-        summary = classification_summary(y, pred, classes)
+        pred = predict_samples(model, test, multilabel=False).argmax(1)
+        summary = classification_summary(test.y, pred, classes)
         png = confusion_matrix_png(st.out_dir / f"confusion_{source}.png", summary["confusion_true_normalised"], classes, title=f"labels from {source}: confusion (rows: true)")
         st.files[f"confusion_{source}"] = png.name
-        rows.append({"labels from": source, "test frames": int(len(y)), "accuracy": summary["accuracy"], "macro precision": summary["precision"], "macro recall": summary["recall"], "macro F1": summary["f1"]})
+        rows.append({"labels from": source, "test frames": int(len(test.y)), "accuracy": summary["accuracy"], "macro precision": summary["precision"], "macro recall": summary["recall"], "macro F1": summary["f1"]})
     st.results["classification"] = rows
     write_json(st.out_dir / "classification.json", rows)
     speech = next(r for r in rows if r["labels from"] == "speech")
-    return f"speech-label model: accuracy {speech['accuracy']:.2f}, macro F1 {speech['macro F1']:.2f} on {len(y)} held-out frames"
+    return f"speech-label model: accuracy {speech['accuracy']:.2f}, macro F1 {speech['macro F1']:.2f} on {len(test.y)} held-out frames"
 
 
 def _stage_localise(st: DemoState) -> str:
@@ -263,55 +301,6 @@ def _stage_localise(st: DemoState) -> str:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _subject_split(st: DemoState) -> tuple[list[str], list[str]]:
-    """Test subjects are those narrated by held-out voices: disjoint by subject and by voice."""
-    table = st.bench.table.set_index("scan_id")
-    valid = {s.scan_id for s in st.scans}
-    test_subjects = {table.loc[sid, "subject_id"] for sid in valid if table.loc[sid, "voice_split"] == "test"}
-    if not test_subjects:  # a benchmark without a voice split: hold out a third of the subjects
-        subjects = sorted({table.loc[sid, "subject_id"] for sid in valid})
-        test_subjects = set(subjects[:: 3])
-    train = sorted(sid for sid in valid if table.loc[sid, "subject_id"] not in test_subjects)
-    test = sorted(sid for sid in valid if table.loc[sid, "subject_id"] in test_subjects)
-    train_subjects = {table.loc[s, "subject_id"] for s in train}
-    if train_subjects & test_subjects:
-        raise SubjectLeakError("train and test subjects overlap")
-    _need(train and test, "need both train and test subjects")
-    return train, test
-
-
-def _speech_labelled_frames(st: DemoState, scan_ids: list[str], classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    items = []
-    for sid in scan_ids:
-        labels = st.speech.get(sid, [])
-        for i in range(0, min(len(labels), st.caches[sid].n_frames), FRAME_STEP):
-            if labels[i] != UNLABELLED and labels[i] in classes:
-                items.append((sid, i, classes.index(labels[i])))
-    return _gather(st, items)
-
-
-def _truth_labelled_frames(st: DemoState, scan_ids: list[str], classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Frames whose ground-truth mask shows an organ; the label is the organ covering most pixels."""
-    items = []
-    for sid in scan_ids:
-        cache = st.caches[sid]
-        for i in range(0, cache.n_frames, FRAME_STEP):
-            full = st.bench.mask(sid, i)
-            if full is None:
-                continue
-            organ = _dominant_class(_crop_mask(full, cache.roi), len(st.bench.mask_classes))
-            if organ is not None and st.bench.mask_classes[organ] in classes:
-                items.append((sid, i, classes.index(st.bench.mask_classes[organ])))
-    return _gather(st, items)
-
-
-def _gather(st: DemoState, items: list[tuple[str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    if not items:
-        return np.zeros((0, *WORK_SIZE), np.float32), np.zeros(0, np.int64)
-    x = np.stack([st.caches[sid].frames(i, i + 1)[0] for sid, i, _ in items]).astype(np.float32) / 255.0
-    return x, np.array([c for _, _, c in items], np.int64)
-
-
 def _dominant_class(mask: np.ndarray, n_classes: int, min_fraction: float = 0.03) -> int | None:
     counts = np.bincount(mask.ravel(), minlength=n_classes)
     counts[0] = 0  # background
@@ -330,36 +319,6 @@ def _resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((size[1], size[0]), Image.NEAREST))
-
-
-def _train_classifier(st: DemoState, x: np.ndarray, y: np.ndarray, n_classes: int, out_dir: Path):
-    import torch
-    from torch import nn
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from sonotell.models import create_model
-    from sonotell.train import Task, fit
-
-    class FrameClassifier(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.encoder = create_model("image_resnet", config="small")
-            self.head = nn.Linear(self.encoder.out_dim, n_classes)
-
-        def forward(self, frames):
-            return self.head(self.encoder(frames))
-
-    class Classify(Task):
-        def step(self, batch):
-            frames, labels = batch
-            logits = self.model(frames)
-            return {"loss": nn.functional.cross_entropy(logits, labels), "acc": (logits.argmax(1) == labels).float().mean()}
-
-    torch.manual_seed(st.seed)
-    loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(st.seed))
-    task = Classify(FrameClassifier(), {"name": "adam", "lr": 3e-3}, recipe="demo_frame_classifier", config={"classes": n_classes})
-    fit(task, loader, out_dir=out_dir, max_epochs=st.epochs, seed=st.seed, resume=False)
-    return task.model.eval()
 
 
 def _outline_mask(png: Path, mask: np.ndarray) -> None:
@@ -403,6 +362,9 @@ def _write_report(st: DemoState) -> Path:
         pg = st.results["pointing_game"]
         lines += ["", "## Localisation", "", f"Grad-CAM of the speech-trained model, pointing game against organ masks: {pg['accuracy']:.2f} over {pg['frames']} test frames (a map peaked at the centre scores {pg['centre_baseline']:.2f}).", ""]
         lines += [f"![localisation overlay]({st.files['overlay']})"]
+    if "sheet" in st.files:
+        lines += ["", "## Predictions on held-out scans (`sonotell predict`)", "", f"Per-frame probabilities and a summary in `{st.files['predictions']}`; a contact sheet:", "", f"![contact sheet]({st.files['sheet']})"]
+    lines += ["", "## The same steps as commands", ""] + [f"- {name}: `{cmd}`" for name, cmd in COMMANDS.items()]
     write_json(st.out_dir / "demo.json", {"stages": [r.__dict__ for r in st.stages], "labels": s, "results": st.results, "files": st.files})
     return write_text(st.out_dir / "report.md", "\n".join(lines) + "\n")
 

@@ -105,3 +105,18 @@ def test_ensure_benchmark_loads_or_says_how_to_build(tiny_bench, tmp_path):
     assert ensure_benchmark(tiny_bench).root == tiny_bench
     with pytest.raises(ConfigError, match=r"nothing: no benchmark there; build it \(sonotell bench build nothing"):
         ensure_benchmark(tmp_path / "nothing")
+
+
+def test_task_classes_come_from_bench_json_not_the_folder_path(bench_copy, tmp_path):
+    meta = json.loads((bench_copy / "bench.json").read_text())
+    assert load_benchmark(bench_copy).task_classes == meta["classes"]  # default: every class
+    # a pocus build saved in a folder whose path does not say "pocus": the 3-class task still applies
+    elsewhere = tmp_path / "lung_set_a"
+    shutil.copytree(bench_copy, elsewhere)
+    old = {**meta, "name": "pocus", "classes": ["COVID-19", "pneumonia", "regular", "viral"] + meta["classes"]}
+    old.pop("task_classes", None)  # folders built before task_classes existed
+    (elsewhere / "bench.json").write_text(json.dumps(old))
+    assert load_benchmark(elsewhere).task_classes == ["COVID-19", "pneumonia", "regular"]
+    (elsewhere / "bench.json").write_text(json.dumps({**old, "task_classes": ["regular", "mystery"]}))
+    with pytest.raises(InputError, match=r"bench.json: task_classes \['mystery'\]"):
+        load_benchmark(elsewhere)

@@ -209,3 +209,16 @@ def test_weighted_average_precision_worked_example():
     s = np.array([[0.9, 0.8], [0.5, 0.1], [0.2, 0.3]])
     assert weighted_average_precision(y, s) == pytest.approx((2 * 5 / 6 + 1 * 1.0) / 3)
     assert np.isnan(weighted_average_precision(np.zeros((2, 2)), s[:2]))
+
+
+def test_paired_clustering_pairs_by_fold_and_seed():
+    from sonotell.methods.deep_cluster import paired_clustering
+
+    rows = [{"table": "clustering", "prior": p, "fold": f, "seed": s, "f1": base + 0.1 * (p == "dirichlet") + 0.01 * s}
+            for f, base in ((0, 0.5), (1, 0.3)) for s in (0, 1) for p in ("dirichlet", "negative_entropy")]
+    rows += [{"table": "semisup", "method": "all_positive", "fold": f, "seed": None, "f1": 0.9} for f in (0, 1)]
+    out = paired_clustering(rows)
+    d = out[("dirichlet", "negative_entropy")]
+    assert d["n"] == 4 and abs(d["mean"] - 0.1) < 1e-9 and abs(d["low"] - 0.1) < 1e-9 and d["verdict"] == "A better"
+    e = out[("dirichlet", "every label present")]  # (0.6, 0.61, 0.4, 0.41) vs 0.9
+    assert abs(e["mean"] - (0.6 + 0.61 + 0.4 + 0.41 - 3.6) / 4) < 1e-9 and e["verdict"] == "B better"

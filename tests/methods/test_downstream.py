@@ -110,6 +110,18 @@ def test_variants_get_one_random_baseline_per_architecture(tmp_path):
     assert {r.name: r.init for r in rows}["mine"] == str(path)
 
 
+def test_compare_with_names_the_baseline_row(tmp_path):
+    cfg = {"variants": [{"name": "scratch", "recipe": "r1", "init": "random"},
+                        {"name": "imagenet", "recipe": "r1", "init": "random", "overrides": ["model.video.pretrained=true"], "compare_with": "scratch"}]}
+    rows = {r.name: r for r in D.variants_from_config(cfg)}
+    assert rows["imagenet"].baseline == "scratch" and rows["imagenet"].init == D.RANDOM and set(rows) == {"scratch", "imagenet"}
+    from sonotell.errors import ConfigError
+
+    cfg["variants"][1]["compare_with"] = "nobody"
+    with pytest.raises(ConfigError, match="compare_with 'nobody' is not a variant"):
+        D.variants_from_config(cfg)
+
+
 def test_cross_validated_finetuning_pretrained_vs_random(tmp_path):
     data = _arrays()
     torch.manual_seed(0)
@@ -124,6 +136,11 @@ def test_cross_validated_finetuning_pretrained_vs_random(tmp_path):
     assert pre["margin_f1"]["mean"] == pytest.approx(np.mean(diff)) and pre["margin_f1"]["std"] == pytest.approx(np.std(diff))
     cm = np.array(pre["confusion_true_normalised"])
     np.testing.assert_allclose(cm.sum(axis=1), 1.0)
+    paired = pre["paired_f1"]
+    assert paired["folds"]["mean"] == pytest.approx(np.mean(diff)) and paired["folds"]["n"] == 3
+    assert paired["folds"]["low"] <= paired["folds"]["mean"] <= paired["folds"]["high"]
+    assert paired["patients"]["n"] == 9 and paired["patients"]["unit"] == "patient"
+    assert sorted(pre["scans"]["scan_ids"]) == sorted(set(data.scan_ids.tolist()))
     table = D.results_table(res)
     assert [r["variant"] for r in table] == ["pre", f"random:{RECIPE}"] and "pts" in table[0]["f1_margin_vs_random"]
     # resumable: a second run reads the cached per-variant results

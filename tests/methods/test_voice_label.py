@@ -198,3 +198,27 @@ def test_unspoken_class_is_left_out(tiny_bench):
     (tiny_bench / "bench.json").write_text(json.dumps({**meta, "classes": ["never", "low", "high"]}))
     s = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0, "target": "classes"}, None)
     assert s.classes == ["low", "high"] and sorted(set(s.label.tolist())) == [0, 1]
+
+
+def test_keyword_encoder_and_pretrained_voice_row_repeat_exactly(tiny_bench, tmp_path):
+    """Two identical runs give identical numbers (the keyword network used to be built before seeding)."""
+    torch.set_num_threads(1)
+    overrides = ["data.size=[32,32]", "train.max_epochs=1", "cv.k=2", "bootstrap.n_subsets=3", "bootstrap.subset_size=2", "gradcam.n_examples=0",
+                 "keyword_pretrain.n_voices=2", "keyword_pretrain.test_voices=1", "keyword_pretrain.max_epochs=1"]
+    rows = []
+    for run in ("a", "b"):
+        torch.manual_seed(1234 if run == "a" else 99)  # whatever the global state before, the result must not change
+        run_experiment(tiny_bench, tmp_path / run, config="small", overrides=overrides, seed=0, variants=["pretrained_voice"])
+        rows.append(json.loads((tmp_path / run / "results.json").read_text())["rows"][0])
+    a, b = (torch.load(tmp_path / r / "keyword_encoder.pt", weights_only=True)["state_dict"] for r in ("a", "b"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert rows[0]["accuracy"] == rows[1]["accuracy"] and rows[0]["f1"] == rows[1]["f1"]
+
+
+def test_task_classes_of_the_benchmark_apply_without_a_config_override(tiny_bench, tmp_path):
+    from sonotell.bench.format import load_benchmark
+
+    meta = json.loads((tiny_bench / "bench.json").read_text())
+    (tiny_bench / "bench.json").write_text(json.dumps({**meta, "task_classes": ["high"]}))
+    s = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0}, None)
+    assert s.classes == ["high"] and len(s) == 4

@@ -3,7 +3,7 @@
 A benchmark module (``synthetic``, ``pocus``, ``abdominal``) provides::
 
     plan(cfg, seed) -> list[spec]                  # one dict per scan, with "scan_id"
-    classes_of(cfg) -> {"classes", "label_names", "mask_classes"}
+    classes_of(cfg) -> {"classes", "label_names", "mask_classes", "task_classes"?}
     build_scan(spec, root, cfg, seed, voices, tts) -> (manifest_row, truth)
 
 Each finished scan leaves ``.build/rows/<scan_id>.json``; a rerun with the same config and
@@ -43,6 +43,7 @@ BENCHMARKS = {
     "synthetic": "sonotell.bench.synthetic",
     "pocus": "sonotell.bench.pocus",
     "abdominal": "sonotell.bench.abdominal",
+    "covid_blues": "sonotell.bench.covid_blues",
 }
 
 

@@ -53,6 +53,8 @@ FINDING_COLUMNS = {
 }
 FINDINGS = list(FINDING_COLUMNS.values())
 CLASSES = ["COVID-19", "pneumonia", "regular", "viral"]
+# The classification task of Bonmati et al. on these clips: "viral" (few clips, few patients) is left out.
+TASK_CLASSES = ["COVID-19", "pneumonia", "regular"]
 _LABEL_MAP = {"covid-19": "COVID-19", "bacterial pneumonia": "pneumonia", "pneumonia": "pneumonia", "regular": "regular", "viral pneumonia": "viral", "viral": "viral"}
 
 # Terms in the physician's free text -> finding or class; checked in this order, first match wins per span.
@@ -165,16 +167,19 @@ def plan(cfg: dict, seed: int) -> list[dict]:
 
 
 def classes_of(cfg: dict) -> dict:
-    return {"classes": list(CLASSES), "label_names": list(FINDINGS), "mask_classes": []}
+    return {"classes": list(CLASSES), "label_names": list(FINDINGS), "mask_classes": [], "task_classes": list(TASK_CLASSES)}
 
 
-def tag_free_text(text: str) -> str:
-    """Mark lexicon terms in a physician's comment as ``[said](label)`` / ``[said](!label)`` (negated)."""
+def tag_free_text(text: str, terms: list[tuple[str, str]] | None = None) -> str:
+    """Mark lexicon terms in a physician's comment as ``[said](label)`` / ``[said](!label)`` (negated).
+
+    ``terms``: (regex, label) pairs checked in order (default: the POCUS comments' terms).
+    """
     text = text.replace("+", " and ").replace("-->", ",").replace("/", " or ").replace(">", "more than ")
     text = re.sub(r"[()\[\]:;]", ",", text)
     text = re.sub(r"\s+", " ", text).strip(" ,.")
     spans = []
-    for pattern, label in _FREE_TEXT_TERMS:
+    for pattern, label in _FREE_TEXT_TERMS if terms is None else terms:
         for m in re.finditer(rf"\b(?:{pattern})\b", text, flags=re.I):
             if any(m.start() < b and m.end() > a for a, b, _ in spans):
                 continue
@@ -223,7 +228,7 @@ def scan_lines(spec: dict, duration_s: float, cfg: dict, clinician: Voice, other
     md1 = spec["md1"]
     if md1 and not _META.search(md1) and rng.random() < n["p_free_text"]:
         words = md1.split()
-        say(tag_free_text(" ".join(words[: n["free_text_max_words"]])), rng.uniform(0, duration_s * 0.5), filler=True)
+        say(tag_free_text(" ".join(words[: n["free_text_max_words"]]), spec.get("free_text_terms")), rng.uniform(0, duration_s * 0.5), filler=True)
     for _ in range(int(rng.integers(0, n["max_off_topic"] + 1))):
         say(_pick(rng, n["off_topic"]), rng.uniform(0, duration_s), filler=True)
     if rng.random() < n["p_second_speaker"]:
@@ -238,12 +243,16 @@ def scan_lines(spec: dict, duration_s: float, cfg: dict, clinician: Voice, other
 
 
 def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS) -> tuple[dict, dict]:
+    return build_lung_scan(spec, root, cfg, seed, voices, tts, _data_root(cfg))
+
+
+def build_lung_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS, data_root: Path) -> tuple[dict, dict]:
+    """One narrated lung clip (pocus and covid_blues): cine loop to the minimum length, narration, noise."""
     from sonotell.bench.build import rng_for, write_video
     from sonotell.io.audio import save_audio
     from sonotell.io.video import probe_video, read_frames
 
     rng = rng_for(seed, spec["scan_id"])
-    data_root = _data_root(cfg)
     src = data_root / spec["source"]
     info = probe_video(src)
     clip_s = info.n_frames / info.fps

@@ -53,6 +53,7 @@ COMMAND_MODULES = (
     "sonotell.cli.speech_cmds",
     "sonotell.cli.experiment_cmds",
     "sonotell.cli.train_cmds",
+    "sonotell.cli.predict_cmds",
     "sonotell.cli.ssl_cmds",
     "sonotell.cli.ssl_downstream_cmds",
     "sonotell.cli.cluster_cmds",

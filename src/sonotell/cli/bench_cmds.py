@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
     @bench.command("build")
     def build(
-        name: str = typer.Argument(..., help="Benchmark: synthetic, pocus or abdominal."),
+        name: str = typer.Argument(..., help="Benchmark: synthetic, pocus, covid_blues or abdominal."),
         out: Path = typer.Option(None, "--out", "-o", help="Output folder (default bench_out/NAME). A rerun resumes an interrupted build."),
         config: str = typer.Option(None, "--config", help="Config name under configs/bench or a YAML path (default: NAME)."),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP + " E.g. --set subjects=2 --set audio.snr_db=[5,5]."),
@@ -62,6 +62,19 @@ def register(app: typer.Typer) -> None:
         ]
         print_table(f"benchmark {bench.name}", rows)
         console.print(f"wrote {root}")
+
+    @bench.command("combine")
+    def combine(
+        sources: list[Path] = typer.Argument(..., help="Built benchmark folders, e.g. bench_out/pocus bench_out/covid_blues."),
+        out: Path = typer.Option(..., "--out", "-o", help="The combined benchmark folder (media stay in the sources)."),
+    ) -> None:
+        """One benchmark over several (scan and patient ids must be unique across them): pretrain on all the lung clips."""
+        from sonotell.bench import load_benchmark
+        from sonotell.bench.combine import combine_benchmarks
+
+        bench = load_benchmark(combine_benchmarks(list(sources), out))
+        print_table(f"benchmark {bench.name}", [{"scans": len(bench.scans), "subjects": bench.table["subject_id"].nunique(), "classes": len(bench.classes)}])
+        console.print(f"wrote {out}")
 
     @bench.command("list")
     def list_() -> None:

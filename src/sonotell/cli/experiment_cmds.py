@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from sonotell.cli.data_opts import DATA_HELP, LABELS_HELP, benchmark_or_data
 from sonotell.cli.ui import (
     ConfigName,
     Experiment,
@@ -23,7 +24,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def experiment(
         recipe: Experiment = typer.Argument(..., help="Experiment suite."),
-        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
+        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
+        data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+        labels: Path = typer.Option(None, "--labels", "-l", help=LABELS_HELP),
         out: Path = typer.Option(Path("runs"), "--out", help="Output folder; tables go to OUT/RECIPE/."),
         config: ConfigName = "small",
         override: Overrides = [],  # noqa: B006  (typer reads, never mutates, the default)
@@ -32,8 +35,10 @@ def register(app: typer.Typer) -> None:
         """Run every experiment of a recipe's paper and write Markdown + JSON tables."""
         from sonotell.methods import run_experiment
 
+        inputs = [data, labels] if data is not None else [benchmark, None if benchmark is None else benchmark / "manifest.csv"]
+        benchmark = benchmark_or_data(benchmark, data, labels, out)
         seed_everything(seed)
-        with guarded_output(out / recipe.value, [benchmark, benchmark / "manifest.csv", path_option(config)]), \
+        with guarded_output(out / recipe.value, [*inputs, path_option(config)]), \
                 progress_bar(f"experiment {recipe.value}") as progress:
             result = run_experiment(recipe.value, benchmark=benchmark, out_dir=out / recipe.value, config=config, overrides=override, seed=seed, progress=progress)
         console.print(f"wrote {result}")

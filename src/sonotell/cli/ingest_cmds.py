@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
         cache: Path = typer.Option(None, "--cache", help="Also decode every good scan into a frame cache under this folder."),
         size: str = typer.Option("128x128", "--size", help="Working size HEIGHTxWIDTH of the cached frames, or 'native'."),
         audio_rate: int = typer.Option(16000, "--audio-rate", help="Sample rate of the cached audio (Hz)."),
+        video_only: bool = typer.Option(False, "--video-only", help="Accept scans without speech (no audio file or track): for `sonotell predict` on silent archives."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Build a manifest of the narrated scans in FOLDER; report every bad file and keep the good ones."""
@@ -56,7 +57,7 @@ def register(app: typer.Typer) -> None:
 
         seed_everything(seed)
         working_size = _parse_size(size)
-        options = IngestOptions(detect_crop=crop, crop=CropParams(), max_duration_mismatch=max_mismatch)
+        options = IngestOptions(detect_crop=crop, crop=CropParams(), max_duration_mismatch=max_mismatch, video_only=video_only)
         spec = EngineSpec(engine, workers=workers, address=address, cpus_per_task=task_cpus,
                           memory_gb_per_task=task_memory_gb)
         refuse_overwriting_inputs([cache], [folder, metadata])

@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def pretrain(
         recipe_choice: Recipe = typer.Argument(..., metavar="RECIPE", help="Pretraining recipe."),
-        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
+        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
+        data: Path = typer.Option(None, "--data", "-d", help="Your narrated scans instead: an ingest manifest or dataset YAML (no labels needed)."),
+        labels: Path = typer.Option(None, "--labels", "-l", help="With --data: the `sonotell label` folder, whose words feed the text branch."),
         out: Path = typer.Option(Path("runs/pretrain"), "--out", help="Output folder; the checkpoint goes to OUT/RECIPE/encoder.pt."),
         config: ConfigName = "small",
         override: Overrides = [],  # noqa: B006  (typer reads, never mutates, the default)
@@ -42,11 +44,19 @@ def register(app: typer.Typer) -> None:
 
         Example: sonotell pretrain show_from_tell --benchmark bench_out/synthetic --set train.epochs=2
         """
+        from sonotell.errors import InputError
         from sonotell.methods.pretrain import pretrain as run_pretrain
 
         recipe = recipe_choice.value
+        if (data is None) == (benchmark is None):
+            raise InputError(out, "give exactly one of --data (your scans) or --benchmark")
+        inputs = [data, labels] if data is not None else [benchmark, benchmark / "manifest.csv"]
+        if data is not None:
+            from sonotell.data.dataset import load_dataset
+
+            benchmark = load_dataset(data, labels=labels)
         seed_everything(seed)
-        with guarded_output(out / recipe, [benchmark, benchmark / "manifest.csv", path_option(config)]), progress_bar(f"pretrain {recipe}") as progress:
+        with guarded_output(out / recipe, [*inputs, path_option(config)]), progress_bar(f"pretrain {recipe}") as progress:
             ckpt = run_pretrain(recipe, benchmark, out / recipe, config=config, overrides=override, seed=seed, progress=progress,
                                 devices=devices, accelerator=accelerator, strategy=strategy, cache_dir=cache or out / "frame_cache",
                                 num_nodes=num_nodes)

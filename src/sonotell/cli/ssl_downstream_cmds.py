@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from sonotell.cli.data_opts import DATA_HELP, LABELS_HELP, benchmark_or_data
 from sonotell.cli.ui import (
     OVERRIDE_HELP,
     SEED_HELP,
@@ -50,7 +51,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def finetune(
-        benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark folder (e.g. from `sonotell bench build pocus`)."),
+        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="Benchmark folder (e.g. from `sonotell bench build pocus`)."),
+        data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+        labels: Path = typer.Option(None, "--labels", "-l", help=LABELS_HELP),
         checkpoint: list[Path] = typer.Option(..., "--checkpoint", "-c", help="Local encoder checkpoint to fine-tune from; repeatable."),
         out: Path = typer.Option(Path("runs/finetune"), "--out", help="Output folder (results.md, results.json, confusion/)."),
         config: str = typer.Option("small", "--config", help="Downstream config (paper or small) or a YAML path."),
@@ -62,12 +65,14 @@ def register(app: typer.Typer) -> None:
 
         from sonotell.methods.downstream import results_table, run_finetune
 
+        inputs = [data, labels] if data is not None else [benchmark, None if benchmark is None else benchmark / "manifest.csv"]
+        benchmark = benchmark_or_data(benchmark, data, labels, out)
         seed_everything(seed)
         names = {}
         for c in checkpoint:
             name = c.stem if c.stem not in names else f"{c.parent.name}/{c.stem}"
             names[name] = c
-        with guarded_output(out, [benchmark, benchmark / "manifest.csv", path_option(config), *checkpoint]), progress_bar("finetune") as progress:
+        with guarded_output(out, [*inputs, path_option(config), *checkpoint]), progress_bar("finetune") as progress:
             md = run_finetune(benchmark, names, out, config=config, overrides=override, seed=seed, progress=progress)
         print_table("downstream F1 (mean ± std over folds)", results_table(json.loads((Path(md).parent / "results.json").read_text())))
         console.print(f"wrote {md}")

@@ -17,7 +17,55 @@ from sonotell.cli.ui import (
     seed_everything,
 )
 
-train_app = typer.Typer(help="Train one recipe on a benchmark (checkpoint + config beside it).", no_args_is_help=True)
+train_app = typer.Typer(help="Train a frame classifier on your scans (`sonotell train --data ...`), or a recipe (`sonotell train voice_label`).", invoke_without_command=True)
+
+DATA_HELP = "Your scans: an ingest manifest CSV, a dataset YAML (manifest + labels + lexicon) or a benchmark folder."
+
+
+@train_app.callback()
+def train_classifier_cmd(
+    ctx: typer.Context,
+    data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
+    benchmark: Path = typer.Option(None, "--benchmark", "-b", help="A benchmark folder (a dataset that also carries ground truth)."),
+    labels: Path = typer.Option(None, "--labels", "-l", help="Labels folder from `sonotell label` or `sonotell review export` (default: the dataset file's)."),
+    lexicon: str = typer.Option(None, "--lexicon", help="Lexicon of the label set (default: the one the labels were made with)."),
+    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Output folder: model.pt, model.yaml, metrics.json, training logs."),
+    init: Path = typer.Option(None, "--init", help="Start from this `sonotell pretrain` encoder checkpoint."),
+    encoder: str = typer.Option(None, "--encoder", help="Registered encoder (e.g. image_resnet, image_resnext, video_r2plus1d); default: the config's."),
+    multilabel: bool = typer.Option(None, "--multilabel/--single-label", help="Every label per frame (sigmoid) or one label per frame (softmax); default: the config's."),
+    config: str = typer.Option("small", "--config", help="Config name (small or paper) or a YAML path."),
+    override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
+    cache: Path = typer.Option(None, "--cache", help="Frame cache folder (default: OUT/cache)."),
+    devices: int = typer.Option(1, "--devices", help="Devices for training (Lightning)."),
+    accelerator: str = typer.Option("cpu", "--accelerator", help="cpu or gpu."),
+    strategy: str = typer.Option("auto", "--strategy", help="auto, or ddp for several devices (gloo on CPU)."),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+) -> None:
+    """Train a frame (or clip) classifier on your scans' speech (or reviewed) labels; metrics on held-out subjects.
+
+    Example: sonotell train --data scans/manifest.csv --labels labels/ --out runs/clf
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from sonotell.data.dataset import load_dataset
+    from sonotell.errors import InputError
+    from sonotell.methods.frame_classifier import load_classifier, train_classifier
+
+    if (data is None) == (benchmark is None):
+        raise InputError(out, "give exactly one of --data (your scans) or --benchmark")
+    seed_everything(seed)
+    ds = load_dataset(data if data is not None else benchmark, labels=labels, lexicon=lexicon)
+    if encoder is not None:
+        override = [*override, f"encoder={encoder}"]
+    if multilabel is not None:
+        override = [*override, f"multilabel={str(multilabel).lower()}"]
+    with progress_bar("train classifier") as progress:
+        ckpt = train_classifier(ds, out, config=config, overrides=override, init=init, seed=seed, cache_dir=cache,
+                                devices=devices, accelerator=accelerator, strategy=strategy, progress=progress)
+    _, meta = load_classifier(ckpt)
+    rows = [{"measured against": k, **v} for k, v in meta["metrics"].items() if isinstance(v, dict)]
+    print_table(f"held-out subjects ({', '.join(meta['test_subjects'])})", rows)
+    console.print(f"wrote {ckpt} (trained on {meta['train_frames']} frames of {len(meta['train_subjects'])} subjects; labels: {', '.join(meta['classes'])})")
 
 
 @train_app.command("voice_label")

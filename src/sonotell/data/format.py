@@ -2,7 +2,7 @@
 
 A benchmark folder holds::
 
-    bench.json              {name, classes, label_names, mask_classes, config, seed}
+    bench.json              {name, classes, label_names, mask_classes, config, seed, task_classes?}
     manifest.csv            one row per scan (see ``MANIFEST_COLUMNS``); paths relative to the folder
     truth/<scan_id>.json    {scan_id, subject_id, label, labels, events, segments, masks, ...}
     masks/*.png             uint8 class-index maps (index i = ``mask_classes[i]``, 0 = background)
@@ -66,6 +66,8 @@ class Benchmark:
         classes: clip-level classes (values of ``label``).
         label_names: multi-label names (findings / organs, values of ``labels``).
         mask_classes: names of mask indices, ``mask_classes[0] == "background"``.
+        task_classes: the benchmark's own clip-classification task, a subset of ``classes``
+            (pocus: COVID-19 / pneumonia / regular, as in Bonmati et al.); all classes by default.
     """
 
     root: Path
@@ -77,6 +79,7 @@ class Benchmark:
     mask_classes: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
     seed: int | None = None
+    task_classes: list[str] = field(default_factory=list)
     _truths: dict = field(default_factory=dict, repr=False, compare=False)
 
     def scan(self, scan_id: str) -> Scan:
@@ -173,7 +176,25 @@ def load_benchmark(path: str | Path) -> Benchmark:
         mask_classes=list(meta["mask_classes"]),
         config=dict(meta["config"] or {}),
         seed=meta["seed"],
+        task_classes=_task_classes(meta, meta_path),
     )
+
+
+def _task_classes(meta: dict, meta_path: Path) -> list[str]:
+    """``task_classes`` from bench.json; older folders lack it, so ask the builder of that benchmark name."""
+    task = meta.get("task_classes")
+    if task is None:
+        from sonotell.bench.build import BENCHMARKS
+
+        task = list(meta["classes"])
+        if meta["name"] in BENCHMARKS:
+            import importlib
+
+            task = importlib.import_module(BENCHMARKS[meta["name"]]).classes_of(dict(meta["config"] or {})).get("task_classes", task)
+    unknown = [c for c in task if c not in meta["classes"]]
+    if unknown:
+        raise InputError(meta_path, f"task_classes {unknown} not among classes {meta['classes']}")
+    return [str(c) for c in task]
 
 
 def read_manifest(path: Path) -> pd.DataFrame:
@@ -206,8 +227,10 @@ def write_manifest(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def write_bench_json(root: Path, *, name: str, classes: list[str], label_names: list[str], mask_classes: list[str], config: dict, seed: int) -> Path:
-    return write_json(root / "bench.json", {"name": name, "classes": classes, "label_names": label_names, "mask_classes": mask_classes, "config": config, "seed": seed})
+def write_bench_json(root: Path, *, name: str, classes: list[str], label_names: list[str], mask_classes: list[str], config: dict, seed: int,
+                     task_classes: list[str] | None = None) -> Path:
+    meta = {"name": name, "classes": classes, "label_names": label_names, "mask_classes": mask_classes, "config": config, "seed": seed}
+    return write_json(root / "bench.json", {**meta, "task_classes": list(classes if task_classes is None else task_classes)})
 
 
 def validate_truth(truth: Any, path: Path) -> None:

@@ -56,6 +56,7 @@ class IngestOptions:
     crop: CropParams = CropParams()
     max_duration_mismatch: float = 0.5
     min_mismatch_s: float = 1.0
+    video_only: bool = False  # scans without speech are valid (for `predict` and self-supervised video work)
 
 
 @dataclass
@@ -138,6 +139,8 @@ def probe_scan(video: str | Path, audio: str | Path | None, scan_id: str, subjec
             roi = check_roi(tuple(roi), width, height, video)
     if not fps or fps <= 0:
         raise InputError(video, "video has no frame rate")
+    if options.video_only and audio is None and not has_audio:
+        return Scan(scan_id, subject_id, video, None, float(audio_offset_s), float(fps), int(n_frames), int(width), int(height), None, None, None if roi is None else tuple(int(v) for v in roi))
     if audio is None and not has_audio:
         raise InputError(video, f"no speech: no {'/'.join(SPEECH_SUFFIXES)} file beside it and no audio track in the video")
     audio_path = None if audio is None else Path(audio)
@@ -260,7 +263,8 @@ def _cache_one(scan: Scan, settings: tuple) -> str:
     from sonotell.io.cache import FrameCache
 
     cache_dir, size, audio_rate_hz = settings
-    return str(FrameCache.build(scan, cache_dir, size=size, audio_rate_hz=audio_rate_hz).root)
+    rate = audio_rate_hz if scan.audio_sample_rate_hz else None  # a video-only scan has no audio to cache
+    return str(FrameCache.build(scan, cache_dir, size=size, audio_rate_hz=rate).root)
 
 
 def _plan(root: Path, sidecar: dict[str, dict], options: IngestOptions) -> tuple[list[dict], list[InputError]]:

@@ -270,10 +270,11 @@ def train_and_evaluate(frames: FrameSet, split: Split, labelled: np.ndarray, poo
             return {"skipped": "one label combination"}
         combo_ids = cluster_match.combination_index(train_frames.labels[labelled], combos)
     net = MultiLabelNet(build_encoder(cfg.get("encoder")), len(frames.classes), 0 if combos is None else len(combos))
-    if init == "cluster":
-        net.encoder.load_state_dict(encoder_state_from(init_ckpt))
-    elif init != "random":
-        net.encoder.load_state_dict(encoder_state_from(init))
+    if init != "random":
+        from sonotell.train.checkpoint import load_state_checked
+
+        path = init_ckpt if init == "cluster" else init
+        load_state_checked(net.encoder, encoder_state_from(path), path, init)  # names both encoders on a mismatch
     task = FinetuneTask(net, semi_cfg.get("optimizer"), config=semi_cfg, seed=seed) if method == "supervised" else \
         FixMatchTask(net, method, None if combos is None else torch.from_numpy(combos), semi_cfg.get("optimizer"), semi_cfg, seed)
     train_multilabel(task, train_frames, labelled, config=semi_cfg, out_dir=run_dir, seed=seed,
@@ -502,6 +503,23 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
+def paired_clustering(rows: list[dict], seed: int = 0) -> dict:
+    """Dirichlet vs negative-entropy prior, and each vs "every label present", paired by (fold, seed) on F1."""
+    from sonotell.eval.paired import paired_difference
+
+    runs = {(r["prior"], r["fold"], r["seed"]): r["f1"] for r in rows if r.get("table") == "clustering" and r.get("f1") is not None}
+    every = {r["fold"]: r["f1"] for r in rows if r.get("method") == "all_positive" and r.get("f1") is not None}
+    out = {}
+    keys = sorted({(f, s) for (_, f, s) in runs}, key=str)
+    if all(("dirichlet", f, s) in runs and ("negative_entropy", f, s) in runs for f, s in keys) and len(keys) >= 2:
+        out[("dirichlet", "negative_entropy")] = paired_difference([runs["dirichlet", f, s] for f, s in keys], [runs["negative_entropy", f, s] for f, s in keys], seed=seed)
+    for prior in ("dirichlet", "negative_entropy"):
+        ks = [(f, s) for f, s in keys if (prior, f, s) in runs and f in every]
+        if len(ks) >= 2:
+            out[(prior, "every label present")] = paired_difference([runs[prior, f, s] for f, s in ks], [every[f] for f, s in ks], seed=seed)
+    return out
+
+
 def write_report(rows: list[dict], frames: FrameSet, splits: list[Split], cfg: dict, out_dir: Path) -> Path:
     """``results.json`` (every run + summary), ``report.md`` and the F1-vs-fraction plot."""
     summary = summarise(rows)
@@ -520,7 +538,15 @@ def write_report(rows: list[dict], frames: FrameSet, splits: list[Split], cfg: d
               "| fraction | init | method | F1 mean | F1 std | AP mean | runs |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['fraction']:g} | {r['init']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |"
               for r in summary["semisup"]]
+    paired = paired_clustering(rows)
+    if paired:
+        from sonotell.eval.paired import describe
+
+        lines += ["", "## Paired comparisons (same folds x seeds; 95 % bootstrap interval of the mean F1 difference)", "",
+                  "| A | B | F1 difference A - B | pairs |", "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {describe(r)} | {r['n']} |" for (a, b), r in paired.items()]
     write_text(out_dir / "report.md", "\n".join(lines) + "\n")
+    write_json(out_dir / "paired.json", [{"a": a, "b": b, **r} for (a, b), r in paired.items()])
     if summary["semisup"]:
         _plot_f1_vs_fraction(summary["semisup"], out_dir / "f1_vs_fraction.png")
     return out_dir / "report.md"

@@ -32,7 +32,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from sonotell.config import load_config
@@ -40,7 +39,7 @@ from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError, SubjectLeakError
 from sonotell.files import write_json, write_text
 from sonotell.progress import Progress, silent
-from sonotell.train import Task, fit, load_model_checkpoint
+from sonotell.train import ClassificationTask, fit, load_model_checkpoint
 from sonotell.train.checkpoint import load_state_checked
 
 log = logging.getLogger(__name__)
@@ -133,21 +132,6 @@ class DownstreamClassifier(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         feats = encode(self.encoder, frames, self.input_kind).reshape(frames.shape[0], -1)
         return self.classifier(self.dropout(feats))
-
-
-class ClassificationTask(Task):
-    """Cross-entropy on clip labels (optionally class-weighted); logs accuracy."""
-
-    def __init__(self, model: nn.Module, optimizer: dict | None = None, class_weights: torch.Tensor | None = None, recipe: str = "downstream", config: dict | None = None):
-        super().__init__(model, optimizer=optimizer, recipe=recipe, config=config)
-        self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(0), persistent=False)
-
-    def step(self, batch) -> dict:
-        logits = self.model(batch["frames"])
-        weight = self.class_weights if self.class_weights.numel() else None
-        loss = F.cross_entropy(logits, batch["label"], weight=weight)
-        acc = (logits.argmax(dim=1) == batch["label"]).float().mean()
-        return {"loss": loss, "accuracy": acc}
 
 
 # --------------------------------------------------------------------------- data
@@ -306,10 +290,12 @@ def cross_validate(
     cache = Path(out_dir) / "cv.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    per_fold, all_true, all_pred = [], [], []
+    per_fold, all_true, all_pred, all_scans = [], [], [], []
+    subject_of = dict(zip(data.scan_ids.tolist(), data.subject_ids.tolist()))
     for f, (tr, te) in enumerate(folds):
         probs = finetune_fold(lambda f=f: make_encoder(f), data, tr, te, cfg, Path(out_dir) / f"fold{f}", seed + f)
-        y_true, y_pred, _ = scan_level(probs, te, data)
+        y_true, y_pred, scan_ids = scan_level(probs, te, data)
+        all_scans += scan_ids
         scores = precision_recall_f1(y_true, y_pred)  # classes present in this fold
         scores["accuracy"] = float(np.mean(y_true == y_pred))
         scores["n_scans"] = int(len(y_true))
@@ -324,6 +310,8 @@ def cross_validate(
         **{f"{m}_std": float(np.std([s[m] for s in per_fold])) for m in ("precision", "recall", "f1", "accuracy")},
         "confusion_true_normalised": confusion_matrix(t, p, n_classes=len(data.class_names), normalize="true").tolist(),
         "class_names": data.class_names,
+        # pooled scan predictions: paired comparisons bootstrap over the patients behind them
+        "scans": {"scan_ids": all_scans, "subjects": [subject_of[s] for s in all_scans], "y_true": t.tolist(), "y_pred": p.tolist()},
     }
     write_json(cache, result)
     return result
@@ -333,6 +321,26 @@ def margins(result: dict, baseline: dict, metric: str = "f1") -> dict:
     """Paired per-fold margin of ``result`` over ``baseline`` (same folds): mean, std, per fold."""
     diff = [a[metric] - b[metric] for a, b in zip(result["per_fold"], baseline["per_fold"])]
     return {"mean": float(np.mean(diff)), "std": float(np.std(diff)), "per_fold": diff}
+
+
+def paired_comparison(result: dict, baseline: dict, seed: int = 0) -> dict:
+    """Macro-F1 difference to ``baseline`` with 95 % intervals: over folds, and over patients.
+
+    ``folds``: bootstrap of the per-fold differences; ``patients``: patients resampled, both
+    systems' pooled scan predictions rescored on each resample (``sonotell.eval.paired``).
+    """
+    from sonotell.eval.metrics import precision_recall_f1
+    from sonotell.eval.paired import paired_bootstrap_by_group, paired_difference
+
+    out = {"folds": paired_difference([f["f1"] for f in result["per_fold"]], [f["f1"] for f in baseline["per_fold"]], seed=seed, unit="fold")}
+    a, b = result.get("scans"), baseline.get("scans")
+    if a and b and a["scan_ids"] == b["scan_ids"]:
+
+        def f1(t, p):
+            return precision_recall_f1(t, p)["f1"]
+
+        out["patients"] = paired_bootstrap_by_group(a["y_true"], a["y_pred"], b["y_pred"], a["subjects"], f1, seed=seed)
+    return out
 
 
 # --------------------------------------------------------------------------- experiment
@@ -353,13 +361,17 @@ def variants_from_config(cfg: dict) -> list[Variant]:
     """Rows from ``variants`` and ``checkpoints``, plus one random-init row per architecture."""
     rows: list[Variant] = []
     for v in cfg.get("variants", []):
-        rows.append(Variant(v["name"], v["recipe"], str(v.get("init", "pretrain")), tuple(v.get("overrides", []))))
+        rows.append(Variant(v["name"], v["recipe"], str(v.get("init", "pretrain")), tuple(v.get("overrides", [])), v.get("compare_with")))
     for name, path in (cfg.get("checkpoints") or {}).items():
         rows.append(Variant(str(name), load_model_checkpoint(path)["recipe"], str(path)))  # CheckpointError names a bad file
     names = [r.name for r in rows]
     if len(set(names)) != len(names):
         raise ConfigError(f"downstream variants must have unique names, got {names}")
     for r in list(rows):
+        if r.baseline is not None:
+            if r.baseline not in names:
+                raise ConfigError(f"variant {r.name!r}: compare_with {r.baseline!r} is not a variant ({', '.join(names)})")
+            continue
         if r.init == RANDOM:
             continue
         base = f"{RANDOM}:{r.recipe}"
@@ -442,7 +454,11 @@ def run_downstream(
         arch.setdefault(v.recipe, load_model_checkpoint(paths[0])["config"])
     for i, v in enumerate(variants):
         progress(i, len(variants), f"variant {v.name}")
-        if v.init == RANDOM:
+        if v.init == RANDOM and v.overrides:
+            # an architecture of its own, e.g. an ImageNet-initialised video branch without SSL
+            own = recipe_config(v.recipe, cfg.get("pretrain", {}).get("config", "small"), list(v.overrides))
+            make = lambda fold, v=v, own=own: model_for_recipe(v.recipe, own)  # noqa: E731
+        elif v.init == RANDOM:
             if v.recipe not in arch:
                 arch[v.recipe] = recipe_config(v.recipe, cfg.get("pretrain", {}).get("config", "small"))
             make = lambda fold, v=v: model_for_recipe(v.recipe, arch[v.recipe])  # noqa: E731
@@ -454,6 +470,7 @@ def run_downstream(
     for res in results.values():
         if res.get("baseline") in results:
             res["margin_f1"] = margins(res, results[res["baseline"]])
+            res["paired_f1"] = paired_comparison(res, results[res["baseline"]], seed)
     progress(len(variants), len(variants), "done")
     folds_info = [{"n_train_clips": len(tr), "n_test_clips": len(te), "test_subjects": subjects} for (tr, te), subjects in zip(folds, fold_subjects)]
     return {"folds": folds_info, "pretrain_per_fold": per_fold, "variants": results}
@@ -472,9 +489,19 @@ def results_table(results: dict) -> list[dict]:
                 "recall": f"{r['recall_mean']:.3f} ± {r['recall_std']:.3f}",
                 "f1": f"{r['f1_mean']:.3f} ± {r['f1_std']:.3f}",
                 "f1_margin_vs_random": "—" if m is None else f"{100 * m['mean']:+.1f} ± {100 * m['std']:.1f} pts",
+                "vs": r.get("baseline") or "—",
+                "F1 diff, 95% CI over folds": _ci(r, "folds"),
+                "F1 diff, 95% CI over patients": _ci(r, "patients"),
             }
         )
     return rows
+
+
+def _ci(result: dict, unit: str) -> str:
+    from sonotell.eval.paired import describe
+
+    c = (result.get("paired_f1") or {}).get(unit)
+    return "—" if c is None else describe(c)
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -565,7 +592,9 @@ def _run(cfg: dict, benchmark, out_dir: Path, seed: int, progress: Progress) -> 
         f"# Downstream classification on `{bench.name}` ({cfg.get('folds', 5)}-fold, patient-level)",
         "",
         f"{result['n_scans']} scans of {result['n_subjects']} subjects, {result['n_clips']} clips; classes: {', '.join(data.class_names)}.",
-        "Macro P / R / F1 over scans, mean ± std over folds; margin: paired per-fold F1 difference to the same architecture from random init.",
+        "Macro P / R / F1 over scans, mean ± std over folds; margin: paired per-fold F1 difference to the same architecture from random init "
+        "(or to the row named under `vs`), with 95 % bootstrap intervals over folds and over patients; "
+        "'not distinguishable' when the interval contains 0.",
         "",
         markdown_table(rows),
         "Confusion matrices (normalised by true class, pooled over folds): " + ", ".join(f"[{k}]({v})" for k, v in result["confusion_png"].items()),

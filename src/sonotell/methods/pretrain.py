@@ -273,12 +273,19 @@ def pretrain(
     with the same config is returned as it is (a finished run is not repeated); an
     interrupted run resumes from ``out_dir/checkpoints/last.ckpt``.
     """
+    from sonotell.data.dataset import Dataset
     from sonotell.seeding import seed_everything
     from sonotell.train import fit, load_model_checkpoint
 
     out_dir = Path(out_dir)
     cfg = resolve_config(recipe, config, overrides)
-    bench = resolve_benchmark(benchmark)
+    if isinstance(benchmark, Dataset):  # a user's own scans: the text branch reads what the speech pipeline heard
+        if benchmark.benchmark is None and benchmark.labels_dir is not None:
+            data = cfg.setdefault("data", {})
+            data["transcripts"] = data.get("transcripts") or str(benchmark.labels_dir)
+        bench = benchmark.as_benchmark()
+    else:
+        bench = resolve_benchmark(benchmark)
     ids = list(scan_ids) if scan_ids is not None else [s.scan_id for s in bench.scans]
     unknown = sorted(set(ids) - {s.scan_id for s in bench.scans})
     if unknown:

@@ -120,7 +120,9 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
     from sonotell.io.video import read_frames
 
     classes = target_classes(bench, data_cfg.get("target", "auto"))
-    if data_cfg.get("classes"):  # a subset, e.g. the paper-style 3 POCUS classes without "viral"
+    if not data_cfg.get("classes") and classes == list(bench.classes) and bench.task_classes:
+        classes = list(bench.task_classes)  # the benchmark's own task (pocus: 3 classes), from its bench.json
+    elif data_cfg.get("classes"):  # a subset, e.g. the paper-style 3 POCUS classes without "viral"
         unknown = [c for c in data_cfg["classes"] if c not in classes]
         if unknown:
             raise ConfigError(f"data.classes {unknown} not among the benchmark's classes {classes}")
@@ -227,23 +229,6 @@ class VoiceLabelDataset(Dataset):
 # ---------------------------------------------------------------- the task
 
 
-def _task_class():
-    from sonotell.train import Task
-
-    class VoiceLabelTask(Task):
-        """Model + class-weighted cross-entropy; logs loss and accuracy."""
-
-        def __init__(self, model, loss, optimizer: dict, config: dict):
-            super().__init__(model, optimizer=optimizer, recipe="voice_label", config=config)
-            self.loss = loss
-
-        def step(self, batch) -> dict:
-            logits = forward(self.model, batch)
-            return {"loss": self.loss(logits, batch["label"]), "acc": (logits.argmax(1) == batch["label"]).float().mean()}
-
-    return VoiceLabelTask
-
-
 def forward(model, batch: dict) -> torch.Tensor:
     """Feed only the modalities the model variant uses."""
     return model(batch["frames"] if model.uses_image else None, batch["spec"] if model.uses_voice else None)
@@ -277,6 +262,8 @@ def model_kwargs(cfg: dict, variant: dict, num_classes: int, keyword_ckpt: Path 
     if variant.get("pretrained_image"):
         pi = variant["pretrained_image"]
         kwargs["pretrained_image"] = str(cfg.get("pretrained_image")) if pi == "config" else str(pi)
+    if cfg.get("image_encoder"):  # a registered image encoder as the image branch (e.g. ImageNet EfficientNet-Lite0)
+        kwargs["image_encoder"] = dict(cfg["image_encoder"])
     kwargs.update(variant.get("model_overrides", {}))
     return kwargs
 
@@ -291,7 +278,7 @@ def train_fold(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray, cf
     """Train one variant on ``train_idx``; return the trained model, test scores and throughput."""
     from sonotell.losses.weighted_ce import WeightedCrossEntropy, class_weights_from_labels
     from sonotell.seeding import seed_everything
-    from sonotell.train import fit
+    from sonotell.train import ClassificationTask, fit
 
     seed_everything(seed)
     tcfg, K = cfg["train"], len(samples.classes)
@@ -301,7 +288,8 @@ def train_fold(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray, cf
     elif weights is not None and len(weights) != K:
         raise ConfigError(f"train.class_weights has {len(weights)} values for {K} classes")
     model = build_model(cfg, variant, K, keyword_ckpt)
-    task = _task_class()(model, WeightedCrossEntropy(weights), tcfg.get("optimizer", {"name": "adam", "lr": 1e-3}), {"method": cfg, "variant": variant})
+    optimizer = tcfg.get("optimizer", {"name": "adam", "lr": 1e-3})
+    task = ClassificationTask(model, WeightedCrossEntropy(weights), optimizer=optimizer, recipe="voice_label", config={"method": cfg, "variant": variant}, forward=forward, metric="acc")
     reduced = int(cfg["data"].get("reduced_frames", 3)) if variant.get("reduced_frames") else None
     train_ds = VoiceLabelDataset(samples, train_idx, train=True, random_pairs=bool(variant.get("random_pairs")), reduced_frames=reduced, seed=seed)
     test_ds = VoiceLabelDataset(samples, test_idx, train=False, reduced_frames=reduced, seed=seed)
@@ -334,7 +322,8 @@ def pretrain_keyword_encoder(words: Sequence[str], out_path: str | Path, *, mode
     from sonotell.losses.weighted_ce import WeightedCrossEntropy
     from sonotell.models.voice_cnn import KeywordNet
     from sonotell.models.voice_label import save_branch
-    from sonotell.train import Task, fit
+    from sonotell.seeding import seed_everything
+    from sonotell.train import ClassificationTask, fit
 
     out_path = Path(out_path)
     if out_path.exists():
@@ -355,15 +344,12 @@ def pretrain_keyword_encoder(words: Sequence[str], out_path: str | Path, *, mode
             progress(len(specs), total, f"keyword {word}")
     spec, y, test = np.stack(specs), np.asarray(labels), np.asarray(is_test)
     mcfg = load("models/voice_label", model_config)
+    # Seed before the network is built: its initial weights are part of the result (two runs
+    # differed by 0.08 keyword accuracy when the seed was set only inside ``fit``).
+    seed_everything(seed)
     net = KeywordNet(len(words), in_channels=int(mcfg.get("spec_bins", SPEC_BINS)), widths=list(mcfg["voice_widths"]), pool_every=int(mcfg.get("voice_pool_every", 2)))
 
-    class KeywordTask(Task):
-        def step(self, batch):
-            logits = self.model(batch[0])
-            return {"loss": self.loss(logits, batch[1]), "acc": (logits.argmax(1) == batch[1]).float().mean()}
-
-    task = KeywordTask(net, optimizer={"name": "adam", "lr": 1e-3}, recipe="keyword_encoder", config={"words": words, **kw_cfg})
-    task.loss = WeightedCrossEntropy(None)
+    task = ClassificationTask(net, WeightedCrossEntropy(None), optimizer={"name": "adam", "lr": 1e-3}, recipe="keyword_encoder", config={"words": words, **kw_cfg}, metric="acc")
     tr = torch.utils.data.TensorDataset(torch.from_numpy(spec[~test]), torch.from_numpy(y[~test]))
     dl = DataLoader(tr, batch_size=int(kw_cfg.get("batch_size", 32)), shuffle=True, generator=torch.Generator().manual_seed(seed))
     work = out_path.parent / (out_path.stem + "_training")

@@ -53,6 +53,7 @@ class VoiceLabelNet(nn.Module):
         pretrained_voice: str | None = None,
         pretrained_image: str | None = None,
         freeze_pretrained: bool = True,
+        image_encoder: dict | None = None,
     ):
         super().__init__()
         if mode not in MODES:
@@ -61,7 +62,11 @@ class VoiceLabelNet(nn.Module):
         self.image_branch = self.voice_branch = None
         self.image_join = self.voice_join = None
         if mode in ("image_voice", "image"):
-            if pretrained_image:
+            if image_encoder and not pretrained_image:
+                # a registered encoder (e.g. ImageNet EfficientNet-Lite0) applied to every frame, maps averaged
+                self.image_branch = FrameStackBranch(image_encoder, in_frames)
+                self.image_join = nn.Conv2d(self.image_branch.out_channels, channels, 1)
+            elif pretrained_image:
                 self.image_branch = load_branch(pretrained_image, "vgg", dict(in_channels=in_frames, widths=list(image_widths), convs_per_stage=list(image_convs_per_stage), n_pools=image_pools))
                 _freeze(self.image_branch, freeze_pretrained)
                 self.image_join = nn.Conv2d(self.image_branch.out_channels, channels, 1)
@@ -108,6 +113,27 @@ class VoiceLabelNet(nn.Module):
         p = self.image_features(frames) if self.uses_image else None
         q = self.voice_features(spec) if self.uses_voice else None
         return self.fusion(q, p)
+
+
+class FrameStackBranch(nn.Module):
+    """Image branch from a registered image encoder: each of the ``in_frames`` frames encoded, maps averaged.
+
+    ``image_encoder`` is a config section ``{name, config, **overrides}`` (``sonotell.models.encoders``);
+    the encoder's ``feature_map`` gives (B, C, H', W') per frame.
+    """
+
+    def __init__(self, image_encoder: dict, in_frames: int):
+        super().__init__()
+        from sonotell.models.encoders import build_encoder
+
+        self.encoder = build_encoder(image_encoder)
+        self.in_channels, self.out_channels = int(in_frames), int(self.encoder.out_dim)
+        self.last_conv = nn.Identity()  # Grad-CAM hooks the averaged map here
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t = frames.shape[:2]
+        fm = self.encoder.feature_map(frames.reshape(b * t, *frames.shape[2:]))
+        return self.last_conv(fm.reshape(b, t, *fm.shape[1:]).mean(dim=1))
 
 
 def _freeze(module: nn.Module, freeze: bool) -> None:

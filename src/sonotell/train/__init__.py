@@ -10,15 +10,18 @@ Example:
 """
 
 from sonotell.train.checkpoint import CheckpointError, load_model_checkpoint, save_model_checkpoint
+from sonotell.train.classify import ClassificationTask, masked_bce
 from sonotell.train.task import NonFiniteLossError, Task
 from sonotell.train.trainer import FitResult, fit
 
 __all__ = [
+    "ClassificationTask",
     "CheckpointError",
     "FitResult",
     "NonFiniteLossError",
     "Task",
     "fit",
+    "masked_bce",
     "load_model_checkpoint",
     "save_model_checkpoint",
 ]

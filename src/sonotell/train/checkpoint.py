@@ -64,6 +64,10 @@ def load_model_checkpoint(path: str | Path, expected: str | None = None, model: 
 def load_state_checked(model: nn.Module, state: dict, path: Path | str, recipe: str, strict: bool = True) -> None:
     """``model.load_state_dict`` with an error that names the file and the mismatching shapes."""
     own = model.state_dict()
+    theirs, ours = _encoder_family(state), _encoder_family(own)
+    if theirs != ours:
+        raise CheckpointError(f"{path}: checkpoint of recipe {recipe!r} holds a {theirs} encoder, this model a {ours} one; "
+                              "build the model with the checkpoint's own config, or use a checkpoint of this encoder")
     bad = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
     if bad:
         raise CheckpointError(f"{path}: checkpoint of recipe {recipe!r} does not fit this model ({bad[0]}; {len(bad)} tensors differ)")
@@ -75,6 +79,11 @@ def load_state_checked(model: nn.Module, state: dict, path: Path | str, recipe: 
             f"({len(missing)} missing keys e.g. {missing[:2]}, {len(unexpected)} unexpected e.g. {unexpected[:2]})"
         )
     model.load_state_dict(state, strict=strict)
+
+
+def _encoder_family(state: dict) -> str:
+    """``efficientnet_lite0`` (ImageNet backbone) or ``from-scratch``, told apart by the backbone's stem key."""
+    return "efficientnet_lite0" if any(str(k).endswith("_conv_stem.weight") for k in state) else "from-scratch"
 
 
 def _normalise(path: Path, raw) -> dict:
