@@ -54,7 +54,7 @@ def test_a_mistyped_setting_is_one_line_and_exit_2(frame_folder, monkeypatch, ca
 
 def test_experiment_deep_cluster_writes_its_tables(frame_folder, tmp_path):
     sets = ["clustering.epochs=1", "semisup.steps=1", "semisup.steps_per_epoch=1", "experiment.seeds=[0]",
-            "experiment.folds=2", "experiment.max_folds=1", "experiment.priors=[dirichlet]", "experiment.lambdas=[]",
+            "experiment.max_folds=1", "experiment.priors=[dirichlet]", "experiment.lambdas=[]",
             "experiment.fractions=[1.0]", "experiment.inits=[random]", "experiment.methods=[supervised]"]
     args = ["experiment", "deep_cluster", "--benchmark", str(frame_folder), "--out", str(tmp_path / "e"), *TINY]
     r = CliRunner().invoke(app, args + [a for s in sets for a in ("--set", s)])

@@ -113,7 +113,7 @@ def load_pretrained(path: str | Path, expected: str | None = None) -> nn.Module:
 def _import_recipe(recipe: str):
     if recipe not in RECIPES:
         raise ConfigError(f"unknown pretraining recipe {recipe!r}; known: {', '.join(RECIPES)}")
-    return importlib.import_module(f"sonotell.methods.{recipe}")
+    return importlib.import_module(f"sonotell.models.{recipe}")  # the recipe network (registers itself)
 
 
 # --------------------------------------------------------------------------- the runner
