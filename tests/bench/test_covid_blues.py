@@ -85,7 +85,7 @@ def test_combined_benchmark_keeps_patients_apart_and_refuses_shared_ids(tiny_ben
     import pandas as pd
 
     from sonotell.bench.combine import combine_benchmarks
-    from sonotell.bench.format import write_bench_json
+    from sonotell.data.format import write_bench_json
 
     other = tmp_path / "other"
     shutil.copytree(tiny_bench, other)

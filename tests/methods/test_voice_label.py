@@ -216,7 +216,7 @@ def test_keyword_encoder_and_pretrained_voice_row_repeat_exactly(tiny_bench, tmp
 
 
 def test_task_classes_of_the_benchmark_apply_without_a_config_override(tiny_bench, tmp_path):
-    from sonotell.bench.format import load_benchmark
+    from sonotell.data.format import load_benchmark
 
     meta = json.loads((tiny_bench / "bench.json").read_text())
     (tiny_bench / "bench.json").write_text(json.dumps({**meta, "task_classes": ["high"]}))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sonotell.bench.format import load_benchmark, write_bench_json, write_manifest
+from sonotell.data.format import load_benchmark, write_bench_json, write_manifest
 from sonotell.errors import InputError
 from sonotell.files import write_json
 

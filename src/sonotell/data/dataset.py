@@ -215,7 +215,7 @@ def dataset_view(ds: Dataset):
     its clip ``label`` is the label present on most of its frames and its ``labels`` every label
     present on any frame. Nothing in it is ground truth.
     """
-    from sonotell.bench.format import Benchmark
+    from sonotell.data.format import Benchmark
 
     class_of, labels_of = {}, {}
     for s in ds.scans:
@@ -322,7 +322,7 @@ def load_dataset(path: str | Path, *, labels: str | Path | None = None, lexicon:
     bench_root = path if path.is_dir() else (path.parent if (path.parent / "bench.json").exists() else None)
     benchmark = None
     if bench_root is not None:
-        from sonotell.bench.format import load_benchmark
+        from sonotell.data.format import load_benchmark
 
         benchmark = load_benchmark(bench_root)
         scans = list(benchmark.scans)
