@@ -34,7 +34,16 @@ def run(name: str, overrides: list[str], work: Path, seed: int) -> dict:
     bench = load_benchmark(out)
     audio_s = sum(audio_duration_s(s.audio_path)[0] for s in bench.scans)
     size_mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
-    return {"benchmark": name, "scans": len(bench.scans), "narration_s": round(audio_s, 1), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "cpu_s_per_scan": round(cpu / len(bench.scans), 3), "size_mb": round(size_mb, 1), "overrides": overrides}
+    return {
+        "benchmark": name,
+        "scans": len(bench.scans),
+        "narration_s": round(audio_s, 1),
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "cpu_s_per_scan": round(cpu / len(bench.scans), 3),
+        "size_mb": round(size_mb, 1),
+        "overrides": overrides,
+    }
 
 
 def main() -> None:
@@ -65,7 +74,12 @@ def main() -> None:
     for r in rows:
         print(" | ".join(f"{str(r[c]):>14}" for c in cols))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"rows": rows, "cpu_count": os.cpu_count(), "load_avg": os.getloadavg(), "python": platform.python_version()}
+    result = {
+        "rows": rows,
+        "cpu_count": os.cpu_count(),
+        "load_avg": os.getloadavg(),
+        "python": platform.python_version(),
+    }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
 

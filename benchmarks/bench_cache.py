@@ -32,7 +32,18 @@ import torch
 from bench_ingest import make_scan
 
 
-def direct_clip(video: Path, wav: Path, indices: np.ndarray, fps: float, roi, size, t: float, before_s: float, after_s: float, sample_rate_hz: int):
+def direct_clip(
+    video: Path,
+    wav: Path,
+    indices: np.ndarray,
+    fps: float,
+    roi,
+    size,
+    t: float,
+    before_s: float,
+    after_s: float,
+    sample_rate_hz: int,
+):
     """Decode one clip straight from the compressed video (seek + decode) and the wav."""
     import av
     import soundfile as sf
@@ -78,7 +89,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration-s", type=float, default=120.0)
     ap.add_argument("--quick", action="store_true", help="30-second scan, fewer clips")
-    ap.add_argument("--clips", type=int, default=40, help="clips decoded directly (the cache samples the same ones, repeated)")
+    ap.add_argument(
+        "--clips", type=int, default=40, help="clips decoded directly (the cache samples the same ones, repeated)"
+    )
     ap.add_argument("--batch", type=int, default=16, help="batch size of the loading-vs-training-step comparison")
     ap.add_argument("--work", type=Path, default=Path("bench_out/cache_work"))
     ap.add_argument("--out", type=Path, default=Path("bench_out/bench_cache.json"))
@@ -97,12 +110,28 @@ def main() -> None:
     scan = ingest(folder, args.work / "manifest.csv", workers=1).scans[0]
     shutil.rmtree(args.work / "cache", ignore_errors=True)
     cache = FrameCache.build(scan, args.work / "cache", size=(128, 128))
-    sampler = ClipSampler(cache, n_frames=16, frame_stride=2, audio_before_s=0.5, audio_after_s=0.5, sample_rate_hz=16000)
+    sampler = ClipSampler(
+        cache, n_frames=16, frame_stride=2, audio_before_s=0.5, audio_after_s=0.5, sample_rate_hz=16000
+    )
     rng = np.random.default_rng(args.seed)
     times = rng.uniform(0, duration_s, n_clips)
 
     t0 = time.perf_counter()
-    direct = [direct_clip(scan.video_path, scan.audio_path, sampler.frame_indices(t), cache.fps, cache.roi, cache.size, t, 0.5, 0.5, 16000) for t in times]
+    direct = [
+        direct_clip(
+            scan.video_path,
+            scan.audio_path,
+            sampler.frame_indices(t),
+            cache.fps,
+            cache.roi,
+            cache.size,
+            t,
+            0.5,
+            0.5,
+            16000,
+        )
+        for t in times
+    ]
     t_direct = time.perf_counter() - t0
 
     repeats = max(1, 2000 // n_clips)
@@ -116,12 +145,16 @@ def main() -> None:
     direct_rate = n_clips / t_direct
     cached_rate = n_clips * repeats / t_cached
     gop = keyframe_interval(scan.video_path)
-    print(f"\nscan: {duration_s:.0f} s, {cache.n_frames} frames 640x480 H.264 (a keyframe every {gop:.0f} frames); clip = 16 frames stride 2 at 128x128 + 1 s audio")
+    print(
+        f"\nscan: {duration_s:.0f} s, {cache.n_frames} frames 640x480 H.264 (a keyframe every {gop:.0f} frames); clip = 16 frames stride 2 at 128x128 + 1 s audio"
+    )
     print(f"{'path':<34} {'clips':>6} {'seconds':>8} {'clips/s':>9}")
     print(f"{'PyAV seek + decode per clip':<34} {n_clips:>6} {t_direct:>8.2f} {direct_rate:>9.1f}")
     print(f"{'frame cache (memmap) sampler':<34} {n_clips * repeats:>6} {t_cached:>8.2f} {cached_rate:>9.1f}")
     speedup = cached_rate / direct_rate
-    print(f"speed-up {speedup:.0f}x (goal >= 20x: {'met' if speedup >= 20 else 'NOT met'}); max |difference| frames {max_frame_diff:.4f}, audio {max_audio_diff:.2e}")
+    print(
+        f"speed-up {speedup:.0f}x (goal >= 20x: {'met' if speedup >= 20 else 'NOT met'}); max |difference| frames {max_frame_diff:.4f}, audio {max_audio_diff:.2e}"
+    )
 
     # --- is loading ever the bottleneck of a CPU training step?
     small = FrameCache.build(scan, args.work / "cache", size=(64, 64))
@@ -142,15 +175,34 @@ def main() -> None:
         opt.step()
         step_s.append(time.perf_counter() - t0)
     load, step = float(np.median(load_s)), float(np.median(step_s))
-    print(f"\nbatch of {args.batch} clips (8 frames 64x64 + audio): load {load * 1000:.1f} ms vs video_r2plus1d/small train step {step * 1000:.0f} ms (1 thread): loading is {100 * load / step:.1f}% of a step")
+    print(
+        f"\nbatch of {args.batch} clips (8 frames 64x64 + audio): load {load * 1000:.1f} ms vs video_r2plus1d/small train step {step * 1000:.0f} ms (1 thread): loading is {100 * load / step:.1f}% of a step"
+    )
 
-    write_json(args.out, {
-        "benchmark": "cache", "duration_s": duration_s, "keyframe_interval": gop, "clips_direct": n_clips, "clips_cached": n_clips * repeats,
-        "direct_clips_per_s": direct_rate, "cached_clips_per_s": cached_rate, "speedup": speedup, "goal_met": speedup >= 20,
-        "max_frame_diff": max_frame_diff, "max_audio_diff": max_audio_diff,
-        "batch": args.batch, "batch_load_s": load, "train_step_s": step, "load_fraction_of_step": load / step,
-        "cpus": os.cpu_count(), "load_average": os.getloadavg()[0], "python": platform.python_version(), "torch": torch.__version__,
-    })
+    write_json(
+        args.out,
+        {
+            "benchmark": "cache",
+            "duration_s": duration_s,
+            "keyframe_interval": gop,
+            "clips_direct": n_clips,
+            "clips_cached": n_clips * repeats,
+            "direct_clips_per_s": direct_rate,
+            "cached_clips_per_s": cached_rate,
+            "speedup": speedup,
+            "goal_met": speedup >= 20,
+            "max_frame_diff": max_frame_diff,
+            "max_audio_diff": max_audio_diff,
+            "batch": args.batch,
+            "batch_load_s": load,
+            "train_step_s": step,
+            "load_fraction_of_step": load / step,
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg()[0],
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+    )
     print(f"wrote {args.out}")
 
 

@@ -31,11 +31,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 POCUS_FINDINGS = ["Effusion", "Consolidations", "B-lines", "A-lines", "Pleural line irregularities", "Air bronchogram"]
-QUICK = ["experiment.seeds=[0]", "experiment.max_folds=1", "experiment.lambdas=[0.5,2.0,10.0]",
-         "experiment.fractions=[0.1,1.0]", "semisup.steps=100", "clustering.epochs=8"]
+QUICK = [
+    "experiment.seeds=[0]",
+    "experiment.max_folds=1",
+    "experiment.lambdas=[0.5,2.0,10.0]",
+    "experiment.fractions=[0.1,1.0]",
+    "semisup.steps=100",
+    "clustering.epochs=8",
+]
 
 
-def pocus_frames(root: Path, size: tuple[int, int], labelled_per_clip: int = 2, unlabelled_per_clip: int = 4, stride: int = 8):
+def pocus_frames(
+    root: Path, size: tuple[int, int], labelled_per_clip: int = 2, unlabelled_per_clip: int = 4, stride: int = 8
+):
     """A FrameSet of POCUS frames: the first frames of each clip, ``stride`` apart."""
     import pandas as pd
 
@@ -79,7 +87,12 @@ def pocus_frames(root: Path, size: tuple[int, int], labelled_per_clip: int = 2, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", choices=["abdominal", "pocus", "both", "speech"], default="abdominal")
-    ap.add_argument("--bench-folder", type=Path, default=None, help="speech task: a built abdominal benchmark (else built under --out)")
+    ap.add_argument(
+        "--bench-folder",
+        type=Path,
+        default=None,
+        help="speech task: a built abdominal benchmark (else built under --out)",
+    )
     ap.add_argument("--data", type=Path, default=SHARED, help="folder holding abdominal_us/ and pocus/")
     ap.add_argument("--config", default="small")
     ap.add_argument("--set", action="append", default=[], help="config override key=value (repeatable)")
@@ -120,15 +133,23 @@ def main() -> None:
         if cache.exists():
             frames = FrameSet.load(cache)
         elif task == "abdominal":
-            frames = load_frames(args.data / "abdominal_us", size, min_area_fraction=float(cfg["data"]["min_area_fraction"]))
+            frames = load_frames(
+                args.data / "abdominal_us", size, min_area_fraction=float(cfg["data"]["min_area_fraction"])
+            )
             frames.save(cache)
         else:
             frames = pocus_frames(args.data / "pocus", size)
             frames.save(cache)
         report = run_experiment(frames, out, cfg, None, args.seed, progress)
         summary = json.loads((out / "results.json").read_text())["summary"]
-        results["tasks"][task] = {"summary": summary, "n_frames": len(frames.images), "n_labelled": int(frames.labelled.sum()),
-                                  "classes": frames.classes, "seconds": round(time.time() - start, 1), "report": str(report)}
+        results["tasks"][task] = {
+            "summary": summary,
+            "n_frames": len(frames.images),
+            "n_labelled": int(frames.labelled.sum()),
+            "classes": frames.classes,
+            "seconds": round(time.time() - start, 1),
+            "report": str(report),
+        }
         print(report.read_text())
     out_json = args.out / f"bench_{args.task}.json"  # one file per task selection: runs of other tasks are kept
     from sonotell.files import write_json
@@ -149,27 +170,47 @@ def speech_task(args, cfg: dict, size, out: Path, cache: Path, progress) -> dict
         from sonotell.bench import build_benchmark
 
         n_sweeps_with_masks = 19  # abdominal: subjects a, b, g, h; the builder puts sweeps with masks first
-        bench = build_benchmark("abdominal", out / "benchmark", overrides=[f"limit={n_sweeps_with_masks}", f"data_root={args.data}"], progress=progress)
+        bench = build_benchmark(
+            "abdominal",
+            out / "benchmark",
+            overrides=[f"limit={n_sweeps_with_masks}", f"data_root={args.data}"],
+            progress=progress,
+        )
     if cache.exists():
         frames = FrameSet.load(cache)
     else:
         from sonotell.speech.pipeline import SpeechPipeline
 
         pipe = SpeechPipeline.from_config("speech", lexicon="abdominal")
-        frames = load_benchmark_frames(bench, size, events_of=lambda scan: pipe.label_scan(scan).events,
-                                       min_area_fraction=float(cfg["data"]["min_area_fraction"]), progress=progress)
+        frames = load_benchmark_frames(
+            bench,
+            size,
+            events_of=lambda scan: pipe.label_scan(scan).events,
+            min_area_fraction=float(cfg["data"]["min_area_fraction"]),
+            progress=progress,
+        )
         frames.save(cache)
     speech_seconds = round(time.time() - start, 1)
-    oracle = load_benchmark_frames(bench, size, events_of=None, min_area_fraction=float(cfg["data"]["min_area_fraction"]))
+    oracle = load_benchmark_frames(
+        bench, size, events_of=None, min_area_fraction=float(cfg["data"]["min_area_fraction"])
+    )
     lab = oracle.labelled
     oracle_agreement = multilabel_report(oracle.labels[lab], oracle.weak_labels[lab], oracle.classes)["weighted"]
     report = run_speech_labels(frames, out, cfg, None, args.seed, progress)
     print(report.read_text())
     print(f"narration script (oracle transcript) vs masks, weighted: {oracle_agreement}")
     data = json.loads((out / "speech_labels.json").read_text())
-    return {"agreement": data["agreement"]["weighted"], "per_class": data["agreement"]["per_class"], "oracle_transcript_agreement": oracle_agreement,
-            "summary": data["summary"], "n_labelled": int(frames.labelled.sum()), "n_frames": len(frames.images),
-            "speech_pipeline_and_load_seconds": speech_seconds, "seconds": round(time.time() - start, 1), "report": str(report)}
+    return {
+        "agreement": data["agreement"]["weighted"],
+        "per_class": data["agreement"]["per_class"],
+        "oracle_transcript_agreement": oracle_agreement,
+        "summary": data["summary"],
+        "n_labelled": int(frames.labelled.sum()),
+        "n_frames": len(frames.images),
+        "speech_pipeline_and_load_seconds": speech_seconds,
+        "seconds": round(time.time() - start, 1),
+        "report": str(report),
+    }
 
 
 if __name__ == "__main__":

@@ -33,7 +33,12 @@ def main() -> None:
     ap.add_argument("--bench", type=Path, default=Path("bench_out/pocus"), help="benchmark folder")
     ap.add_argument("--build", action="store_true", help="build the benchmark (named by the folder's name) if missing")
     ap.add_argument("--config", default="small", help="downstream config: small or paper or a YAML path")
-    ap.add_argument("--work", type=Path, default=Path("bench_out/downstream_work"), help="pretraining + fine-tuning output (resumable)")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=Path("bench_out/downstream_work"),
+        help="pretraining + fine-tuning output (resumable)",
+    )
     ap.add_argument("--folds", type=int, default=None)
     ap.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs")
     ap.add_argument("--pretrain-epochs", type=int, default=None)
@@ -67,7 +72,9 @@ def main() -> None:
     if pre_epochs:
         overrides.append(f"pretrain.overrides=[train.epochs={pre_epochs}]")
     if args.quick:
-        overrides.append("variants=[{name: show_from_tell, recipe: show_from_tell}, {name: dual, recipe: dual}, {name: av_contrastive, recipe: av_contrastive}]")
+        overrides.append(
+            "variants=[{name: show_from_tell, recipe: show_from_tell}, {name: dual, recipe: dual}, {name: av_contrastive, recipe: av_contrastive}]"
+        )
     overrides += args.set
 
     t0 = time.perf_counter()
@@ -75,7 +82,9 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     results = json.loads((Path(md).parent / "results.json").read_text())
     rows = results_table(results)
-    print(f"\n{results['n_scans']} scans / {results['n_subjects']} subjects, {results['config']['folds']}-fold patient-level CV, {seconds:.0f} s")
+    print(
+        f"\n{results['n_scans']} scans / {results['n_subjects']} subjects, {results['config']['folds']}-fold patient-level CV, {seconds:.0f} s"
+    )
     cols = list(rows[0])
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
@@ -89,7 +98,17 @@ def main() -> None:
         a, b = pair.split(":")
         pairs[pair] = paired_comparison(results["variants"][a], results["variants"][b], args.seed)
         print(f"{a} vs {b}: F1 " + "; ".join(f"over {unit}: {describe(c)}" for unit, c in pairs[pair].items()))
-    write_json(args.out, {"seconds": round(seconds, 1), "overrides": overrides, "table": rows, "pairs": pairs, "results": results, "markdown": str(md)})
+    write_json(
+        args.out,
+        {
+            "seconds": round(seconds, 1),
+            "overrides": overrides,
+            "table": rows,
+            "pairs": pairs,
+            "results": results,
+            "markdown": str(md),
+        },
+    )
     print(f"wrote {args.out} and {md}")
 
 

@@ -17,10 +17,19 @@ import numpy as np
 
 SR = 16000
 SMALL_TALK = [
-    "okay, let's save that clip", "can you roll onto your left side for me", "that's great, thank you",
-    "we're nearly done now", "let me get a bit more gel", "is the pressure okay", "just breathe normally",
-    "i'll freeze the image here", "lovely, and relax", "we'll have the report ready this afternoon",
-    "can you lift your arm above your head", "sorry, the gel is a bit cold", "alright, one more view",
+    "okay, let's save that clip",
+    "can you roll onto your left side for me",
+    "that's great, thank you",
+    "we're nearly done now",
+    "let me get a bit more gel",
+    "is the pressure okay",
+    "just breathe normally",
+    "i'll freeze the image here",
+    "lovely, and relax",
+    "we'll have the report ready this afternoon",
+    "can you lift your arm above your head",
+    "sorry, the gel is a bit cold",
+    "alright, one more view",
 ]
 
 
@@ -38,7 +47,9 @@ def sources(minutes: float, seed: int) -> dict[str, np.ndarray]:
         clip = load_noise(files[int(rng.integers(len(files)))], 5 * SR, SR)
         parts.append(clip)
         have += len(clip)
-    out["esc10 noise"] = (0.3 * np.concatenate(parts)[:n] / (np.abs(np.concatenate(parts)).max() + 1e-9)).astype(np.float32)
+    out["esc10 noise"] = (0.3 * np.concatenate(parts)[:n] / (np.abs(np.concatenate(parts)).max() + 1e-9)).astype(
+        np.float32
+    )
     t = np.arange(SR // 2) / SR
     chords = []
     for _ in range(n // len(t)):
@@ -74,8 +85,14 @@ def main() -> None:
         pipe = SpeechPipeline.from_config(configs[system], args.lexicon)
         for name, wav in audio.items():
             events = pipe.process_audio(wav, SR).events
-            row = {"system": system, "source": name, "minutes": args.minutes, "events": len(events),
-                   "per_minute": round(len(events) / args.minutes, 2), "said": [f"{e.term} ({e.label})" for e in events][:8]}
+            row = {
+                "system": system,
+                "source": name,
+                "minutes": args.minutes,
+                "events": len(events),
+                "per_minute": round(len(events) / args.minutes, 2),
+                "said": [f"{e.term} ({e.label})" for e in events][:8],
+            }
             print(json.dumps(row), flush=True)
 
 

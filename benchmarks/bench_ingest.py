@@ -85,7 +85,16 @@ def speech_like_audio(duration_s: float, sample_rate_hz: int = 16000, seed: int 
     return out
 
 
-def write_scan(video_path: Path, audio_path: Path | None, duration_s: float, fps: int = 25, height: int = 240, width: int = 320, seed: int = 0, sample_rate_hz: int = 16000) -> None:
+def write_scan(
+    video_path: Path,
+    audio_path: Path | None,
+    duration_s: float,
+    fps: int = 25,
+    height: int = 240,
+    width: int = 320,
+    seed: int = 0,
+    sample_rate_hz: int = 16000,
+) -> None:
     """Encode the synthetic scan as H.264 mp4 (+ a 16 kHz wav beside it when ``audio_path``)."""
     import av
 
@@ -130,7 +139,9 @@ def make_scan(work: Path, duration_s: float, fps: int, height: int, width: int, 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--duration-s", type=float, default=600.0, help="scan length (default 10 min)")
     ap.add_argument("--quick", action="store_true", help="a 1-minute scan instead")
     ap.add_argument("--fps", type=int, default=25)
@@ -167,22 +178,56 @@ def main() -> None:
     truth_roi = sector_box(args.height, args.width)
     total = t_ingest + t_cache
     rows = [
-        {"stage": "ingest (probe + sector + audio checks)", "seconds": t_ingest, "frames_per_s": scan.n_frames / t_ingest, "x_real_time": duration_s / t_ingest},
-        {"stage": f"frame cache {args.size}x{args.size} + 16 kHz audio", "seconds": t_cache, "frames_per_s": scan.n_frames / t_cache, "x_real_time": duration_s / t_cache},
-        {"stage": "ingest + cache", "seconds": total, "frames_per_s": scan.n_frames / total, "x_real_time": duration_s / total},
+        {
+            "stage": "ingest (probe + sector + audio checks)",
+            "seconds": t_ingest,
+            "frames_per_s": scan.n_frames / t_ingest,
+            "x_real_time": duration_s / t_ingest,
+        },
+        {
+            "stage": f"frame cache {args.size}x{args.size} + 16 kHz audio",
+            "seconds": t_cache,
+            "frames_per_s": scan.n_frames / t_cache,
+            "x_real_time": duration_s / t_cache,
+        },
+        {
+            "stage": "ingest + cache",
+            "seconds": total,
+            "frames_per_s": scan.n_frames / total,
+            "x_real_time": duration_s / total,
+        },
     ]
-    print(f"\nscan: {duration_s:.0f} s, {scan.n_frames} frames at {scan.fps:g} fps, {args.width}x{args.height}; CPUs {os.cpu_count()}, load {load_before:.1f}")
+    print(
+        f"\nscan: {duration_s:.0f} s, {scan.n_frames} frames at {scan.fps:g} fps, {args.width}x{args.height}; CPUs {os.cpu_count()}, load {load_before:.1f}"
+    )
     print(f"{'stage':<42} {'seconds':>8} {'frames/s':>9} {'x real time':>12}")
     for r in rows:
         print(f"{r['stage']:<42} {r['seconds']:>8.1f} {r['frames_per_s']:>9.0f} {r['x_real_time']:>12.2f}")
     iou = roi_iou(scan.roi, truth_roi)
-    print(f"sector ROI detected {scan.roi}, true {truth_roi}, IoU {iou:.3f}; goal: ingest + cache faster than real time -> {'met' if total < duration_s else 'NOT met'}")
-    write_json(args.out, {
-        "benchmark": "ingest", "duration_s": duration_s, "fps": args.fps, "source_size": [args.height, args.width], "cache_size": [args.size, args.size],
-        "n_frames": scan.n_frames, "rows": rows, "real_time_factor": duration_s / total, "goal_met": total < duration_s,
-        "roi_detected": scan.roi, "roi_true": truth_roi, "roi_iou": iou, "cache_frames": cache.n_frames,
-        "cpus": os.cpu_count(), "load_average_before": load_before, "python": platform.python_version(),
-    })
+    print(
+        f"sector ROI detected {scan.roi}, true {truth_roi}, IoU {iou:.3f}; goal: ingest + cache faster than real time -> {'met' if total < duration_s else 'NOT met'}"
+    )
+    write_json(
+        args.out,
+        {
+            "benchmark": "ingest",
+            "duration_s": duration_s,
+            "fps": args.fps,
+            "source_size": [args.height, args.width],
+            "cache_size": [args.size, args.size],
+            "n_frames": scan.n_frames,
+            "rows": rows,
+            "real_time_factor": duration_s / total,
+            "goal_met": total < duration_s,
+            "roi_detected": scan.roi,
+            "roi_true": truth_roi,
+            "roi_iou": iou,
+            "cache_frames": cache.n_frames,
+            "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+            "python": platform.python_version(),
+        },
+    )
     print(f"wrote {args.out}")
 
 

@@ -45,7 +45,9 @@ def main() -> None:
     recs = make_recordings(lexicon, args.recordings, args.seed, [None])["clean"]
     audio = np.concatenate([w for w, _ in recs]).astype(np.float32)
     duration = len(audio) / 16000
-    bare_model = WhisperModel(str(whisper_base_dir()), device="cpu", compute_type="int8", cpu_threads=args.threads, local_files_only=True)
+    bare_model = WhisperModel(
+        str(whisper_base_dir()), device="cpu", compute_type="int8", cpu_threads=args.threads, local_files_only=True
+    )
     label = SpeechPipeline.from_config("speech", lexicon, [f"transcribe.backend.cpu_threads={args.threads}"])
     light = SpeechPipeline.from_config("speech_light", lexicon)
 
@@ -53,7 +55,11 @@ def main() -> None:
         segments, _ = bare_model.transcribe(audio, language="en", beam_size=5, word_timestamps=True, vad_filter=True)
         return sum(len(s.words or []) for s in segments)
 
-    ways = {"bare": bare, "label": lambda: len(label.process_audio(audio, 16000).events), "light": lambda: len(light.process_audio(audio, 16000).events)}
+    ways = {
+        "bare": bare,
+        "label": lambda: len(label.process_audio(audio, 16000).events),
+        "light": lambda: len(light.process_audio(audio, 16000).events),
+    }
     for fn in ways.values():  # warm up: models loaded, caches filled, outside the timing
         fn() if fn is not bare else bare_model.transcribe(audio[:16000], language="en")
     times = {k: [] for k in ways}
@@ -65,7 +71,12 @@ def main() -> None:
     out = {"audio_s": round(duration, 1), "runs": args.runs, "threads": args.threads}
     for name, ts in times.items():
         wall, cpu = float(np.median([t[0] for t in ts])), float(np.median([t[1] for t in ts]))
-        out[name] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "rtf": round(wall / duration, 3), "walls": [round(t[0], 2) for t in ts]}
+        out[name] = {
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "rtf": round(wall / duration, 3),
+            "walls": [round(t[0], 2) for t in ts],
+        }
     out["label_over_bare"] = round(out["label"]["wall_s"] / out["bare"]["wall_s"], 2)
     print(json.dumps(out))
 

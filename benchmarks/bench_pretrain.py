@@ -115,7 +115,13 @@ def localisation_rate(config: str, batch_size: int, repeats: int, seed: int) -> 
     for _ in range(repeats):
         m = model.localisation_map(frames, audio)
     sec = (time.perf_counter() - t0) / repeats
-    return {"config": config, "input": "1x224x224 frame + 0.6 s audio", "batch": batch_size, "map": "x".join(map(str, m.shape[-2:])), "frames_per_s": round(batch_size / sec, 1)}
+    return {
+        "config": config,
+        "input": "1x224x224 frame + 0.6 s audio",
+        "batch": batch_size,
+        "map": "x".join(map(str, m.shape[-2:])),
+        "frames_per_s": round(batch_size / sec, 1),
+    }
 
 
 def toy_batch(n: int, g: torch.Generator) -> tuple[dict, torch.Tensor, torch.Tensor]:
@@ -126,14 +132,27 @@ def toy_batch(n: int, g: torch.Generator) -> tuple[dict, torch.Tensor, torch.Ten
     cell = torch.randint(0, 16, (n,), generator=g)
     frames = 0.1 * torch.rand(n, 4, 64, 64, generator=g)
     yy, xx = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
-    textures = [(torch.sin(yy * 1.5) > 0).float(), (torch.sin(xx * 1.5) > 0).float(), ((yy + xx) % 4 < 2).float(), torch.ones(16, 16)]
+    textures = [
+        (torch.sin(yy * 1.5) > 0).float(),
+        (torch.sin(xx * 1.5) > 0).float(),
+        ((yy + xx) % 4 < 2).float(),
+        torch.ones(16, 16),
+    ]
     for i in range(n):
         y, x = divmod(int(cell[i]), 4)
         frames[i, :, 16 * y : 16 * y + 16, 16 * x : 16 * x + 16] += 0.8 * textures[int(k[i])]
     t = torch.arange(4800) / 16000
-    audio = torch.stack([0.3 * torch.sin(2 * math.pi * (300 + 500 * int(c)) * t) for c in k]) + 0.01 * torch.randn(n, 4800, generator=g)
+    audio = torch.stack([0.3 * torch.sin(2 * math.pi * (300 + 500 * int(c)) * t) for c in k]) + 0.01 * torch.randn(
+        n, 4800, generator=g
+    )
     words = ("liver", "kidney", "spleen", "bladder")
-    batch = {"frames": frames, "audio": audio, "text": [f"here is the {words[int(c)]}" for c in k], "scan_id": [f"s{i}" for i in range(n)], "time_s": torch.zeros(n)}
+    batch = {
+        "frames": frames,
+        "audio": audio,
+        "text": [f"here is the {words[int(c)]}" for c in k],
+        "scan_id": [f"s{i}" for i in range(n)],
+        "time_s": torch.zeros(n),
+    }
     return batch, k, cell
 
 
@@ -146,7 +165,11 @@ def toy_learning(recipe: str, steps: int, seed: int) -> dict:
     torch.manual_seed(seed)
     kw: dict = {"video": {"name": "video_r2plus1d", "config": "small"}, "embed_dim": 16}
     if recipe == "show_from_tell":
-        kw["text"] = {"name": "text_embedding", "config": "small", "vocabulary": build_vocabulary(["here is the liver kidney spleen bladder"])}
+        kw["text"] = {
+            "name": "text_embedding",
+            "config": "small",
+            "vocabulary": build_vocabulary(["here is the liver kidney spleen bladder"]),
+        }
     net = create_model(recipe, None, **kw)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(seed + 1)
@@ -167,7 +190,15 @@ def toy_learning(recipe: str, steps: int, seed: int) -> dict:
         if recipe == "show_from_tell":
             m = net.localisation_map(batch["frames"], batch["audio"])
             pointing = round(float((m.flatten(1).argmax(1) == cell).float().mean()), 3)
-    return {"recipe": recipe, "steps": steps, "train_s": round(sec, 1), "retrieval_acc": round(retrieval, 3), "retrieval_chance": 0.25, "pointing_acc": pointing, "pointing_chance": round(1 / 16, 3)}
+    return {
+        "recipe": recipe,
+        "steps": steps,
+        "train_s": round(sec, 1),
+        "retrieval_acc": round(retrieval, 3),
+        "retrieval_chance": 0.25,
+        "pointing_acc": pointing,
+        "pointing_chance": round(1 / 16, 3),
+    }
 
 
 def localise_check(bench_dir: str, epochs: int, out_dir: Path, seed: int, sizes=(64, 224)) -> list[dict]:
@@ -180,16 +211,40 @@ def localise_check(bench_dir: str, epochs: int, out_dir: Path, seed: int, sizes=
     with_masks = {s.subject_id for s in bench.scans if bench.truth(s.scan_id).get("masks")}
     train_ids = [s.scan_id for s in bench.scans if s.subject_id not in with_masks]
     test_ids = [s.scan_id for s in bench.scans if s.subject_id in with_masks]
-    assert not {s.subject_id for s in bench.scans if s.scan_id in train_ids} & with_masks, "train and test subjects overlap"
-    ckpt = pretrain("show_from_tell", bench, out_dir / f"localise_e{epochs}", overrides=[f"train.epochs={epochs}"], seed=seed, scan_ids=train_ids, cache_dir=out_dir / "frame_cache")
+    assert not {s.subject_id for s in bench.scans if s.scan_id in train_ids} & with_masks, (
+        "train and test subjects overlap"
+    )
+    ckpt = pretrain(
+        "show_from_tell",
+        bench,
+        out_dir / f"localise_e{epochs}",
+        overrides=[f"train.epochs={epochs}"],
+        seed=seed,
+        scan_ids=train_ids,
+        cache_dir=out_dir / "frame_cache",
+    )
     torch.manual_seed(seed)
-    models = {"pretrained": load_pretrained(ckpt, expected="show_from_tell"), "random_init": model_from_config("show_from_tell", load_model_checkpoint(ckpt)["config"]).eval()}
+    models = {
+        "pretrained": load_pretrained(ckpt, expected="show_from_tell"),
+        "random_init": model_from_config("show_from_tell", load_model_checkpoint(ckpt)["config"]).eval(),
+    }
     rows = []
     for name, model in models.items():
         for size in sizes:
             r = score_localisation(bench, model, scan_ids=test_ids, size=(size, size))
-            rows.append({"init": name, "epochs": epochs if name == "pretrained" else 0, "input": f"{size}x{size}", "frames": r["n_frames"], "pointing": round(r["pointing_game"], 3), "iou": round(r["iou"], 3),
-                         "centre_prior": round(r["centre_prior_pointing_game"], 3), "random_map": round(r["random_map_pointing_game"], 3), "test_subjects": ",".join(sorted(with_masks))})
+            rows.append(
+                {
+                    "init": name,
+                    "epochs": epochs if name == "pretrained" else 0,
+                    "input": f"{size}x{size}",
+                    "frames": r["n_frames"],
+                    "pointing": round(r["pointing_game"], 3),
+                    "iou": round(r["iou"], 3),
+                    "centre_prior": round(r["centre_prior_pointing_game"], 3),
+                    "random_map": round(r["random_map_pointing_game"], 3),
+                    "test_subjects": ",".join(sorted(with_masks)),
+                }
+            )
     return rows
 
 
@@ -202,11 +257,25 @@ def end_to_end(recipe: str, benchmark: str, epochs: int, batch_size: int, out_di
     make_dataset(bench, [s.scan_id for s in bench.scans], dict(cfg["data"]), cache)  # build caches untimed
     run_dir = out_dir / f"{recipe}_e2e"
     t0 = time.perf_counter()
-    pretrain(recipe, bench, run_dir, overrides=[f"train.epochs={epochs}", f"train.batch_size={batch_size}", "train.val_fraction=0.0"], seed=seed, cache_dir=cache)
+    pretrain(
+        recipe,
+        bench,
+        run_dir,
+        overrides=[f"train.epochs={epochs}", f"train.batch_size={batch_size}", "train.val_fraction=0.0"],
+        seed=seed,
+        cache_dir=cache,
+    )
     sec = time.perf_counter() - t0
     info = json.loads((run_dir / "pretrain.json").read_text())
     n = info["train_clips"] // batch_size * batch_size * epochs
-    return {"recipe": recipe, "benchmark": bench.name, "clips_seen": n, "seconds": round(sec, 2), "clips_per_s": round(n / sec, 2), "final_train_loss": round(info["metrics"].get("train/loss", float("nan")), 4)}
+    return {
+        "recipe": recipe,
+        "benchmark": bench.name,
+        "clips_seen": n,
+        "seconds": round(sec, 2),
+        "clips_per_s": round(n / sec, 2),
+        "final_train_loss": round(info["metrics"].get("train/loss", float("nan")), 4),
+    }
 
 
 def print_rows(title: str, rows: list[dict]) -> None:
@@ -228,7 +297,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--quick", action="store_true", help="5 timed steps, 1 warm-up")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--toy-steps", type=int, default=0, help="train N steps on the toy task and report retrieval / pointing")
+    ap.add_argument(
+        "--toy-steps", type=int, default=0, help="train N steps on the toy task and report retrieval / pointing"
+    )
     ap.add_argument("--benchmark", default=None, help="benchmark folder for the end-to-end table")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--localise", default=None, help="abdominal benchmark folder for the localisation check")
@@ -240,25 +311,54 @@ def main() -> None:
     steps, warmup = (5, 1) if args.quick else (args.steps, 2)
 
     rows = [step_throughput(r, args.config, args.batch_size, steps, warmup, args.seed) for r in args.recipes]
-    print_rows(f"Pretraining step throughput ({args.config} config, synthetic batches, {args.threads} thread(s), {steps} timed steps)", rows)
-    loc = [localisation_rate(args.config, 16, 2 if args.quick else 5, args.seed)] if "show_from_tell" in args.recipes else []
+    print_rows(
+        f"Pretraining step throughput ({args.config} config, synthetic batches, {args.threads} thread(s), {steps} timed steps)",
+        rows,
+    )
+    loc = (
+        [localisation_rate(args.config, 16, 2 if args.quick else 5, args.seed)]
+        if "show_from_tell" in args.recipes
+        else []
+    )
     print_rows("show_from_tell localisation map rate", loc)
     toy = [toy_learning(r, args.toy_steps, args.seed) for r in args.recipes] if args.toy_steps > 0 else []
     if toy:
         print_rows(f"Toy cross-modal learning check ({args.toy_steps} steps of 16 clips)", toy)
     e2e = []
     if args.benchmark:
-        e2e = [end_to_end(r, args.benchmark, args.epochs, args.batch_size, args.out.parent / "bench_pretrain_runs", args.seed) for r in args.recipes]
+        e2e = [
+            end_to_end(
+                r, args.benchmark, args.epochs, args.batch_size, args.out.parent / "bench_pretrain_runs", args.seed
+            )
+            for r in args.recipes
+        ]
         print_rows(f"End-to-end pretraining on {args.benchmark} ({args.epochs} epoch(s))", e2e)
 
     loc_check = []
     if args.localise:
-        loc_check = localise_check(args.localise, args.localise_epochs, args.out.parent / "bench_pretrain_runs", args.seed)
+        loc_check = localise_check(
+            args.localise, args.localise_epochs, args.out.parent / "bench_pretrain_runs", args.seed
+        )
         print_rows(f"show_from_tell localisation on {args.localise} (held-out subjects with masks)", loc_check)
 
     from sonotell.files import write_json
 
-    write_json(args.out, {"machine": {"cpu_count": os.cpu_count(), "threads": args.threads, "platform": platform.platform(), "torch": torch.__version__}, "steps": rows, "localisation": loc, "toy": toy, "end_to_end": e2e, "localise": loc_check})
+    write_json(
+        args.out,
+        {
+            "machine": {
+                "cpu_count": os.cpu_count(),
+                "threads": args.threads,
+                "platform": platform.platform(),
+                "torch": torch.__version__,
+            },
+            "steps": rows,
+            "localisation": loc,
+            "toy": toy,
+            "end_to_end": e2e,
+            "localise": loc_check,
+        },
+    )
     print(f"\nwrote {args.out}")
 
 

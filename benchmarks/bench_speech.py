@@ -42,14 +42,40 @@ SYSTEMS = {
     "default-nodiarize": ("speech", ["diarize.enabled=false", "diarize.keep=all"]),
     "whisper": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 1}"]),
     # whole regions (up to 30 s of speech spans, silence between) in one call, beam search
-    "whisper-region": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 5, prompt_style: labels}", "transcribe.scope=region"]),
+    "whisper-region": (
+        "speech",
+        [
+            "transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 5, prompt_style: labels}",
+            "transcribe.scope=region",
+        ],
+    ),
     # Whisper's events, plus the default recogniser's where Whisper has none of that label
-    "whisper+default": ("speech", ["transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 5, prompt_style: labels}", "transcribe.scope=region",
-                                   "transcribe.combine=[{name: pocketsphinx, mode: domain_lm, accent_variants: true, decoder_options: {lw: 10.0, beam: 1.0e-60, wbeam: 1.0e-40}}]"]),
+    "whisper+default": (
+        "speech",
+        [
+            "transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 5, prompt_style: labels}",
+            "transcribe.scope=region",
+            "transcribe.combine=[{name: pocketsphinx, mode: domain_lm, accent_variants: true, decoder_options: {lw: 10.0, beam: 1.0e-60, wbeam: 1.0e-40}}]",
+        ],
+    ),
 }
-TEMPLATES = ["here is the {t}", "now the {t}", "this is the {t}", "and we can see the {t}", "okay, {t}", "i can see {t}", "there are {t}"]
+TEMPLATES = [
+    "here is the {t}",
+    "now the {t}",
+    "this is the {t}",
+    "and we can see the {t}",
+    "okay, {t}",
+    "i can see {t}",
+    "there are {t}",
+]
 NEG_TEMPLATES = ["no {t}", "there is no {t}", "no {t} here"]
-OFF_TOPIC = ["take a deep breath for me", "hold it there", "you can breathe normally", "just relax", "let me move the probe a little"]
+OFF_TOPIC = [
+    "take a deep breath for me",
+    "hold it there",
+    "you can breathe normally",
+    "just relax",
+    "let me move the probe a little",
+]
 SECOND = ["okay", "is that cold", "does it look alright", "how long will this take", "sure"]
 FPS = 25.0
 
@@ -91,7 +117,16 @@ def physician_lines(lexicon, data_root: Path) -> list[str]:
     return sorted(out)
 
 
-def make_recordings(lexicon, n: int, seed: int, snrs: list, sample_rate_hz: int = 16000, voices: str = "test", piper: bool = False, phrasing: str = "templates") -> dict:
+def make_recordings(
+    lexicon,
+    n: int,
+    seed: int,
+    snrs: list,
+    sample_rate_hz: int = 16000,
+    voices: str = "test",
+    piper: bool = False,
+    phrasing: str = "templates",
+) -> dict:
     """{condition: [(wav, truth)]}: the same narration under every noise condition.
 
     ``voices="train"`` narrates with the training voices: the set to tune hyper-parameters on.
@@ -140,12 +175,25 @@ def make_recordings(lexicon, n: int, seed: int, snrs: list, sample_rate_hz: int 
             lines.append(Line(text, "clinician", voice, at_s=t))
             t += 3.0 if not comments else 2.0 + 0.4 * len(text.split())
             if rng.random() < 0.5:
-                lines.append(Line(OFF_TOPIC[int(rng.integers(len(OFF_TOPIC)))], "clinician", voice, at_s=t - 1.4, filler=True))
-        lines.append(Line(SECOND[int(rng.integers(len(SECOND)))], "patient", other, at_s=float(rng.uniform(1, 10)), gain_db=-6.0, filler=True))
+                lines.append(
+                    Line(OFF_TOPIC[int(rng.integers(len(OFF_TOPIC)))], "clinician", voice, at_s=t - 1.4, filler=True)
+                )
+        lines.append(
+            Line(
+                SECOND[int(rng.integers(len(SECOND)))],
+                "patient",
+                other,
+                at_s=float(rng.uniform(1, 10)),
+                gain_db=-6.0,
+                filler=True,
+            )
+        )
         narration = render(lines, duration_s=t + 1.0, sample_rate_hz=sample_rate_hz, tts=tts)
         truth = {"scan_id": f"rec{r}", "events": narration.events, "segments": narration.segments, "voice": voice.name}
         noise_rng = np.random.default_rng([seed, r, 1])  # the noise file: its own stream
-        clean.append((narration.audio, truth, noise_files[int(noise_rng.integers(len(noise_files)))] if noise_files else None))
+        clean.append(
+            (narration.audio, truth, noise_files[int(noise_rng.integers(len(noise_files)))] if noise_files else None)
+        )
     out = {}
     for snr in snrs:
         recs = []
@@ -154,14 +202,21 @@ def make_recordings(lexicon, n: int, seed: int, snrs: list, sample_rate_hz: int 
                 recs.append((wav, truth))
             else:
                 noise = load_noise(noise_path, len(wav), sample_rate_hz)
-                recs.append((mix_at_snr(wav, noise, snr, sample_rate_hz)[0].astype(np.float32), {**truth, "noise": noise_path.parent.name}))
+                recs.append(
+                    (
+                        mix_at_snr(wav, noise, snr, sample_rate_hz)[0].astype(np.float32),
+                        {**truth, "noise": noise_path.parent.name},
+                    )
+                )
         out["clean" if snr is None else f"{snr:g} dB"] = recs
     return out
 
 
 def bench_recordings(args, lexicon) -> dict:
     snrs = [None if s == "clean" else float(s) for s in args.snr.split(",")]
-    return make_recordings(lexicon, args.recordings, args.seed, snrs, voices=args.voices, piper=args.piper, phrasing=args.phrasing)
+    return make_recordings(
+        lexicon, args.recordings, args.seed, snrs, voices=args.voices, piper=args.piper, phrasing=args.phrasing
+    )
 
 
 def bench_folder(args, lexicon) -> dict:
@@ -194,9 +249,16 @@ def run_system(name: str, config: str, overrides: list[str], lexicon, recs: list
     for wav, truth in recs:
         result = pipe.process_audio(wav, 16000, truth.get("audio_offset_s", 0.0))
         n_frames = int((len(wav) / 16000 + truth.get("audio_offset_s", 0.0)) * FPS)
-        frames = [f.label for f in align_events(result.events, truth["scan_id"], fps=FPS, n_frames=n_frames, config=pipe.align_cfg)]
+        frames = [
+            f.label
+            for f in align_events(result.events, truth["scan_id"], fps=FPS, n_frames=n_frames, config=pipe.align_cfg)
+        ]
         pred = {**result.to_dict(), "frame_labels": frames}
-        per_scan.append(evaluate_scan(pred, truth, resolve=lexicon.resolve_label, fps=FPS, n_frames=n_frames, align_config=align_cfg))
+        per_scan.append(
+            evaluate_scan(
+                pred, truth, resolve=lexicon.resolve_label, fps=FPS, n_frames=n_frames, align_config=align_cfg
+            )
+        )
     out = summarise(per_scan)
     for tol in ("0.5", "1"):
         for kind in ("all", "positive", "negated"):
@@ -215,7 +277,7 @@ def bench_long(minutes: float, lexicon, seed: int, out_dir: Path) -> dict:
     from sonotell.speech.pipeline import SpeechPipeline
 
     torch.set_num_threads(1)
-    (wav, truth), = make_recordings(lexicon, 1, seed, [None])["clean"]
+    ((wav, truth),) = make_recordings(lexicon, 1, seed, [None])["clean"]
     path = out_dir / f"long_{minutes:g}min.wav"
     n_tiles = int(np.ceil(minutes * 60 * 16000 / len(wav)))
     with sf.SoundFile(str(path), "w", 16000, 1, subtype="PCM_16") as f:  # written tile by tile: never whole in memory
@@ -229,9 +291,15 @@ def bench_long(minutes: float, lexicon, seed: int, out_dir: Path) -> dict:
     path.unlink()
     expected = n_tiles * sum(1 for e in truth["events"] if not e["negated"])
     found = sum(1 for e in result.events if not e.negated)
-    return {"audio_min": round(result.info["duration_s"] / 60, 2), "peak_rss_mb_before": round(rss0), "peak_rss_mb_after": round(rss1),
-            "cpu_real_time_factor": result.info["cpu_real_time_factor"], "real_time_factor": result.info["real_time_factor"],
-            "positive_mentions_said": expected, "positive_events_found": found}
+    return {
+        "audio_min": round(result.info["duration_s"] / 60, 2),
+        "peak_rss_mb_before": round(rss0),
+        "peak_rss_mb_after": round(rss1),
+        "cpu_real_time_factor": result.info["cpu_real_time_factor"],
+        "real_time_factor": result.info["real_time_factor"],
+        "positive_mentions_said": expected,
+        "positive_events_found": found,
+    }
 
 
 def main() -> None:
@@ -243,13 +311,34 @@ def main() -> None:
     ap.add_argument("--whisper-model", default=None, help="local CTranslate2 Whisper folder for the 'whisper' system")
     ap.add_argument("--bench", default=None, help="score a built benchmark's test-voice scans instead of synthesising")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--voices", choices=["test", "train"], default="test", help="narrate with the test voices (report) or the train voices (tune)")
-    ap.add_argument("--set", action="append", default=[], dest="overrides", help="extra config override for every non-baseline system, e.g. transcribe.backend.decoder_options.lw=8")
+    ap.add_argument(
+        "--voices",
+        choices=["test", "train"],
+        default="test",
+        help="narrate with the test voices (report) or the train voices (tune)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="extra config override for every non-baseline system, e.g. transcribe.backend.decoder_options.lw=8",
+    )
     ap.add_argument("--quick", action="store_true", help="3 recordings, baseline + default")
     ap.add_argument("--piper", action="store_true", help="add the neural Piper voice (joe) to the test voices")
-    ap.add_argument("--phrasing", choices=["templates", "physician"], default="templates", help="narrate templates or the physicians' own comments")
+    ap.add_argument(
+        "--phrasing",
+        choices=["templates", "physician"],
+        default="templates",
+        help="narrate templates or the physicians' own comments",
+    )
     ap.add_argument("--out", default="bench_out/speech.json")
-    ap.add_argument("--long", type=float, default=None, help="only the long-file check: stream this many minutes, report memory and RTF")
+    ap.add_argument(
+        "--long",
+        type=float,
+        default=None,
+        help="only the long-file check: stream this many minutes, report memory and RTF",
+    )
     args = ap.parse_args()
     if args.long:
         from sonotell.speech.lexicon import load_lexicon
@@ -271,21 +360,61 @@ def main() -> None:
     rows = []
     for system in args.systems.split(","):
         config, overrides = SYSTEMS[system]
-        overrides = [o.replace("MODEL", str(args.whisper_model)) for o in overrides] + (args.overrides if config != "baseline" else [])
+        overrides = [o.replace("MODEL", str(args.whisper_model)) for o in overrides] + (
+            args.overrides if config != "baseline" else []
+        )
         for condition, recs in data.items():
             t0 = time.perf_counter()
             s = run_system(system, config, overrides, lexicon, recs, align_cfg)
-            row = {"system": system, "condition": condition, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}, "wall_s": round(time.perf_counter() - t0, 1)}
+            row = {
+                "system": system,
+                "condition": condition,
+                **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()},
+                "wall_s": round(time.perf_counter() - t0, 1),
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    cols = ["system", "condition", "f1_all@0.5", "f1_all@1", "f1_positive@0.5", "f1_negated@0.5", "negation_flag_accuracy", "median_start_error_s", "p90_start_error_s", "frame_accuracy", "clinician_recall", "other_rejection", "negation_errors", "negated_truths", "term_wer", "real_time_factor", "cpu_real_time_factor"]
+    cols = [
+        "system",
+        "condition",
+        "f1_all@0.5",
+        "f1_all@1",
+        "f1_positive@0.5",
+        "f1_negated@0.5",
+        "negation_flag_accuracy",
+        "median_start_error_s",
+        "p90_start_error_s",
+        "frame_accuracy",
+        "clinician_recall",
+        "other_rejection",
+        "negation_errors",
+        "negated_truths",
+        "term_wer",
+        "real_time_factor",
+        "cpu_real_time_factor",
+    ]
     print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:
-        print("| " + " | ".join("" if r.get(c) is None else f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+        print(
+            "| "
+            + " | ".join(
+                "" if r.get(c) is None else f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols
+            )
+            + " |"
+        )
     voices = sorted({v for r in rows for v in r.get("f1_by_voice@0.5", {})})
-    print("\nF1 (label and negation match, +-0.5 s) per voice\n\n| system | condition | " + " | ".join(voices) + " |\n|" + "---|" * (len(voices) + 2))
+    print(
+        "\nF1 (label and negation match, +-0.5 s) per voice\n\n| system | condition | "
+        + " | ".join(voices)
+        + " |\n|"
+        + "---|" * (len(voices) + 2)
+    )
     for r in rows:
-        print(f"| {r['system']} | {r['condition']} | " + " | ".join(f"{r['f1_by_voice@0.5'].get(v, float('nan')):.3f}" for v in voices) + " |")
+        print(
+            f"| {r['system']} | {r['condition']} | "
+            + " | ".join(f"{r['f1_by_voice@0.5'].get(v, float('nan')):.3f}" for v in voices)
+            + " |"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     from sonotell.files import write_json

@@ -67,21 +67,39 @@ def main() -> None:
     run_s = time.perf_counter() - t1
     res = json.loads((out / "results.json").read_text())
     paper = res["meta"]["paper_accuracy"]
-    print(f"\nvoice_label on {res['meta']['benchmark']} ({res['meta']['n_samples']} samples, {res['meta']['n_patients']} patients, {res['meta']['cv']['scheme']} x{res['meta']['cv']['k']}), config {args.config}")
+    print(
+        f"\nvoice_label on {res['meta']['benchmark']} ({res['meta']['n_samples']} samples, {res['meta']['n_patients']} patients, {res['meta']['cv']['scheme']} x{res['meta']['cv']['k']}), config {args.config}"
+    )
     print(f"{'variant':<18}{'acc':>7}{'P':>7}{'R':>7}{'F1':>7}{'boot acc':>16}{'paper':>7}{'train/s':>9}{'infer/s':>9}")
     for r in res["rows"]:
         if "accuracy" not in r:
             print(f"{r['variant']:<18} skipped: {r.get('skipped')}")
             continue
         p = paper.get(r["variant"])
-        print(f"{r['variant']:<18}{r['accuracy']:7.3f}{r['precision']:7.3f}{r['recall']:7.3f}{r['f1']:7.3f}{r['boot_mean']:9.3f} ± {r['boot_std']:.3f}{(f'{p:7.2f}' if p is not None else '      –')}{r['train_samples_per_s']:9.1f}{r['inference_clips_per_s']:9.1f}")
+        print(
+            f"{r['variant']:<18}{r['accuracy']:7.3f}{r['precision']:7.3f}{r['recall']:7.3f}{r['f1']:7.3f}{r['boot_mean']:9.3f} ± {r['boot_std']:.3f}{(f'{p:7.2f}' if p is not None else '      –')}{r['train_samples_per_s']:9.1f}{r['inference_clips_per_s']:9.1f}"
+        )
     from sonotell.eval.report import ordering_sentence
 
     print(ordering_sentence(res["rows"]))
     from sonotell.files import write_json
 
-    write_json(args.json, {"benchmark": str(bench_dir), "config": args.config, "overrides": overrides, "seed": args.seed, "threads": args.threads, "build_s": build_s, "experiment_s": run_s,
-                           "machine": platform.processor() or platform.machine(), "rows": res["rows"], "meta": {k: v for k, v in res["meta"].items() if k != "config"}, "results_md": str(md)})
+    write_json(
+        args.json,
+        {
+            "benchmark": str(bench_dir),
+            "config": args.config,
+            "overrides": overrides,
+            "seed": args.seed,
+            "threads": args.threads,
+            "build_s": build_s,
+            "experiment_s": run_s,
+            "machine": platform.processor() or platform.machine(),
+            "rows": res["rows"],
+            "meta": {k: v for k, v in res["meta"].items() if k != "config"},
+            "results_md": str(md),
+        },
+    )
     print(f"wrote {args.json} and {md}")
 
 

@@ -31,7 +31,10 @@ COMMON = ["diarize.enabled=false", "diarize.keep=all"]
 def read_textgrid_words(path: Path) -> list[tuple[str, float, float]]:
     """(word, start_s, end_s) of the tier named ``words`` (short or long TextGrid text format), empty intervals dropped."""
     text = re.sub(r"\[\d*\]", " ", path.read_text(encoding="utf-8", errors="replace"))
-    tokens = [t[1:-1] if t.startswith('"') else float(t) for t in re.findall(r'"(?:[^"]|"")*"|-?\d+(?:\.\d+)?(?:e-?\d+)?', text)]
+    tokens = [
+        t[1:-1] if t.startswith('"') else float(t)
+        for t in re.findall(r'"(?:[^"]|"")*"|-?\d+(?:\.\d+)?(?:e-?\d+)?', text)
+    ]
     i = tokens.index("IntervalTier") if "IntervalTier" in tokens else len(tokens)
     out = []
     while i < len(tokens):
@@ -57,7 +60,9 @@ def pair_words(pred: list[tuple[str, float]], truth: list[tuple[str, float]]) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "real_speech")
+    ap.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "real_speech"
+    )
     ap.add_argument("--systems", default="whisper,whisper+align,light")
     ap.add_argument("--lexicon", default="abdominal")
     ap.add_argument("--out", type=Path, default=None)
@@ -90,14 +95,23 @@ def main() -> None:
             n_true += len(truth)
             flagged += sum(w.aligned is False for w in result.words)
             total += len(result.words)
-            per_rec[stem] = {"true_words": len(truth), "paired": len(e), "median_abs_s": round(float(np.median(np.abs(e))), 3) if e else None}
+            per_rec[stem] = {
+                "true_words": len(truth),
+                "paired": len(e),
+                "median_abs_s": round(float(np.median(np.abs(e))), 3) if e else None,
+            }
         ab = np.abs(errors)
         report[name] = {
-            "recordings": len(recordings), "true_words": n_true, "paired": len(errors),
-            "median_abs_start_error_s": round(float(np.median(ab)), 3), "p90_abs_start_error_s": round(float(np.percentile(ab, 90)), 3),
+            "recordings": len(recordings),
+            "true_words": n_true,
+            "paired": len(errors),
+            "median_abs_start_error_s": round(float(np.median(ab)), 3),
+            "p90_abs_start_error_s": round(float(np.percentile(ab, 90)), 3),
             "mean_signed_start_error_s": round(float(np.mean(errors)), 3),
-            "words_flagged_recogniser_times": flagged, "words": total,
-            "wall_s": round(time.perf_counter() - t0, 1), "per_recording": per_rec,
+            "words_flagged_recogniser_times": flagged,
+            "words": total,
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "per_recording": per_rec,
         }
         print(name, json.dumps({k: v for k, v in report[name].items() if k != "per_recording"}), flush=True)
     if args.out:

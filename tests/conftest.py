@@ -10,7 +10,9 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def write_video(path: Path, frames: np.ndarray, fps: float = 25.0, audio: np.ndarray | None = None, sample_rate_hz: int = 16000) -> Path:
+def write_video(
+    path: Path, frames: np.ndarray, fps: float = 25.0, audio: np.ndarray | None = None, sample_rate_hz: int = 16000
+) -> Path:
     """Encode (T, H, W) uint8 frames as MPEG-4 Part 2 (container by suffix), with an optional AAC track.
 
     The same bit-exact settings as ``sonotell.bench.build.write_video``: libx264's output varied
@@ -104,8 +106,14 @@ def ray_cluster():
     path = os.pathsep.join([str(root), str(root / "src"), os.environ.get("PYTHONPATH", "")])
     for attempt in range(3):  # Ray gives its raylet 30 s to start: on a loaded machine that can time out
         try:
-            ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-                     configure_logging=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+            ray.init(
+                num_cpus=2,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                log_to_driver=False,
+                configure_logging=False,
+                runtime_env={"env_vars": {"PYTHONPATH": path}},
+            )
             break
         except Exception:
             ray.shutdown()

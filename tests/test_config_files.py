@@ -11,28 +11,37 @@ from sonotell.files import write_json
 
 def test_overrides_parse_yaml_values_and_nest():
     base = {"train": {"epochs": 200, "lr": 0.1, "sizes": [1]}, "model": {"width": 8}, "name": "a", "extra": None}
-    cfg = apply_overrides(base, ["train.epochs=3", "model.width=16", "name=x", "train.lr=1", "train.sizes=[2,3]",
-                                 "extra.k=5"])
-    assert cfg == {"train": {"epochs": 3, "lr": 1.0, "sizes": [2, 3]}, "model": {"width": 16}, "name": "x",
-                   "extra": {"k": 5}}
+    cfg = apply_overrides(
+        base, ["train.epochs=3", "model.width=16", "name=x", "train.lr=1", "train.sizes=[2,3]", "extra.k=5"]
+    )
+    assert cfg == {
+        "train": {"epochs": 3, "lr": 1.0, "sizes": [2, 3]},
+        "model": {"width": 16},
+        "name": "x",
+        "extra": {"k": 5},
+    }
     assert isinstance(cfg["train"]["lr"], float) and base["train"]["epochs"] == 200
 
 
-@pytest.mark.parametrize("override, message", [
-    ("vad.treshold=0.5", "unknown setting 'vad.treshold'; did you mean 'vad.threshold'?"),
-    ("vad.threshold=abc", "vad.threshold: 'abc' is not a number"),
-    ("diarize.enabled=maybe", "diarize.enabled: 'maybe' is not true/false"),
-    ("stream.chunk_s.x=1", "'stream.chunk_s' is not a section"),
-    ("vadd.threshold=1", "unknown setting 'vadd.threshold'; did you mean 'vad.threshold'?"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("vad.treshold=0.5", "unknown setting 'vad.treshold'; did you mean 'vad.threshold'?"),
+        ("vad.threshold=abc", "vad.threshold: 'abc' is not a number"),
+        ("diarize.enabled=maybe", "diarize.enabled: 'maybe' is not true/false"),
+        ("stream.chunk_s.x=1", "'stream.chunk_s' is not a section"),
+        ("vadd.threshold=1", "unknown setting 'vadd.threshold'; did you mean 'vad.threshold'?"),
+    ],
+)
 def test_set_rejects_unknown_keys_and_wrong_types(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config("pipelines", "speech", [override])
 
 
 def test_open_sections_accept_new_keys_and_bases_keep_them():
-    cfg = load_config("pipelines", "speech_small", ["transcribe.backend.decoder_options.pbeam=1.0e-30",
-                                                    "transcribe.backend.model=x"])
+    cfg = load_config(
+        "pipelines", "speech_small", ["transcribe.backend.decoder_options.pbeam=1.0e-30", "transcribe.backend.model=x"]
+    )
     assert cfg["transcribe"]["backend"]["decoder_options"]["pbeam"] == 1.0e-30
     assert cfg["transcribe"]["backend"]["model"] == "x"
     assert "_open_" not in cfg

@@ -11,12 +11,28 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sonotell"
 
 # lower rank = lower layer; a module may import its own layer and those below
 RANK = {
-    "types": 0, "errors": 0, "config": 0, "files": 0, "progress": 0, "seeding": 0, "safeload": 0, "engine": 0, "__init__": 0,
+    "types": 0,
+    "errors": 0,
+    "config": 0,
+    "files": 0,
+    "progress": 0,
+    "seeding": 0,
+    "safeload": 0,
+    "engine": 0,
+    "__init__": 0,
     "io": 1,
-    "speech": 2, "data": 2,
-    "models": 3, "losses": 3, "train": 3,
-    "methods": 4, "eval": 4, "review": 4, "bench": 4,
-    "demo": 5, "cli": 5, "__main__": 5,
+    "speech": 2,
+    "data": 2,
+    "models": 3,
+    "losses": 3,
+    "train": 3,
+    "methods": 4,
+    "eval": 4,
+    "review": 4,
+    "bench": 4,
+    "demo": 5,
+    "cli": 5,
+    "__main__": 5,
 }
 
 
@@ -50,7 +66,9 @@ def upward_imports() -> list[str]:
 
 
 def test_every_package_has_a_layer():
-    tops = {p.stem if p.is_file() else p.name for p in SRC.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    tops = {
+        p.stem if p.is_file() else p.name for p in SRC.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
     assert tops <= set(RANK), tops - set(RANK)
 
 
@@ -64,4 +82,3 @@ def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
     (fake / "io" / "x.py").write_text("def f():\n    from sonotell.methods import pretrain\n")
     monkeypatch.setattr(sys.modules[__name__], "SRC", fake)
     assert upward_imports() == ["sonotell/io/x.py (io) imports sonotell.methods (methods)"]
-

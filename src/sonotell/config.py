@@ -212,8 +212,15 @@ def packaged_default(group: str, name: str, *path: str) -> Any:
     return copy.deepcopy(node)
 
 
-def setting(group: str, name: str, *path: str, ge: float | None = None, le: float | None = None,
-            gt: float | None = None, choices: tuple | None = None) -> Any:
+def setting(
+    group: str,
+    name: str,
+    *path: str,
+    ge: float | None = None,
+    le: float | None = None,
+    gt: float | None = None,
+    choices: tuple | None = None,
+) -> Any:
     """A dataclass field whose default is read from a packaged YAML (the one place it lives), with its checks."""
     return dataclasses.field(
         default_factory=functools.partial(packaged_default, group, name, *path),
@@ -237,7 +244,9 @@ class Section:
         for k in cfg:
             if k not in names:
                 qualified = [f"{cls.SECTION}.{n}" for n in names]
-                raise ConfigError(f"unknown setting '{cls.SECTION}.{k}'" + did_you_mean(f"{cls.SECTION}.{k}", qualified))
+                raise ConfigError(
+                    f"unknown setting '{cls.SECTION}.{k}'" + did_you_mean(f"{cls.SECTION}.{k}", qualified)
+                )
         return cls(**cfg)
 
     def __post_init__(self) -> None:

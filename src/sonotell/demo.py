@@ -55,7 +55,7 @@ COMMANDS = {
     "ingest": "sonotell ingest OUT/bench/videos --out OUT/manifest.csv --meta OUT/ingest_metadata.csv",
     "labels": "sonotell label OUT/manifest.csv --lexicon abdominal --out OUT/labels --set align.before_s=0.5 --set align.after_s=1.5",
     "train": "sonotell train --benchmark OUT/bench --labels OUT/labels --lexicon abdominal --out OUT/train/speech "
-             "--set size=[64,64] --set train.epochs=E  (and --set labels_from=truth --out OUT/train/truth)",
+    "--set size=[64,64] --set train.epochs=E  (and --set labels_from=truth --out OUT/train/truth)",
     "predict": "sonotell predict OUT/train/speech/model.pt <held-out videos> --out OUT/predictions",
     "evaluate": "sonotell eval labels OUT/labels --benchmark OUT/bench --lexicon abdominal; metrics.json of each model",
 }
@@ -88,7 +88,9 @@ class DemoState:
     files: dict = field(default_factory=dict)
 
 
-def run_demo(out_dir: str | Path = "demo_out", *, seed: int = 0, subjects: int = 6, epochs: int = 12, progress: Progress = silent) -> Path:
+def run_demo(
+    out_dir: str | Path = "demo_out", *, seed: int = 0, subjects: int = 6, epochs: int = 12, progress: Progress = silent
+) -> Path:
     """Run every stage into ``out_dir``; return the path of ``report.md``."""
     from sonotell.seeding import seed_everything
 
@@ -154,7 +156,9 @@ def _stage_ingest(st: DemoState) -> str:
     writer = csv.writer(buf)
     writer.writerow(["file", "scan_id", "subject_id", "audio_path", "audio_offset_s"])
     for s in st.bench.scans:
-        writer.writerow([Path(s.video_path).name, s.scan_id, s.subject_id, str(Path(s.audio_path).resolve()), s.audio_offset_s])
+        writer.writerow(
+            [Path(s.video_path).name, s.scan_id, s.subject_id, str(Path(s.audio_path).resolve()), s.audio_offset_s]
+        )
     write_text(sidecar, buf.getvalue())
     result = ingest(root / "videos", st.out_dir / "manifest.csv", metadata=sidecar, workers=2)
     if result.problems:
@@ -187,7 +191,9 @@ def _stage_labels(st: DemoState) -> str:
         if csv_path.exists():
             st.speech[scan.scan_id] = list(pd.read_csv(csv_path, keep_default_na=False)["label"].astype(str))
     _need(st.speech, "the speech pipeline labelled no scan (see labels/summary.csv)")
-    st.label_summary, _ = evaluate_labels_dir(label_dir, st.bench, lexicon=load_lexicon("abdominal"), scan_ids=sorted(st.speech), align_config=config["align"])
+    st.label_summary, _ = evaluate_labels_dir(
+        label_dir, st.bench, lexicon=load_lexicon("abdominal"), scan_ids=sorted(st.speech), align_config=config["align"]
+    )
     write_json(st.out_dir / "labels_eval.json", st.label_summary)
     st.files["labels"] = "labels/"
     s = st.label_summary
@@ -195,7 +201,13 @@ def _stage_labels(st: DemoState) -> str:
 
 
 def _train_overrides(st: DemoState) -> list[str]:
-    return [f"size=[{WORK_SIZE[0]},{WORK_SIZE[1]}]", f"frame_step={FRAME_STEP}", f"train.epochs={st.epochs}", "test_fraction=0.34", "train.class_weighted=false"]
+    return [
+        f"size=[{WORK_SIZE[0]},{WORK_SIZE[1]}]",
+        f"frame_step={FRAME_STEP}",
+        f"train.epochs={st.epochs}",
+        "test_fraction=0.34",
+        "train.class_weighted=false",
+    ]
 
 
 def _stage_train(st: DemoState) -> str:
@@ -204,19 +216,31 @@ def _stage_train(st: DemoState) -> str:
 
     _need(st.speech, "no speech labels")
     ds = load_dataset(st.bench.root, labels=st.out_dir / "labels", lexicon="abdominal")
-    ds.scans = [s for s in st.scans if s.scan_id in st.speech]  # the scans ingest and label accepted (their ROI, their caches)
+    ds.scans = [
+        s for s in st.scans if s.scan_id in st.speech
+    ]  # the scans ingest and label accepted (their ROI, their caches)
     notes = []
     for source in ("speech", "truth"):
         over = [*_train_overrides(st), f"labels_from={'labels' if source == 'speech' else 'truth'}"]
-        ckpt = train_classifier(ds, st.out_dir / "train" / source, overrides=over, seed=st.seed, cache_dir=st.out_dir / "cache")
+        ckpt = train_classifier(
+            ds, st.out_dir / "train" / source, overrides=over, seed=st.seed, cache_dir=st.out_dir / "cache"
+        )
         model, meta = load_classifier(ckpt)
         st.models[source] = model
         st.results[f"train_frames_{source}"] = meta["train_frames"]
         st.files[f"model_{source}"] = str(ckpt.relative_to(st.out_dir))
         notes.append(f"{source}: {meta['train_frames']} frames")
-    st.results["split"] = {"train_scans": meta["train_scans"], "test_scans": meta["test_scans"], "classes": meta["classes"]}
+    st.results["split"] = {
+        "train_scans": meta["train_scans"],
+        "test_scans": meta["test_scans"],
+        "classes": meta["classes"],
+    }
     st.dataset = ds
-    return "organ classifier trained (sonotell train) on " + ", ".join(notes) + f"; held-out subjects {', '.join(meta['test_subjects'])}"
+    return (
+        "organ classifier trained (sonotell train) on "
+        + ", ".join(notes)
+        + f"; held-out subjects {', '.join(meta['test_subjects'])}"
+    )
 
 
 def _stage_predict(st: DemoState) -> str:
@@ -246,9 +270,23 @@ def _stage_evaluate(st: DemoState) -> str:
     for source, model in st.models.items():
         pred = predict_samples(model, test, multilabel=False).argmax(1)
         summary = classification_summary(test.y, pred, classes)
-        png = confusion_matrix_png(st.out_dir / f"confusion_{source}.png", summary["confusion_true_normalised"], classes, title=f"labels from {source}: confusion (rows: true)")
+        png = confusion_matrix_png(
+            st.out_dir / f"confusion_{source}.png",
+            summary["confusion_true_normalised"],
+            classes,
+            title=f"labels from {source}: confusion (rows: true)",
+        )
         st.files[f"confusion_{source}"] = png.name
-        rows.append({"labels from": source, "test frames": int(len(test.y)), "accuracy": summary["accuracy"], "macro precision": summary["precision"], "macro recall": summary["recall"], "macro F1": summary["f1"]})
+        rows.append(
+            {
+                "labels from": source,
+                "test frames": int(len(test.y)),
+                "accuracy": summary["accuracy"],
+                "macro precision": summary["precision"],
+                "macro recall": summary["recall"],
+                "macro F1": summary["f1"],
+            }
+        )
     st.results["classification"] = rows
     write_json(st.out_dir / "classification.json", rows)
     speech = next(r for r in rows if r["labels from"] == "speech")
@@ -291,7 +329,9 @@ def _stage_localise(st: DemoState) -> str:
     centre[:, h // 2 - 1 : h // 2 + 1, w // 2 - 1 : w // 2 + 1] = 1.0  # the usual centre-bias baseline
     centre_accuracy, _ = pointing_game_accuracy(centre, masks, tolerance_px=4.0)
     k = int(np.argmax([m.sum() for m in masks]))
-    png = save_overlay(st.out_dir / "localisation_overlay.png", frames[k], heats[k], title=f"Grad-CAM: {classes[targets[k]]}")
+    png = save_overlay(
+        st.out_dir / "localisation_overlay.png", frames[k], heats[k], title=f"Grad-CAM: {classes[targets[k]]}"
+    )
     _outline_mask(png, masks[k])
     st.files["overlay"] = png.name
     st.results["pointing_game"] = {"accuracy": accuracy, "centre_baseline": centre_accuracy, "frames": n}
@@ -341,31 +381,80 @@ def _outline_mask(png: Path, mask: np.ndarray) -> None:
 
 
 def _write_report(st: DemoState) -> Path:
-    lines = ["# sonotell demo report", "", f"Seed {st.seed}; synthetic benchmark of {st.subjects} subjects; all data made by the demo.", ""]
+    lines = [
+        "# sonotell demo report",
+        "",
+        f"Seed {st.seed}; synthetic benchmark of {st.subjects} subjects; all data made by the demo.",
+        "",
+    ]
     lines += ["## Stages", "", "| stage | status | seconds | note |", "|---|---|---|---|"]
     lines += [f"| {r.name} | {r.status} | {r.seconds:.1f} | {r.note} |" for r in st.stages]
     s = st.label_summary
     if s:
         lines += ["", "## Labels from speech (vs. the benchmark's ground truth)", ""]
-        keys = [k for k in ("precision", "recall", "f1", "median_start_error_s", "p90_start_error_s", "frame_accuracy", "clinician_recall", "other_rejection", "negation_errors", "term_wer", "real_time_factor") if s.get(k) is not None]
-        lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys), "| " + " | ".join(_fmt(s[k]) for k in keys) + " |"]
+        keys = [
+            k
+            for k in (
+                "precision",
+                "recall",
+                "f1",
+                "median_start_error_s",
+                "p90_start_error_s",
+                "frame_accuracy",
+                "clinician_recall",
+                "other_rejection",
+                "negation_errors",
+                "term_wer",
+                "real_time_factor",
+            )
+            if s.get(k) is not None
+        ]
+        lines += [
+            "| " + " | ".join(keys) + " |",
+            "|" + "---|" * len(keys),
+            "| " + " | ".join(_fmt(s[k]) for k in keys) + " |",
+        ]
     rows = st.results.get("classification")
     if rows:
         lines += ["", "## Organ classification on held-out subjects", ""]
         keys = list(rows[0])
         lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(_fmt(r[k]) for k in keys) + " |" for r in rows]
-        lines += ["", "Ground truth of test frames: the organ covering most of the frame's mask. 'speech' trains on",
-                  "frames labelled only by what was said; 'truth' trains the same network on mask labels.", ""]
-        lines += [f"![confusion, labels from {src}]({st.files[f'confusion_{src}']})" for src in ("speech", "truth") if f"confusion_{src}" in st.files]
+        lines += [
+            "",
+            "Ground truth of test frames: the organ covering most of the frame's mask. 'speech' trains on",
+            "frames labelled only by what was said; 'truth' trains the same network on mask labels.",
+            "",
+        ]
+        lines += [
+            f"![confusion, labels from {src}]({st.files[f'confusion_{src}']})"
+            for src in ("speech", "truth")
+            if f"confusion_{src}" in st.files
+        ]
     if "pointing_game" in st.results:
         pg = st.results["pointing_game"]
-        lines += ["", "## Localisation", "", f"Grad-CAM of the speech-trained model, pointing game against organ masks: {pg['accuracy']:.2f} over {pg['frames']} test frames (a map peaked at the centre scores {pg['centre_baseline']:.2f}).", ""]
+        lines += [
+            "",
+            "## Localisation",
+            "",
+            f"Grad-CAM of the speech-trained model, pointing game against organ masks: {pg['accuracy']:.2f} over {pg['frames']} test frames (a map peaked at the centre scores {pg['centre_baseline']:.2f}).",
+            "",
+        ]
         lines += [f"![localisation overlay]({st.files['overlay']})"]
     if "sheet" in st.files:
-        lines += ["", "## Predictions on held-out scans (`sonotell predict`)", "", f"Per-frame probabilities and a summary in `{st.files['predictions']}`; a contact sheet:", "", f"![contact sheet]({st.files['sheet']})"]
+        lines += [
+            "",
+            "## Predictions on held-out scans (`sonotell predict`)",
+            "",
+            f"Per-frame probabilities and a summary in `{st.files['predictions']}`; a contact sheet:",
+            "",
+            f"![contact sheet]({st.files['sheet']})",
+        ]
     lines += ["", "## The same steps as commands", ""] + [f"- {name}: `{cmd}`" for name, cmd in COMMANDS.items()]
-    write_json(st.out_dir / "demo.json", {"stages": [r.__dict__ for r in st.stages], "labels": s, "results": st.results, "files": st.files})
+    write_json(
+        st.out_dir / "demo.json",
+        {"stages": [r.__dict__ for r in st.stages], "labels": s, "results": st.results, "files": st.files},
+    )
     return write_text(st.out_dir / "report.md", "\n".join(lines) + "\n")
 
 

@@ -312,8 +312,13 @@ def start_local_ray(num_cpus: int, attempts: int = 3) -> None:
     ray = import_ray()
     for attempt in range(1, attempts + 1):
         try:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-                     configure_logging=False)
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                log_to_driver=False,
+                configure_logging=False,
+            )
             return
         except Exception as e:  # noqa: BLE001  (Ray raises a bare Exception when its start times out)
             ray.shutdown()

@@ -189,7 +189,9 @@ def output_lock(out: str | Path) -> Iterator[Path]:
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "another process"
-            raise OutputError(out, f"another sonotell run ({holder}) is writing here; wait for it to finish or choose another output") from None
+            raise OutputError(
+                out, f"another sonotell run ({holder}) is writing here; wait for it to finish or choose another output"
+            ) from None
         f.seek(0)
         f.truncate()
         f.write(f"pid {os.getpid()}")

@@ -35,7 +35,10 @@ def load_weights_only(path: str | Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported object"
-        raise InputError(path, f"refused: the checkpoint holds Python objects beyond tensors and plain data ({first}); {CONVERT_HINT}") from None
+        raise InputError(
+            path,
+            f"refused: the checkpoint holds Python objects beyond tensors and plain data ({first}); {CONVERT_HINT}",
+        ) from None
     except Exception as e:  # noqa: BLE001  (truncated zip, not a torch file, ...)
         raise InputError(path, f"unreadable checkpoint ({e.__class__.__name__}: {e})") from None
 

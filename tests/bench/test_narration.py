@@ -1,4 +1,3 @@
-
 from sonotell.bench.narration import Line, parse_markup, render, word_times
 from sonotell.bench.tts import EspeakTTS, Speech, Voice
 
@@ -12,7 +11,12 @@ def test_parse_markup_spans_and_negation():
 
 def test_word_times_match_tokens_after_sentence_end():
     # eSpeak points at the space before a word that follows a full stop: match by position
-    speech = Speech(audio=None, sample_rate_hz=16000, words=[("no", 0.0, 0.2), ("effusion", 0.2, 0.6), (" ", 0.6, 1.2), ("take", 1.2, 1.5)], positions=[(0, 2), (3, 8), (12, 1), (18, 4)])
+    speech = Speech(
+        audio=None,
+        sample_rate_hz=16000,
+        words=[("no", 0.0, 0.2), ("effusion", 0.2, 0.6), (" ", 0.6, 1.2), ("take", 1.2, 1.5)],
+        positions=[(0, 2), (3, 8), (12, 1), (18, 4)],
+    )
     got = word_times("no effusion. okay, take", speech)
     assert [(w, s) for _, _, w, s, _ in got] == [("no", 0.0), ("effusion", 0.2), ("okay", 0.6), ("take", 1.2)]
 

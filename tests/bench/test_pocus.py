@@ -33,7 +33,10 @@ def test_build_a_few_real_clips(shared_data, tmp_path):
     root = build_benchmark("pocus", tmp_path / "pocus", overrides=over, seed=1)
     bench = load_benchmark(root)
     assert len(bench.scans) == 3 and bench.classes == CLASSES and bench.label_names == FINDINGS
-    assert bench.task_classes == ["COVID-19", "pneumonia", "regular"] and json.loads((root / "bench.json").read_text())["task_classes"] == bench.task_classes
+    assert (
+        bench.task_classes == ["COVID-19", "pneumonia", "regular"]
+        and json.loads((root / "bench.json").read_text())["task_classes"] == bench.task_classes
+    )
     assert len(set(bench.table["label"])) == 3  # class-balanced subset
     for scan in bench.scans:
         truth = bench.truth(scan.scan_id)

@@ -15,7 +15,20 @@ def test_pretrain_help_and_unknown_recipe(tmp_path):
 
 def test_pretrain_writes_encoder_checkpoint(tiny_bench, tmp_path):
     out = tmp_path / "runs"
-    args = ["pretrain", "dual", "--benchmark", str(tiny_bench), "--out", str(out), "--set", "train.epochs=1", "--set", "train.batch_size=4", "--seed", "1"]
+    args = [
+        "pretrain",
+        "dual",
+        "--benchmark",
+        str(tiny_bench),
+        "--out",
+        str(out),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.batch_size=4",
+        "--seed",
+        "1",
+    ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert (out / "dual" / "encoder.pt").exists() and (out / "dual" / "encoder.yaml").exists()

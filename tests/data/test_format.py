@@ -81,7 +81,9 @@ def test_bad_truth_event(bench_copy):
     sid = bench.scans[0].scan_id
     path = bench_copy / "truth" / f"{sid}.json"
     truth = json.loads(path.read_text())
-    truth["events"] = [{"label": "liver", "term": "liver", "start_s": 2.0, "end_s": 1.0, "speaker": "clinician", "negated": False}]
+    truth["events"] = [
+        {"label": "liver", "term": "liver", "start_s": 2.0, "end_s": 1.0, "speaker": "clinician", "negated": False}
+    ]
     path.write_text(json.dumps(truth))
     with pytest.raises(InputError, match=r"events\[0\] ends before it starts"):
         bench.truth(sid)

@@ -10,7 +10,14 @@ from tests.data.cache_helpers import cache_from_arrays
 def cache(tmp_path):
     # frame i is filled with the value i; audio sample n holds n, so windows are checkable exactly
     frames = np.repeat(np.arange(50, dtype=np.uint8)[:, None, None], 12 * 16, axis=1).reshape(50, 12, 16)
-    return cache_from_arrays(tmp_path / "c", frames, fps=10.0, audio=np.arange(8000 * 6, dtype=np.float32), audio_rate_hz=8000, audio_offset_s=0.5)
+    return cache_from_arrays(
+        tmp_path / "c",
+        frames,
+        fps=10.0,
+        audio=np.arange(8000 * 6, dtype=np.float32),
+        audio_rate_hz=8000,
+        audio_offset_s=0.5,
+    )
 
 
 def test_frames_around_t_with_stride_and_edge_repeat(cache):
@@ -39,7 +46,9 @@ def test_audio_window_respects_offset_and_zero_pads(cache):
 
 def test_resampling_resizing_and_transcript(cache):
     words = [Word("lots", 1.0, 1.2), Word("of", 1.2, 1.3), Word("b-lines", 1.35, 1.8), Word("later", 3.0, 3.2)]
-    s = ClipSampler(cache, n_frames=2, size=(6, 8), audio_before_s=0.5, audio_after_s=0.5, sample_rate_hz=16000, words=words)
+    s = ClipSampler(
+        cache, n_frames=2, size=(6, 8), audio_before_s=0.5, audio_after_s=0.5, sample_rate_hz=16000, words=words
+    )
     clip = s(1.5, label="b_lines", labels=("b_lines",))
     assert clip.frames.shape == (2, 6, 8) and clip.audio.shape == (16000,) and clip.sample_rate_hz == 16000
     assert clip.text == "lots of b-lines" and clip.label == "b_lines" and clip.subject_id == "p"

@@ -41,7 +41,18 @@ def test_dual_log_mel_matches_librosa(tone):
     wav, sr = tone
     ours = spectrogram(wav, sr, "dual")
     # librosa centres a 400-sample window in a 512-sample frame: shift by 56 to align frames
-    ref = librosa.feature.melspectrogram(y=np.pad(wav, 56), sr=sr, n_fft=512, win_length=400, hop_length=160, center=False, n_mels=64, fmin=0, fmax=8000, power=2.0)
+    ref = librosa.feature.melspectrogram(
+        y=np.pad(wav, 56),
+        sr=sr,
+        n_fft=512,
+        win_length=400,
+        hop_length=160,
+        center=False,
+        n_mels=64,
+        fmin=0,
+        fmax=8000,
+        power=2.0,
+    )
     np.testing.assert_allclose(ours, np.log(ref + 1e-6), rtol=1e-3, atol=1e-3)
 
 

@@ -10,10 +10,19 @@ def test_demo_runs_every_stage_and_writes_a_report(tmp_path):
     report = run_demo(tmp_path / "demo", seed=0, subjects=3, epochs=1)
     summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
     statuses = {s["name"]: s["status"] for s in summary["stages"]}
-    assert statuses == dict.fromkeys(["benchmark", "ingest", "labels", "train", "predict", "evaluate", "localise"], "ok"), summary["stages"]
+    assert statuses == dict.fromkeys(
+        ["benchmark", "ingest", "labels", "train", "predict", "evaluate", "localise"], "ok"
+    ), summary["stages"]
     text = report.read_text()
     assert "| speech |" in text and "| truth |" in text and "pointing game" in text
-    for name in ("confusion_speech.png", "confusion_truth.png", "localisation_overlay.png", "manifest.csv", "predictions/summary.csv", "train/speech/model.pt"):
+    for name in (
+        "confusion_speech.png",
+        "confusion_truth.png",
+        "localisation_overlay.png",
+        "manifest.csv",
+        "predictions/summary.csv",
+        "train/speech/model.pt",
+    ):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     split = summary["results"]["split"]
     assert split["train_scans"] and split["test_scans"] and not set(split["train_scans"]) & set(split["test_scans"])

@@ -39,7 +39,9 @@ def test_gradcam_on_voice_label_image_branch_mismatched_voice(tmp_path):
     from sonotell.models.voice_label import VoiceLabelNet
 
     torch.manual_seed(0)
-    net = VoiceLabelNet(num_classes=3, image_widths=[4, 4, 8, 8, 8], image_pools=4, spec_bins=32, voice_widths=[4] * 6, channels=8)
+    net = VoiceLabelNet(
+        num_classes=3, image_widths=[4, 4, 8, 8, 8], image_pools=4, spec_bins=32, voice_widths=[4] * 6, channels=8
+    )
     frames, spec = torch.rand(1, 25, 32, 32), torch.rand(2, 32, 66)
     cam = GradCAM(net, net.image_branch.last_conv)
     a = cam(frames, spec[:1], target=1)

@@ -29,7 +29,9 @@ def test_against_sklearn_random():
         p = np.where(rng.random(50) < 0.6, t, rng.integers(0, 4, 50))
         labels = np.unique(np.concatenate([t, p]))
         m = precision_recall_f1(t, p)
-        assert m["precision"] == pytest.approx(skm.precision_score(t, p, average="macro", labels=labels, zero_division=0))
+        assert m["precision"] == pytest.approx(
+            skm.precision_score(t, p, average="macro", labels=labels, zero_division=0)
+        )
         assert m["recall"] == pytest.approx(skm.recall_score(t, p, average="macro", labels=labels, zero_division=0))
         assert m["f1"] == pytest.approx(skm.f1_score(t, p, average="macro", labels=labels, zero_division=0))
         expected = np.nan_to_num(skm.confusion_matrix(t, p, labels=range(4), normalize="true"))

@@ -25,7 +25,12 @@ def test_build_crops_resizes_and_matches_direct_decoding(tmp_path, scan):
     cache = FrameCache.build(scan, tmp_path / "c", size=(28, 40), audio_rate_hz=8000)
     assert cache.root == tmp_path / "c" / "s_28x40"
     assert (cache.n_frames, cache.size, cache.fps, cache.roi) == (20, (28, 40), 10.0, (0, 8, 80, 64))
-    direct = np.stack([np.asarray(__import__("PIL.Image", fromlist=["Image"]).fromarray(f[8:, :]).resize((40, 28), 2)) for f in read_frames(scan.video_path)])
+    direct = np.stack(
+        [
+            np.asarray(__import__("PIL.Image", fromlist=["Image"]).fromarray(f[8:, :]).resize((40, 28), 2))
+            for f in read_frames(scan.video_path)
+        ]
+    )
     np.testing.assert_array_equal(cache.frames(0, 20), direct)
     np.testing.assert_array_equal(cache.frames(3, 11, stride=4), direct[3:11:4])
     np.testing.assert_array_equal(cache.take([-2, 5, 99]), direct[[0, 5, 19]])

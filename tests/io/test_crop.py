@@ -49,7 +49,9 @@ def test_roi_from_encoded_video_and_even_sampling(tmp_path, moving_frames):
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("name", ["Reg_pat3Image_135128.mpeg", "Pneu_from_article_rippey.mp4", "Pneu_Avi_Video_005.mp4"])
+@pytest.mark.parametrize(
+    "name", ["Reg_pat3Image_135128.mpeg", "Pneu_from_article_rippey.mp4", "Pneu_Avi_Video_005.mp4"]
+)
 def test_real_clip_inside_a_scanner_screen(shared_data, tmp_path, name):
     """Real lung ultrasound pasted into a screen with a text bar, a ruler and a logo, then encoded."""
     from PIL import Image, ImageDraw

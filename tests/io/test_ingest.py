@@ -36,7 +36,9 @@ def scan_dir(tmp_path, moving_frames, tone):
     write_video(d / "rate.mp4", moving_frames, fps=10)
     sf.write(d / "rate.wav", np.resize(speech, 2 * 12345), 12345)
     (d / "notes.txt").write_text("not a video")
-    pd.DataFrame({"file": ["good1.mp4", "good2"], "subject_id": ["p1", "p2"], "audio_offset_s": ["0.2", ""]}).to_csv(d / "metadata.csv", index=False)
+    pd.DataFrame({"file": ["good1.mp4", "good2"], "subject_id": ["p1", "p2"], "audio_offset_s": ["0.2", ""]}).to_csv(
+        d / "metadata.csv", index=False
+    )
     return d
 
 
@@ -92,7 +94,14 @@ def test_rerun_skips_unchanged_files_and_reprobes_changed_ones(scan_dir, tmp_pat
 
 def test_sidecar_json_roi_and_duplicate_ids(scan_dir, tmp_path):
     meta = tmp_path / "meta.json"
-    meta.write_text(json.dumps({"good1.mp4": {"scan_id": "same", "subject_id": "a", "roi": "0,10,80,64"}, "sub/good3.avi": {"scan_id": "same", "subject_id": "b"}}))
+    meta.write_text(
+        json.dumps(
+            {
+                "good1.mp4": {"scan_id": "same", "subject_id": "a", "roi": "0,10,80,64"},
+                "sub/good3.avi": {"scan_id": "same", "subject_id": "b"},
+            }
+        )
+    )
     assert read_sidecar(meta)["good1.mp4"]["roi"] == [0, 10, 80, 64]
     result = ingest(scan_dir, tmp_path / "m.csv", metadata=meta, workers=1)
     by_id = {s.scan_id: s for s in result.scans}
@@ -114,7 +123,21 @@ def test_cli_ingest_with_process_pool_and_cache(scan_dir, tmp_path):
     from sonotell.cli import app
     from sonotell.io.cache import FrameCache
 
-    res = CliRunner().invoke(app, ["ingest", str(scan_dir), "--out", str(tmp_path / "m.csv"), "-j", "2", "--cache", str(tmp_path / "cache"), "--size", "32x32"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "ingest",
+            str(scan_dir),
+            "--out",
+            str(tmp_path / "m.csv"),
+            "-j",
+            "2",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--size",
+            "32x32",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert res.output.count("bad file:") == 7 and "junk.mov: corrupt or unreadable video" in res.output
     cache = FrameCache.open(tmp_path / "cache" / "good2_32x32")
@@ -193,10 +216,14 @@ def test_probe_scan_duration_checks_use_the_offset(tmp_path, moving_frames, tone
     wav, sr = tone
     video = write_video(tmp_path / "v.mp4", moving_frames, fps=10)  # 2.0 s
     sf.write(tmp_path / "long.wav", np.tile(wav, 5), sr)  # 5.0 s
-    with pytest.raises(InputError, match=r"long.wav: audio much longer than the video: it spans 0.0-5.0 s, the video lasts 2.0 s"):
+    with pytest.raises(
+        InputError, match=r"long.wav: audio much longer than the video: it spans 0.0-5.0 s, the video lasts 2.0 s"
+    ):
         probe_scan(video, tmp_path / "long.wav", "v", "p")
     sf.write(tmp_path / "ok.wav", np.tile(wav, 2), sr)  # 2.0 s
-    assert probe_scan(video, tmp_path / "ok.wav", "v", "p", audio_offset_s=0.9).audio_offset_s == 0.9  # ends at 2.9 s: within 1 s
+    assert (
+        probe_scan(video, tmp_path / "ok.wav", "v", "p", audio_offset_s=0.9).audio_offset_s == 0.9
+    )  # ends at 2.9 s: within 1 s
     with pytest.raises(InputError, match="audio much longer"):
         probe_scan(video, tmp_path / "ok.wav", "v", "p", audio_offset_s=1.5)
     strict = IngestOptions(max_duration_mismatch=0.1, min_mismatch_s=0.1)

@@ -18,7 +18,20 @@ def test_roundtrip_keeps_fields_relative_paths_and_extra_columns(tmp_path):
     v = _touch(tmp_path / "videos" / "a.mp4")
     w = _touch(tmp_path / "videos" / "a.wav")
     scans = [
-        Scan("a", "p1", v, w, audio_offset_s=0.5, fps=25.0, n_frames=100, width=80, height=64, audio_sample_rate_hz=16000, audio_duration_s=3.5, roi=(1, 2, 70, 60)),
+        Scan(
+            "a",
+            "p1",
+            v,
+            w,
+            audio_offset_s=0.5,
+            fps=25.0,
+            n_frames=100,
+            width=80,
+            height=64,
+            audio_sample_rate_hz=16000,
+            audio_duration_s=3.5,
+            roi=(1, 2, 70, 60),
+        ),
         Scan("b", "p2", _touch(tmp_path / "b.avi")),
     ]
     out = write_manifest(tmp_path / "manifest.csv", scans, extra=pd.DataFrame({"label": ["liver", ""]}))

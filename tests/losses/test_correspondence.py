@@ -19,9 +19,13 @@ def naive_bce(logits, targets, weights=None):
 def test_matches_naive_loop_with_and_without_weights():
     logits, targets = [2.0, -1.0, 0.5, -3.0], [1.0, 0.0, 0.0, 1.0]
     loss = CorrespondenceLoss()
-    assert float(loss(torch.tensor(logits), torch.tensor(targets))) == pytest.approx(naive_bce(logits, targets), rel=1e-6)
+    assert float(loss(torch.tensor(logits), torch.tensor(targets))) == pytest.approx(
+        naive_bce(logits, targets), rel=1e-6
+    )
     w = [1.0, 2.0, 0.0, 1.0]
-    assert float(loss(torch.tensor(logits), torch.tensor(targets), torch.tensor(w))) == pytest.approx(naive_bce(logits, targets, w), rel=1e-6)
+    assert float(loss(torch.tensor(logits), torch.tensor(targets), torch.tensor(w))) == pytest.approx(
+        naive_bce(logits, targets, w), rel=1e-6
+    )
 
 
 def test_batch_of_one_and_shape_mismatch():
@@ -33,12 +37,14 @@ def test_batch_of_one_and_shape_mismatch():
 
 def test_negatives_are_other_scan_or_shifted_pairs():
     m = negative_mask(["a", "a", "a", "b"], [0.0, 1.0, 10.0, 0.0], min_shift_s=2.0)
-    expected = torch.tensor([
-        [False, False, True, True],
-        [False, False, True, True],
-        [True, True, False, True],
-        [True, True, True, False],
-    ])
+    expected = torch.tensor(
+        [
+            [False, False, True, True],
+            [False, False, True, True],
+            [True, True, False, True],
+            [True, True, True, False],
+        ]
+    )
     assert torch.equal(m, expected)
     neg = sample_negatives(m, torch.Generator().manual_seed(0))
     assert all(bool(m[i, j]) for i, j in enumerate(neg.tolist()))

@@ -37,7 +37,10 @@ def test_worked_example():
     assert float(out["con"]) == pytest.approx(-math.log(math.exp(2) / (math.exp(2) + math.exp(-1) + 1)), abs=1e-6)
     # correspondence: BCE(2 -> 1) and BCE(the drawn negative -> 0); either -1 or 0 was drawn
     sp = lambda x: math.log1p(math.exp(x))
-    assert float(out["cor"]) in (pytest.approx((sp(-2) + sp(-1)) / 2, abs=1e-6), pytest.approx((sp(-2) + sp(0)) / 2, abs=1e-6))
+    assert float(out["cor"]) in (
+        pytest.approx((sp(-2) + sp(-1)) / 2, abs=1e-6),
+        pytest.approx((sp(-2) + sp(0)) / 2, abs=1e-6),
+    )
 
 
 def test_matches_a_naive_loop():

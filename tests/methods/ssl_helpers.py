@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import torch
 
-TINY_BENCH = ["subjects=2", "scans_per_subject=1", "duration_s=4.0", "size=[64,64]", "organs_per_scan=[2,2]", "mask_stride=5"]
+TINY_BENCH = [
+    "subjects=2",
+    "scans_per_subject=1",
+    "duration_s=4.0",
+    "size=[64,64]",
+    "organs_per_scan=[2,2]",
+    "mask_stride=5",
+]
 TEXTS = ["here is the liver", "", "and we can see the kidney", "okay the spleen", "hold it there", "now the liver"]
 
 

@@ -17,7 +17,9 @@ def make(**kw) -> AVContrastive:
 
 
 def test_self_paced_contrastive_term_matches_hand_selection():
-    net = make(self_paced={"start_fraction": 0.5, "epochs_to_all": 2}, weights={"correspondence": 0.0, "contrastive": 1.0})
+    net = make(
+        self_paced={"start_fraction": 0.5, "epochs_to_all": 2}, weights={"correspondence": 0.0, "contrastive": 1.0}
+    )
     net.eval()  # fixed BatchNorm statistics so two forward passes agree
     batch = synthetic_batch(6)  # no empty text except index 1
     out = net.losses(batch)
@@ -52,7 +54,9 @@ def test_batch_of_one():
 
 
 def test_pretrain_small(tiny_bench, tmp_path):
-    ckpt = pretrain("av_contrastive", tiny_bench, tmp_path / "avc", overrides=["train.epochs=2", "train.batch_size=4"], seed=0)
+    ckpt = pretrain(
+        "av_contrastive", tiny_bench, tmp_path / "avc", overrides=["train.epochs=2", "train.batch_size=4"], seed=0
+    )
     model = load_pretrained(ckpt, expected="av_contrastive")
     assert model.encode_video(torch.rand(1, 8, 64, 64)).shape == (1, model.video.out_dim)
 

@@ -16,11 +16,16 @@ from sonotell.methods.cluster_match import (
 )
 
 # organs: liver, kidney, gallbladder
-DEV = np.array([
-    [1, 0, 0], [1, 0, 0], [1, 0, 0],   # liver alone x3
-    [1, 0, 1], [1, 0, 1],              # liver + gallbladder x2
-    [0, 1, 0],                         # kidney alone x1 (rare)
-])
+DEV = np.array(
+    [
+        [1, 0, 0],
+        [1, 0, 0],
+        [1, 0, 0],  # liver alone x3
+        [1, 0, 1],
+        [1, 0, 1],  # liver + gallbladder x2
+        [0, 1, 0],  # kidney alone x1 (rare)
+    ]
+)
 
 
 def test_frequent_combinations_and_k():

@@ -107,17 +107,33 @@ def test_subject_splits_disjoint_and_pool_excludes_held_out(frames):
 
 
 def test_tiny_experiment_writes_tables_and_resumes(frames, tmp_path):
-    cfg = load_config("methods/deep_cluster", "small", [
-        "image_size=[32,32]", "clustering.epochs=1", "semisup.steps=2", "semisup.steps_per_epoch=2",
-        "experiment.seeds=[0]", "experiment.priors=[dirichlet]", "experiment.lambdas=[]", "experiment.fractions=[0.5]",
-        "experiment.methods=[two_head]", "experiment.max_folds=1"])
+    cfg = load_config(
+        "methods/deep_cluster",
+        "small",
+        [
+            "image_size=[32,32]",
+            "clustering.epochs=1",
+            "semisup.steps=2",
+            "semisup.steps_per_epoch=2",
+            "experiment.seeds=[0]",
+            "experiment.priors=[dirichlet]",
+            "experiment.lambdas=[]",
+            "experiment.fractions=[0.5]",
+            "experiment.methods=[two_head]",
+            "experiment.max_folds=1",
+        ],
+    )
     cfg["encoder"] = {**cfg["encoder"], **TINY_ENCODER}
     calls = []
     report = run_experiment(frames, tmp_path, cfg, None, 0, lambda d, t, m="": calls.append((d, t)))
     result = json.loads((tmp_path / "results.json").read_text())
     # 1 clustering + 1 fraction x 2 inits x two-head, plus the all-positive reference row
     assert calls[-1] == (3, 3) and len(result["runs"]) == 4
-    assert {(r["init"], r["method"]) for r in result["summary"]["semisup"]} == {("random", "two_head"), ("cluster", "two_head"), ("-", "all_positive")}
+    assert {(r["init"], r["method"]) for r in result["summary"]["semisup"]} == {
+        ("random", "two_head"),
+        ("cluster", "two_head"),
+        ("-", "all_positive"),
+    }
     for r in result["runs"]:
         assert 0.0 <= r["f1"] <= 1.0
     assert "Clustering alone" in report.read_text() and (tmp_path / "f1_vs_fraction.png").exists()
@@ -145,8 +161,14 @@ def test_frameset_roundtrip_and_bad_folders(frames, tmp_path):
 
 
 def test_class_that_never_occurs_is_dropped_with_warning(frames, caplog):
-    fs = FrameSet(frames.images, np.concatenate([frames.labels, np.zeros((48, 1), np.float32)], 1), frames.labelled,
-                  frames.groups, frames.names, ["A", "B", "pancreas"])
+    fs = FrameSet(
+        frames.images,
+        np.concatenate([frames.labels, np.zeros((48, 1), np.float32)], 1),
+        frames.labelled,
+        frames.groups,
+        frames.names,
+        ["A", "B", "pancreas"],
+    )
     with caplog.at_level(logging.WARNING, logger="sonotell.methods.finetune_multilabel"):
         kept = fs.drop_absent_classes()
     assert kept.classes == ["A", "B"] and "pancreas" in caplog.text
@@ -163,8 +185,11 @@ def test_labels_from_events_window_and_negation():
     from sonotell.data.frames import labels_from_events
     from sonotell.types import TermEvent
 
-    events = [TermEvent("liver", "liver", 1.0, 1.4), TermEvent("kidney", "kidney", 5.0, 5.5),
-              {"label": "spleen", "term": "spleen", "start_s": 2.0, "end_s": 2.3, "negated": True}]
+    events = [
+        TermEvent("liver", "liver", 1.0, 1.4),
+        TermEvent("kidney", "kidney", 5.0, 5.5),
+        {"label": "spleen", "term": "spleen", "start_s": 2.0, "end_s": 2.3, "negated": True},
+    ]
     # window [0.8, 3.0]: liver overlaps, kidney is later, spleen is negated ("no spleen")
     assert labels_from_events(events, 0.8, 3.0, ["liver", "kidney", "spleen"]).tolist() == [1.0, 0.0, 0.0]
 
@@ -174,14 +199,29 @@ def test_speech_label_experiment_compares_sources(frames, tmp_path):
 
     weak = frames.labels.copy()
     weak[frames.labelled, 1] = 0  # speech never mentions B
-    fs = FrameSet(frames.images, frames.labels, frames.labelled, frames.groups, frames.names, frames.classes, weak_labels=weak)
-    cfg = load_config("methods/deep_cluster", "small", ["image_size=[32,32]", "semisup.steps=2", "semisup.steps_per_epoch=2",
-                                                         "experiment.seeds=[0]", "experiment.max_folds=1"])
+    fs = FrameSet(
+        frames.images, frames.labels, frames.labelled, frames.groups, frames.names, frames.classes, weak_labels=weak
+    )
+    cfg = load_config(
+        "methods/deep_cluster",
+        "small",
+        [
+            "image_size=[32,32]",
+            "semisup.steps=2",
+            "semisup.steps_per_epoch=2",
+            "experiment.seeds=[0]",
+            "experiment.max_folds=1",
+        ],
+    )
     cfg["encoder"] = {**cfg["encoder"], **TINY_ENCODER}
     report = run_speech_labels(fs, tmp_path, cfg, methods=("supervised",))
     out = json.loads((tmp_path / "speech_labels.json").read_text())
     assert out["agreement"]["per_class"]["A"]["f1"] == 1.0 and out["agreement"]["per_class"]["B"]["recall"] == 0.0
-    assert {(r["labels"], r["method"]) for r in out["summary"]} == {("truth", "supervised"), ("speech", "supervised"), ("-", "all_positive")}
+    assert {(r["labels"], r["method"]) for r in out["summary"]} == {
+        ("truth", "supervised"),
+        ("speech", "supervised"),
+        ("-", "all_positive"),
+    }
     assert "Speech-labelled frames" in report.read_text()
     with pytest.raises(ConfigError, match="no speech"):
         run_speech_labels(frames, tmp_path, cfg)
@@ -214,8 +254,12 @@ def test_weighted_average_precision_worked_example():
 def test_paired_clustering_pairs_by_fold_and_seed():
     from sonotell.methods.deep_cluster import paired_clustering
 
-    rows = [{"table": "clustering", "prior": p, "fold": f, "seed": s, "f1": base + 0.1 * (p == "dirichlet") + 0.01 * s}
-            for f, base in ((0, 0.5), (1, 0.3)) for s in (0, 1) for p in ("dirichlet", "negative_entropy")]
+    rows = [
+        {"table": "clustering", "prior": p, "fold": f, "seed": s, "f1": base + 0.1 * (p == "dirichlet") + 0.01 * s}
+        for f, base in ((0, 0.5), (1, 0.3))
+        for s in (0, 1)
+        for p in ("dirichlet", "negative_entropy")
+    ]
     rows += [{"table": "semisup", "method": "all_positive", "fold": f, "seed": None, "f1": 0.9} for f in (0, 1)]
     out = paired_clustering(rows)
     d = out[("dirichlet", "negative_entropy")]

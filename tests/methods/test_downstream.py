@@ -47,7 +47,10 @@ def _arrays(n_subjects=9, seed=0) -> D.ClipArrays:
     return D.ClipArrays(np.stack(frames), np.array(labels), np.array(scans), np.array(subjects), ["top", "bottom"])
 
 
-CFG = {"folds": 3, "finetune": {"input": "video", "epochs": 6, "batch_size": 8, "optimizer": {"name": "adam", "lr": 0.03}}}
+CFG = {
+    "folds": 3,
+    "finetune": {"input": "video", "epochs": 6, "batch_size": 8, "optimizer": {"name": "adam", "lr": 0.03}},
+}
 
 
 def test_folds_are_patient_level_and_cover_every_clip():
@@ -80,10 +83,14 @@ def test_user_checkpoint_from_a_local_path_loads_its_weights(tmp_path):
 
 
 def test_wrong_recipe_and_wrong_shape_are_refused_by_name(tmp_path):
-    path = save_model_checkpoint(tmp_path / "enc.pt", TinyRecipeModel(width=6), RECIPE, {"model": {"name": RECIPE, "width": 6}})
+    path = save_model_checkpoint(
+        tmp_path / "enc.pt", TinyRecipeModel(width=6), RECIPE, {"model": {"name": RECIPE, "width": 6}}
+    )
     with pytest.raises(CheckpointError, match=f"{RECIPE}.*expected 'show_from_tell'"):
         D.load_encoder(path, recipe="show_from_tell")
-    lying = save_model_checkpoint(tmp_path / "lying.pt", TinyRecipeModel(width=4), RECIPE, {"model": {"name": RECIPE, "width": 6}})
+    lying = save_model_checkpoint(
+        tmp_path / "lying.pt", TinyRecipeModel(width=4), RECIPE, {"model": {"name": RECIPE, "width": 6}}
+    )
     with pytest.raises(CheckpointError, match=r"lying.pt.*does not fit.*\(4, 1, 1, 3, 3\).*\(6, 1, 1, 3, 3\)"):
         D.load_encoder(lying)
 
@@ -102,7 +109,14 @@ def test_classification_task_loss_is_cross_entropy():
 
 def test_variants_get_one_random_baseline_per_architecture(tmp_path):
     path = save_model_checkpoint(tmp_path / "u.pt", TinyRecipeModel(), RECIPE, {})
-    cfg = {"variants": [{"name": "a", "recipe": "r1"}, {"name": "a-no_audio", "recipe": "r1", "overrides": ["x=1"]}, {"name": "b", "recipe": "r2"}], "checkpoints": {"mine": str(path)}}
+    cfg = {
+        "variants": [
+            {"name": "a", "recipe": "r1"},
+            {"name": "a-no_audio", "recipe": "r1", "overrides": ["x=1"]},
+            {"name": "b", "recipe": "r2"},
+        ],
+        "checkpoints": {"mine": str(path)},
+    }
     rows = D.variants_from_config(cfg)
     names = [r.name for r in rows]
     assert set(names) == {"random:r1", "random:r2", f"random:{RECIPE}", "a", "a-no_audio", "b", "mine"}
@@ -111,10 +125,24 @@ def test_variants_get_one_random_baseline_per_architecture(tmp_path):
 
 
 def test_compare_with_names_the_baseline_row(tmp_path):
-    cfg = {"variants": [{"name": "scratch", "recipe": "r1", "init": "random"},
-                        {"name": "imagenet", "recipe": "r1", "init": "random", "overrides": ["model.video.pretrained=true"], "compare_with": "scratch"}]}
+    cfg = {
+        "variants": [
+            {"name": "scratch", "recipe": "r1", "init": "random"},
+            {
+                "name": "imagenet",
+                "recipe": "r1",
+                "init": "random",
+                "overrides": ["model.video.pretrained=true"],
+                "compare_with": "scratch",
+            },
+        ]
+    }
     rows = {r.name: r for r in D.variants_from_config(cfg)}
-    assert rows["imagenet"].baseline == "scratch" and rows["imagenet"].init == D.RANDOM and set(rows) == {"scratch", "imagenet"}
+    assert (
+        rows["imagenet"].baseline == "scratch"
+        and rows["imagenet"].init == D.RANDOM
+        and set(rows) == {"scratch", "imagenet"}
+    )
     from sonotell.errors import ConfigError
 
     cfg["variants"][1]["compare_with"] = "nobody"
@@ -126,14 +154,19 @@ def test_cross_validated_finetuning_pretrained_vs_random(tmp_path):
     data = _arrays()
     torch.manual_seed(0)
     ckpt = save_model_checkpoint(tmp_path / "pre.pt", TinyRecipeModel(), RECIPE, {"model": {"name": RECIPE}})
-    variants = [D.Variant("pre", RECIPE, str(ckpt), baseline=f"random:{RECIPE}"), D.Variant(f"random:{RECIPE}", RECIPE, D.RANDOM)]
+    variants = [
+        D.Variant("pre", RECIPE, str(ckpt), baseline=f"random:{RECIPE}"),
+        D.Variant(f"random:{RECIPE}", RECIPE, D.RANDOM),
+    ]
     res = D.run_downstream(data, variants, CFG, tmp_path / "run", seed=0)
     pre, rnd = res["variants"]["pre"], res["variants"][f"random:{RECIPE}"]
     assert len(pre["per_fold"]) == 3 and sum(f["n_scans"] for f in pre["per_fold"]) == 18
     assert pre["f1_mean"] > 0.7 and rnd["f1_mean"] > 0.7  # the toy task is easy for both
     assert pre["f1_mean"] == pytest.approx(np.mean([f["f1"] for f in pre["per_fold"]]))
     diff = [a["f1"] - b["f1"] for a, b in zip(pre["per_fold"], rnd["per_fold"])]
-    assert pre["margin_f1"]["mean"] == pytest.approx(np.mean(diff)) and pre["margin_f1"]["std"] == pytest.approx(np.std(diff))
+    assert pre["margin_f1"]["mean"] == pytest.approx(np.mean(diff)) and pre["margin_f1"]["std"] == pytest.approx(
+        np.std(diff)
+    )
     cm = np.array(pre["confusion_true_normalised"])
     np.testing.assert_allclose(cm.sum(axis=1), 1.0)
     paired = pre["paired_f1"]
@@ -167,7 +200,14 @@ def test_per_fold_pretraining_leaves_each_test_fold_out(tmp_path):
     assert res["variants"]["pre"]["init"] == [str(tmp_path / f"fold{f}.pt") for f in range(3)]
 
     calls.clear()
-    once = D.run_downstream(data, variants, {**cfg, "pretrain": {"per_fold": False}}, tmp_path / "run_once", seed=0, checkpoint_for=checkpoint_for)
+    once = D.run_downstream(
+        data,
+        variants,
+        {**cfg, "pretrain": {"per_fold": False}},
+        tmp_path / "run_once",
+        seed=0,
+        checkpoint_for=checkpoint_for,
+    )
     assert calls == [("all", None)] and once["variants"]["pre"]["init"] == [str(tmp_path / "all.pt")] * 3
 
 
@@ -176,7 +216,9 @@ def tiny_bench(tmp_path_factory):
     from sonotell.bench import build_benchmark
 
     out = tmp_path_factory.mktemp("bench") / "synthetic"
-    return build_benchmark("synthetic", out, overrides=["subjects=4", "scans_per_subject=2", "duration_s=3.0", "size=[64,64]"], seed=0)
+    return build_benchmark(
+        "synthetic", out, overrides=["subjects=4", "scans_per_subject=2", "duration_s=3.0", "size=[64,64]"], seed=0
+    )
 
 
 def test_finetune_cli_on_a_benchmark_with_a_user_checkpoint(tiny_bench, tmp_path):
@@ -188,7 +230,23 @@ def test_finetune_cli_on_a_benchmark_with_a_user_checkpoint(tiny_bench, tmp_path
 
     ckpt = save_model_checkpoint(tmp_path / "user" / "enc.pt", TinyRecipeModel(), RECIPE, {"model": {"name": RECIPE}})
     out = tmp_path / "ft"
-    args = ["finetune", "--benchmark", str(tiny_bench), "--checkpoint", str(ckpt), "--out", str(out), "--set", "folds=2", "--set", "finetune.epochs=1", "--set", "data.size=[32,32]", "--seed", "3"]
+    args = [
+        "finetune",
+        "--benchmark",
+        str(tiny_bench),
+        "--checkpoint",
+        str(ckpt),
+        "--out",
+        str(out),
+        "--set",
+        "folds=2",
+        "--set",
+        "finetune.epochs=1",
+        "--set",
+        "data.size=[32,32]",
+        "--seed",
+        "3",
+    ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
@@ -198,5 +256,7 @@ def test_finetune_cli_on_a_benchmark_with_a_user_checkpoint(tiny_bench, tmp_path
         assert len(fold["test_subjects"]) == 2
     assert (out / res["confusion_png"]["enc"]).stat().st_size > 0
     assert "f1_margin_vs_random" in (out / "results.md").read_text()
-    bad = CliRunner().invoke(app, ["finetune", "--benchmark", str(tiny_bench), "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(out)])
+    bad = CliRunner().invoke(
+        app, ["finetune", "--benchmark", str(tiny_bench), "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(out)]
+    )
     assert bad.exit_code != 0

@@ -18,8 +18,11 @@ COMBOS = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
 def _batch():
     g = torch.Generator().manual_seed(0)
     return {
-        "labelled": {"image": torch.rand(3, 1, 32, 32, generator=g), "labels": torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]),
-                     "combination": torch.tensor([0, 1, -1])},
+        "labelled": {
+            "image": torch.rand(3, 1, 32, 32, generator=g),
+            "labels": torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]),
+            "combination": torch.tensor([0, 1, -1]),
+        },
         "unlabelled": {"image": torch.rand(4, 1, 32, 32, generator=g)},
     }
 
@@ -28,7 +31,9 @@ def _batch():
 def test_loss_decomposes(variant):
     torch.manual_seed(0)
     net = MultiLabelNet(build_encoder(TINY_ENCODER), 2, 3 if variant == "two_head" else 0)
-    task = FixMatchTask(net, variant, COMBOS if variant == "two_head" else None, config={"threshold": 0.5, "unlabelled_weight": 2.5})
+    task = FixMatchTask(
+        net, variant, COMBOS if variant == "two_head" else None, config={"threshold": 0.5, "unlabelled_weight": 2.5}
+    )
     task.eval()  # no augmentation, BatchNorm frozen: weak == strong view, outputs recomputable
     batch = _batch()
     out = task.step(batch)
@@ -41,7 +46,9 @@ def test_loss_decomposes(variant):
         unl = TwoHeadFixMatchLoss(COMBOS, 0.5)(ou["combination"], ou["combination"], ou["multilabel"])["loss"]
     else:
         unl = MultiLabelFixMatchLoss(0.5)(ou["multilabel"], ou["multilabel"])["loss"]
-    assert out["loss_supervised"].item() == pytest.approx(F.binary_cross_entropy_with_logits(o["multilabel"], lab["labels"]).item(), rel=1e-5)
+    assert out["loss_supervised"].item() == pytest.approx(
+        F.binary_cross_entropy_with_logits(o["multilabel"], lab["labels"]).item(), rel=1e-5
+    )
     assert out["loss"].item() == pytest.approx((sup + 2.5 * unl).item(), rel=1e-5)
 
 

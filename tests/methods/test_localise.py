@@ -97,7 +97,21 @@ def test_overlay_video_and_cli(tmp_path):
     ckpt = save_model_checkpoint(tmp_path / "toy.pt", ToyLocaliser(), TOY, {"model": {"name": TOY}})
     from sonotell.cli import app
 
-    r = CliRunner().invoke(app, ["localise", str(video), "--audio", str(wav), "--out", str(tmp_path / "cli.mp4"), "--checkpoint", str(ckpt), "--size", "32"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "localise",
+            str(video),
+            "--audio",
+            str(wav),
+            "--out",
+            str(tmp_path / "cli.mp4"),
+            "--checkpoint",
+            str(ckpt),
+            "--size",
+            "32",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert probe_video(tmp_path / "cli.mp4").n_frames == 20
 

@@ -19,8 +19,10 @@ def test_split_subjects_is_disjoint_deterministic_and_keeps_training_data():
 
 
 def test_collate_stacks_tensors_and_keeps_strings():
-    items = [{"frames": np.zeros((2, 3, 3), np.float32), "text": "a", "time_s": 0.5, "label": 1, "mask": torch.zeros(3, 3)},
-             {"frames": np.ones((2, 3, 3), np.float32), "text": "b", "time_s": 1.5, "label": -1}]
+    items = [
+        {"frames": np.zeros((2, 3, 3), np.float32), "text": "a", "time_s": 0.5, "label": 1, "mask": torch.zeros(3, 3)},
+        {"frames": np.ones((2, 3, 3), np.float32), "text": "b", "time_s": 1.5, "label": -1},
+    ]
     batch = collate_clips(items)
     assert batch["frames"].shape == (2, 2, 3, 3) and batch["text"] == ["a", "b"]
     assert batch["time_s"].tolist() == [0.5, 1.5] and batch["label"].tolist() == [1, -1]
@@ -33,7 +35,9 @@ def test_configs_resolve_and_unknown_recipe():
             cfg = resolve_config(recipe, size)
             assert {"model", "data", "train"} <= set(cfg)
     assert resolve_config("show_from_tell", "paper")["data"]["audio_before_s"] == 0.3
-    assert resolve_config("dual", "paper")["model"]["tau"] == 0.1 and resolve_config("dual", "paper")["model"]["pi"] == 0.5
+    assert (
+        resolve_config("dual", "paper")["model"]["tau"] == 0.1 and resolve_config("dual", "paper")["model"]["pi"] == 0.5
+    )
     with pytest.raises(ConfigError, match="unknown pretraining recipe"):
         resolve_config("simclr")
 

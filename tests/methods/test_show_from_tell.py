@@ -24,7 +24,9 @@ def test_loss_is_the_weighted_sum_of_the_four_terms_and_trains_every_branch():
     w = {"alpha": 0.5, "beta": 2.0, "gamma": 0.25, "delta": 3.0}
     net = make(weights=w)
     out = net.losses(synthetic_batch(6))
-    expected = w["alpha"] * out["cor_va"] + w["beta"] * out["con_va"] + w["gamma"] * out["cor_vt"] + w["delta"] * out["con_vt"]
+    expected = (
+        w["alpha"] * out["cor_va"] + w["beta"] * out["con_va"] + w["gamma"] * out["cor_vt"] + w["delta"] * out["con_vt"]
+    )
     torch.testing.assert_close(out["loss"], expected)
     out["loss"].backward()
     for branch in (net.video, net.audio, net.text, net.fuse_va, net.fuse_vt):
@@ -45,7 +47,9 @@ def test_localisation_map_and_encoders():
     vmap, a = net.video.feature_map(frames), net.audio(audio)
     per_position = net.cor_va(net.fuse_va.position_features(vmap, a).permute(0, 2, 3, 1)).squeeze(-1)
     torch.testing.assert_close(m, per_position)
-    torch.testing.assert_close(net.correspondence_logits(vmap, a, net.fuse_va, net.cor_va), per_position.amax(dim=(1, 2)))
+    torch.testing.assert_close(
+        net.correspondence_logits(vmap, a, net.fuse_va, net.cor_va), per_position.amax(dim=(1, 2))
+    )
     assert net.localisation_map(frames[:, 0], audio).shape == (2, 4, 4)  # a single frame
     assert net.encode_video(frames).shape == (2, net.video.out_dim)
     assert net.encode_audio(audio).shape == (2, net.audio.out_dim)
@@ -99,7 +103,9 @@ def test_batch_of_one_is_a_clear_error():
 
 
 def test_pretrain_writes_a_checkpoint_that_refuses_other_recipes(tiny_bench, tmp_path):
-    ckpt = pretrain("show_from_tell", tiny_bench, tmp_path / "sft", overrides=["train.epochs=1", "train.batch_size=4"], seed=0)
+    ckpt = pretrain(
+        "show_from_tell", tiny_bench, tmp_path / "sft", overrides=["train.epochs=1", "train.batch_size=4"], seed=0
+    )
     assert ckpt.exists() and ckpt.with_suffix(".yaml").exists()
     model = load_pretrained(ckpt, expected="show_from_tell")
     assert model.text.vocabulary[:2] == ["<pad>", "<unk>"] and "liver" in model.text.vocabulary
@@ -113,7 +119,12 @@ def test_pretrain_writes_a_checkpoint_that_refuses_other_recipes(tiny_bench, tmp
     with pytest.raises(CheckpointError, match="does not fit"):
         load_model_checkpoint(ckpt, expected="show_from_tell", model=other)
     mtime = ckpt.stat().st_mtime
-    assert pretrain("show_from_tell", tiny_bench, tmp_path / "sft", overrides=["train.epochs=1", "train.batch_size=4"], seed=0) == ckpt
+    assert (
+        pretrain(
+            "show_from_tell", tiny_bench, tmp_path / "sft", overrides=["train.epochs=1", "train.batch_size=4"], seed=0
+        )
+        == ckpt
+    )
     assert ckpt.stat().st_mtime == mtime  # a finished run is not repeated
 
 
@@ -127,9 +138,18 @@ def test_text_branch_can_read_speech_pipeline_transcripts(tiny_bench, tmp_path):
     labels.mkdir()
     scans = [s.scan_id for s in load_benchmark(tiny_bench).scans]
     for sid in scans:  # what `sonotell label` writes: <scan_id>.json with recognised words
-        words = [{"text": w, "start_s": 0.3 * i, "end_s": 0.3 * i + 0.25, "confidence": 0.9} for i, w in enumerate(["zebra", "liver", "zebra", "kidney"] * 3)]
+        words = [
+            {"text": w, "start_s": 0.3 * i, "end_s": 0.3 * i + 0.25, "confidence": 0.9}
+            for i, w in enumerate(["zebra", "liver", "zebra", "kidney"] * 3)
+        ]
         (labels / f"{sid}.json").write_text(json.dumps({"scan_id": sid, "words": words}))
-    ckpt = pretrain("show_from_tell", tiny_bench, tmp_path / "asr", overrides=["train.epochs=1", "train.batch_size=4", f"data.transcripts={labels}"], seed=0)
+    ckpt = pretrain(
+        "show_from_tell",
+        tiny_bench,
+        tmp_path / "asr",
+        overrides=["train.epochs=1", "train.batch_size=4", f"data.transcripts={labels}"],
+        seed=0,
+    )
     vocab = load_pretrained(ckpt).text.vocabulary
     assert "zebra" in vocab and "here" not in vocab  # built from the ASR words, not the narration
     (labels / f"{scans[0]}.json").unlink()
@@ -142,7 +162,9 @@ KEYWORDS = {"lexicon": {"liver": ["liver"], "kidney": ["kidney"], "spleen": ["sp
 
 def make_keywords(**kw) -> ShowFromTell:
     torch.manual_seed(0)
-    return create_model("show_from_tell", None, embed_dim=16, use_text=False, audio_source="keywords", keywords={**KEYWORDS, **kw})
+    return create_model(
+        "show_from_tell", None, embed_dim=16, use_text=False, audio_source="keywords", keywords={**KEYWORDS, **kw}
+    )
 
 
 def test_keyword_model_trains_said_against_unsaid_terms():
@@ -184,7 +206,9 @@ def test_keyword_model_config_errors():
     with pytest.raises(ConfigError, match="audio_source"):
         make_keywords().__class__(audio_source="phonemes")
     with pytest.raises(ConfigError, match="spatial"):
-        create_model("show_from_tell", None, use_text=False, fusion="concat", audio_source="keywords", keywords=KEYWORDS)
+        create_model(
+            "show_from_tell", None, use_text=False, fusion="concat", audio_source="keywords", keywords=KEYWORDS
+        )
     with pytest.raises(ConfigError, match="raw audio"):
         make().term_scores(torch.rand(1, 8, 64, 64))
 
@@ -204,7 +228,9 @@ def test_keyword_pretraining_reads_the_spotted_terms_only(tiny_bench, tmp_path):
         {"label": "liver", "term": "liver", "start_s": 1.0, "end_s": 1.4, "negated": False},
         {"label": "kidney", "term": "kidney", "start_s": 2.4, "end_s": 2.6, "negated": True},
     ]
-    (labels / f"{scans[0]}.json").write_text(json.dumps({"events": events, "words": [{"text": "zebra", "start_s": 0.1, "end_s": 0.2}]}))
+    (labels / f"{scans[0]}.json").write_text(
+        json.dumps({"events": events, "words": [{"text": "zebra", "start_s": 0.1, "end_s": 0.2}]})
+    )
     # the second scan has no file (the speech pipeline found no speech in it)
     words = load_transcript_words(labels, scans, units="terms", missing_ok=True)
     assert [(w.text, w.start_s) for w in words[scans[0]]] == [("liver", 1.0)] and words[scans[1]] == []
@@ -214,7 +240,9 @@ def test_keyword_pretraining_reads_the_spotted_terms_only(tiny_bench, tmp_path):
     overrides = ["train.epochs=1", "train.batch_size=2", "model.keywords.lexicon=abdominal", "data.size=[32,32]"]
     with pytest.raises(ConfigError, match="data.transcripts"):
         pretrain("show_from_tell", tiny_bench, tmp_path / "kw0", "keywords", overrides, seed=0)
-    ckpt = pretrain("show_from_tell", tiny_bench, tmp_path / "kw", "keywords", overrides + [f"data.transcripts={labels}"], seed=0)
+    ckpt = pretrain(
+        "show_from_tell", tiny_bench, tmp_path / "kw", "keywords", overrides + [f"data.transcripts={labels}"], seed=0
+    )
     info = json.loads((ckpt.parent / "pretrain.json").read_text())
     # clips at 0.125 + 0.25 k s with +-0.3 s windows: only 1.125 and 1.375 s hold the liver's
     # midpoint (1.2 s); the negated kidney and the ASR word are not read

@@ -47,7 +47,9 @@ def test_frame_window_centres_and_clamps():
 def _samples():
     n = 8
     return Samples(
-        frames=np.broadcast_to(np.arange(25, dtype=np.uint8)[None, :, None, None] * 10, (n, 25, 4, 4)).copy(),  # frame k is 10 k
+        frames=np.broadcast_to(
+            np.arange(25, dtype=np.uint8)[None, :, None, None] * 10, (n, 25, 4, 4)
+        ).copy(),  # frame k is 10 k
         spec=np.arange(n, dtype=np.float16)[:, None, None] * np.ones((1, 1024, 66), np.float16),
         label=np.array([0, 0, 0, 1, 1, 1, 2, 2]),
         subject=np.array(list("aabbccdd")),
@@ -97,39 +99,109 @@ def tiny_bench(tmp_path):
         for label, hz, start in [("low", 300, 0.3), ("high", 1500, 1.3), ("low", 300, 2.3)][: 2 + (p % 2)]:
             seg = (t >= start) & (t < start + 0.4)
             wav[seg] = 0.3 * np.sin(2 * np.pi * hz * t[seg])
-            events.append({"label": label, "term": label, "start_s": start, "end_s": start + 0.4, "speaker": "A", "negated": False})
+            events.append(
+                {
+                    "label": label,
+                    "term": label,
+                    "start_s": start,
+                    "end_s": start + 0.4,
+                    "speaker": "A",
+                    "negated": False,
+                }
+            )
         (root / "audio").mkdir(parents=True, exist_ok=True)
         sf.write(root / "audio" / f"{sid}.wav", wav.astype(np.float32), SR)
         (root / "truth").mkdir(exist_ok=True)
-        (root / "truth" / f"{sid}.json").write_text(json.dumps({"scan_id": sid, "subject_id": sid, "label": "low", "labels": "low", "events": events, "segments": [], "masks": {}}))
-        rows.append({"scan_id": sid, "subject_id": sid, "video_path": f"videos/{sid}.mp4", "audio_path": f"audio/{sid}.wav", "audio_offset_s": 0.0, "fps": 25, "n_frames": 75, "width": 32, "height": 32,
-                     "audio_sample_rate_hz": SR, "audio_duration_s": 3.0, "roi": "", "label": "low", "labels": "low", "voice": "tone", "voice_split": "train"})
+        (root / "truth" / f"{sid}.json").write_text(
+            json.dumps(
+                {
+                    "scan_id": sid,
+                    "subject_id": sid,
+                    "label": "low",
+                    "labels": "low",
+                    "events": events,
+                    "segments": [],
+                    "masks": {},
+                }
+            )
+        )
+        rows.append(
+            {
+                "scan_id": sid,
+                "subject_id": sid,
+                "video_path": f"videos/{sid}.mp4",
+                "audio_path": f"audio/{sid}.wav",
+                "audio_offset_s": 0.0,
+                "fps": 25,
+                "n_frames": 75,
+                "width": 32,
+                "height": 32,
+                "audio_sample_rate_hz": SR,
+                "audio_duration_s": 3.0,
+                "roi": "",
+                "label": "low",
+                "labels": "low",
+                "voice": "tone",
+                "voice_split": "train",
+            }
+        )
     write_manifest(root / "manifest.csv", rows)
-    write_bench_json(root, name="tiny", classes=["low", "high"], label_names=[], mask_classes=["background"], config={}, seed=0)
+    write_bench_json(
+        root, name="tiny", classes=["low", "high"], label_names=[], mask_classes=["background"], config={}, seed=0
+    )
     return root
 
 
 def test_extract_samples_pairs_terms_with_frames(tiny_bench, tmp_path):
     from sonotell.data.format import load_benchmark
 
-    s = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0}, tmp_path / "cache")
+    s = extract_samples(
+        load_benchmark(tiny_bench),
+        {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0},
+        tmp_path / "cache",
+    )
     assert len(s) == 10 and s.classes == ["low", "high"]
     assert s.frames.shape == (10, 25, 32, 32) and s.spec.shape == (10, 1024, 66)
     np.testing.assert_array_equal(s.label[:2], [0, 1])
     # the tone's energy sits in the right frequency bins: 300 Hz vs 1500 Hz at 16 kHz / 2046-pt FFT
     low, high = s.spec[0].astype(np.float32).mean(1), s.spec[1].astype(np.float32).mean(1)
-    assert abs(int(np.argmax(low)) - round(300 * 2046 / SR)) <= 2 and abs(int(np.argmax(high)) - round(1500 * 2046 / SR)) <= 2
-    absent = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0, "classes": ["high"]}, None)
+    assert (
+        abs(int(np.argmax(low)) - round(300 * 2046 / SR)) <= 2
+        and abs(int(np.argmax(high)) - round(1500 * 2046 / SR)) <= 2
+    )
+    absent = extract_samples(
+        load_benchmark(tiny_bench),
+        {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0, "classes": ["high"]},
+        None,
+    )
     assert absent.classes == ["high"] and set(absent.label.tolist()) == {0} and len(absent) == 4
-    again = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0}, tmp_path / "cache")
+    again = extract_samples(
+        load_benchmark(tiny_bench),
+        {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0},
+        tmp_path / "cache",
+    )
     np.testing.assert_array_equal(again.frames, s.frames)  # read back from the cache
 
 
 def test_run_experiment_writes_table_pooled_over_folds_and_resumes(tiny_bench, tmp_path):
     torch.set_num_threads(1)
     out = tmp_path / "run"
-    overrides = ["data.size=[32,32]", "train.max_epochs=2", "cv.k=2", "bootstrap.n_subsets=5", "bootstrap.subset_size=3", "gradcam.n_examples=1"]
-    md = run_experiment(tiny_bench, out, config="small", overrides=overrides, seed=0, variants=["image_voice", "voice", "pretrained_image"])
+    overrides = [
+        "data.size=[32,32]",
+        "train.max_epochs=2",
+        "cv.k=2",
+        "bootstrap.n_subsets=5",
+        "bootstrap.subset_size=3",
+        "gradcam.n_examples=1",
+    ]
+    md = run_experiment(
+        tiny_bench,
+        out,
+        config="small",
+        overrides=overrides,
+        seed=0,
+        variants=["image_voice", "voice", "pretrained_image"],
+    )
     res = json.loads((out / "results.json").read_text())
     names = [r["variant"] for r in res["rows"]]
     assert names == ["image_voice", "voice", "pretrained_image"] and "skipped" in res["rows"][2]
@@ -138,12 +210,19 @@ def test_run_experiment_writes_table_pooled_over_folds_and_resumes(tiny_bench, t
     for name in ("image_voice", "voice"):
         summary = res["variants"][name]["summary"]
         assert summary["n"] == 10  # one pooled prediction per sample
-        tested = np.sort(np.concatenate([json.loads((out / "folds" / name / f"fold{f}.json").read_text())["test_idx"] for f in range(2)]))
+        tested = np.sort(
+            np.concatenate(
+                [json.loads((out / "folds" / name / f"fold{f}.json").read_text())["test_idx"] for f in range(2)]
+            )
+        )
         np.testing.assert_array_equal(tested, np.arange(10))
         assert (out / "confusion" / f"{name}.png").exists()
         row = next(r for r in res["rows"] if r["variant"] == name)
         assert 0 <= row["accuracy"] <= 1 and row["train_samples_per_s"] > 0 and row["inference_clips_per_s"] > 0
-    assert len(list((out / "gradcam").glob("*_matched.png"))) == 1 and len(list((out / "gradcam").glob("*_mismatched.png"))) == 1
+    assert (
+        len(list((out / "gradcam").glob("*_matched.png"))) == 1
+        and len(list((out / "gradcam").glob("*_mismatched.png"))) == 1
+    )
     text = md.read_text()
     assert "| image_voice |" in text and "paper accuracy" in text and "0.760" in text
     stamp = (out / "folds" / "voice" / "fold0.json").stat().st_mtime_ns
@@ -152,7 +231,9 @@ def test_run_experiment_writes_table_pooled_over_folds_and_resumes(tiny_bench, t
     from sonotell.errors import ConfigError
 
     with pytest.raises(ConfigError, match="another config"):
-        run_experiment(tiny_bench, out, config="small", overrides=[*overrides, "train.max_epochs=3"], seed=0, variants=["voice"])
+        run_experiment(
+            tiny_bench, out, config="small", overrides=[*overrides, "train.max_epochs=3"], seed=0, variants=["voice"]
+        )
 
 
 def test_nan_loss_stops_with_clear_message(tmp_path):
@@ -175,7 +256,23 @@ def test_train_checkpoint_reload_and_gradcam_cli(tiny_bench, tmp_path):
 
     torch.set_num_threads(1)
     out = tmp_path / "train"
-    res = CliRunner().invoke(app, ["train", "voice_label", "-b", str(tiny_bench), "--out", str(out), "--set", "data.size=[32,32]", "--set", "train.max_epochs=1", "--seed", "0"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "voice_label",
+            "-b",
+            str(tiny_bench),
+            "--out",
+            str(out),
+            "--set",
+            "data.size=[32,32]",
+            "--set",
+            "train.max_epochs=1",
+            "--seed",
+            "0",
+        ],
+    )
     assert res.exit_code == 0, res.output
     model, meta = load_voice_label(out / "model.pt")
     assert meta["classes"] == ["low", "high"] and model.num_classes == 2 and (out / "model.yaml").exists()
@@ -184,11 +281,16 @@ def test_train_checkpoint_reload_and_gradcam_cli(tiny_bench, tmp_path):
     # a trained recipe checkpoint is "any local checkpoint" for the pretrained-image variant
     reuse = create_model("voice_label", "small", num_classes=2, pretrained_image=str(out / "model.pt"))
     torch.testing.assert_close(reuse.image_branch.features[0].weight, model.image_branch.features[0].weight)
-    res = CliRunner().invoke(app, ["gradcam", "-c", str(out / "model.pt"), "-b", str(tiny_bench), "--out", str(tmp_path / "cam"), "--n", "2"])
+    res = CliRunner().invoke(
+        app, ["gradcam", "-c", str(out / "model.pt"), "-b", str(tiny_bench), "--out", str(tmp_path / "cam"), "--n", "2"]
+    )
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "cam").glob("*.png"))) == 4  # 2 samples x (matched, mismatched)
     records = json.loads((tmp_path / "cam" / "gradcam.json").read_text())
-    assert len(records) == 2 and records[0]["matched"]["voice_class"] == records[0]["image_class"] != records[0]["mismatched"]["voice_class"]
+    assert (
+        len(records) == 2
+        and records[0]["matched"]["voice_class"] == records[0]["image_class"] != records[0]["mismatched"]["voice_class"]
+    )
 
 
 def test_unspoken_class_is_left_out(tiny_bench):
@@ -196,19 +298,34 @@ def test_unspoken_class_is_left_out(tiny_bench):
 
     meta = json.loads((tiny_bench / "bench.json").read_text())
     (tiny_bench / "bench.json").write_text(json.dumps({**meta, "classes": ["never", "low", "high"]}))
-    s = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0, "target": "classes"}, None)
+    s = extract_samples(
+        load_benchmark(tiny_bench),
+        {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0, "target": "classes"},
+        None,
+    )
     assert s.classes == ["low", "high"] and sorted(set(s.label.tolist())) == [0, 1]
 
 
 def test_keyword_encoder_and_pretrained_voice_row_repeat_exactly(tiny_bench, tmp_path):
     """Two identical runs give identical numbers (the keyword network used to be built before seeding)."""
     torch.set_num_threads(1)
-    overrides = ["data.size=[32,32]", "train.max_epochs=1", "cv.k=2", "bootstrap.n_subsets=3", "bootstrap.subset_size=2", "gradcam.n_examples=0",
-                 "keyword_pretrain.n_voices=2", "keyword_pretrain.test_voices=1", "keyword_pretrain.max_epochs=1"]
+    overrides = [
+        "data.size=[32,32]",
+        "train.max_epochs=1",
+        "cv.k=2",
+        "bootstrap.n_subsets=3",
+        "bootstrap.subset_size=2",
+        "gradcam.n_examples=0",
+        "keyword_pretrain.n_voices=2",
+        "keyword_pretrain.test_voices=1",
+        "keyword_pretrain.max_epochs=1",
+    ]
     rows = []
     for run in ("a", "b"):
         torch.manual_seed(1234 if run == "a" else 99)  # whatever the global state before, the result must not change
-        run_experiment(tiny_bench, tmp_path / run, config="small", overrides=overrides, seed=0, variants=["pretrained_voice"])
+        run_experiment(
+            tiny_bench, tmp_path / run, config="small", overrides=overrides, seed=0, variants=["pretrained_voice"]
+        )
         rows.append(json.loads((tmp_path / run / "results.json").read_text())["rows"][0])
     a, b = (torch.load(tmp_path / r / "keyword_encoder.pt", weights_only=True)["state_dict"] for r in ("a", "b"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -220,5 +337,7 @@ def test_task_classes_of_the_benchmark_apply_without_a_config_override(tiny_benc
 
     meta = json.loads((tiny_bench / "bench.json").read_text())
     (tiny_bench / "bench.json").write_text(json.dumps({**meta, "task_classes": ["high"]}))
-    s = extract_samples(load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0}, None)
+    s = extract_samples(
+        load_benchmark(tiny_bench), {"size": [32, 32], "n_frames": 25, "fps": 25, "voice_window_s": 1.0}, None
+    )
     assert s.classes == ["high"] and len(s) == 4

@@ -7,13 +7,19 @@ from sonotell.errors import ConfigError
 from sonotell.models.registry import create_model, list_models, model_configs
 
 # what a model cannot be built without (the rest comes from its config)
-REQUIRED = {"voice_label": {"num_classes": 3},
-            "show_from_tell": {"text": {"name": "text_embedding", "config": "small", "vocabulary": ["<pad>", "<unk>", "liver", "kidney"]}}}
+REQUIRED = {
+    "voice_label": {"num_classes": 3},
+    "show_from_tell": {
+        "text": {"name": "text_embedding", "config": "small", "vocabulary": ["<pad>", "<unk>", "liver", "kidney"]}
+    },
+}
 CASES = [(name, size) for name in list_models() for size in (model_configs(name) or [None])]
 
 
 def test_every_recipe_network_and_encoder_is_registered():
-    assert {"image_resnet", "video_r2plus1d", "audio_cnn14", "show_from_tell", "dual", "av_contrastive"} <= set(list_models())
+    assert {"image_resnet", "video_r2plus1d", "audio_cnn14", "show_from_tell", "dual", "av_contrastive"} <= set(
+        list_models()
+    )
     assert all(size in ("paper", "small", "keywords") or size is None for _, size in CASES)
 
 

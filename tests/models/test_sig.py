@@ -6,14 +6,18 @@ from sonotell.types import Word
 
 
 def test_outlier_filtering_drops_unknown_tokens_and_low_confidence_words():
-    gate = SelectiveInformationGate("outlier", vocabulary=["<pad>", "<unk>", "liver", "the", "kidney"], min_confidence=0.5)
+    gate = SelectiveInformationGate(
+        "outlier", vocabulary=["<pad>", "<unk>", "liver", "the", "kidney"], min_confidence=0.5
+    )
     assert gate.gate("umm the LIVER xqzt kidney") == "the liver kidney"
     words = [Word("the", 0, 0.1, 0.9), Word("liver", 0.1, 0.4, 0.3), Word("kidney", 0.5, 0.8, 0.8)]
     assert gate.gate(words) == "the kidney"
 
 
 def test_keyword_spotting_matches_multiword_terms_longest_first():
-    gate = SelectiveInformationGate("keyword", lexicon={"effusion": ["pleural effusion", "effusion"], "b_lines": ["b-lines"]})
+    gate = SelectiveInformationGate(
+        "keyword", lexicon={"effusion": ["pleural effusion", "effusion"], "b_lines": ["b-lines"]}
+    )
     texts, has = gate(["so a pleural effusion and b-lines", "just an effusion", "nothing clinical here"])
     assert texts == ["pleural effusion b lines", "effusion", ""]
     assert has == [True, True, False]

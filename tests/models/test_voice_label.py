@@ -9,7 +9,15 @@ from sonotell.models.vgg import VGGBranch
 from sonotell.models.voice_cnn import KeywordNet, VoiceCNN
 from sonotell.models.voice_label import VoiceLabelNet, load_branch, save_branch
 
-SMALL = dict(num_classes=3, in_frames=25, image_widths=[4, 4, 8, 8, 8], image_pools=4, spec_bins=64, voice_widths=[4, 4, 4, 4, 8, 8], channels=8)
+SMALL = dict(
+    num_classes=3,
+    in_frames=25,
+    image_widths=[4, 4, 8, 8, 8],
+    image_pools=4,
+    spec_bins=64,
+    voice_widths=[4, 4, 4, 4, 8, 8],
+    channels=8,
+)
 
 
 def test_vgg_has_13_conv_bn_relu_and_no_fc():
@@ -101,6 +109,9 @@ def test_pretrained_from_foreign_state_dict_and_bad_checkpoints(tmp_path):
         load_branch(tmp_path / "img.pt", "voice_cnn", {})
     with pytest.raises(InputError, match="not found"):
         VoiceLabelNet(pretrained_voice=str(tmp_path / "none.pt"), **SMALL)
-    torch.save({"state_dict": {f"enc.{k}": v for k, v in VGGBranch(25, [4, 4, 4, 4, 4], n_pools=4).state_dict().items()}}, tmp_path / "w.ckpt")
+    torch.save(
+        {"state_dict": {f"enc.{k}": v for k, v in VGGBranch(25, [4, 4, 4, 4, 4], n_pools=4).state_dict().items()}},
+        tmp_path / "w.ckpt",
+    )
     with pytest.raises(InputError, match="does not fit"):
         VoiceLabelNet(pretrained_image=str(tmp_path / "w.ckpt"), **SMALL)

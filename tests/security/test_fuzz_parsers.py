@@ -18,11 +18,36 @@ from sonotell.speech.lexicon import Lexicon, load_lexicon
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=12))
-yaml_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=20)
-cells = st.one_of(st.sampled_from(["", "a", "v.mp4", "../../etc/passwd", "/dev/null", "1e999", "nan", "-1", "0,0,5,5", '"q,"', "x\ny", ".."]),
-                  st.text(alphabet=string.printable, max_size=10))
-columns = st.lists(st.sampled_from(["scan_id", "subject_id", "video_path", "audio_path", "fps", "n_frames", "roi",
-                                    "audio_offset_s", "width", "label", ""]), min_size=0, max_size=6)
+yaml_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=20,
+)
+cells = st.one_of(
+    st.sampled_from(
+        ["", "a", "v.mp4", "../../etc/passwd", "/dev/null", "1e999", "nan", "-1", "0,0,5,5", '"q,"', "x\ny", ".."]
+    ),
+    st.text(alphabet=string.printable, max_size=10),
+)
+columns = st.lists(
+    st.sampled_from(
+        [
+            "scan_id",
+            "subject_id",
+            "video_path",
+            "audio_path",
+            "fps",
+            "n_frames",
+            "roi",
+            "audio_offset_s",
+            "width",
+            "label",
+            "",
+        ]
+    ),
+    min_size=0,
+    max_size=6,
+)
 
 
 def _tmp() -> Path:
@@ -30,7 +55,12 @@ def _tmp() -> Path:
 
 
 @SETTINGS
-@given(header=columns, rows=st.lists(st.lists(cells, max_size=6), max_size=4), raw=st.binary(max_size=60), use_raw=st.booleans())
+@given(
+    header=columns,
+    rows=st.lists(st.lists(cells, max_size=6), max_size=4),
+    raw=st.binary(max_size=60),
+    use_raw=st.booleans(),
+)
 def test_manifest_parser(header, rows, raw, use_raw):
     root = _tmp()
     (root / "v.mp4").write_bytes(b"x")
@@ -55,7 +85,11 @@ def test_manifest_parser(header, rows, raw, use_raw):
 @SETTINGS
 @given(data=yaml_values, labels=st.dictionaries(st.one_of(st.text(max_size=8), st.integers()), yaml_values, max_size=4))
 def test_lexicon_parser(data, labels):
-    for doc in (data, {"labels": labels}, {"labels": labels, "negation": data, "pronunciations": data, "carriers": data}):
+    for doc in (
+        data,
+        {"labels": labels},
+        {"labels": labels, "negation": data, "pronunciations": data, "carriers": data},
+    ):
         try:
             Lexicon.from_dict(doc)
         except SonotellError:
@@ -63,7 +97,10 @@ def test_lexicon_parser(data, labels):
 
 
 @SETTINGS
-@given(text=st.one_of(st.text(max_size=80), st.builds(lambda v: yaml.safe_dump(v), yaml_values)), raw=st.binary(max_size=40))
+@given(
+    text=st.one_of(st.text(max_size=80), st.builds(lambda v: yaml.safe_dump(v), yaml_values)),
+    raw=st.binary(max_size=40),
+)
 def test_lexicon_and_config_files(text, raw):
     root = _tmp()
     for content in (text.encode("utf-8", "surrogatepass"), raw):
@@ -80,7 +117,10 @@ def test_lexicon_and_config_files(text, raw):
 
 
 @SETTINGS
-@given(cfg=st.dictionaries(st.text(max_size=5), yaml_values, max_size=4), overrides=st.lists(st.text(max_size=20), max_size=4))
+@given(
+    cfg=st.dictionaries(st.text(max_size=5), yaml_values, max_size=4),
+    overrides=st.lists(st.text(max_size=20), max_size=4),
+)
 def test_config_overrides(cfg, overrides):
     try:
         apply_overrides(cfg, overrides)

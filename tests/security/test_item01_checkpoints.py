@@ -26,7 +26,9 @@ class Payload:
 
 
 def evil_checkpoint(path: Path, marker: Path) -> Path:
-    torch.save({"format": "sonotell/1", "recipe": "show_from_tell", "config": {}, "state_dict": {}, "x": Payload(marker)}, path)
+    torch.save(
+        {"format": "sonotell/1", "recipe": "show_from_tell", "config": {}, "state_dict": {}, "x": Payload(marker)}, path
+    )
     return path
 
 
@@ -49,9 +51,15 @@ def test_every_loader_is_weights_only(tmp_path):
         load_weights_only(ckpt)
     assert not marker.exists()
     src = Path(__file__).resolve().parents[2] / "src" / "sonotell"
-    unsafe = [f"{p.relative_to(src)}:{i}" for p in src.rglob("*.py") for i, line in enumerate(p.read_text().splitlines(), 1)
-              if re.search(r"weights_only\s*=\s*False|allow_pickle\s*=\s*True|pickle\.loads?\(", line)]
-    assert [u.split(":")[0] for u in unsafe] == ["safeload.py"], unsafe  # only the explicit, documented conversion of a trusted file
+    unsafe = [
+        f"{p.relative_to(src)}:{i}"
+        for p in src.rglob("*.py")
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r"weights_only\s*=\s*False|allow_pickle\s*=\s*True|pickle\.loads?\(", line)
+    ]
+    assert [u.split(":")[0] for u in unsafe] == ["safeload.py"], (
+        unsafe
+    )  # only the explicit, documented conversion of a trusted file
 
 
 def test_localise_cli_refuses_a_pickled_checkpoint_without_running_it(tmp_path, capsys):
@@ -69,7 +77,9 @@ def test_new_checkpoints_load_weights_only_and_old_ones_convert(tmp_path):
     path = save_model_checkpoint(tmp_path / "m.pt", model, "toy", {"width": 3, "where": Path("x")})
     assert load_model_checkpoint(path, expected="toy", model=nn.Linear(3, 2))["config"] == {"width": 3, "where": "x"}
     old = tmp_path / "old.pt"  # an old-style checkpoint: a Python object in its metadata
-    torch.save({"format": "sonotell/1", "recipe": "toy", "config": {"where": Path("x")}, "state_dict": model.state_dict()}, old)
+    torch.save(
+        {"format": "sonotell/1", "recipe": "toy", "config": {"where": Path("x")}, "state_dict": model.state_dict()}, old
+    )
     with pytest.raises(CheckpointError, match="refused"):
         load_model_checkpoint(old)
     new = convert_trusted(old, tmp_path / "new.pt")

@@ -19,7 +19,9 @@ def test_module_attr_backend_in_a_config_runs_nothing(tmp_path, bursts, capsys):
     wav, sr, _ = bursts
     audio = save_audio(tmp_path / "a.wav", wav, sr)
     cfg = tmp_path / "evil.yaml"
-    cfg.write_text(f"_base_: speech\ntranscribe:\n  backend: {{name: 'subprocess:run', args: 'touch {marker}', shell: true}}\n")
+    cfg.write_text(
+        f"_base_: speech\ntranscribe:\n  backend: {{name: 'subprocess:run', args: 'touch {marker}', shell: true}}\n"
+    )
     out = one_line_error(capsys, ["transcribe", str(audio), "--lexicon", "lung", "--config", str(cfg)])
     assert "unknown ASR backend" in out
     assert not marker.exists()
@@ -36,7 +38,9 @@ def test_installed_plugin_backend_is_the_opt_in(monkeypatch):
         def load(self):
             return KeywordBackend
 
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [EntryPoint()] if group == ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", lambda group: [EntryPoint()] if group == ENTRY_POINT_GROUP else []
+    )
     assert isinstance(create_backend({"name": "my_asr"}), KeywordBackend)
     with pytest.raises(ConfigError, match="unknown ASR backend 'other'"):
         create_backend({"name": "other"})

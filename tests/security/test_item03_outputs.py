@@ -31,7 +31,9 @@ def test_transcribe_out_onto_its_recording_is_refused(tmp_path, bursts, capsys):
     before = audio.read_bytes()
     (tmp_path / "alias.wav").symlink_to(audio)
     for out in (audio, tmp_path / "alias.wav"):
-        assert "is an input of this command" in one_line_error(capsys, ["transcribe", str(audio), "--lexicon", "lung", "--out", str(out)])
+        assert "is an input of this command" in one_line_error(
+            capsys, ["transcribe", str(audio), "--lexicon", "lung", "--out", str(out)]
+        )
     assert audio.read_bytes() == before
 
 
@@ -40,16 +42,22 @@ def test_ingest_out_onto_a_video_is_refused(tmp_path, moving_frames, tone, capsy
     video = write_video(tmp_path / "scans" / "scan.mp4", moving_frames, fps=10)
     save_audio(tmp_path / "scans" / "scan.wav", np.tile(wav, 2)[: 2 * sr], sr)
     before = video.read_bytes()
-    assert "is an input of this command" in one_line_error(capsys, ["ingest", str(tmp_path / "scans"), "--out", str(video), "--workers", "1"])
+    assert "is an input of this command" in one_line_error(
+        capsys, ["ingest", str(tmp_path / "scans"), "--out", str(video), "--workers", "1"]
+    )
     assert video.read_bytes() == before
-    code, output = run_cli(capsys, ["ingest", tmp_path / "scans", "--out", tmp_path / "scans" / "manifest.csv", "--workers", "1"])
+    code, output = run_cli(
+        capsys, ["ingest", tmp_path / "scans", "--out", tmp_path / "scans" / "manifest.csv", "--workers", "1"]
+    )
     assert code == 0, output  # a manifest inside the scan folder is the documented use
 
 
 def test_localise_out_onto_the_scan_is_refused(tmp_path, capsys):
     video = tmp_path / "scan.mp4"
     video.write_bytes(b"precious")
-    assert "is an input of this command" in one_line_error(capsys, ["localise", str(video), "--checkpoint", str(tmp_path / "c.pt"), "--out", str(video)])
+    assert "is an input of this command" in one_line_error(
+        capsys, ["localise", str(video), "--checkpoint", str(tmp_path / "c.pt"), "--out", str(video)]
+    )
     assert video.read_bytes() == b"precious"
 
 
@@ -61,5 +69,7 @@ def test_label_never_writes_over_its_manifest(tmp_path, bursts, capsys):
     summary_named = bench / "summary.csv"  # a manifest whose name label writes too
     summary_named.write_bytes(manifest.read_bytes())
     before = summary_named.read_bytes()
-    assert "is an input of this command" in one_line_error(capsys, ["label", str(summary_named), "--lexicon", "abdominal", "--out", str(bench), *FAST])
+    assert "is an input of this command" in one_line_error(
+        capsys, ["label", str(summary_named), "--lexicon", "abdominal", "--out", str(bench), *FAST]
+    )
     assert summary_named.read_bytes() == before

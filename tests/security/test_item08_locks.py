@@ -42,7 +42,9 @@ def test_label_into_a_folder_of_another_config(tmp_path, bursts, capsys):
     assert run_cli(capsys, ["label", bench, "--lexicon", "abdominal", "--out", out, *FAST])[0] == 0
     first = json.loads((out / "summary.json").read_text())["fingerprint"]
     other = [*FAST, "--set", "align.before_s=0.0"]
-    assert "another configuration" in one_line_error(capsys, ["label", bench, "--lexicon", "abdominal", "--out", out, *other])
+    assert "another configuration" in one_line_error(
+        capsys, ["label", bench, "--lexicon", "abdominal", "--out", out, *other]
+    )
     assert json.loads((out / "summary.json").read_text())["fingerprint"] == first  # untouched
     code, output = run_cli(capsys, ["label", bench, "--lexicon", "abdominal", "--out", out, *other, "--overwrite"])
     assert code == 0, output

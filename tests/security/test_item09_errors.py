@@ -43,7 +43,9 @@ def test_enospc_names_the_file_and_keeps_the_earlier_output(tmp_path, monkeypatc
     target = tmp_path / "out.json"
     write_json(target, {"v": 1})
     monkeypatch.setattr(Path, "write_text", _disk_full)
-    with pytest.raises(OutputError, match=r"out.json: could not be written: no space left on device \(earlier outputs are intact\)"):
+    with pytest.raises(
+        OutputError, match=r"out.json: could not be written: no space left on device \(earlier outputs are intact\)"
+    ):
         write_json(target, {"v": 2})
     monkeypatch.undo()
     assert json.loads(target.read_text()) == {"v": 1}
@@ -55,4 +57,6 @@ def test_enospc_in_a_command_is_one_line(tmp_path, bursts, monkeypatch, capsys):
 
     bench = tiny_bench(tmp_path / "bench", bursts)
     monkeypatch.setattr(Path, "write_text", _disk_full)
-    assert "no space left on device" in one_line_error(capsys, ["label", str(bench), "--lexicon", "abdominal", "--out", str(tmp_path / "lab"), *FAST])
+    assert "no space left on device" in one_line_error(
+        capsys, ["label", str(bench), "--lexicon", "abdominal", "--out", str(tmp_path / "lab"), *FAST]
+    )

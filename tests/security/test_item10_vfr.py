@@ -27,7 +27,9 @@ def write_vfr_video(path, times_ms=TIMES_MS, size=32):
         vs.width = vs.height = size
         vs.pix_fmt = "yuv420p"
         for i, t in enumerate(times_ms):
-            frame = av.VideoFrame.from_ndarray(np.full((size, size), 20 * i, np.uint8), format="gray").reformat(format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(np.full((size, size), 20 * i, np.uint8), format="gray").reformat(
+                format="yuv420p"
+            )
             frame.pts, frame.time_base = t, Fraction(1, 1000)
             for packet in vs.encode(frame):
                 c.mux(packet)
@@ -55,7 +57,9 @@ def test_labels_use_the_timestamps(vfr, caplog):
     times = _variable_frame_times(scan)
     assert "variable frame rate" in caplog.text
     event = TermEvent("liver", "liver", 0.75, 0.85)  # said while frame 5 (0.8 s) is shown
-    labels = align_events([event], "v", fps=info.fps, n_frames=info.n_frames, config={"before_s": 0, "after_s": 0}, times=times)
+    labels = align_events(
+        [event], "v", fps=info.fps, n_frames=info.n_frames, config={"before_s": 0, "after_s": 0}, times=times
+    )
     assert [f.frame_index for f in labels if f.label == "liver"] == [5]
     assert labels[5].time_s == pytest.approx(0.8)
 

@@ -15,7 +15,9 @@ from sonotell.speech.stream import iter_audio_chunks
 from tests.security.conftest import run_cli
 
 
-@pytest.mark.parametrize("terms", [["liver", "liver"], ["hepar", "hepar"], {"terms": ["liver"], "misspellings": ["liver"]}])
+@pytest.mark.parametrize(
+    "terms", [["liver", "liver"], ["hepar", "hepar"], {"terms": ["liver"], "misspellings": ["liver"]}]
+)
 def test_a_term_listed_twice_within_one_label_is_an_error(terms):
     with pytest.raises(InputError, match="duplicate term 'liver'|duplicate term 'hepar'"):
         Lexicon.from_dict({"labels": {"liver": terms}})
@@ -35,8 +37,11 @@ def test_zero_byte_wav_says_audio_is_empty(tmp_path):
 def test_outputs_follow_the_umask(tmp_path, umask):
     old = os.umask(umask)
     try:
-        for p in (write_text(tmp_path / "a.txt", "x"), write_json(tmp_path / "b.json", {}),
-                  save_audio(tmp_path / "c.wav", np.zeros(800, np.float32), 8000)):
+        for p in (
+            write_text(tmp_path / "a.txt", "x"),
+            write_json(tmp_path / "b.json", {}),
+            save_audio(tmp_path / "c.wav", np.zeros(800, np.float32), 8000),
+        ):
             assert p.stat().st_mode & 0o777 == 0o666 & ~umask, p
     finally:
         os.umask(old)

@@ -16,7 +16,11 @@ def naive_labels(events, fps, n, before, after):
 
 
 def test_window_matches_naive_reference():
-    events = [TermEvent("liver", "liver", 1.0, 1.4), TermEvent("spleen", "spleen", 3.0, 3.5), TermEvent("kidney", "kidney", 5.0, 5.2, negated=True)]
+    events = [
+        TermEvent("liver", "liver", 1.0, 1.4),
+        TermEvent("spleen", "spleen", 3.0, 3.5),
+        TermEvent("kidney", "kidney", 5.0, 5.2, negated=True),
+    ]
     got = align_events(events, "s", fps=25, n_frames=175, config={"before_s": 0.3, "after_s": 0.3})
     assert [f.label for f in got] == naive_labels(events, 25, 175, 0.3, 0.3)
     assert got[30].label == "liver" and got[30].confidence == 1.0  # t = 1.2 s inside the span
@@ -34,9 +38,15 @@ def test_confidence_decays_to_edge_weight():
 
 
 def test_conflicts_drop_nearest_confidence():
-    events = [TermEvent("liver", "liver", 1.0, 1.2, confidence=0.9), TermEvent("spleen", "spleen", 1.5, 1.7, confidence=0.9)]
+    events = [
+        TermEvent("liver", "liver", 1.0, 1.2, confidence=0.9),
+        TermEvent("spleen", "spleen", 1.5, 1.7, confidence=0.9),
+    ]
     t = 1.3  # 0.1 s after liver, 0.2 s before spleen: weights 0.9*(1-0.5*0.1/0.3) = 0.75 vs 0.6
-    frames = {c: align_events(events, "s", fps=10, n_frames=20, config={"conflict": c, "conflict_margin": 0.2})[13] for c in ("drop", "nearest", "confidence")}
+    frames = {
+        c: align_events(events, "s", fps=10, n_frames=20, config={"conflict": c, "conflict_margin": 0.2})[13]
+        for c in ("drop", "nearest", "confidence")
+    }
     assert frames["drop"].label == UNLABELLED
     assert frames["nearest"].label == "liver" and frames["nearest"].confidence == pytest.approx(0.75)
     assert frames["confidence"].label == "liver"
@@ -45,7 +55,9 @@ def test_conflicts_drop_nearest_confidence():
 
 def test_min_confidence_and_bad_conflict():
     events = [TermEvent("liver", "liver", 0.0, 0.5, confidence=0.2)]
-    assert all(f.label == UNLABELLED for f in align_events(events, "s", fps=10, n_frames=5, config={"min_confidence": 0.5}))
+    assert all(
+        f.label == UNLABELLED for f in align_events(events, "s", fps=10, n_frames=5, config={"min_confidence": 0.5})
+    )
     with pytest.raises(ConfigError, match="align.conflict: 'vote' is not one of drop, nearest, confidence"):
         align_events(events, "s", fps=10, n_frames=5, config={"conflict": "vote"})
 
@@ -55,15 +67,27 @@ def test_negated_mentions_make_their_label_absent_over_the_window():
     got = align_events(events, "s", fps=10, n_frames=30, config={"before_s": 0.3, "after_s": 0.3, "edge_weight": 0.5})
     # frame 0.8 s: only liver's window (starts 0.7); 0.9-1.9 s: effusion absent (window 0.9-1.9); 2.0 s: neither
     assert [(f.label, f.absent) for f in got[8:21:2]] == [
-        ("liver", ""), ("liver", "effusion"), ("liver", "effusion"), ("liver", "effusion"),
-        ("liver", "effusion"), (UNLABELLED, "effusion"), (UNLABELLED, "")]
+        ("liver", ""),
+        ("liver", "effusion"),
+        ("liver", "effusion"),
+        ("liver", "effusion"),
+        ("liver", "effusion"),
+        (UNLABELLED, "effusion"),
+        (UNLABELLED, ""),
+    ]
     assert got[12].absent_labels == ["effusion"] and got[0].absent_labels == []
 
 
 def test_a_label_said_and_negated_alike_is_unknown_and_the_stronger_wins():
     cfg = {"before_s": 0.0, "after_s": 0.0, "conflict_margin": 0.1}
-    alike = [TermEvent("effusion", "effusion", 1.0, 2.0, 0.9), TermEvent("effusion", "no effusion", 1.0, 2.0, 0.85, negated=True)]
+    alike = [
+        TermEvent("effusion", "effusion", 1.0, 2.0, 0.9),
+        TermEvent("effusion", "no effusion", 1.0, 2.0, 0.85, negated=True),
+    ]
     f = align_events(alike, "s", fps=10, n_frames=20, config=cfg)[15]
     assert (f.label, f.absent) == (UNLABELLED, "")
     stronger_neg = [alike[0], TermEvent("effusion", "no effusion", 1.0, 2.0, 1.0, negated=True)]
-    assert align_events(stronger_neg, "s", fps=10, n_frames=20, config={**cfg, "conflict_margin": 0.05})[15].absent == "effusion"
+    assert (
+        align_events(stronger_neg, "s", fps=10, n_frames=20, config={**cfg, "conflict_margin": 0.05})[15].absent
+        == "effusion"
+    )

@@ -19,14 +19,16 @@ def test_snr_estimate_against_hand_computed():
     wav = np.ones(1000, np.float32) * 0.1
     mask = np.zeros(1000, bool)
     mask[:500] = True
-    wav[:500] = np.sqrt(0.01 + 0.1 ** 2)  # speech power 0.02 = signal 0.01 + noise 0.01
+    wav[:500] = np.sqrt(0.01 + 0.1**2)  # speech power 0.02 = signal 0.01 + noise 0.01
     assert clean.estimate_snr_db(wav, mask) == pytest.approx(0.0, abs=1e-4)
     assert clean.estimate_snr_db(wav, np.ones(1000, bool)) is None
 
 
 def test_denoise_switch():
     cfg = clean.CleanConfig(denoise="auto", denoise_below_snr_db=5.0)
-    assert clean.should_denoise(cfg, 0.0) and not clean.should_denoise(cfg, 10.0) and not clean.should_denoise(cfg, None)
+    assert (
+        clean.should_denoise(cfg, 0.0) and not clean.should_denoise(cfg, 10.0) and not clean.should_denoise(cfg, None)
+    )
     assert clean.should_denoise(clean.CleanConfig(denoise=True), 30.0)
     assert not clean.should_denoise(clean.CleanConfig(denoise=False), -5.0)
 
@@ -71,4 +73,6 @@ def test_silero_on_synthetic_speech():
     wav = np.concatenate([np.zeros(16000, np.float32), audio, np.zeros(16000, np.float32)])
     spans = create_vad("silero")(wav, 16000)
     assert len(spans) == 1
-    assert spans[0][0] == pytest.approx(1.0, abs=0.15) and spans[0][1] == pytest.approx(1.0 + speech.words[-1][2], abs=0.3)
+    assert spans[0][0] == pytest.approx(1.0, abs=0.15) and spans[0][1] == pytest.approx(
+        1.0 + speech.words[-1][2], abs=0.3
+    )

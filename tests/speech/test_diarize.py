@@ -33,8 +33,14 @@ def test_clinician_is_the_speaker_with_most_speech():
 def test_enrolment_picks_the_enrolled_voice_even_if_quieter():
     spans = [(0.0, 3.0), (3.5, 4.5), (5.0, 8.0)]
     emb = np.stack([unit([1, 0]), unit([0, 1]), unit([1, 0])])
-    assert assign_speakers(spans, emb, DiarizeConfig(distance_threshold=0.3), enrolment=unit([0.1, 1])) == ["speaker_0", CLINICIAN, "speaker_0"]
-    nobody = assign_speakers(spans, emb, DiarizeConfig(distance_threshold=0.3, enrol_min_similarity=0.99), enrolment=unit([1, 1]))
+    assert assign_speakers(spans, emb, DiarizeConfig(distance_threshold=0.3), enrolment=unit([0.1, 1])) == [
+        "speaker_0",
+        CLINICIAN,
+        "speaker_0",
+    ]
+    nobody = assign_speakers(
+        spans, emb, DiarizeConfig(distance_threshold=0.3, enrol_min_similarity=0.99), enrolment=unit([1, 1])
+    )
     assert CLINICIAN not in nobody
 
 
@@ -44,17 +50,21 @@ def test_resemblyzer_separates_two_tts_voices():
     from sonotell.speech.diarize import embed
 
     tts = EspeakTTS()
+
     def say(text, voice):
         s = tts.synthesize(text, voice)
         return embed(resample(s.audio, s.sample_rate_hz, 16000))
-    a1, a2 = say("here is the liver and the right kidney", Voice("en-us", "m3")), say("now the spleen and the gallbladder", Voice("en-us", "m3"))
+
+    a1, a2 = (
+        say("here is the liver and the right kidney", Voice("en-us", "m3")),
+        say("now the spleen and the gallbladder", Voice("en-us", "m3")),
+    )
     b1 = say("is that cold, how long will this take", Voice("en", "f2", 70))
     assert float(a1 @ a2) > float(a1 @ b1)
     assert np.linalg.norm(a1) == pytest.approx(1.0, abs=1e-3)
 
 
 # -- windows mode (issue 3 follow-up 2) ------------------------------------------------------
-
 
 
 def test_windows_to_turns_cuts_between_window_centres():
@@ -68,7 +78,11 @@ def test_windows_to_turns_folds_a_lone_window_into_its_longer_neighbour():
     # centres 0.5 .. 1.5; window 2 alone owns 0.875-1.125 (0.25 s < 0.3 s): it joins the longer neighbour (the first run, 0.875 s)
     assert windows_to_turns(t, [0, 0, 1, 0, 0], (0.0, 2.0), min_turn_s=0.3) == [(0.0, 2.0, 0)]
     # a 0.5 s run of speaker 1 stays a turn
-    assert windows_to_turns(t, [0, 0, 1, 1, 0], (0.0, 2.0), min_turn_s=0.3) == [(0.0, 0.875, 0), (0.875, 1.375, 1), (1.375, 2.0, 0)]
+    assert windows_to_turns(t, [0, 0, 1, 1, 0], (0.0, 2.0), min_turn_s=0.3) == [
+        (0.0, 0.875, 0),
+        (0.875, 1.375, 1),
+        (1.375, 2.0, 0),
+    ]
 
 
 def test_dominant_speaker_rejects_the_minority_voice():

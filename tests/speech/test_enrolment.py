@@ -27,11 +27,18 @@ def two_voices():
     gap = np.zeros(int(0.8 * 16000), np.float32)
     order = [(A_LINES[0], a), (B_LINE, b), (A_LINES[1], a), (A_LINES[2], a), (A_LINES[3], a)]
     wav = np.concatenate([gap] + [x for text, v in order for x in (say(text, v), gap)])
-    return wav, [text for text, _ in order], say("how long will this take, is it cold", b), say("let me move the probe a little", a)
+    return (
+        wav,
+        [text for text, _ in order],
+        say("how long will this take, is it cold", b),
+        say("let me move the probe a little", a),
+    )
 
 
 def labels_heard(wav, script, enrol):
-    cfg = load_config("pipelines", "speech_light", ["vad.name=energy", "transcribe.scope=span", "word_times.enabled=false"])
+    cfg = load_config(
+        "pipelines", "speech_light", ["vad.name=energy", "transcribe.scope=span", "word_times.enabled=false"]
+    )
     pipe = SpeechPipeline(cfg, "abdominal", backend=ScriptedBackend(script), enrolment=enrol)
     return {e.label for e in pipe.process_audio(wav, 16000).events}
 

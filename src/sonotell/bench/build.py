@@ -96,7 +96,9 @@ def build_benchmark(
     if stamp_path.exists():
         old = json.loads(stamp_path.read_text())
         if old != json.loads(json.dumps(stamp)):
-            raise ConfigError(f"{root}: holds a build of {old.get('name')!r} with another config or seed; use a new --out folder or delete it")
+            raise ConfigError(
+                f"{root}: holds a build of {old.get('name')!r} with another config or seed; use a new --out folder or delete it"
+            )
     else:
         write_json(stamp_path, stamp)
 
@@ -124,22 +126,36 @@ def build_benchmark(
                 failures.append(f"{spec['scan_id']}: {error}")
             progress(len(by_id) + len(failures), len(specs), spec["scan_id"])
     if failures:
-        raise ConfigError(f"benchmark {name}: {len(failures)} scan(s) failed (a rerun resumes the rest); "
-                          f"first: {failures[0]}")
+        raise ConfigError(
+            f"benchmark {name}: {len(failures)} scan(s) failed (a rerun resumes the rest); first: {failures[0]}"
+        )
     rows = [by_id[i] for i in ids]
     n_built = len(todo)
     names = module.classes_of(cfg)
     write_manifest(root / "manifest.csv", rows)
     write_bench_json(root, name=name, config=cfg, seed=seed, **names)
-    log.info("benchmark %s: %d scans (%d built now) in %.1f s -> %s", name, len(rows), n_built, time.perf_counter() - t0, root)
+    log.info(
+        "benchmark %s: %d scans (%d built now) in %.1f s -> %s",
+        name,
+        len(rows),
+        n_built,
+        time.perf_counter() - t0,
+        root,
+    )
     load_benchmark(root)  # validate what we wrote
     return root
 
 
 def _make_builder(name: str, root: str, cfg: dict, seed: int) -> dict:
     """Per worker process, once: the benchmark module, its voices and the TTS engine."""
-    return {"module": importlib.import_module(BENCHMARKS[name]), "root": Path(root), "cfg": cfg, "seed": seed,
-            "voices": make_voices(cfg, seed), "tts": EspeakTTS()}
+    return {
+        "module": importlib.import_module(BENCHMARKS[name]),
+        "root": Path(root),
+        "cfg": cfg,
+        "seed": seed,
+        "voices": make_voices(cfg, seed),
+        "tts": EspeakTTS(),
+    }
 
 
 def _build_one(spec: dict, st: dict) -> dict:
@@ -217,6 +233,8 @@ def ensure_benchmark(path: str | Path, *, build: bool = False, seed: int = 0):
     path = Path(path)
     if not (path / "bench.json").exists():
         if not build:
-            raise ConfigError(f"{path}: no benchmark there; build it (sonotell bench build {path.name} --out {path}) or pass --build")
+            raise ConfigError(
+                f"{path}: no benchmark there; build it (sonotell bench build {path.name} --out {path}) or pass --build"
+            )
         build_benchmark(path.name, path, seed=seed)
     return load_benchmark(path)

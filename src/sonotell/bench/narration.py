@@ -138,7 +138,9 @@ def render(
         plain, terms = parse_markup(line.text)
         speech = _synth(tts, plain, line.voice, sample_rate_hz)
         length = len(speech.audio) / sample_rate_hz
-        start = _first_fit(busy, max(line.at_s, audio_offset_s), length, min_gap_s, duration_s, after_last=not line.filler)
+        start = _first_fit(
+            busy, max(line.at_s, audio_offset_s), length, min_gap_s, duration_s, after_last=not line.filler
+        )
         latest = duration_s - length if line.latest_s is None else min(line.latest_s, duration_s - length)
         if start is None or start > latest + 1e-9:
             dropped.append(plain)
@@ -164,7 +166,10 @@ def render(
                 "end_s": round(p.start_s + (words[-1][4] if words else p.end_s - p.start_s), 4),
                 "text": p.plain,
                 "voice": p.line.voice.name,
-                "words": [{"text": w, "start_s": round(p.start_s + s, 4), "end_s": round(p.start_s + e, 4)} for _, _, w, s, e in words],
+                "words": [
+                    {"text": w, "start_s": round(p.start_s + s, 4), "end_s": round(p.start_s + e, 4)}
+                    for _, _, w, s, e in words
+                ],
             }
         )
         for a, b, label, negated in p.terms:
@@ -198,7 +203,9 @@ def _synth(tts: EspeakTTS, plain: str, voice: Voice, sample_rate_hz: int) -> Spe
     return Speech(audio.astype(np.float32), sample_rate_hz, words, speech.positions)
 
 
-def _first_fit(busy: list[tuple[float, float]], at: float, length: float, gap: float, end: float, *, after_last: bool) -> float | None:
+def _first_fit(
+    busy: list[tuple[float, float]], at: float, length: float, gap: float, end: float, *, after_last: bool
+) -> float | None:
     """Earliest start >= ``at`` where [start, start+length] keeps ``gap`` from every busy interval."""
     if after_last and busy:
         at = max(at, busy[-1][1] + gap)

@@ -23,7 +23,9 @@ import numpy as np
 from sonotell.errors import InputError
 
 
-def active_mask(wav: np.ndarray, sample_rate_hz: int, *, frame_s: float = 0.02, threshold_db: float = -40.0) -> np.ndarray:
+def active_mask(
+    wav: np.ndarray, sample_rate_hz: int, *, frame_s: float = 0.02, threshold_db: float = -40.0
+) -> np.ndarray:
     """Per-sample bool: True inside frames whose energy is within ``threshold_db`` of the loudest frame.
 
     A simple energy detector in the spirit of ITU-T P.56 active speech level; exact for
@@ -49,7 +51,9 @@ def active_power(wav: np.ndarray, sample_rate_hz: int, **kwargs) -> float:
     return float(np.mean(np.asarray(wav, np.float64)[mask] ** 2))
 
 
-def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db_target: float, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
+def mix_at_snr(
+    speech: np.ndarray, noise: np.ndarray, snr_db_target: float, sample_rate_hz: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Scale ``noise`` so that active-speech power / noise power = ``snr_db_target``; return (mix, scaled noise).
 
     ``noise`` is tiled or cut to the length of ``speech``.
@@ -98,7 +102,9 @@ def room_noise(n: int, sample_rate_hz: int, rng: np.random.Generator) -> np.ndar
     return (x / (x.std() + 1e-12)).astype(np.float32)
 
 
-def exponential_rir(sample_rate_hz: int, rt60_s: float, rng: np.random.Generator, *, direct_to_reverb_db: float = 6.0) -> np.ndarray:
+def exponential_rir(
+    sample_rate_hz: int, rt60_s: float, rng: np.random.Generator, *, direct_to_reverb_db: float = 6.0
+) -> np.ndarray:
     """A synthetic room impulse response: a unit direct path then noise decaying 60 dB in ``rt60_s``."""
     n = max(2, int(rt60_s * sample_rate_hz))
     t = np.arange(n) / sample_rate_hz
@@ -172,7 +178,9 @@ class SoundTrack:
         }
 
 
-def narrated_soundtrack(make_lines, duration_s: float, cfg: dict, pool: list, tts, rng: np.random.Generator) -> SoundTrack:
+def narrated_soundtrack(
+    make_lines, duration_s: float, cfg: dict, pool: list, tts, rng: np.random.Generator
+) -> SoundTrack:
     """Voices -> narration lines -> speech -> optional reverb -> ESC-10 noise at an SNR -> peak-safe audio.
 
     ``make_lines(clinician, other, other_role)`` writes the scan's lines; the clinician and a
@@ -188,7 +196,14 @@ def narrated_soundtrack(make_lines, duration_s: float, cfg: dict, pool: list, tt
     lines = make_lines(clinician, other, other_role)
     a = cfg["audio"]
     sr = int(a["sample_rate_hz"])
-    track = narr.render(lines, duration_s=duration_s, sample_rate_hz=sr, tts=tts, audio_offset_s=float(a["audio_offset_s"]), min_gap_s=float(cfg["narration"]["min_gap_s"]))
+    track = narr.render(
+        lines,
+        duration_s=duration_s,
+        sample_rate_hz=sr,
+        tts=tts,
+        audio_offset_s=float(a["audio_offset_s"]),
+        min_gap_s=float(cfg["narration"]["min_gap_s"]),
+    )
     audio = track.audio
     rt60 = float(rng.uniform(*a["reverb_rt60_s"])) if rng.random() < float(a["p_reverb"]) else 0.0
     if rt60 > 0:

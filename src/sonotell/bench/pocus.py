@@ -55,12 +55,22 @@ FINDINGS = list(FINDING_COLUMNS.values())
 CLASSES = ["COVID-19", "pneumonia", "regular", "viral"]
 # The classification task of Bonmati et al. on these clips: "viral" (few clips, few patients) is left out.
 TASK_CLASSES = ["COVID-19", "pneumonia", "regular"]
-_LABEL_MAP = {"covid-19": "COVID-19", "bacterial pneumonia": "pneumonia", "pneumonia": "pneumonia", "regular": "regular", "viral pneumonia": "viral", "viral": "viral"}
+_LABEL_MAP = {
+    "covid-19": "COVID-19",
+    "bacterial pneumonia": "pneumonia",
+    "pneumonia": "pneumonia",
+    "regular": "regular",
+    "viral pneumonia": "viral",
+    "viral": "viral",
+}
 
 # Terms in the physician's free text -> finding or class; checked in this order, first match wins per span.
 _FREE_TEXT_TERMS = [
     (r"air[- ]?bronch\w*grams?|bronchiograms?", "air_bronchogram"),
-    (r"pleural (?:line )?(?:irregular\w*|thickening|abnormality)|pleural irregul\w*|irregular pleural line", "pleural_irregularity"),
+    (
+        r"pleural (?:line )?(?:irregular\w*|thickening|abnormality)|pleural irregul\w*|irregular pleural line",
+        "pleural_irregularity",
+    ),
     (r"(?:pleural )?effusions?", "effusion"),
     (r"(?:sub[- ]?pleura\w* )?consolidat\w*|hepatization", "consolidation"),
     (r"b[- ]lines?", "b_lines"),
@@ -74,7 +84,10 @@ _META = re.compile(r"do not use|cropping|low quality|compression|cannot be sure|
 def _data_root(cfg: dict) -> Path:
     root = Path(cfg["data_root"]).expanduser()
     if not (root / "pocus" / "dataset_metadata.csv").exists():
-        raise InputError(root / "pocus" / "dataset_metadata.csv", "POCUS metadata not found; set data_root (e.g. --set data_root=../shared/data)")
+        raise InputError(
+            root / "pocus" / "dataset_metadata.csv",
+            "POCUS metadata not found; set data_root (e.g. --set data_root=../shared/data)",
+        )
     return root
 
 
@@ -87,7 +100,18 @@ def read_metadata(root: Path) -> pd.DataFrame:
     """The metadata rows that have a clip on disk, one per file, with ``path`` added."""
     meta_path = root / "pocus" / "dataset_metadata.csv"
     table = pd.read_csv(meta_path)
-    missing = [c for c in ("Filename", "Label", "Patient ID / Name", "Source ID", "Comments first medical doctor (MD1)", *FINDING_COLUMNS) if c not in table.columns]
+    missing = [
+        c
+        for c in (
+            "Filename",
+            "Label",
+            "Patient ID / Name",
+            "Source ID",
+            "Comments first medical doctor (MD1)",
+            *FINDING_COLUMNS,
+        )
+        if c not in table.columns
+    ]
     if missing:
         raise InputError(meta_path, f"missing columns: {', '.join(missing)}")
     files = sorted(p for p in (root / "pocus" / "pocus_videos").rglob("*") if p.is_file())
@@ -147,7 +171,9 @@ def plan(cfg: dict, seed: int) -> list[dict]:
     subjects = sorted({subject_of(r) for r in rows})
     rng = np.random.default_rng([seed, 1])
     n_test = int(round(len(subjects) * float(cfg["voices"]["test_subject_fraction"])))
-    test_subjects = set(np.array(subjects)[rng.permutation(len(subjects))[:n_test]].tolist()) if len(subjects) > 1 else set()
+    test_subjects = (
+        set(np.array(subjects)[rng.permutation(len(subjects))[:n_test]].tolist()) if len(subjects) > 1 else set()
+    )
     specs = []
     for r in rows:
         subj = subject_of(r)
@@ -158,7 +184,9 @@ def plan(cfg: dict, seed: int) -> list[dict]:
                 "source": str(Path(r["path"]).relative_to(root)),
                 "label": label_of(r),
                 "findings": findings_of(r),
-                "md1": "" if pd.isna(r.get("Comments first medical doctor (MD1)")) else str(r["Comments first medical doctor (MD1)"]),
+                "md1": ""
+                if pd.isna(r.get("Comments first medical doctor (MD1)"))
+                else str(r["Comments first medical doctor (MD1)"]),
                 "probe": "" if pd.isna(r.get("Probe")) else str(r.get("Probe")),
                 "voice_split": "test" if subj in test_subjects else "train",
             }
@@ -167,7 +195,12 @@ def plan(cfg: dict, seed: int) -> list[dict]:
 
 
 def classes_of(cfg: dict) -> dict:
-    return {"classes": list(CLASSES), "label_names": list(FINDINGS), "mask_classes": [], "task_classes": list(TASK_CLASSES)}
+    return {
+        "classes": list(CLASSES),
+        "label_names": list(FINDINGS),
+        "mask_classes": [],
+        "task_classes": list(TASK_CLASSES),
+    }
 
 
 def tag_free_text(text: str, terms: list[tuple[str, str]] | None = None) -> str:
@@ -198,7 +231,9 @@ def _pick(rng: np.random.Generator, items: list):
     return items[int(rng.integers(len(items)))]
 
 
-def scan_lines(spec: dict, duration_s: float, cfg: dict, clinician: Voice, other: Voice, other_role: str, rng: np.random.Generator) -> list[narr.Line]:
+def scan_lines(
+    spec: dict, duration_s: float, cfg: dict, clinician: Voice, other: Voice, other_role: str, rng: np.random.Generator
+) -> list[narr.Line]:
     """Everything said during one clip: findings, negations, free text, impression, chat."""
     n = cfg["narration"]
     lines: list[narr.Line] = []
@@ -210,7 +245,9 @@ def scan_lines(spec: dict, duration_s: float, cfg: dict, clinician: Voice, other
     def say(text: str, at: float, speaker="clinician", voice=clinician, filler=False, gain_db=0.0):
         if rng.random() < n["p_filler_word"]:
             text = f"{_pick(rng, n['filler_words'])}, {text}"
-        lines.append(narr.Line(text, speaker, voice, max(0.0, at + rng.uniform(*jitter)), gain_db=gain_db, filler=filler))
+        lines.append(
+            narr.Line(text, speaker, voice, max(0.0, at + rng.uniform(*jitter)), gain_db=gain_db, filler=filler)
+        )
 
     for slot, k in zip(slots, order):
         f = findings[k]
@@ -219,7 +256,11 @@ def scan_lines(spec: dict, duration_s: float, cfg: dict, clinician: Voice, other
     absent = [f for f in n["negatable"] if f not in findings]
     for f in rng.permutation(absent)[: int(rng.integers(0, n["max_negations"] + 1))]:
         term = _pick(rng, n["negation_terms"][f])
-        say(_pick(rng, n["negation_templates"]).replace("{term}", f"[{term}](!{f})"), rng.uniform(0, duration_s * 0.8), filler=True)
+        say(
+            _pick(rng, n["negation_templates"]).replace("{term}", f"[{term}](!{f})"),
+            rng.uniform(0, duration_s * 0.8),
+            filler=True,
+        )
     if spec["label"] and rng.random() < n["p_impression"]:
         term = _pick(rng, n["class_terms"][spec["label"]])
         say(_pick(rng, n["impression_templates"]).replace("{term}", f"[{term}]({spec['label']})"), duration_s * 0.6)
@@ -228,7 +269,11 @@ def scan_lines(spec: dict, duration_s: float, cfg: dict, clinician: Voice, other
     md1 = spec["md1"]
     if md1 and not _META.search(md1) and rng.random() < n["p_free_text"]:
         words = md1.split()
-        say(tag_free_text(" ".join(words[: n["free_text_max_words"]]), spec.get("free_text_terms")), rng.uniform(0, duration_s * 0.5), filler=True)
+        say(
+            tag_free_text(" ".join(words[: n["free_text_max_words"]]), spec.get("free_text_terms")),
+            rng.uniform(0, duration_s * 0.5),
+            filler=True,
+        )
     for _ in range(int(rng.integers(0, n["max_off_topic"] + 1))):
         say(_pick(rng, n["off_topic"]), rng.uniform(0, duration_s), filler=True)
     if rng.random() < n["p_second_speaker"]:
@@ -242,11 +287,15 @@ def scan_lines(spec: dict, duration_s: float, cfg: dict, clinician: Voice, other
     return lines
 
 
-def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS) -> tuple[dict, dict]:
+def build_scan(
+    spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS
+) -> tuple[dict, dict]:
     return build_lung_scan(spec, root, cfg, seed, voices, tts, _data_root(cfg))
 
 
-def build_lung_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS, data_root: Path) -> tuple[dict, dict]:
+def build_lung_scan(
+    spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS, data_root: Path
+) -> tuple[dict, dict]:
     """One narrated lung clip (pocus and covid_blues): cine loop to the minimum length, narration, noise."""
     from sonotell.bench.build import rng_for, write_video
     from sonotell.io.audio import save_audio
@@ -278,7 +327,11 @@ def build_lung_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[s
 
     sound = narrated_soundtrack(
         lambda clinician, other, role: scan_lines(spec, duration_s, cfg, clinician, other, role, rng),
-        duration_s, cfg, voices[spec["voice_split"]], tts, rng,
+        duration_s,
+        cfg,
+        voices[spec["voice_split"]],
+        tts,
+        rng,
     )
     audio, sr, track = sound.audio, sound.sample_rate_hz, sound.track
     a = cfg["audio"]

@@ -106,7 +106,9 @@ def speckle(shape: tuple[int, int], rng: np.random.Generator, smooth: float = 0.
     return amp.astype(np.float32)
 
 
-def place_organs(organs: list[str], classes: list[str], h: int, w: int, span_px_per_organ: float, rng: np.random.Generator) -> tuple[list[OrganPlacement], int]:
+def place_organs(
+    organs: list[str], classes: list[str], h: int, w: int, span_px_per_organ: float, rng: np.random.Generator
+) -> tuple[list[OrganPlacement], int]:
     """Organs one after another along the sweep; returns placements and the world width."""
     world_w = int(w + span_px_per_organ * len(organs))
     step = (world_w - w) / len(organs)
@@ -128,7 +130,9 @@ def _ellipse(yy: np.ndarray, xx: np.ndarray, o: OrganPlacement, scale: float = 1
     return u * u + v * v <= 1.0
 
 
-def world_maps(organs: list[OrganPlacement], h: int, world_w: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def world_maps(
+    organs: list[OrganPlacement], h: int, world_w: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Echogenicity x speckle (float32) and class-index map (uint8) of the whole strip."""
     yy, xx = np.mgrid[:h, :world_w].astype(np.float32)
     echo = np.full((h, world_w), 0.28, np.float32)
@@ -198,7 +202,9 @@ def simulate_sweep(
     return frames, masks, placements
 
 
-def visible_intervals(masks: np.ndarray, fps: float, class_index: int, min_fraction: float, fan_pixels: int) -> list[tuple[float, float]]:
+def visible_intervals(
+    masks: np.ndarray, fps: float, class_index: int, min_fraction: float, fan_pixels: int
+) -> list[tuple[float, float]]:
     """Time spans (start_s, end_s) in which the organ covers at least ``min_fraction`` of the sector."""
     on = (masks == class_index).reshape(len(masks), -1).sum(axis=1) >= min_fraction * fan_pixels
     spans, start = [], None
@@ -231,13 +237,24 @@ def scan_lines(
             template = n["templates"][int(rng.integers(len(n["templates"])))]
             text = template.replace("{term}", f"[{said}]({organ})")
             at = s0 + rng.uniform(*n["jitter_s"])
-            lines.append(narr.Line(text, "clinician", clinician, max(0.0, at), latest_s=max(0.0, s1 - n["min_visible_s"] / 2)))
+            lines.append(
+                narr.Line(text, "clinician", clinician, max(0.0, at), latest_s=max(0.0, s1 - n["min_visible_s"] / 2))
+            )
     if rng.random() < n["p_off_topic"]:
         text = n["off_topic"][int(rng.integers(len(n["off_topic"])))]
         lines.append(narr.Line(text, "clinician", clinician, rng.uniform(0, duration_s * 0.6), filler=True))
     if rng.random() < n["p_second_speaker"]:
         text = n["second_speaker"][int(rng.integers(len(n["second_speaker"])))]
-        lines.append(narr.Line(text, "patient", other, rng.uniform(0, duration_s * 0.7), gain_db=float(cfg["audio"]["second_speaker_gain_db"]), filler=True))
+        lines.append(
+            narr.Line(
+                text,
+                "patient",
+                other,
+                rng.uniform(0, duration_s * 0.7),
+                gain_db=float(cfg["audio"]["second_speaker_gain_db"]),
+                filler=True,
+            )
+        )
     return lines
 
 
@@ -260,7 +277,14 @@ def plan(cfg: dict, seed: int) -> list[dict]:
         for k in range(int(cfg["scans_per_subject"])):
             m = int(rng.integers(lo, hi + 1))
             chosen = [organs[i] for i in rng.permutation(len(organs))[: min(m, len(organs))]]
-            specs.append({"scan_id": f"{subj}_scan{k}", "subject_id": subj, "organs": chosen, "voice_split": "test" if subj in test_subjects else "train"})
+            specs.append(
+                {
+                    "scan_id": f"{subj}_scan{k}",
+                    "subject_id": subj,
+                    "organs": chosen,
+                    "voice_split": "test" if subj in test_subjects else "train",
+                }
+            )
     return specs
 
 
@@ -269,7 +293,9 @@ def classes_of(cfg: dict) -> dict:
     return {"classes": organs, "label_names": organs, "mask_classes": ["background"] + organs}
 
 
-def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS) -> tuple[dict, dict]:
+def build_scan(
+    spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, list[Voice]], tts: EspeakTTS
+) -> tuple[dict, dict]:
     """Make one scan's video, masks, narration and truth; return (manifest row, truth)."""
     from sonotell.bench.build import rng_for, save_masks, write_video
 
@@ -277,10 +303,20 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
     fps = float(cfg["fps"])
     n_frames = int(round(cfg["duration_s"] * fps))
     mask_classes = classes_of(cfg)["mask_classes"]
-    frames, masks, _ = simulate_sweep(spec["organs"], mask_classes, n_frames=n_frames, size=tuple(cfg["size"]), rng=rng, span_px_per_organ=float(cfg["span_per_organ"]))
+    frames, masks, _ = simulate_sweep(
+        spec["organs"],
+        mask_classes,
+        n_frames=n_frames,
+        size=tuple(cfg["size"]),
+        rng=rng,
+        span_px_per_organ=float(cfg["span_per_organ"]),
+    )
     duration_s = n_frames / fps
     fan_pixels = int(sector_mask(*frames.shape[1:]).sum())
-    visible = {o: visible_intervals(masks, fps, mask_classes.index(o), float(cfg["min_visible_fraction"]), fan_pixels) for o in spec["organs"]}
+    visible = {
+        o: visible_intervals(masks, fps, mask_classes.index(o), float(cfg["min_visible_fraction"]), fan_pixels)
+        for o in spec["organs"]
+    }
 
     pool = voices[spec["voice_split"]]
     clinician = pool[int(rng.integers(len(pool)))]
@@ -290,7 +326,14 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
     audio_cfg = cfg["audio"]
     sr = int(audio_cfg["sample_rate_hz"])
     offset = float(audio_cfg["audio_offset_s"])
-    track = narr.render(lines, duration_s=duration_s, sample_rate_hz=sr, tts=tts, audio_offset_s=offset, min_gap_s=float(cfg["narration"]["min_gap_s"]))
+    track = narr.render(
+        lines,
+        duration_s=duration_s,
+        sample_rate_hz=sr,
+        tts=tts,
+        audio_offset_s=offset,
+        min_gap_s=float(cfg["narration"]["min_gap_s"]),
+    )
     audio = track.audio
     rt60 = float(rng.uniform(*audio_cfg["reverb_rt60_s"]))
     if rt60 > 0:
@@ -324,7 +367,9 @@ def build_scan(spec: dict, root: Path, cfg: dict, seed: int, voices: dict[str, l
         "events": track.events,
         "segments": track.segments,
         "masks": mask_paths,
-        "visible": [{"label": o, "start_s": round(a, 4), "end_s": round(b, 4)} for o in spec["organs"] for a, b in visible[o]],
+        "visible": [
+            {"label": o, "start_s": round(a, 4), "end_s": round(b, 4)} for o in spec["organs"] for a, b in visible[o]
+        ],
         "voice": clinician.name,
         "snr_db": snr,
         "reverb_rt60_s": rt60,

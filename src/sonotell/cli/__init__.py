@@ -24,7 +24,6 @@ app = typer.Typer(
 )
 
 
-
 # Third-party warnings a user cannot act on (how our training loop drives Lightning, library deprecations).
 # Filtered at the CLI boundary only; --verbose shows them.
 QUIET_WARNINGS = (

@@ -23,15 +23,24 @@ from sonotell.cli.ui import (
 
 
 def register(app: typer.Typer) -> None:
-    bench = typer.Typer(help="Narrated benchmarks: real (or simulated) ultrasound + synthesised narration + ground truth.", no_args_is_help=True)
+    bench = typer.Typer(
+        help="Narrated benchmarks: real (or simulated) ultrasound + synthesised narration + ground truth.",
+        no_args_is_help=True,
+    )
     app.add_typer(bench, name="bench")
 
     @bench.command("build")
     def build(
         name: str = typer.Argument(..., help="Benchmark: synthetic, pocus, covid_blues or abdominal."),
-        out: Path = typer.Option(None, "--out", "-o", help="Output folder (default bench_out/NAME). A rerun resumes an interrupted build."),
-        config: str = typer.Option(None, "--config", help="Config name under configs/bench or a YAML path (default: NAME)."),
-        override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP + " E.g. --set subjects=2 --set audio.snr_db=[5,5]."),
+        out: Path = typer.Option(
+            None, "--out", "-o", help="Output folder (default bench_out/NAME). A rerun resumes an interrupted build."
+        ),
+        config: str = typer.Option(
+            None, "--config", help="Config name under configs/bench or a YAML path (default: NAME)."
+        ),
+        override: list[str] = typer.Option(
+            [], "--set", help=OVERRIDE_HELP + " E.g. --set subjects=2 --set audio.snr_db=[5,5]."
+        ),
         seed: int = typer.Option(None, "--seed", help=SEED_HELP + " Default: the config's seed."),
         engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
         address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
@@ -46,8 +55,15 @@ def register(app: typer.Typer) -> None:
         out = out or Path("bench_out") / name
         t0 = time.perf_counter()
         with guarded_output(out, [path_option(config)]), progress_bar(f"bench {name}") as progress:
-            root = build_benchmark(name, out, config=config, overrides=override, seed=seed, progress=progress,
-                                   engine=EngineSpec(engine, workers=workers, address=address))
+            root = build_benchmark(
+                name,
+                out,
+                config=config,
+                overrides=override,
+                seed=seed,
+                progress=progress,
+                engine=EngineSpec(engine, workers=workers, address=address),
+            )
         bench = load_benchmark(root)
         table = bench.table
         rows = [
@@ -65,7 +81,9 @@ def register(app: typer.Typer) -> None:
 
     @bench.command("combine")
     def combine(
-        sources: list[Path] = typer.Argument(..., help="Built benchmark folders, e.g. bench_out/pocus bench_out/covid_blues."),
+        sources: list[Path] = typer.Argument(
+            ..., help="Built benchmark folders, e.g. bench_out/pocus bench_out/covid_blues."
+        ),
         out: Path = typer.Option(..., "--out", "-o", help="The combined benchmark folder (media stay in the sources)."),
     ) -> None:
         """One benchmark over several (scan and patient ids must be unique across them): pretrain on all the lung clips."""
@@ -73,7 +91,16 @@ def register(app: typer.Typer) -> None:
         from sonotell.bench.combine import combine_benchmarks
 
         bench = load_benchmark(combine_benchmarks(list(sources), out))
-        print_table(f"benchmark {bench.name}", [{"scans": len(bench.scans), "subjects": bench.table["subject_id"].nunique(), "classes": len(bench.classes)}])
+        print_table(
+            f"benchmark {bench.name}",
+            [
+                {
+                    "scans": len(bench.scans),
+                    "subjects": bench.table["subject_id"].nunique(),
+                    "classes": len(bench.classes),
+                }
+            ],
+        )
         console.print(f"wrote {out}")
 
     @bench.command("list")
@@ -89,5 +116,12 @@ def register(app: typer.Typer) -> None:
                 rows.append({"name": name, "seed": "", "noise SNR dB": "", "note": f"config error: {e}"})
                 continue
             snr = cfg.get("audio", {}).get("snr_db")
-            rows.append({"name": name, "seed": cfg.get("seed"), "noise SNR dB": "" if snr is None else f"{snr}", "note": cfg.get("description", "")})
+            rows.append(
+                {
+                    "name": name,
+                    "seed": cfg.get("seed"),
+                    "noise SNR dB": "" if snr is None else f"{snr}",
+                    "note": cfg.get("description", ""),
+                }
+            )
         print_table("benchmarks", rows)

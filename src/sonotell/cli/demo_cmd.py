@@ -12,8 +12,12 @@ from sonotell.cli.ui import SEED_HELP, console, guarded_output, print_table, pro
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder (report.md, plots, labels, checkpoints)."),
-        subjects: int = typer.Option(6, "--subjects", help="Synthetic subjects (2 scans each); a third are held out for testing."),
+        out: Path = typer.Option(
+            Path("demo_out"), "--out", "-o", help="Output folder (report.md, plots, labels, checkpoints)."
+        ),
+        subjects: int = typer.Option(
+            6, "--subjects", help="Synthetic subjects (2 scans each); a third are held out for testing."
+        ),
         epochs: int = typer.Option(12, "--epochs", help="Training epochs of the organ classifier."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
@@ -28,7 +32,13 @@ def register(app: typer.Typer) -> None:
         with guarded_output(out, []), progress_bar("demo") as progress:
             report = run_demo(out, seed=seed, subjects=subjects, epochs=epochs, progress=progress)
         summary = json.loads((out / "demo.json").read_text())
-        print_table("demo stages", [{"stage": s["name"], "status": s["status"], "seconds": s["seconds"], "note": s["note"]} for s in summary["stages"]])
+        print_table(
+            "demo stages",
+            [
+                {"stage": s["name"], "status": s["status"], "seconds": s["seconds"], "note": s["note"]}
+                for s in summary["stages"]
+            ],
+        )
         if summary["results"].get("classification"):
             print_table("organ classification on held-out subjects", summary["results"]["classification"])
         console.print(f"report: {report}")

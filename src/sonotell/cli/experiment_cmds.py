@@ -24,7 +24,12 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def experiment(
         recipe: Experiment = typer.Argument(..., help="Experiment suite."),
-        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
+        benchmark: Path = typer.Option(
+            None,
+            "--benchmark",
+            "-b",
+            help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/.",
+        ),
         data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
         labels: Path = typer.Option(None, "--labels", "-l", help=LABELS_HELP),
         out: Path = typer.Option(Path("runs"), "--out", help="Output folder; tables go to OUT/RECIPE/."),
@@ -35,10 +40,24 @@ def register(app: typer.Typer) -> None:
         """Run every experiment of a recipe's paper and write Markdown + JSON tables."""
         from sonotell.methods import run_experiment
 
-        inputs = [data, labels] if data is not None else [benchmark, None if benchmark is None else benchmark / "manifest.csv"]
+        inputs = (
+            [data, labels]
+            if data is not None
+            else [benchmark, None if benchmark is None else benchmark / "manifest.csv"]
+        )
         benchmark = benchmark_or_data(benchmark, data, labels, out)
         seed_everything(seed)
-        with guarded_output(out / recipe.value, [*inputs, path_option(config)]), \
-                progress_bar(f"experiment {recipe.value}") as progress:
-            result = run_experiment(recipe.value, benchmark=benchmark, out_dir=out / recipe.value, config=config, overrides=override, seed=seed, progress=progress)
+        with (
+            guarded_output(out / recipe.value, [*inputs, path_option(config)]),
+            progress_bar(f"experiment {recipe.value}") as progress,
+        ):
+            result = run_experiment(
+                recipe.value,
+                benchmark=benchmark,
+                out_dir=out / recipe.value,
+                config=config,
+                overrides=override,
+                seed=seed,
+                progress=progress,
+            )
         console.print(f"wrote {result}")

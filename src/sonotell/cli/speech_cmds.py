@@ -36,15 +36,25 @@ def register(app: typer.Typer) -> None:
     def label(
         manifest: Path = typer.Argument(..., help="manifest.csv (from `sonotell ingest`) or a benchmark folder."),
         lexicon: str = typer.Option(..., "--lexicon", "-l", help=LEXICON_HELP),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder: <scan>.labels.csv, <scan>.json, summary.csv/json."),
+        out: Path = typer.Option(
+            ..., "--out", "-o", help="Output folder: <scan>.labels.csv, <scan>.json, summary.csv/json."
+        ),
         config: str = typer.Option("speech", "--config", help=CONFIG_HELP),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
         workers: int = typer.Option(1, "--workers", "-w", min=1, help=WORKERS_HELP),
         engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
         address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
-        enrol: Path = typer.Option(None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."),
-        resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip scans already labelled with the same config and lexicon."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace labels that OUT holds from another config or lexicon (refused otherwise)."),
+        enrol: Path = typer.Option(
+            None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."
+        ),
+        resume: bool = typer.Option(
+            True, "--resume/--no-resume", help="Skip scans already labelled with the same config and lexicon."
+        ),
+        overwrite: bool = typer.Option(
+            False,
+            "--overwrite",
+            help="Replace labels that OUT holds from another config or lexicon (refused otherwise).",
+        ),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Turn each scan's narration into per-frame labels (resumable, parallel over scans)."""
@@ -63,7 +73,13 @@ def register(app: typer.Typer) -> None:
             cfg.setdefault("diarize", {})["enrol_wav"] = str(enrol.resolve())
         lex = load_lexicon(lexicon)  # a bad lexicon fails here, before any work
         scans = _scans(manifest)
-        inputs = [manifest, manifest / "manifest.csv" if manifest.is_dir() else None, enrol, path_option(config), path_option(lexicon)]
+        inputs = [
+            manifest,
+            manifest / "manifest.csv" if manifest.is_dir() else None,
+            enrol,
+            path_option(config),
+            path_option(lexicon),
+        ]
         inputs += [p for s in scans for p in (s.video_path, s.audio_path)]
         names = [p for s in scans for p in labels_paths(out, s.scan_id)]
         refuse_overwriting_inputs([out, out / "summary.csv", out / "summary.json", *names], inputs)
@@ -71,8 +87,9 @@ def register(app: typer.Typer) -> None:
             check_run_fingerprint(out, recipe_fingerprint(cfg, lex), overwrite=overwrite, what="sonotell label")
             spec = EngineSpec(engine, workers=workers, address=address)
             with progress_bar("label") as progress:
-                summary_path = label_scans(scans, out, config=cfg, lexicon=lexicon, engine=spec, resume=resume,
-                                           progress=progress)
+                summary_path = label_scans(
+                    scans, out, config=cfg, lexicon=lexicon, engine=spec, resume=resume, progress=progress
+                )
         summary = json.loads(summary_path.read_text())
         import pandas as pd
 
@@ -88,12 +105,16 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def transcribe(
         audio: Path = typer.Argument(..., help="An audio file or a video with an audio track."),
-        lexicon: str = typer.Option(..., "--lexicon", "-l", help=LEXICON_HELP + " Required: it sets the vocabulary the recogniser listens for."),
+        lexicon: str = typer.Option(
+            ..., "--lexicon", "-l", help=LEXICON_HELP + " Required: it sets the vocabulary the recogniser listens for."
+        ),
         out: Path = typer.Option(None, "--out", "-o", help="Write the transcript JSON here (words, segments, events)."),
         config: str = typer.Option("speech", "--config", help=CONFIG_HELP),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
         offset: float = typer.Option(0.0, "--offset", help="Audio start on the video clock, seconds."),
-        enrol: Path = typer.Option(None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."),
+        enrol: Path = typer.Option(
+            None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."
+        ),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Transcribe one recording: speakers, words with timestamps, spotted terms."""
@@ -112,8 +133,27 @@ def register(app: typer.Typer) -> None:
             pipe = SpeechPipeline(cfg, lexicon)
             result = pipe.process_file(audio, offset)
             progress(1, 1, "done")
-        print_table("segments", [{"speaker": s["speaker"], "start_s": s["start_s"], "end_s": s["end_s"], "text": s["text"]} for s in result.segments])
-        print_table("terms", [{"label": e.label, "said": e.term, "start_s": e.start_s, "end_s": e.end_s, "negated": e.negated, "confidence": e.confidence} for e in result.events])
+        print_table(
+            "segments",
+            [
+                {"speaker": s["speaker"], "start_s": s["start_s"], "end_s": s["end_s"], "text": s["text"]}
+                for s in result.segments
+            ],
+        )
+        print_table(
+            "terms",
+            [
+                {
+                    "label": e.label,
+                    "said": e.term,
+                    "start_s": e.start_s,
+                    "end_s": e.end_s,
+                    "negated": e.negated,
+                    "confidence": e.confidence,
+                }
+                for e in result.events
+            ],
+        )
         if out is not None:
             write_json(out, result.to_dict())
             console.print(f"wrote {out}")
@@ -122,17 +162,34 @@ def register(app: typer.Typer) -> None:
 
     @eval_app.command("labels")
     def eval_labels(
-        labels_dir: Path = typer.Argument(..., help="Output folder of `sonotell label` (or of `sonotell review export`)."),
+        labels_dir: Path = typer.Argument(
+            ..., help="Output folder of `sonotell label` (or of `sonotell review export`)."
+        ),
         benchmark: Path = typer.Option(None, "--benchmark", "-b", help="A benchmark folder with the truth."),
         truth: str = typer.Option(
-            "benchmark", "--truth", help="benchmark: a benchmark's truth (--benchmark) or a truth CSV (--events); "
-            "reviewed: the scans marked reviewed in `sonotell review`."
+            "benchmark",
+            "--truth",
+            help="benchmark: a benchmark's truth (--benchmark) or a truth CSV (--events); "
+            "reviewed: the scans marked reviewed in `sonotell review`.",
         ),
-        events: Path = typer.Option(None, "--events", help="Or a hand-written truth CSV: scan_id,label,start_s,end_s,negated,speaker (docs/speech.md)."),
-        lexicon: str = typer.Option(None, "--lexicon", "-l", help="Lexicon used to map the truth's label names (default: none)."),
+        events: Path = typer.Option(
+            None,
+            "--events",
+            help="Or a hand-written truth CSV: scan_id,label,start_s,end_s,negated,speaker (docs/speech.md).",
+        ),
+        lexicon: str = typer.Option(
+            None, "--lexicon", "-l", help="Lexicon used to map the truth's label names (default: none)."
+        ),
         split: str = typer.Option("test", "--split", help="Benchmark voice split to score: test, train or all."),
-        tolerance: float = typer.Option(0.5, "--tolerance", min=0.0, help="An event matches a true one of its label within this many seconds (0.5 and 1.0 are always reported too)."),
-        out: Path = typer.Option(None, "--out", "-o", help="Write the metrics JSON here (default LABELS_DIR/eval_labels.json)."),
+        tolerance: float = typer.Option(
+            0.5,
+            "--tolerance",
+            min=0.0,
+            help="An event matches a true one of its label within this many seconds (0.5 and 1.0 are always reported too).",
+        ),
+        out: Path = typer.Option(
+            None, "--out", "-o", help="Write the metrics JSON here (default LABELS_DIR/eval_labels.json)."
+        ),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP + " (unused: the evaluation is deterministic)"),
     ) -> None:
         """Score labels: positive and negated mentions (apart and together) at 0.5 s and 1 s, per voice and per speaker;
@@ -161,7 +218,9 @@ def register(app: typer.Typer) -> None:
         if truth != "benchmark":
             raise typer.BadParameter(f"must be benchmark or reviewed, not {truth!r}", param_hint="--truth")
         if (benchmark is None) == (events is None):
-            raise typer.BadParameter("give either --benchmark DIR or --events FILE.csv", param_hint="--benchmark/--events")
+            raise typer.BadParameter(
+                "give either --benchmark DIR or --events FILE.csv", param_hint="--benchmark/--events"
+            )
         if split not in ("test", "train", "all"):
             raise typer.BadParameter(f"must be test, train or all, not {split!r}", param_hint="--split")
         lex = load_lexicon(lexicon) if lexicon else None
@@ -173,25 +232,38 @@ def register(app: typer.Typer) -> None:
 
             bench = load_benchmark(benchmark)
             table = bench.table
-            ids = list(table["scan_id"]) if split == "all" else list(table.loc[table["voice_split"] == split, "scan_id"])
+            ids = (
+                list(table["scan_id"]) if split == "all" else list(table.loc[table["voice_split"] == split, "scan_id"])
+            )
             summary, per_scan = evaluate_labels_dir(labels_dir, bench, lexicon=lex, scan_ids=ids, tolerance_s=tolerance)
             title = f"labels vs {bench.name} ({split} voices)"
         print_table(title, [{"metric": k, "value": v} for k, v in summary.items() if not isinstance(v, (list, dict))])
         print_table("mentions (label and negation must match)", _polarity_rows(summary["by_polarity"]))
         if summary.get("by_voice"):
-            print_table("per voice", [{"voice": v, **r} for v, pol in summary["by_voice"].items() for r in _polarity_rows(pol)])
+            print_table(
+                "per voice", [{"voice": v, **r} for v, pol in summary["by_voice"].items() for r in _polarity_rows(pol)]
+            )
         print_table("per true speaker", [{"speaker": w, **r} for w, r in summary["by_speaker"].items()])
         out = out or labels_dir / "eval_labels.json"
-        label_files = [p for c in labels_dir.glob("*.labels.csv") for p in (c, c.with_name(c.name[: -len(".labels.csv")] + ".json"))]
+        label_files = [
+            p
+            for c in labels_dir.glob("*.labels.csv")
+            for p in (c, c.with_name(c.name[: -len(".labels.csv")] + ".json"))
+        ]
         truth_files = [events] if events is not None else [benchmark, benchmark / "manifest.csv"]
         refuse_overwriting_inputs([out], [labels_dir, *truth_files, *label_files])
-        write_json(out, {"summary": summary, "per_scan": [{k: v for k, v in s.items() if k != "term_pairs"} for s in per_scan]})
+        write_json(
+            out, {"summary": summary, "per_scan": [{k: v for k, v in s.items() if k != "term_pairs"} for s in per_scan]}
+        )
         console.print(f"wrote {out}")
 
 
 def _polarity_rows(by_polarity: dict) -> list[dict]:
-    return [{"tolerance_s": tol, "mentions": kind, **{k: c[k] for k in ("tp", "fp", "fn", "precision", "recall", "f1")}}
-            for tol, row in by_polarity.items() for kind, c in row.items()]
+    return [
+        {"tolerance_s": tol, "mentions": kind, **{k: c[k] for k in ("tp", "fp", "fn", "precision", "recall", "f1")}}
+        for tol, row in by_polarity.items()
+        for kind, c in row.items()
+    ]
 
 
 def _eval_group(app: typer.Typer) -> typer.Typer:

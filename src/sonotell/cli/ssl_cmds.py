@@ -27,10 +27,24 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def pretrain(
         recipe_choice: Recipe = typer.Argument(..., metavar="RECIPE", help="Pretraining recipe."),
-        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
-        data: Path = typer.Option(None, "--data", "-d", help="Your narrated scans instead: an ingest manifest or dataset YAML (no labels needed)."),
-        labels: Path = typer.Option(None, "--labels", "-l", help="With --data: the `sonotell label` folder, whose words feed the text branch."),
-        out: Path = typer.Option(Path("runs/pretrain"), "--out", help="Output folder; the checkpoint goes to OUT/RECIPE/encoder.pt."),
+        benchmark: Path = typer.Option(
+            None,
+            "--benchmark",
+            "-b",
+            help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/.",
+        ),
+        data: Path = typer.Option(
+            None,
+            "--data",
+            "-d",
+            help="Your narrated scans instead: an ingest manifest or dataset YAML (no labels needed).",
+        ),
+        labels: Path = typer.Option(
+            None, "--labels", "-l", help="With --data: the `sonotell label` folder, whose words feed the text branch."
+        ),
+        out: Path = typer.Option(
+            Path("runs/pretrain"), "--out", help="Output folder; the checkpoint goes to OUT/RECIPE/encoder.pt."
+        ),
         config: ConfigName = "small",
         override: Overrides = [],  # noqa: B006  (typer reads, never mutates, the default)
         seed: Seed = 0,
@@ -38,7 +52,9 @@ def register(app: typer.Typer) -> None:
         accelerator: str = typer.Option("cpu", "--accelerator", help="cpu, gpu or auto."),
         strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy, e.g. ddp for several devices."),
         num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines in a DDP run (each runs this command)."),
-        cache: Path = typer.Option(None, "--cache", help="Frame cache folder, shared by runs (default: OUT/frame_cache)."),
+        cache: Path = typer.Option(
+            None, "--cache", help="Frame cache folder, shared by runs (default: OUT/frame_cache)."
+        ),
     ) -> None:
         """Pretrain a recipe's encoders without labels and write an encoder checkpoint with its config.
 
@@ -56,14 +72,31 @@ def register(app: typer.Typer) -> None:
 
             benchmark = load_dataset(data, labels=labels)
         seed_everything(seed)
-        with guarded_output(out / recipe, [*inputs, path_option(config)]), progress_bar(f"pretrain {recipe}") as progress:
-            ckpt = run_pretrain(recipe, benchmark, out / recipe, config=config, overrides=override, seed=seed, progress=progress,
-                                devices=devices, accelerator=accelerator, strategy=strategy, cache_dir=cache or out / "frame_cache",
-                                num_nodes=num_nodes)
+        with (
+            guarded_output(out / recipe, [*inputs, path_option(config)]),
+            progress_bar(f"pretrain {recipe}") as progress,
+        ):
+            ckpt = run_pretrain(
+                recipe,
+                benchmark,
+                out / recipe,
+                config=config,
+                overrides=override,
+                seed=seed,
+                progress=progress,
+                devices=devices,
+                accelerator=accelerator,
+                strategy=strategy,
+                cache_dir=cache or out / "frame_cache",
+                num_nodes=num_nodes,
+            )
         summary = ckpt.parent / "pretrain.json"
         if summary.exists():
             info = json.loads(summary.read_text())
             rows = [{"metric": k, "value": v} for k, v in sorted(info.get("metrics", {}).items())]
-            rows += [{"metric": "train clips", "value": info.get("train_clips")}, {"metric": "seconds", "value": info.get("seconds")}]
+            rows += [
+                {"metric": "train clips", "value": info.get("train_clips")},
+                {"metric": "seconds", "value": info.get("seconds")},
+            ]
             print_table(f"{recipe} pretraining", rows)
         console.print(f"wrote {ckpt} (config beside it: {ckpt.with_suffix('.yaml')})")

@@ -23,14 +23,20 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def localise(
         video: Path = typer.Argument(..., help="Scan video (mp4/avi/mov/gif or DICOM cine)."),
-        audio: Path = typer.Option(None, "--audio", "-a", help="Speech audio (wav/flac/ogg); default: the video's own track."),
+        audio: Path = typer.Option(
+            None, "--audio", "-a", help="Speech audio (wav/flac/ogg); default: the video's own track."
+        ),
         out: Path = typer.Option(Path("overlay.mp4"), "--out", "-o", help="Overlay video to write (.mp4)."),
-        checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A show_from_tell checkpoint (from `sonotell pretrain`)."),
+        checkpoint: Path = typer.Option(
+            ..., "--checkpoint", "-c", help="A show_from_tell checkpoint (from `sonotell pretrain`)."
+        ),
         size: int = typer.Option(224, "--size", help="Working resolution (square, pixels)."),
         n_frames: int = typer.Option(1, "--n-frames", help="Frames per clip fed for each output frame (centred)."),
         every: int = typer.Option(1, "--every", help="Localise every N-th frame."),
         window_s: float = typer.Option(0.3, "--window", help="Seconds of speech before and after each frame."),
-        audio_offset_s: float = typer.Option(0.0, "--audio-offset", help="Where the audio starts on the video clock (s)."),
+        audio_offset_s: float = typer.Option(
+            0.0, "--audio-offset", help="Where the audio starts on the video clock (s)."
+        ),
         alpha: float = typer.Option(0.45, "--alpha", help="Opacity of the heat map."),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
@@ -45,17 +51,35 @@ def register(app: typer.Typer) -> None:
         refuse_overwriting_inputs([out], [video, audio, checkpoint, checkpoint.with_suffix(".yaml")])
         model, recipe = load_localiser(checkpoint)
         with output_lock(out), progress_bar("localise") as progress:
-            result = localise_video(video, audio, model, size=(size, size), n_frames=n_frames, every=every, window_s=(window_s, window_s), audio_offset_s=audio_offset_s, progress=progress)
+            result = localise_video(
+                video,
+                audio,
+                model,
+                size=(size, size),
+                n_frames=n_frames,
+                every=every,
+                window_s=(window_s, window_s),
+                audio_offset_s=audio_offset_s,
+                progress=progress,
+            )
             render_overlay(result, out, alpha=alpha)
-        console.print(f"wrote {out} ({len(result.maps)} frames, model {result.frames_per_s:.1f} frames/s, recipe {recipe})")
+        console.print(
+            f"wrote {out} ({len(result.maps)} frames, model {result.frames_per_s:.1f} frames/s, recipe {recipe})"
+        )
 
     @app.command()
     def finetune(
-        benchmark: Path = typer.Option(None, "--benchmark", "-b", help="Benchmark folder (e.g. from `sonotell bench build pocus`)."),
+        benchmark: Path = typer.Option(
+            None, "--benchmark", "-b", help="Benchmark folder (e.g. from `sonotell bench build pocus`)."
+        ),
         data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
         labels: Path = typer.Option(None, "--labels", "-l", help=LABELS_HELP),
-        checkpoint: list[Path] = typer.Option(..., "--checkpoint", "-c", help="Local encoder checkpoint to fine-tune from; repeatable."),
-        out: Path = typer.Option(Path("runs/finetune"), "--out", help="Output folder (results.md, results.json, confusion/)."),
+        checkpoint: list[Path] = typer.Option(
+            ..., "--checkpoint", "-c", help="Local encoder checkpoint to fine-tune from; repeatable."
+        ),
+        out: Path = typer.Option(
+            Path("runs/finetune"), "--out", help="Output folder (results.md, results.json, confusion/)."
+        ),
         config: str = typer.Option("small", "--config", help="Downstream config (paper or small) or a YAML path."),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
@@ -65,7 +89,11 @@ def register(app: typer.Typer) -> None:
 
         from sonotell.methods.downstream import results_table, run_finetune
 
-        inputs = [data, labels] if data is not None else [benchmark, None if benchmark is None else benchmark / "manifest.csv"]
+        inputs = (
+            [data, labels]
+            if data is not None
+            else [benchmark, None if benchmark is None else benchmark / "manifest.csv"]
+        )
         benchmark = benchmark_or_data(benchmark, data, labels, out)
         seed_everything(seed)
         names = {}
@@ -74,5 +102,8 @@ def register(app: typer.Typer) -> None:
             names[name] = c
         with guarded_output(out, [*inputs, path_option(config), *checkpoint]), progress_bar("finetune") as progress:
             md = run_finetune(benchmark, names, out, config=config, overrides=override, seed=seed, progress=progress)
-        print_table("downstream F1 (mean ± std over folds)", results_table(json.loads((Path(md).parent / "results.json").read_text())))
+        print_table(
+            "downstream F1 (mean ± std over folds)",
+            results_table(json.loads((Path(md).parent / "results.json").read_text())),
+        )
         console.print(f"wrote {md}")

@@ -17,7 +17,10 @@ from sonotell.cli.ui import (
     seed_everything,
 )
 
-train_app = typer.Typer(help="Train a frame classifier on your scans (`sonotell train --data ...`), or a recipe (`sonotell train voice_label`).", invoke_without_command=True)
+train_app = typer.Typer(
+    help="Train a frame classifier on your scans (`sonotell train --data ...`), or a recipe (`sonotell train voice_label`).",
+    invoke_without_command=True,
+)
 
 DATA_HELP = "Your scans: an ingest manifest CSV, a dataset YAML (manifest + labels + lexicon) or a benchmark folder."
 
@@ -26,13 +29,32 @@ DATA_HELP = "Your scans: an ingest manifest CSV, a dataset YAML (manifest + labe
 def train_classifier_cmd(
     ctx: typer.Context,
     data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
-    benchmark: Path = typer.Option(None, "--benchmark", "-b", help="A benchmark folder (a dataset that also carries ground truth)."),
-    labels: Path = typer.Option(None, "--labels", "-l", help="Labels folder from `sonotell label` or `sonotell review export` (default: the dataset file's)."),
-    lexicon: str = typer.Option(None, "--lexicon", help="Lexicon of the label set (default: the one the labels were made with)."),
-    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Output folder: model.pt, model.yaml, metrics.json, training logs."),
+    benchmark: Path = typer.Option(
+        None, "--benchmark", "-b", help="A benchmark folder (a dataset that also carries ground truth)."
+    ),
+    labels: Path = typer.Option(
+        None,
+        "--labels",
+        "-l",
+        help="Labels folder from `sonotell label` or `sonotell review export` (default: the dataset file's).",
+    ),
+    lexicon: str = typer.Option(
+        None, "--lexicon", help="Lexicon of the label set (default: the one the labels were made with)."
+    ),
+    out: Path = typer.Option(
+        Path("runs/train"), "--out", "-o", help="Output folder: model.pt, model.yaml, metrics.json, training logs."
+    ),
     init: Path = typer.Option(None, "--init", help="Start from this `sonotell pretrain` encoder checkpoint."),
-    encoder: str = typer.Option(None, "--encoder", help="Registered encoder (e.g. image_resnet, image_resnext, video_r2plus1d); default: the config's."),
-    multilabel: bool = typer.Option(None, "--multilabel/--single-label", help="Every label per frame (sigmoid) or one label per frame (softmax); default: the config's."),
+    encoder: str = typer.Option(
+        None,
+        "--encoder",
+        help="Registered encoder (e.g. image_resnet, image_resnext, video_r2plus1d); default: the config's.",
+    ),
+    multilabel: bool = typer.Option(
+        None,
+        "--multilabel/--single-label",
+        help="Every label per frame (sigmoid) or one label per frame (softmax); default: the config's.",
+    ),
     config: str = typer.Option("small", "--config", help="Config name (small or paper) or a YAML path."),
     override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
     cache: Path = typer.Option(None, "--cache", help="Frame cache folder (default: OUT/cache)."),
@@ -60,19 +82,38 @@ def train_classifier_cmd(
     if multilabel is not None:
         override = [*override, f"multilabel={str(multilabel).lower()}"]
     with progress_bar("train classifier") as progress:
-        ckpt = train_classifier(ds, out, config=config, overrides=override, init=init, seed=seed, cache_dir=cache,
-                                devices=devices, accelerator=accelerator, strategy=strategy, progress=progress)
+        ckpt = train_classifier(
+            ds,
+            out,
+            config=config,
+            overrides=override,
+            init=init,
+            seed=seed,
+            cache_dir=cache,
+            devices=devices,
+            accelerator=accelerator,
+            strategy=strategy,
+            progress=progress,
+        )
     _, meta = load_classifier(ckpt)
     rows = [{"measured against": k, **v} for k, v in meta["metrics"].items() if isinstance(v, dict)]
     print_table(f"held-out subjects ({', '.join(meta['test_subjects'])})", rows)
-    console.print(f"wrote {ckpt} (trained on {meta['train_frames']} frames of {len(meta['train_subjects'])} subjects; labels: {', '.join(meta['classes'])})")
+    console.print(
+        f"wrote {ckpt} (trained on {meta['train_frames']} frames of {len(meta['train_subjects'])} subjects; labels: {', '.join(meta['classes'])})"
+    )
 
 
 @train_app.command("voice_label")
 def train_voice_label_cmd(
-    benchmark: Path = typer.Option(..., "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."),
-    out: Path = typer.Option(Path("runs/voice_label_train"), "--out", help="Output folder: model.pt, model.yaml, logs."),
-    variant: str = typer.Option("image_voice", "--variant", help="image_voice, voice, image, pretrained_voice, random_pairs, reduced_input."),
+    benchmark: Path = typer.Option(
+        ..., "--benchmark", "-b", help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/."
+    ),
+    out: Path = typer.Option(
+        Path("runs/voice_label_train"), "--out", help="Output folder: model.pt, model.yaml, logs."
+    ),
+    variant: str = typer.Option(
+        "image_voice", "--variant", help="image_voice, voice, image, pretrained_voice, random_pairs, reduced_input."
+    ),
     config: str = typer.Option("small", "--config", help="Method config (paper or small) or a YAML path."),
     override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
     devices: int = typer.Option(1, "--devices", help="Devices for training (Lightning)."),
@@ -87,13 +128,29 @@ def train_voice_label_cmd(
     seed_everything(seed)
     override = [*override, f"train.devices={devices}", f"train.accelerator={accelerator}", f"train.strategy={strategy}"]
     override.append(f"train.num_nodes={num_nodes}")
-    with guarded_output(out, [benchmark, benchmark / "manifest.csv", path_option(config)]), progress_bar(f"train voice_label ({variant})") as progress:
-        ckpt = train_voice_label(benchmark, out, config=config, overrides=override, seed=seed, variant=variant, progress=progress)
+    with (
+        guarded_output(out, [benchmark, benchmark / "manifest.csv", path_option(config)]),
+        progress_bar(f"train voice_label ({variant})") as progress,
+    ):
+        ckpt = train_voice_label(
+            benchmark, out, config=config, overrides=override, seed=seed, variant=variant, progress=progress
+        )
     from sonotell.methods.voice_label import load_voice_label
 
     _, meta = load_voice_label(ckpt)
     st = meta["stats"]
-    print_table("voice_label training", [{"variant": variant, "epochs": st["epochs_run"], "final loss": st["final_train_loss"], "train samples/s": st["train_samples_per_s"], "checkpoint": str(ckpt)}])
+    print_table(
+        "voice_label training",
+        [
+            {
+                "variant": variant,
+                "epochs": st["epochs_run"],
+                "final loss": st["final_train_loss"],
+                "train samples/s": st["train_samples_per_s"],
+                "checkpoint": str(ckpt),
+            }
+        ],
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -111,6 +168,9 @@ def register(app: typer.Typer) -> None:
         from sonotell.methods.voice_label import gradcam_from_checkpoint
 
         seed_everything(seed)
-        with guarded_output(out, [checkpoint, benchmark, benchmark / "manifest.csv"]), progress_bar("gradcam") as progress:
+        with (
+            guarded_output(out, [checkpoint, benchmark, benchmark / "manifest.csv"]),
+            progress_bar("gradcam") as progress,
+        ):
             paths = gradcam_from_checkpoint(checkpoint, benchmark, out, n=n, seed=seed, progress=progress)
         console.print(f"wrote {len(paths)} overlays to {out}")

@@ -121,7 +121,9 @@ def blur(x: torch.Tensor, max_sigma: float, g: torch.Generator) -> torch.Tensor:
 def sector_mask(x: torch.Tensor, max_angle_deg: float, g: torch.Generator) -> torch.Tensor:
     """Zero a wedge of width up to ``max_angle_deg`` seen from the probe at the top centre."""
     n, _, h, w = x.shape
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32) + 0.5, torch.arange(w, dtype=torch.float32) - w / 2 + 0.5, indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32) + 0.5, torch.arange(w, dtype=torch.float32) - w / 2 + 0.5, indexing="ij"
+    )
     angle = torch.rad2deg(torch.atan2(xx, yy))  # 0 straight down, +-90 along the probe face
     widths = _uniform(n, 0.0, max_angle_deg, g)
     centres = _uniform(n, -45.0, 45.0, g)
@@ -171,7 +173,9 @@ class UltrasoundAugment:
 
 
 WEAK = UltrasoundAugment(gain_range=(0.9, 1.1), tgc=0.1, depth_crop=0.1, p=0.5)
-STRONG = UltrasoundAugment(speckle_sigma=0.5, gain_range=(0.6, 1.4), tgc=0.4, depth_crop=0.25, blur_sigma=1.5, sector_angle_deg=25.0, p=0.8)
+STRONG = UltrasoundAugment(
+    speckle_sigma=0.5, gain_range=(0.6, 1.4), tgc=0.4, depth_crop=0.25, blur_sigma=1.5, sector_angle_deg=25.0, p=0.8
+)
 
 
 def weak_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

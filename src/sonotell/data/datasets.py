@@ -113,15 +113,30 @@ class ClipDataset(Dataset):
         for i, scan_id in enumerate(scan_ids):
             progress(i, len(scan_ids), f"cache {scan_id}")
             scan = by_id[scan_id]
-            cache = FrameCache.build(scan, cache_dir, size=self.size, roi="auto" if crop else None, audio_rate_hz=sample_rate_hz)
+            cache = FrameCache.build(
+                scan, cache_dir, size=self.size, roi="auto" if crop else None, audio_rate_hz=sample_rate_hz
+            )
             truth = benchmark.truth(scan_id)
             self.truth[scan_id] = truth
             self.clip_label[scan_id] = _text(table.loc[scan_id, "label"]) if "label" in table.columns else ""
-            self.clip_labels[scan_id] = [v for v in _text(table.loc[scan_id, "labels"]).split(";") if v] if "labels" in table.columns else []
-            scan_words = list(words[scan_id]) if words is not None and scan_id in words else segment_words(truth.get("segments", []))
+            self.clip_labels[scan_id] = (
+                [v for v in _text(table.loc[scan_id, "labels"]).split(";") if v] if "labels" in table.columns else []
+            )
+            scan_words = (
+                list(words[scan_id])
+                if words is not None and scan_id in words
+                else segment_words(truth.get("segments", []))
+            )
             self.samplers[scan_id] = ClipSampler(
-                cache, n_frames=n_frames, frame_stride=frame_stride, audio_before_s=before, audio_after_s=after,
-                sample_rate_hz=sample_rate_hz, words=scan_words, subject_id=scan.subject_id, scan_id=scan_id,
+                cache,
+                n_frames=n_frames,
+                frame_stride=frame_stride,
+                audio_before_s=before,
+                audio_after_s=after,
+                sample_rate_hz=sample_rate_hz,
+                words=scan_words,
+                subject_id=scan.subject_id,
+                scan_id=scan_id,
             )
             self.items.extend((scan_id, float(t)) for t in self._times(scan_id, cache, times, clip_hop_s))
         progress(len(scan_ids), len(scan_ids), "cached")
@@ -189,9 +204,15 @@ class ClipDataset(Dataset):
         if times == "grid":
             return list(np.arange(hop_s / 2, duration, hop_s))
         if times == "events":
-            return [0.5 * (float(e["start_s"]) + float(e["end_s"])) for e in self.truth[scan_id].get("events", []) if not e.get("negated")]
+            return [
+                0.5 * (float(e["start_s"]) + float(e["end_s"]))
+                for e in self.truth[scan_id].get("events", [])
+                if not e.get("negated")
+            ]
         if times == "masks":
-            return [cache.time_of(int(k)) + 0.5 / cache.fps for k in sorted(self.truth[scan_id].get("masks", {}), key=int)]
+            return [
+                cache.time_of(int(k)) + 0.5 / cache.fps for k in sorted(self.truth[scan_id].get("masks", {}), key=int)
+            ]
         raise ValueError(f"times must be 'grid', 'events', 'masks' or a dict, not {times!r}")
 
 
@@ -209,7 +230,10 @@ def segment_words(segments: Sequence[dict]) -> list[Word]:
             continue
         start, end = float(seg["start_s"]), float(seg["end_s"])
         step = (end - start) / len(tokens)
-        out.extend(Word(tok, start + k * step, start + (k + 1) * step, speaker=seg.get("speaker")) for k, tok in enumerate(tokens))
+        out.extend(
+            Word(tok, start + k * step, start + (k + 1) * step, speaker=seg.get("speaker"))
+            for k, tok in enumerate(tokens)
+        )
     return out
 
 

@@ -47,7 +47,17 @@ SCAN_COLUMNS = (
     "roi",
 )
 MANIFEST_COLUMNS = SCAN_COLUMNS + ("label", "labels", "voice", "voice_split")
-REQUIRED_COLUMNS = ("scan_id", "subject_id", "video_path", "audio_path", "audio_offset_s", "fps", "n_frames", "label", "labels")
+REQUIRED_COLUMNS = (
+    "scan_id",
+    "subject_id",
+    "video_path",
+    "audio_path",
+    "audio_offset_s",
+    "fps",
+    "n_frames",
+    "label",
+    "labels",
+)
 BENCH_KEYS = ("name", "classes", "label_names", "mask_classes", "config", "seed")
 TRUTH_KEYS = ("scan_id", "subject_id", "label", "labels", "events", "segments", "masks")
 EVENT_KEYS = ("label", "term", "start_s", "end_s", "speaker", "negated")
@@ -163,7 +173,9 @@ def load_benchmark(path: str | Path) -> Benchmark:
     for i, row in enumerate(table.to_dict("records")):
         label = _str(row["label"])
         if label and label not in meta["classes"]:
-            raise InputError(manifest_path, f"row {i + 2} (scan {row['scan_id']}): label {label!r} not in bench.json classes")
+            raise InputError(
+                manifest_path, f"row {i + 2} (scan {row['scan_id']}): label {label!r} not in bench.json classes"
+            )
         if not (root / "truth" / f"{row['scan_id']}.json").exists():
             raise InputError(root / "truth" / f"{row['scan_id']}.json", "truth file missing")
     return Benchmark(
@@ -190,7 +202,11 @@ def _task_classes(meta: dict, meta_path: Path) -> list[str]:
         if meta["name"] in BENCHMARKS:
             import importlib
 
-            task = importlib.import_module(BENCHMARKS[meta["name"]]).classes_of(dict(meta["config"] or {})).get("task_classes", task)
+            task = (
+                importlib.import_module(BENCHMARKS[meta["name"]])
+                .classes_of(dict(meta["config"] or {}))
+                .get("task_classes", task)
+            )
     unknown = [c for c in task if c not in meta["classes"]]
     if unknown:
         raise InputError(meta_path, f"task_classes {unknown} not among classes {meta['classes']}")
@@ -202,7 +218,19 @@ def read_manifest(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise InputError(path, "manifest.csv missing")
     try:
-        table = pd.read_csv(path, dtype={"scan_id": str, "subject_id": str, "label": str, "labels": str, "roi": str, "voice": str, "voice_split": str}, keep_default_na=False)
+        table = pd.read_csv(
+            path,
+            dtype={
+                "scan_id": str,
+                "subject_id": str,
+                "label": str,
+                "labels": str,
+                "roi": str,
+                "voice": str,
+                "voice_split": str,
+            },
+            keep_default_na=False,
+        )
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise InputError(path, f"unreadable manifest ({e.__class__.__name__}: {e})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
@@ -227,10 +255,28 @@ def write_manifest(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def write_bench_json(root: Path, *, name: str, classes: list[str], label_names: list[str], mask_classes: list[str], config: dict, seed: int,
-                     task_classes: list[str] | None = None) -> Path:
-    meta = {"name": name, "classes": classes, "label_names": label_names, "mask_classes": mask_classes, "config": config, "seed": seed}
-    return write_json(root / "bench.json", {**meta, "task_classes": list(classes if task_classes is None else task_classes)})
+def write_bench_json(
+    root: Path,
+    *,
+    name: str,
+    classes: list[str],
+    label_names: list[str],
+    mask_classes: list[str],
+    config: dict,
+    seed: int,
+    task_classes: list[str] | None = None,
+) -> Path:
+    meta = {
+        "name": name,
+        "classes": classes,
+        "label_names": label_names,
+        "mask_classes": mask_classes,
+        "config": config,
+        "seed": seed,
+    }
+    return write_json(
+        root / "bench.json", {**meta, "task_classes": list(classes if task_classes is None else task_classes)}
+    )
 
 
 def validate_truth(truth: Any, path: Path) -> None:

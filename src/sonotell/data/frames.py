@@ -51,8 +51,16 @@ class FrameSet:
         extra = {} if self.weak_labels is None else {"weak_labels": self.weak_labels}
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez_compressed(f, images=self.images, labels=self.labels, labelled=self.labelled,
-                                    groups=self.groups.astype(str), names=np.array(self.names), classes=np.array(self.classes), **extra)
+                np.savez_compressed(
+                    f,
+                    images=self.images,
+                    labels=self.labels,
+                    labelled=self.labelled,
+                    groups=self.groups.astype(str),
+                    names=np.array(self.names),
+                    classes=np.array(self.classes),
+                    **extra,
+                )
         return Path(path)
 
     @classmethod
@@ -61,8 +69,15 @@ class FrameSet:
         try:
             z = np.load(path, allow_pickle=False)
             weak = z["weak_labels"].astype(np.float32) if "weak_labels" in z.files else None
-            return cls(z["images"].astype(np.float32), z["labels"].astype(np.float32), z["labelled"].astype(bool),
-                       z["groups"].astype(str), z["names"].tolist(), z["classes"].tolist(), weak_labels=weak)
+            return cls(
+                z["images"].astype(np.float32),
+                z["labels"].astype(np.float32),
+                z["labelled"].astype(bool),
+                z["groups"].astype(str),
+                z["names"].tolist(),
+                z["classes"].tolist(),
+                weak_labels=weak,
+            )
         except (OSError, KeyError, ValueError) as e:
             raise InputError(path, f"not a frame set ({e})") from None
 
@@ -75,9 +90,16 @@ class FrameSet:
             raise InputError(None, "no class occurs in any labelled frame")
         absent = [c for c, p in zip(self.classes, present) if not p]
         log.warning("classes that never occur in the labelled frames are dropped: %s", ", ".join(absent))
-        return FrameSet(self.images, self.labels[:, present], self.labelled, self.groups, self.names,
-                        [c for c, p in zip(self.classes, present) if p], self.meta,
-                        None if self.weak_labels is None else self.weak_labels[:, present])
+        return FrameSet(
+            self.images,
+            self.labels[:, present],
+            self.labelled,
+            self.groups,
+            self.names,
+            [c for c, p in zip(self.classes, present) if p],
+            self.meta,
+            None if self.weak_labels is None else self.weak_labels[:, present],
+        )
 
 
 # The Vitale abdominal set's mask colours (one table: the benchmark builder snaps masks with it too).
@@ -108,8 +130,9 @@ def subject_of(name: str) -> str:
     return m.group(0) if m else name
 
 
-def load_abdominal_frames(root: str | Path, size: tuple[int, int] = (64, 64), min_area_fraction: float = 0.005,
-                          progress: Progress = silent) -> FrameSet:
+def load_abdominal_frames(
+    root: str | Path, size: tuple[int, int] = (64, 64), min_area_fraction: float = 0.005, progress: Progress = silent
+) -> FrameSet:
     """Frames of the Vitale abdominal set (``images/*/*.jpg``, RGB masks ``annotations/*/*.png``).
 
     An organ is present when its (nearest-colour) mask area exceeds ``min_area_fraction`` of
@@ -147,7 +170,9 @@ def load_abdominal_frames(root: str | Path, size: tuple[int, int] = (64, 64), mi
         labelled.append(path.stem in masks)
         names.append(path.name)
         progress(i + 1, len(images), path.name)
-    fs = FrameSet(np.stack(frames), np.stack(labels), np.array(labelled), np.array([subject_of(n) for n in names]), names, classes)
+    fs = FrameSet(
+        np.stack(frames), np.stack(labels), np.array(labelled), np.array([subject_of(n) for n in names]), names, classes
+    )
     return fs.drop_absent_classes()
 
 
@@ -163,8 +188,16 @@ def labels_from_events(events, start_s: float, end_s: float, classes: list[str])
     return y
 
 
-def load_benchmark_frames(root: str | Path, size: tuple[int, int] = (64, 64), *, events_of=None, min_area_fraction: float = 0.005,
-                          pad_s: float = 0.5, unlabelled_stride: int = 10, progress: Progress = silent) -> FrameSet:
+def load_benchmark_frames(
+    root: str | Path,
+    size: tuple[int, int] = (64, 64),
+    *,
+    events_of=None,
+    min_area_fraction: float = 0.005,
+    pad_s: float = 0.5,
+    unlabelled_stride: int = 10,
+    progress: Progress = silent,
+) -> FrameSet:
     """Frames of a narrated benchmark with organ masks (e.g. ``abdominal``) as a ``FrameSet``.
 
     Consecutive video frames sharing a mask show one annotated image: its middle frame is a
@@ -199,7 +232,9 @@ def load_benchmark_frames(root: str | Path, size: tuple[int, int] = (64, 64), *,
                 run = keyframes[i]
                 mask = bench.mask(scan.scan_id, i)
                 area = np.bincount(mask.ravel(), minlength=len(bench.mask_classes)) / mask.size
-                y = np.array([area[mask_index[c]] > min_area_fraction if c in mask_index else 0 for c in classes], np.float32)
+                y = np.array(
+                    [area[mask_index[c]] > min_area_fraction if c in mask_index else 0 for c in classes], np.float32
+                )
                 labels.append(y)
                 weak.append(labels_from_events(events, run[0] / fps - pad_s, (run[-1] + 1) / fps + pad_s, classes))
                 labelled.append(True)
@@ -215,7 +250,15 @@ def load_benchmark_frames(root: str | Path, size: tuple[int, int] = (64, 64), *,
         progress(n + 1, len(bench.scans), scan.scan_id)
     if not images:
         raise InputError(root, "no frames in the benchmark's videos")
-    fs = FrameSet(np.stack(images), np.stack(labels), np.array(labelled), np.array(groups), names, classes, weak_labels=np.stack(weak))
+    fs = FrameSet(
+        np.stack(images),
+        np.stack(labels),
+        np.array(labelled),
+        np.array(groups),
+        names,
+        classes,
+        weak_labels=np.stack(weak),
+    )
     return fs.drop_absent_classes()
 
 
@@ -233,7 +276,9 @@ def load_frames(folder: str | Path, size: tuple[int, int], progress: Progress = 
     elif (folder / "bench.json").exists():
         return load_benchmark_frames(folder, size, progress=progress, **kwargs)
     else:
-        raise InputError(folder, "expected frameset.npz, a benchmark folder (bench.json) or an images/ + annotations/ frame layout")
+        raise InputError(
+            folder, "expected frameset.npz, a benchmark folder (bench.json) or an images/ + annotations/ frame layout"
+        )
     if tuple(fs.images.shape[1:]) != tuple(size):
         fs.images = np.stack([standardise_image(im, size) for im in fs.images])
     return fs.drop_absent_classes()

@@ -62,7 +62,9 @@ class SpectrogramPreset:
 
 PRESETS: dict[str, SpectrogramPreset] = {
     "bonmati": SpectrogramPreset("bonmati", 16000, 1.0, n_fft=2046, win_length=400, hop_length=240),
-    "show_from_tell": SpectrogramPreset("show_from_tell", 16000, 0.6, n_fft=510, win_length=510, hop_length=None, n_frames=256),
+    "show_from_tell": SpectrogramPreset(
+        "show_from_tell", 16000, 0.6, n_fft=510, win_length=510, hop_length=None, n_frames=256
+    ),
     "dual": SpectrogramPreset("dual", 16000, 1.0, n_fft=512, win_length=400, hop_length=160, n_mels=64),
 }
 
@@ -126,4 +128,6 @@ def _hann(n: int) -> np.ndarray:
 def _mel_filters(sample_rate_hz: int, n_fft: int, n_mels: int) -> np.ndarray:
     import librosa
 
-    return librosa.filters.mel(sr=sample_rate_hz, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=sample_rate_hz / 2).astype(np.float32)
+    return librosa.filters.mel(sr=sample_rate_hz, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=sample_rate_hz / 2).astype(
+        np.float32
+    )

@@ -57,4 +57,12 @@ def bootstrap_by_group(
         idx = np.concatenate([members[uniq[i]] for i in chosen])
         values.append(float(metric(t[idx], p[idx])))
     v = np.array(values)
-    return {"mean": float(v.mean()), "std": float(v.std()), "values": values, "n_subsets": n_subsets, "subset_size": int(size), "replace": bool(replace), "n_groups": int(len(uniq))}
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "values": values,
+        "n_subsets": n_subsets,
+        "subset_size": int(size),
+        "replace": bool(replace),
+        "n_groups": int(len(uniq)),
+    }

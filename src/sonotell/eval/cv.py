@@ -77,7 +77,9 @@ def grouped_kfold(groups: Sequence, k: int, seed: int = 0) -> Iterator[tuple[np.
         yield train, test
 
 
-def make_folds(groups: Sequence, scheme: str = "kfold", k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def make_folds(
+    groups: Sequence, scheme: str = "kfold", k: int = 5, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """``scheme`` is ``"lopo"`` (leave one patient out) or ``"kfold"`` (grouped k-fold)."""
     if scheme in ("lopo", "logo", "leave_one_out"):
         return list(leave_one_group_out(groups))
@@ -92,7 +94,9 @@ def missing_classes(labels: Sequence[int], idx: np.ndarray, n_classes: int) -> l
     return [c for c in range(n_classes) if c not in present]
 
 
-def pool_fold_predictions(n_samples: int, folds: Sequence[tuple[np.ndarray, np.ndarray]], fold_outputs: Sequence[np.ndarray]) -> np.ndarray:
+def pool_fold_predictions(
+    n_samples: int, folds: Sequence[tuple[np.ndarray, np.ndarray]], fold_outputs: Sequence[np.ndarray]
+) -> np.ndarray:
     """One prediction vector over all samples from per-fold test outputs (the paper pools folds).
 
     ``fold_outputs[i]`` holds the outputs for ``folds[i][1]`` in that order (1-D labels or 2-D scores).

@@ -26,7 +26,9 @@ class GradCAM:
     def __init__(self, model: nn.Module, layer: nn.Module):
         self.model, self.layer = model, layer
 
-    def __call__(self, *inputs, target: int | Sequence[int] | torch.Tensor | None = None, normalize: bool = True, **kwargs) -> torch.Tensor:
+    def __call__(
+        self, *inputs, target: int | Sequence[int] | torch.Tensor | None = None, normalize: bool = True, **kwargs
+    ) -> torch.Tensor:
         """(B, h, w) maps for class ``target`` (per sample, or the predicted class when ``None``)."""
         store: dict = {}
 

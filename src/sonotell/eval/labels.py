@@ -65,7 +65,13 @@ def event_scores(pred: Iterable, truth: Iterable, tolerance_s: float = 0.5) -> d
     p, t = _positive(pred, speaker=None), _positive(truth)
     matches = match_events(p, t, tolerance_s)
     tp = len(matches)
-    return {"tp": tp, "fp": len(p) - tp, "fn": len(t) - tp, **prf(tp, len(p) - tp, len(t) - tp), "start_errors_s": [m[2] for m in matches]}
+    return {
+        "tp": tp,
+        "fp": len(p) - tp,
+        "fn": len(t) - tp,
+        **prf(tp, len(p) - tp, len(t) - tp),
+        "start_errors_s": [m[2] for m in matches],
+    }
 
 
 def prf(tp: int, fp: int, fn: int) -> dict:
@@ -141,7 +147,16 @@ def speaker_counts(pred: Iterable, truth: Iterable, tolerances_s: Iterable[float
         mine = [e for e in truth if str(e.get("speaker") or CLINICIAN) == who]
         row = {"said": len(mine)}
         for tol in tolerances_s:
-            row[f"found@{tol:g}"] = sum(len(match_events([q for q in p if bool(q.get("negated")) == neg], [e for e in mine if bool(e.get("negated")) == neg], tol)) for neg in (False, True))
+            row[f"found@{tol:g}"] = sum(
+                len(
+                    match_events(
+                        [q for q in p if bool(q.get("negated")) == neg],
+                        [e for e in mine if bool(e.get("negated")) == neg],
+                        tol,
+                    )
+                )
+                for neg in (False, True)
+            )
         out[who] = row
     return out
 
@@ -167,12 +182,30 @@ def frame_accuracy(pred_labels: list[str], true_labels: list[str]) -> dict:
         raise ValueError(f"{len(pred_labels)} predicted vs {len(true_labels)} true frame labels")
     a, b = np.asarray(pred_labels, object), np.asarray(true_labels, object)
     labelled = b != UNLABELLED
-    return {"n_frames": len(a), "correct": int((a == b).sum()), "n_labelled": int(labelled.sum()), "correct_labelled": int((a == b)[labelled].sum())}
+    return {
+        "n_frames": len(a),
+        "correct": int((a == b).sum()),
+        "n_labelled": int(labelled.sum()),
+        "correct_labelled": int((a == b)[labelled].sum()),
+    }
 
 
-def truth_frame_labels(truth_events: Iterable, scan_id: str, fps: float, n_frames: int, config: AlignConfig | dict | None = None) -> list[str]:
+def truth_frame_labels(
+    truth_events: Iterable, scan_id: str, fps: float, n_frames: int, config: AlignConfig | dict | None = None
+) -> list[str]:
     """The frame labels the true events give under the same alignment window."""
-    evs = [TermEvent(e["label"], e.get("term", e["label"]), e["start_s"], e["end_s"], 1.0, bool(e.get("negated")), e.get("speaker")) for e in _positive(truth_events)]
+    evs = [
+        TermEvent(
+            e["label"],
+            e.get("term", e["label"]),
+            e["start_s"],
+            e["end_s"],
+            1.0,
+            bool(e.get("negated")),
+            e.get("speaker"),
+        )
+        for e in _positive(truth_events)
+    ]
     return [f.label for f in align_events(evs, scan_id, fps=fps, n_frames=n_frames, config=config)]
 
 
@@ -200,7 +233,11 @@ def term_word_pairs(words: Iterable, truth_events: Iterable, margin_s: float = 0
     for e in (_as_dict(e) for e in truth_events):
         if e.get("speaker") not in (None, CLINICIAN):
             continue
-        hyp = [normalise(w["text"]) for w in ws if e["start_s"] - margin_s <= (w["start_s"] + w["end_s"]) / 2 <= e["end_s"] + margin_s]
+        hyp = [
+            normalise(w["text"])
+            for w in ws
+            if e["start_s"] - margin_s <= (w["start_s"] + w["end_s"]) / 2 <= e["end_s"] + margin_s
+        ]
         out.append((normalise(e.get("term", e["label"])), " ".join(h for h in hyp if h)))
     return out
 
@@ -216,7 +253,16 @@ def term_wer(pairs: list[tuple[str, str]]) -> float | None:
     return float(out.wer)
 
 
-def evaluate_scan(pred: dict, truth: dict, *, resolve: Callable[[str], str | None] | None = None, fps: float | None = None, n_frames: int | None = None, align_config: AlignConfig | dict | None = None, tolerance_s: float = 0.5) -> dict:
+def evaluate_scan(
+    pred: dict,
+    truth: dict,
+    *,
+    resolve: Callable[[str], str | None] | None = None,
+    fps: float | None = None,
+    n_frames: int | None = None,
+    align_config: AlignConfig | dict | None = None,
+    tolerance_s: float = 0.5,
+) -> dict:
     """All label metrics of one scan: ``pred`` as written by ``sonotell label`` (events, words, segments, frame labels)."""
     truth_events = [dict(e) for e in truth.get("events", [])]
     outside = 0
@@ -245,7 +291,11 @@ def evaluate_scan(pred: dict, truth: dict, *, resolve: Callable[[str], str | Non
         true_frames = truth_frame_labels(truth_events, out["scan_id"] or "", fps, n_frames, align_config)
         out.update(frame_accuracy(list(pred["frame_labels"]), true_frames))
     info = pred.get("info", {})
-    out["duration_s"], out["elapsed_s"], out["cpu_s"] = info.get("duration_s", 0.0), info.get("elapsed_s", 0.0), info.get("cpu_s", 0.0)
+    out["duration_s"], out["elapsed_s"], out["cpu_s"] = (
+        info.get("duration_s", 0.0),
+        info.get("elapsed_s", 0.0),
+        info.get("cpu_s", 0.0),
+    )
     return out
 
 
@@ -264,7 +314,9 @@ def summarise(per_scan: list[dict]) -> dict:
     out["truth_events_outside_lexicon"] = total("truth_events_outside_lexicon")
     out["negated_truths"] = total("negated_truths")
     out["negation_errors"] = total("missed_negations") + total("false_negations")
-    out["negation_flag_accuracy"] = total("negation_flag_right") / total("mentions_found") if total("mentions_found") else None
+    out["negation_flag_accuracy"] = (
+        total("negation_flag_right") / total("mentions_found") if total("mentions_found") else None
+    )
     out["by_polarity"] = pool_polarity(per_scan)
     by_speaker: dict[str, dict] = {}
     for s in per_scan:
@@ -282,7 +334,15 @@ def summarise(per_scan: list[dict]) -> dict:
     return out
 
 
-def evaluate_labels_dir(labels_dir, benchmark, *, lexicon=None, scan_ids: list[str] | None = None, tolerance_s: float = 0.5, align_config: AlignConfig | dict | None = None) -> tuple[dict, list[dict]]:
+def evaluate_labels_dir(
+    labels_dir,
+    benchmark,
+    *,
+    lexicon=None,
+    scan_ids: list[str] | None = None,
+    tolerance_s: float = 0.5,
+    align_config: AlignConfig | dict | None = None,
+) -> tuple[dict, list[dict]]:
     """Score the label files of ``sonotell label`` (in ``labels_dir``) against a benchmark's truth.
 
     Returns (pooled summary, per-scan rows). Scans without a label file are skipped.
@@ -310,7 +370,17 @@ def evaluate_labels_dir(labels_dir, benchmark, *, lexicon=None, scan_ids: list[s
         truth = benchmark.truth(scan.scan_id)
         if voices.get(scan.scan_id):
             truth = {**truth, "voice": voices[scan.scan_id]}
-        per_scan.append(evaluate_scan(pred, truth, resolve=resolve, fps=scan.fps, n_frames=scan.n_frames, align_config=align_config, tolerance_s=tolerance_s))
+        per_scan.append(
+            evaluate_scan(
+                pred,
+                truth,
+                resolve=resolve,
+                fps=scan.fps,
+                n_frames=scan.n_frames,
+                align_config=align_config,
+                tolerance_s=tolerance_s,
+            )
+        )
     return summarise(per_scan), per_scan
 
 
@@ -337,10 +407,16 @@ def evaluate_labels_against(
         csv_path = labels_dir / f"{scan_id}.labels.csv"
         if csv_path.exists():
             pred["frame_labels"] = list(pd.read_csv(csv_path, keep_default_na=False)["label"].astype(str))
-        per_scan.append(evaluate_scan(
-            pred, {"scan_id": scan_id, **truth}, fps=truth.get("fps"), n_frames=truth.get("n_frames"),
-            align_config=align_config, tolerance_s=tolerance_s,
-        ))
+        per_scan.append(
+            evaluate_scan(
+                pred,
+                {"scan_id": scan_id, **truth},
+                fps=truth.get("fps"),
+                n_frames=truth.get("n_frames"),
+                align_config=align_config,
+                tolerance_s=tolerance_s,
+            )
+        )
     return summarise(per_scan), per_scan
 
 
@@ -370,26 +446,40 @@ def read_truth_events(path) -> dict[str, list[dict]]:
         raise InputError(path, f"cannot read the truth file ({e.__class__.__name__})") from None
     missing = [c for c in ("scan_id", "label", "start_s", "end_s") if c not in header]
     if not rows or missing:
-        raise InputError(path, f"a truth events CSV needs the columns {', '.join(TRUTH_COLUMNS)} (missing: {', '.join(missing) or 'every row'})")
+        raise InputError(
+            path,
+            f"a truth events CSV needs the columns {', '.join(TRUTH_COLUMNS)} (missing: {', '.join(missing) or 'every row'})",
+        )
     out: dict[str, list[dict]] = {}
     for n, r in enumerate(rows, start=2):
         try:
             start, end = float(r["start_s"]), float(r["end_s"])
         except (TypeError, ValueError):
-            raise InputError(path, f"line {n}: start_s and end_s must be numbers (got {r['start_s']!r}, {r['end_s']!r})") from None
+            raise InputError(
+                path, f"line {n}: start_s and end_s must be numbers (got {r['start_s']!r}, {r['end_s']!r})"
+            ) from None
         neg = str(r.get("negated") or "").strip().lower()
         if neg not in _TRUE | _FALSE:
             raise InputError(path, f"line {n}: negated must be true or false, not {r.get('negated')!r}")
         if not r["scan_id"] or not r["label"] or end < start:
             raise InputError(path, f"line {n}: needs a scan_id, a label and end_s >= start_s")
-        event = {"label": r["label"], "term": r.get("term") or r["label"], "start_s": start, "end_s": end, "negated": neg in _TRUE, "speaker": r.get("speaker") or CLINICIAN}
+        event = {
+            "label": r["label"],
+            "term": r.get("term") or r["label"],
+            "start_s": start,
+            "end_s": end,
+            "negated": neg in _TRUE,
+            "speaker": r.get("speaker") or CLINICIAN,
+        }
         if r.get("voice"):
             event["voice"] = r["voice"]
         out.setdefault(r["scan_id"], []).append(event)
     return out
 
 
-def evaluate_labels_events(labels_dir, truth_path, *, lexicon=None, tolerance_s: float = 0.5, align_config: AlignConfig | dict | None = None) -> tuple[dict, list[dict]]:
+def evaluate_labels_events(
+    labels_dir, truth_path, *, lexicon=None, tolerance_s: float = 0.5, align_config: AlignConfig | dict | None = None
+) -> tuple[dict, list[dict]]:
     """Score a labels folder against a hand-written truth events CSV (``read_truth_events``).
 
     Frame accuracy uses each label CSV's own frame times. Scans of the truth file without a label
@@ -419,7 +509,17 @@ def evaluate_labels_events(labels_dir, truth_path, *, lexicon=None, tolerance_s:
                 fps = 1.0 / float(frames["time_s"].iloc[1] - frames["time_s"].iloc[0])
         voices = {e["voice"] for e in events if "voice" in e}
         truth = {"scan_id": scan_id, "events": events, **({"voice": voices.pop()} if len(voices) == 1 else {})}
-        per_scan.append(evaluate_scan(pred, truth, resolve=resolve, fps=fps, n_frames=n_frames, align_config=align_config, tolerance_s=tolerance_s))
+        per_scan.append(
+            evaluate_scan(
+                pred,
+                truth,
+                resolve=resolve,
+                fps=fps,
+                n_frames=n_frames,
+                align_config=align_config,
+                tolerance_s=tolerance_s,
+            )
+        )
     summary = summarise(per_scan)
     summary["scans_without_labels"] = missing
     return summary, per_scan

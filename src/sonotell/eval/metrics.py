@@ -79,13 +79,23 @@ def per_class(y_true, y_pred, n_classes: int | None = None) -> dict[str, np.ndar
         recall.append(rc)
         f1.append(2 * pr * rc / (pr + rc) if pr + rc else 0.0)
         support.append(int(n_true))
-    return {"classes": classes, "precision": np.array(precision), "recall": np.array(recall), "f1": np.array(f1), "support": np.array(support)}
+    return {
+        "classes": classes,
+        "precision": np.array(precision),
+        "recall": np.array(recall),
+        "f1": np.array(f1),
+        "support": np.array(support),
+    }
 
 
 def precision_recall_f1(y_true, y_pred, n_classes: int | None = None) -> dict[str, float]:
     """Macro precision, recall and F1: unweighted means of the per-class figures."""
     pc = per_class(y_true, y_pred, n_classes)
-    return {"precision": float(pc["precision"].mean()), "recall": float(pc["recall"].mean()), "f1": float(pc["f1"].mean())}
+    return {
+        "precision": float(pc["precision"].mean()),
+        "recall": float(pc["recall"].mean()),
+        "f1": float(pc["f1"].mean()),
+    }
 
 
 def classification_summary(y_true, y_pred, class_names: Sequence[str]) -> dict:
@@ -99,7 +109,12 @@ def classification_summary(y_true, y_pred, class_names: Sequence[str]) -> dict:
         "accuracy": accuracy(t, p),
         **macro,
         "per_class": {
-            name: {"precision": float(pc["precision"][i]), "recall": float(pc["recall"][i]), "f1": float(pc["f1"][i]), "support": int(pc["support"][i])}
+            name: {
+                "precision": float(pc["precision"][i]),
+                "recall": float(pc["recall"][i]),
+                "f1": float(pc["f1"][i]),
+                "support": int(pc["support"][i]),
+            }
             for i, name in enumerate(class_names)
         },
         "confusion_true_normalised": confusion_matrix(t, p, n_classes=n, normalize="true").tolist(),

@@ -59,7 +59,9 @@ def best_thresholds(y_true, scores, class_names: Sequence[str] | None = None) ->
     out = np.full(y.shape[1], DEFAULT_THRESHOLD)
     for k in range(y.shape[1]):
         if y[:, k].sum() == 0:
-            log.warning("class %r has no positive in the validation split; threshold left at %.2f", names[k], DEFAULT_THRESHOLD)
+            log.warning(
+                "class %r has no positive in the validation split; threshold left at %.2f", names[k], DEFAULT_THRESHOLD
+            )
             continue
         u = np.unique(s[:, k])
         candidates = np.concatenate([[min(0.0, u[0])], (u[1:] + u[:-1]) / 2, [u[-1] + 1e-6]])
@@ -101,8 +103,14 @@ def multilabel_report(y_true, y_pred, class_names: Sequence[str]) -> dict:
         if not present:
             out[avg] = {"precision": 0.0, "recall": 0.0, "f1": 0.0}
             continue
-        w = supports / supports.sum() if avg == "weighted" else np.array([1.0 / len(present) if c["support"] else 0.0 for c in per_class.values()])
-        out[avg] = {m: float(sum(w[i] * c[m] for i, c in enumerate(per_class.values()))) for m in ("precision", "recall", "f1")}
+        w = (
+            supports / supports.sum()
+            if avg == "weighted"
+            else np.array([1.0 / len(present) if c["support"] else 0.0 for c in per_class.values()])
+        )
+        out[avg] = {
+            m: float(sum(w[i] * c[m] for i, c in enumerate(per_class.values()))) for m in ("precision", "recall", "f1")
+        }
     return out
 
 

@@ -31,7 +31,12 @@ def _save(plt, fig, path: str | Path) -> Path:
     return Path(path)
 
 
-def confusion_matrix_png(path: str | Path, cm: Sequence[Sequence[float]], class_names: Sequence[str], title: str = "confusion (rows: true class, normalised)") -> Path:
+def confusion_matrix_png(
+    path: str | Path,
+    cm: Sequence[Sequence[float]],
+    class_names: Sequence[str],
+    title: str = "confusion (rows: true class, normalised)",
+) -> Path:
     """A confusion matrix normalised by true class, with the value in every cell."""
     cm = np.asarray(cm, float)
     n = len(class_names)
@@ -40,7 +45,15 @@ def confusion_matrix_png(path: str | Path, cm: Sequence[Sequence[float]], class_
     ax.imshow(cm, cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", color="white" if cm[i, j] > 0.5 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{cm[i, j]:.2f}",
+                ha="center",
+                va="center",
+                color="white" if cm[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
     ax.set_xticks(range(n), class_names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n), class_names, fontsize=8)
     ax.set_xlabel("predicted")
@@ -49,7 +62,15 @@ def confusion_matrix_png(path: str | Path, cm: Sequence[Sequence[float]], class_
     return _save(plt, fig, path)
 
 
-def bar_png(path: str | Path, names: Sequence[str], values: Sequence[float], errors: Sequence[float] | None = None, ylabel: str = "", title: str = "", reference: dict[str, float] | None = None) -> Path:
+def bar_png(
+    path: str | Path,
+    names: Sequence[str],
+    values: Sequence[float],
+    errors: Sequence[float] | None = None,
+    ylabel: str = "",
+    title: str = "",
+    reference: dict[str, float] | None = None,
+) -> Path:
     """Bars with optional error bars; ``reference`` adds a marker per name (e.g. the paper's numbers)."""
     plt, fig = _figure(1.5 + 0.8 * len(names), 3.2)
     ax = fig.add_subplot(111)
@@ -65,7 +86,13 @@ def bar_png(path: str | Path, names: Sequence[str], values: Sequence[float], err
     return _save(plt, fig, path)
 
 
-def line_png(path: str | Path, series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
+def line_png(
+    path: str | Path,
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+) -> Path:
     """One line per ``name: (x, y)``."""
     plt, fig = _figure(5, 3.2)
     ax = fig.add_subplot(111)

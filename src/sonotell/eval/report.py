@@ -20,10 +20,17 @@ def _f(v) -> str:
 def results_markdown(rows: list[dict], paper_accuracy: dict | None = None, title: str = "Results") -> str:
     """The Table III layout: variant, accuracy, macro P/R/F1, bootstrap accuracy mean ± std, paper accuracy."""
     paper_accuracy = paper_accuracy or {}
-    lines = [f"## {title}", "", "| variant | accuracy | precision | recall | F1 | bootstrap accuracy (mean ± std) | paper accuracy | description |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"## {title}",
+        "",
+        "| variant | accuracy | precision | recall | F1 | bootstrap accuracy (mean ± std) | paper accuracy | description |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "accuracy" not in r:
-            lines.append(f"| {r['variant']} | – | – | – | – | – | {_f(paper_accuracy.get(r['variant']))} | skipped: {r.get('skipped', '')} |")
+            lines.append(
+                f"| {r['variant']} | – | – | – | – | – | {_f(paper_accuracy.get(r['variant']))} | skipped: {r.get('skipped', '')} |"
+            )
             continue
         lines.append(
             f"| {r['variant']} | {_f(r['accuracy'])} | {_f(r['precision'])} | {_f(r['recall'])} | {_f(r['f1'])} | "
@@ -54,16 +61,24 @@ def write_results(out_dir: str | Path, rows: list[dict], per_variant: dict, meta
     out_dir = Path(out_dir)
     title = f"voice_label on {meta.get('benchmark', '?')}: {meta.get('n_samples')} samples, {meta.get('n_patients')} patients, {meta.get('cv', {}).get('scheme')} ({meta.get('cv', {}).get('k')} folds), pooled predictions"
     parts = [results_markdown(rows, meta.get("paper_accuracy"), title), ordering_sentence(rows), ""]
-    parts.append(f"Classes (sample counts): {meta.get('class_counts')}. Paper numbers are for EUS with 5 classes; they are a reference, not the same task.")
+    parts.append(
+        f"Classes (sample counts): {meta.get('class_counts')}. Paper numbers are for EUS with 5 classes; they are a reference, not the same task."
+    )
     if meta.get("majority_class_accuracy") is not None:
-        parts.append(f"Always predicting the most frequent class scores accuracy {meta['majority_class_accuracy']:.3f}.")
+        parts.append(
+            f"Always predicting the most frequent class scores accuracy {meta['majority_class_accuracy']:.3f}."
+        )
     if meta.get("keyword_encoder"):
         ke = meta["keyword_encoder"]
-        parts.append(f"Keyword encoder (stands in for Speech Commands): {len(ke.get('words') or [])} words, held-out-voice accuracy {_f(ke.get('held_out_voice_accuracy'))}.")
+        parts.append(
+            f"Keyword encoder (stands in for Speech Commands): {len(ke.get('words') or [])} words, held-out-voice accuracy {_f(ke.get('held_out_voice_accuracy'))}."
+        )
     thr = [r for r in rows if "train_samples_per_s" in r]
     if thr:
         parts += ["", "| variant | training samples/s | inference clips/s |", "|---|---|---|"]
-        parts += [f"| {r['variant']} | {r['train_samples_per_s']:.1f} | {r['inference_clips_per_s']:.1f} |" for r in thr]
+        parts += [
+            f"| {r['variant']} | {r['train_samples_per_s']:.1f} | {r['inference_clips_per_s']:.1f} |" for r in thr
+        ]
     for w in meta.get("warnings", []):
         parts.append(f"- warning: {w}")
     parts.append("")

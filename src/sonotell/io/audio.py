@@ -17,7 +17,9 @@ SUPPORTED_RATES_HZ = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 882
 SILENCE_RMS = 1e-5
 
 
-def load_audio(path: str | Path, sample_rate_hz: int | None = None, *, allow_silent: bool = False) -> tuple[np.ndarray, int]:
+def load_audio(
+    path: str | Path, sample_rate_hz: int | None = None, *, allow_silent: bool = False
+) -> tuple[np.ndarray, int]:
     """Load ``path`` as mono float32, resampled to ``sample_rate_hz`` when given.
 
     Raises ``InputError`` naming the file for a missing, unreadable, empty or silent input.
@@ -30,7 +32,9 @@ def load_audio(path: str | Path, sample_rate_hz: int | None = None, *, allow_sil
     if wav.size == 0:
         raise InputError(path, "audio is empty (0 samples)")
     if sr not in SUPPORTED_RATES_HZ:
-        raise InputError(path, f"unsupported sample rate {sr} Hz (supported: {', '.join(map(str, SUPPORTED_RATES_HZ))})")
+        raise InputError(
+            path, f"unsupported sample rate {sr} Hz (supported: {', '.join(map(str, SUPPORTED_RATES_HZ))})"
+        )
     if not np.all(np.isfinite(wav)):
         raise InputError(path, "audio contains NaN or infinite samples")
     if not allow_silent and float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) < SILENCE_RMS:

@@ -172,7 +172,10 @@ class FrameCache:
         except (OSError, ValueError, KeyError, TypeError):
             raise InputError(meta_path, "unreadable frame cache metadata; rebuild it") from None
         if meta.get("format_version") != FORMAT_VERSION:
-            raise InputError(path, f"frame cache format {meta.get('format_version')} (this sonotell reads {FORMAT_VERSION}); rebuild it")
+            raise InputError(
+                path,
+                f"frame cache format {meta.get('format_version')} (this sonotell reads {FORMAT_VERSION}); rebuild it",
+            )
         expected = meta["n_frames"] * meta["height"] * meta["width"]
         actual = (path / "frames.u8").stat().st_size if (path / "frames.u8").exists() else -1
         if actual != expected:
@@ -229,7 +232,11 @@ class FrameCache:
     @property
     def duration_s(self) -> float:
         times = self._frame_times()
-        return float(times[-1] + np.median(np.diff(times))) if times is not None and len(times) > 1 else self.n_frames / self.fps
+        return (
+            float(times[-1] + np.median(np.diff(times)))
+            if times is not None and len(times) > 1
+            else self.n_frames / self.fps
+        )
 
     def _array(self) -> np.memmap:
         # Opened lazily so a cache can be pickled into DataLoader workers before first use.

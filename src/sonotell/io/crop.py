@@ -90,7 +90,12 @@ def detect_roi(frames: np.ndarray, params: CropParams = CropParams()) -> Roi | N
     region |= weak & ndimage.binary_dilation(region, structure, iterations=radius + 1)
     ys, xs = np.nonzero(region)
     m = params.margin_px
-    return (max(0, int(xs.min()) - m), max(0, int(ys.min()) - m), min(w, int(xs.max()) + 1 + m), min(h, int(ys.max()) + 1 + m))
+    return (
+        max(0, int(xs.min()) - m),
+        max(0, int(ys.min()) - m),
+        min(w, int(xs.max()) + 1 + m),
+        min(h, int(ys.max()) + 1 + m),
+    )
 
 
 def crop(frames: np.ndarray, roi: Roi | None) -> np.ndarray:

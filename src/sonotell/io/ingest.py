@@ -108,22 +108,39 @@ def read_sidecar(path: str | Path) -> dict[str, dict]:
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise InputError(path, f"entry {i + 1} is not a record of fields (got {type(row).__name__})")
-        key = next((str(row[k]).strip() for k in ("file", "video", "filename", "video_path") if str(row.get(k, "")).strip()), "")
+        key = next(
+            (str(row[k]).strip() for k in ("file", "video", "filename", "video_path") if str(row.get(k, "")).strip()),
+            "",
+        )
         if not key:
             raise InputError(path, f"entry {i + 1} names no file (column file / video / filename / video_path)")
-        clean = {k: row[k] for k in ("scan_id", "subject_id", "audio_offset_s", "roi", "audio_path") if k in row and str(row[k]).strip() != ""}
+        clean = {
+            k: row[k]
+            for k in ("scan_id", "subject_id", "audio_offset_s", "roi", "audio_path")
+            if k in row and str(row[k]).strip() != ""
+        }
         if "audio_offset_s" in clean:
             try:
                 clean["audio_offset_s"] = float(clean["audio_offset_s"])
             except ValueError:
-                raise InputError(path, f"entry {i + 1}: audio_offset_s {clean['audio_offset_s']!r} is not a number") from None
+                raise InputError(
+                    path, f"entry {i + 1}: audio_offset_s {clean['audio_offset_s']!r} is not a number"
+                ) from None
         if "roi" in clean:
             clean["roi"] = list(parse_roi(clean["roi"], f"{path} entry {i + 1}"))
         out[key] = clean
     return out
 
 
-def probe_scan(video: str | Path, audio: str | Path | None, scan_id: str, subject_id: str, audio_offset_s: float = 0.0, roi: tuple | None = None, options: IngestOptions = IngestOptions()) -> Scan:
+def probe_scan(
+    video: str | Path,
+    audio: str | Path | None,
+    scan_id: str,
+    subject_id: str,
+    audio_offset_s: float = 0.0,
+    roi: tuple | None = None,
+    options: IngestOptions = IngestOptions(),
+) -> Scan:
     """Decode and check one scan; return it with every probed field, or raise ``InputError``."""
     video = Path(video)
     fps, has_audio = _header(video)
@@ -140,9 +157,24 @@ def probe_scan(video: str | Path, audio: str | Path | None, scan_id: str, subjec
     if not fps or fps <= 0:
         raise InputError(video, "video has no frame rate")
     if options.video_only and audio is None and not has_audio:
-        return Scan(scan_id, subject_id, video, None, float(audio_offset_s), float(fps), int(n_frames), int(width), int(height), None, None, None if roi is None else tuple(int(v) for v in roi))
+        return Scan(
+            scan_id,
+            subject_id,
+            video,
+            None,
+            float(audio_offset_s),
+            float(fps),
+            int(n_frames),
+            int(width),
+            int(height),
+            None,
+            None,
+            None if roi is None else tuple(int(v) for v in roi),
+        )
     if audio is None and not has_audio:
-        raise InputError(video, f"no speech: no {'/'.join(SPEECH_SUFFIXES)} file beside it and no audio track in the video")
+        raise InputError(
+            video, f"no speech: no {'/'.join(SPEECH_SUFFIXES)} file beside it and no audio track in the video"
+        )
     audio_path = None if audio is None else Path(audio)
     wav, sr = load_audio(audio_path if audio_path is not None else video)
     audio_s = len(wav) / sr
@@ -150,10 +182,29 @@ def probe_scan(video: str | Path, audio: str | Path | None, scan_id: str, subjec
     slack = max(options.min_mismatch_s, options.max_duration_mismatch * video_s)
     audio_end = audio_offset_s + audio_s
     if audio_end < video_s - slack:
-        raise InputError(audio_path or video, f"audio much shorter than the video: it ends at {audio_end:.1f} s, the video lasts {video_s:.1f} s")
+        raise InputError(
+            audio_path or video,
+            f"audio much shorter than the video: it ends at {audio_end:.1f} s, the video lasts {video_s:.1f} s",
+        )
     if audio_end > video_s + slack or audio_offset_s < -slack:
-        raise InputError(audio_path or video, f"audio much longer than the video: it spans {audio_offset_s:.1f}-{audio_end:.1f} s, the video lasts {video_s:.1f} s")
-    return Scan(scan_id, subject_id, video, audio_path, float(audio_offset_s), float(fps), int(n_frames), int(width), int(height), int(sr), float(audio_s), None if roi is None else tuple(int(v) for v in roi))
+        raise InputError(
+            audio_path or video,
+            f"audio much longer than the video: it spans {audio_offset_s:.1f}-{audio_end:.1f} s, the video lasts {video_s:.1f} s",
+        )
+    return Scan(
+        scan_id,
+        subject_id,
+        video,
+        audio_path,
+        float(audio_offset_s),
+        float(fps),
+        int(n_frames),
+        int(width),
+        int(height),
+        int(sr),
+        float(audio_s),
+        None if roi is None else tuple(int(v) for v in roi),
+    )
 
 
 def ingest(
@@ -285,7 +336,9 @@ def _plan(root: Path, sidecar: dict[str, dict], options: IngestOptions) -> tuple
             problems.append(InputError(video, f"scan_id {scan_id!r} refused: it {problem}"))
             continue
         if "audio_path" in meta:
-            speech = (root / meta["audio_path"]) if not Path(meta["audio_path"]).is_absolute() else Path(meta["audio_path"])
+            speech = (
+                (root / meta["audio_path"]) if not Path(meta["audio_path"]).is_absolute() else Path(meta["audio_path"])
+            )
             if not speech.exists():
                 problems.append(InputError(speech, f"audio named in the metadata for {rel} not found"))
                 continue
@@ -306,7 +359,11 @@ def _plan(root: Path, sidecar: dict[str, dict], options: IngestOptions) -> tuple
     if unmatched:
         log.warning("metadata entries match no video under %s: %s", root, ", ".join(unmatched[:10]))
     if no_subject:
-        log.warning("%d of %d videos have no subject_id in the metadata; each is treated as its own subject", no_subject, len(found))
+        log.warning(
+            "%d of %d videos have no subject_id in the metadata; each is treated as its own subject",
+            no_subject,
+            len(found),
+        )
     return jobs, problems
 
 
@@ -318,7 +375,9 @@ def _same(options: IngestOptions) -> IngestOptions:
 def _probe_job(job: dict, options: IngestOptions) -> dict:
     """One engine task (a local process or a Ray task): a scan dict or an error dict."""
     try:
-        scan = probe_scan(job["video"], job["audio"], job["scan_id"], job["subject_id"], job["audio_offset_s"], job["roi"], options)
+        scan = probe_scan(
+            job["video"], job["audio"], job["scan_id"], job["subject_id"], job["audio_offset_s"], job["roi"], options
+        )
     except InputError as e:
         return {"error": e.problem, "error_path": e.path}
     except Exception as e:  # an unexpected decoder failure is still one bad file, not a crash
@@ -333,7 +392,11 @@ def _drop_duplicate_ids(scans: list[Scan]) -> tuple[list[Scan], list[InputError]
     problems = []
     for s in scans:
         if s.scan_id in seen:
-            problems.append(InputError(s.video_path, f"duplicate scan id {s.scan_id!r} (also {seen[s.scan_id].video_path}); skipped"))
+            problems.append(
+                InputError(
+                    s.video_path, f"duplicate scan id {s.scan_id!r} (also {seen[s.scan_id].video_path}); skipped"
+                )
+            )
         else:
             seen[s.scan_id] = s
     return list(seen.values()), problems

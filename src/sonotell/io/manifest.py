@@ -104,7 +104,9 @@ def parse_roi(text: object, where: str | Path | None = None) -> tuple[int, int, 
     return (x0, y0, x1, y1)
 
 
-def scans_to_table(scans: list[Scan], root: str | Path | None = None, extra: pd.DataFrame | None = None) -> pd.DataFrame:
+def scans_to_table(
+    scans: list[Scan], root: str | Path | None = None, extra: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Scans as a DataFrame with the manifest columns; paths relative to ``root`` when under it."""
     rows = []
     for s in scans:
@@ -150,7 +152,9 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
         raise InputError(path, f"unreadable manifest ({e.__class__.__name__}: {e})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        raise InputError(path, f"manifest is missing column(s) {', '.join(missing)} (required: {', '.join(REQUIRED_COLUMNS)})")
+        raise InputError(
+            path, f"manifest is missing column(s) {', '.join(missing)} (required: {', '.join(REQUIRED_COLUMNS)})"
+        )
     if table.empty:
         raise InputError(path, "manifest lists no scans (header only)")
     _check_unique(list(table["scan_id"]), path)
@@ -217,6 +221,10 @@ def _relative(p: Path, root: str | Path | None) -> str:
     if root is None:
         return str(p)
     try:
-        return os.path.relpath(Path(p).resolve(), Path(root).resolve()) if Path(p).resolve().is_relative_to(Path(root).resolve()) else str(Path(p).resolve())
+        return (
+            os.path.relpath(Path(p).resolve(), Path(root).resolve())
+            if Path(p).resolve().is_relative_to(Path(root).resolve())
+            else str(Path(p).resolve())
+        )
     except (OSError, ValueError):
         return str(p)

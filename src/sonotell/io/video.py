@@ -126,7 +126,9 @@ def variable_frame_times(path: str | Path) -> np.ndarray | None:
 
     logging.getLogger(__name__).warning(
         "%s: variable frame rate (frame intervals %.3f-%.3f s); frame times come from the presentation timestamps",
-        path, float(np.min(np.diff(times))), float(np.max(np.diff(times))),
+        path,
+        float(np.min(np.diff(times))),
+        float(np.max(np.diff(times))),
     )
     return times
 
@@ -198,7 +200,7 @@ def _read_dicom(path: Path) -> tuple[np.ndarray, float]:
         if photometric.startswith("YBR"):
             arr = arr[..., 0]
         else:
-            arr = (arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+            arr = arr[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     arr = arr.astype(np.float32)
     if arr.max() > 255 or arr.dtype != np.uint8:
         lo, hi = float(arr.min()), float(arr.max())

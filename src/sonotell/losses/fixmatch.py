@@ -86,15 +86,21 @@ class TwoHeadFixMatchLoss(nn.Module):
         self.threshold = threshold
         self.multilabel_weight = multilabel_weight
 
-    def forward(self, combo_logits_weak: torch.Tensor, combo_logits_strong: torch.Tensor, multilabel_logits_strong: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, combo_logits_weak: torch.Tensor, combo_logits_strong: torch.Tensor, multilabel_logits_strong: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         _check_logits(combo_logits_weak, combo_logits_strong, multilabel_logits_strong)
         if combo_logits_weak.shape[1] != self.combinations.shape[0]:
-            raise ValueError(f"two-head FixMatch: combination head has {combo_logits_weak.shape[1]} outputs, table has {self.combinations.shape[0]} rows")
+            raise ValueError(
+                f"two-head FixMatch: combination head has {combo_logits_weak.shape[1]} outputs, table has {self.combinations.shape[0]} rows"
+            )
         with torch.no_grad():
             conf, combo = torch.softmax(combo_logits_weak.detach(), dim=1).max(dim=1)
             mask = (conf >= self.threshold).float()
             pseudo_multi_hot = self.combinations[combo]
         ce = F.cross_entropy(combo_logits_strong, combo, reduction="none")
-        bce = F.binary_cross_entropy_with_logits(multilabel_logits_strong, pseudo_multi_hot, reduction="none").mean(dim=1)
+        bce = F.binary_cross_entropy_with_logits(multilabel_logits_strong, pseudo_multi_hot, reduction="none").mean(
+            dim=1
+        )
         per_image = ce + self.multilabel_weight * bce
         return {"loss": (per_image * mask).mean(), "mask_rate": mask.mean()}

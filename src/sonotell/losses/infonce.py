@@ -36,10 +36,14 @@ class InfoNCE(nn.Module):
             raise ValueError(f"InfoNCE temperature must be > 0, got {temperature}")
         self.temperature, self.symmetric, self.reduction = temperature, symmetric, reduction
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor | None = None, ignore: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor | None = None, ignore: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``a``, ``b``: (B, D); ``valid``: (B,) bool anchors; ``ignore``: (B, B) bool off-diagonal pairs to drop."""
         if a.shape != b.shape or a.ndim != 2:
-            raise ValueError(f"InfoNCE expects two (B, D) tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+            raise ValueError(
+                f"InfoNCE expects two (B, D) tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+            )
         n = a.shape[0]
         require_pairs(n, "InfoNCE")
         logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / self.temperature

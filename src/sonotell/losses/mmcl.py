@@ -42,7 +42,9 @@ class MMCLoss(nn.Module):
         if not 0.0 <= pi <= 1.0:
             raise ValueError(f"MMCL pi must be in [0, 1], got {pi}")
         hidden_dim = hidden_dim or dim
-        self.visual_to_audio = nn.Sequential(nn.Linear(2 * dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, dim))
+        self.visual_to_audio = nn.Sequential(
+            nn.Linear(2 * dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, dim)
+        )
         self.nce = InfoNCE(temperature=tau)
         self.pi = pi
 
@@ -50,7 +52,14 @@ class MMCLoss(nn.Module):
         """F_va = F_a + V(F_v, F_a)."""
         return f_a + self.visual_to_audio(torch.cat([f_v, f_a], dim=1))
 
-    def forward(self, f_v: torch.Tensor, f_i: torch.Tensor, f_a: torch.Tensor, valid: torch.Tensor | None = None, ignore: torch.Tensor | None = None) -> dict:
+    def forward(
+        self,
+        f_v: torch.Tensor,
+        f_i: torch.Tensor,
+        f_a: torch.Tensor,
+        valid: torch.Tensor | None = None,
+        ignore: torch.Tensor | None = None,
+    ) -> dict:
         f_va = self.fuse(f_v, f_a)
         l_v = self.nce(f_v, f_va, valid=valid, ignore=ignore)
         l_i = self.nce(f_i, f_va, valid=valid, ignore=ignore)

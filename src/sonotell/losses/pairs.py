@@ -30,7 +30,9 @@ class BatchTooSmallError(SonotellError, ValueError):
 def require_pairs(n: int, loss_name: str) -> None:
     """Raise ``BatchTooSmallError`` when a contrastive loss gets fewer than two pairs."""
     if n < 2:
-        raise BatchTooSmallError(f"{loss_name}: a contrastive loss needs a batch of at least 2 pairs, got {n} (raise the batch size or drop_last=True)")
+        raise BatchTooSmallError(
+            f"{loss_name}: a contrastive loss needs a batch of at least 2 pairs, got {n} (raise the batch size or drop_last=True)"
+        )
 
 
 def negative_mask(scan_ids: Sequence[str], times_s: torch.Tensor | Sequence[float], min_shift_s: float) -> torch.Tensor:
@@ -43,7 +45,9 @@ def negative_mask(scan_ids: Sequence[str], times_s: torch.Tensor | Sequence[floa
     return other_scan | shifted
 
 
-def sample_negatives(valid_negatives: torch.Tensor, generator: torch.Generator | None = None, preferred: torch.Tensor | None = None) -> torch.Tensor:
+def sample_negatives(
+    valid_negatives: torch.Tensor, generator: torch.Generator | None = None, preferred: torch.Tensor | None = None
+) -> torch.Tensor:
     """For each row i, a random j with ``valid_negatives[i, j]``; -1 where a row has none.
 
     ``preferred`` (B, B) bool: where a row has a valid preferred negative (e.g. the same scan
@@ -81,7 +85,15 @@ class PairPlan:
             scan whenever the batch has one (a hard negative: same anatomy look, other words).
     """
 
-    def __init__(self, scan_ids: Sequence[str], times_s, has_signal: torch.Tensor, no_speech: str = "skip", min_shift_s: float = 2.0, same_scan_negatives: bool = False):
+    def __init__(
+        self,
+        scan_ids: Sequence[str],
+        times_s,
+        has_signal: torch.Tensor,
+        no_speech: str = "skip",
+        min_shift_s: float = 2.0,
+        same_scan_negatives: bool = False,
+    ):
         if no_speech not in NO_SPEECH_POLICIES:
             raise ConfigError(f"no_speech must be one of {NO_SPEECH_POLICIES}, got {no_speech!r}")
         n = len(scan_ids)

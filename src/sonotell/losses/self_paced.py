@@ -31,12 +31,19 @@ class SelfPacedWeighting:
         softness: sigmoid width (in affinity units) of the ``soft`` mode.
     """
 
-    def __init__(self, start_fraction: float = 0.5, epochs_to_all: int = 10, mode: str = "hard", softness: float = 0.05):
+    def __init__(
+        self, start_fraction: float = 0.5, epochs_to_all: int = 10, mode: str = "hard", softness: float = 0.05
+    ):
         if not 0.0 < start_fraction <= 1.0:
             raise ValueError(f"start_fraction must be in (0, 1], got {start_fraction}")
         if mode not in ("hard", "soft"):
             raise ValueError(f"self-paced mode must be 'hard' or 'soft', got {mode!r}")
-        self.start_fraction, self.epochs_to_all, self.mode, self.softness = start_fraction, max(0, epochs_to_all), mode, softness
+        self.start_fraction, self.epochs_to_all, self.mode, self.softness = (
+            start_fraction,
+            max(0, epochs_to_all),
+            mode,
+            softness,
+        )
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -32,7 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def sample_unsaid_terms(said: torch.Tensor, n: int, generator: torch.Generator | None = None, allowed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def sample_unsaid_terms(
+    said: torch.Tensor, n: int, generator: torch.Generator | None = None, allowed: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For every said (row, term) pair, ``n`` terms drawn uniformly (with replacement) among
     the row's *unsaid* terms.
 
@@ -77,7 +79,13 @@ class TermMILLoss(nn.Module):
         self.negatives, self.temperature = int(negatives), float(temperature)
         self.weights = {"cor": 1.0, "con": 1.0, **(weights or {})}
 
-    def forward(self, scores: torch.Tensor, said: torch.Tensor, generator: torch.Generator | None = None, allowed: torch.Tensor | None = None) -> dict:
+    def forward(
+        self,
+        scores: torch.Tensor,
+        said: torch.Tensor,
+        generator: torch.Generator | None = None,
+        allowed: torch.Tensor | None = None,
+    ) -> dict:
         """``{"loss", "cor", "con", "acc", "n_pairs"}``; ``loss`` = the weighted sum of ``cor`` and
         ``con``; ``acc`` is the correspondence accuracy (logit > 0). ``allowed``: negatives only
         among these terms (see ``sample_unsaid_terms``), in both terms."""
@@ -87,7 +95,13 @@ class TermMILLoss(nn.Module):
         rows, pos, neg = sample_unsaid_terms(said, self.negatives, generator, allowed)
         zero = scores.sum() * 0.0
         if rows.numel() == 0:
-            return {"loss": zero, "cor": zero, "con": zero, "acc": torch.tensor(float("nan")), "n_pairs": torch.tensor(0.0)}
+            return {
+                "loss": zero,
+                "cor": zero,
+                "con": zero,
+                "acc": torch.tensor(float("nan")),
+                "n_pairs": torch.tensor(0.0),
+            }
         pos_logits = scores[rows, pos]
         neg_logits = scores[rows[:, None].expand_as(neg), neg].reshape(-1)
         logits = torch.cat([pos_logits, neg_logits])

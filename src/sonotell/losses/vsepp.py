@@ -33,7 +33,9 @@ class VSEPPLoss(nn.Module):
         super().__init__()
         self.margin, self.max_violation, self.reduction = margin, max_violation, reduction
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor, ignore: torch.Tensor | None = None, normalized: bool = False) -> torch.Tensor:
+    def forward(
+        self, a: torch.Tensor, b: torch.Tensor, ignore: torch.Tensor | None = None, normalized: bool = False
+    ) -> torch.Tensor:
         """``a``, ``b``: (B, D) paired rows; ``ignore``: (B, B) bool pairs that are not negatives."""
         n = a.shape[0]
         require_pairs(n, "VSE++")

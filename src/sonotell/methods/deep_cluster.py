@@ -96,22 +96,35 @@ class DeepClusterTask(Task):
         l_ce = self.partition_loss(p, p_aug)
         l_size = 0.5 * (self.size_loss(p) + self.size_loss(p_aug))
         largest = torch.bincount(p.argmax(1), minlength=p.shape[1]).max().float() / len(p)
-        return {"loss": l_ce + self.prior_weight * l_size, "loss_ce": l_ce, "loss_size": l_size, "largest_cluster": largest}
+        return {
+            "loss": l_ce + self.prior_weight * l_size,
+            "loss_ce": l_ce,
+            "loss_size": l_size,
+            "largest_cluster": largest,
+        }
 
 
 @torch.no_grad()
 def assign_clusters(model: ClusterNet, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Hard cluster id of each (H, W) image; warns when one cluster takes nearly everything."""
     model.eval()
-    ids = torch.cat([model(torch.from_numpy(images[i : i + batch_size])[:, None]).argmax(1) for i in range(0, len(images), batch_size)]).numpy()
+    ids = torch.cat(
+        [
+            model(torch.from_numpy(images[i : i + batch_size])[:, None]).argmax(1)
+            for i in range(0, len(images), batch_size)
+        ]
+    ).numpy()
     counts = np.bincount(ids, minlength=model.k)
     if counts.max() >= DEGENERATE_FRACTION * len(ids) and len(ids) > 1:
-        log.warning("degenerate clustering: cluster %d holds %d of %d images", int(counts.argmax()), int(counts.max()), len(ids))
+        log.warning(
+            "degenerate clustering: cluster %d holds %d of %d images", int(counts.argmax()), int(counts.max()), len(ids)
+        )
     return ids
 
 
-def train_clustering(frames: FrameSet, indices, k: int, config: dict, *, out_dir: str | Path, seed: int,
-                     progress: Progress = silent) -> ClusterNet:
+def train_clustering(
+    frames: FrameSet, indices, k: int, config: dict, *, out_dir: str | Path, seed: int, progress: Progress = silent
+) -> ClusterNet:
     """Fit PICA / Dirichlet-prior clustering on ``frames.images[indices]`` (labels unused); resumable."""
     indices = np.asarray(indices, int)
     if k > len(indices):
@@ -165,7 +178,16 @@ def subject_splits(frames: FrameSet, n_folds: int, seed: int) -> list[Split]:
         pool = np.flatnonzero(~frames.labelled & ~np.isin(frames.groups, list(held)))
         for a, b in ((train, test), (train, val), (val, test), (pool, test), (pool, val)):
             assert_disjoint_groups(frames.groups, a, b)
-        out.append(Split(test, val, train, pool, tuple(sorted(set(frames.groups[test].tolist()))), tuple(sorted(set(frames.groups[val].tolist())))))
+        out.append(
+            Split(
+                test,
+                val,
+                train,
+                pool,
+                tuple(sorted(set(frames.groups[test].tolist()))),
+                tuple(sorted(set(frames.groups[val].tolist()))),
+            )
+        )
     return out
 
 
@@ -186,10 +208,16 @@ def _cluster_scores(model: ClusterNet, frames: FrameSet, dev: np.ndarray, *other
 def _evaluate(frames: FrameSet, val_scores, test_scores, split: Split) -> dict:
     from sonotell.eval.multilabel import evaluate_multilabel
 
-    rep = evaluate_multilabel(frames.labels[split.val], val_scores, frames.labels[split.test], test_scores, frames.classes)
-    return {"f1": rep["weighted"]["f1"], "precision": rep["weighted"]["precision"], "recall": rep["weighted"]["recall"],
-            "ap": weighted_average_precision(frames.labels[split.test], test_scores),
-            "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()}}
+    rep = evaluate_multilabel(
+        frames.labels[split.val], val_scores, frames.labels[split.test], test_scores, frames.classes
+    )
+    return {
+        "f1": rep["weighted"]["f1"],
+        "precision": rep["weighted"]["precision"],
+        "recall": rep["weighted"]["recall"],
+        "ap": weighted_average_precision(frames.labels[split.test], test_scores),
+        "per_class_f1": {c: v["f1"] for c, v in rep["per_class"].items()},
+    }
 
 
 def _cached(path: Path, compute, backfill=None) -> dict:
@@ -220,7 +248,7 @@ def _ap_from_multilabel_checkpoint(frames: FrameSet, split: Split, run_dir: Path
     if not ckpt.exists():
         return None
     state = load_weights_only(ckpt)["state_dict"]
-    state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     n_combos = state["combination_head.weight"].shape[0] if "combination_head.weight" in state else 0
     net = MultiLabelNet(build_encoder(cfg.get("encoder")), len(frames.classes), n_combos)
     net.load_state_dict(state)
@@ -240,8 +268,20 @@ def _ap_from_cluster_checkpoint(frames: FrameSet, split: Split, run_dir: Path, c
     return {"ap": weighted_average_precision(frames.labels[split.test], scores)}
 
 
-def train_and_evaluate(frames: FrameSet, split: Split, labelled: np.ndarray, pool: np.ndarray, init: str, method: str, cfg: dict,
-                       semi_cfg: dict, run_dir: Path, seed: int, init_ckpt: Path | None = None, train_labels: np.ndarray | None = None) -> dict:
+def train_and_evaluate(
+    frames: FrameSet,
+    split: Split,
+    labelled: np.ndarray,
+    pool: np.ndarray,
+    init: str,
+    method: str,
+    cfg: dict,
+    semi_cfg: dict,
+    run_dir: Path,
+    seed: int,
+    init_ckpt: Path | None = None,
+    train_labels: np.ndarray | None = None,
+) -> dict:
     """Train one multi-label model (supervised / FixMatch one-head / two-head) and score it on the split.
 
     ``train_labels`` (N, K) replaces the training labels (e.g. weak labels from speech); the
@@ -264,7 +304,9 @@ def train_and_evaluate(frames: FrameSet, split: Split, labelled: np.ndarray, poo
     train_frames = frames if train_labels is None else replace(frames, labels=np.asarray(train_labels, np.float32))
     combos, combo_ids = None, None
     if method == "two_head":
-        combos = cluster_match.frequent_combinations(train_frames.labels[labelled], int(semi_cfg.get("min_combination_count", 1)))
+        combos = cluster_match.frequent_combinations(
+            train_frames.labels[labelled], int(semi_cfg.get("min_combination_count", 1))
+        )
         if len(combos) < 2:
             log.warning("%s: one label combination only; the two-head run is skipped", run_dir)
             return {"skipped": "one label combination"}
@@ -275,12 +317,29 @@ def train_and_evaluate(frames: FrameSet, split: Split, labelled: np.ndarray, poo
 
         path = init_ckpt if init == "cluster" else init
         load_state_checked(net.encoder, encoder_state_from(path), path, init)  # names both encoders on a mismatch
-    task = FinetuneTask(net, semi_cfg.get("optimizer"), config=semi_cfg, seed=seed) if method == "supervised" else \
-        FixMatchTask(net, method, None if combos is None else torch.from_numpy(combos), semi_cfg.get("optimizer"), semi_cfg, seed)
-    train_multilabel(task, train_frames, labelled, config=semi_cfg, out_dir=run_dir, seed=seed,
-                     unlabelled_idx=None if method == "supervised" else pool, combination_ids=combo_ids)
-    return {**_evaluate(frames, predict_scores(net, frames.images[split.val]), predict_scores(net, frames.images[split.test]), split),
-            "n_labelled": int(len(labelled))}
+    task = (
+        FinetuneTask(net, semi_cfg.get("optimizer"), config=semi_cfg, seed=seed)
+        if method == "supervised"
+        else FixMatchTask(
+            net, method, None if combos is None else torch.from_numpy(combos), semi_cfg.get("optimizer"), semi_cfg, seed
+        )
+    )
+    train_multilabel(
+        task,
+        train_frames,
+        labelled,
+        config=semi_cfg,
+        out_dir=run_dir,
+        seed=seed,
+        unlabelled_idx=None if method == "supervised" else pool,
+        combination_ids=combo_ids,
+    )
+    return {
+        **_evaluate(
+            frames, predict_scores(net, frames.images[split.val]), predict_scores(net, frames.images[split.test]), split
+        ),
+        "n_labelled": int(len(labelled)),
+    }
 
 
 def semisup_config(cfg: dict) -> dict:
@@ -299,8 +358,16 @@ def _yaml_value(v) -> str:
     return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("...").strip()
 
 
-def cluster_frames(frames, out_dir, k: int = 0, prior: str | None = None, config: str | dict = "small",
-                   overrides: list[str] | None = None, seed: int = 0, progress: Progress = silent) -> dict:
+def cluster_frames(
+    frames,
+    out_dir,
+    k: int = 0,
+    prior: str | None = None,
+    config: str | dict = "small",
+    overrides: list[str] | None = None,
+    seed: int = 0,
+    progress: Progress = silent,
+) -> dict:
     """Cluster a frame folder with PICA + a cluster-size prior and name clusters from its labelled frames.
 
     ``k`` <= 0: the number of frequent label combinations of the labelled frames. Writes
@@ -312,7 +379,11 @@ def cluster_frames(frames, out_dir, k: int = 0, prior: str | None = None, config
     from sonotell.files import atomic_path
 
     overrides = [*(overrides or []), *([f"clustering.prior={prior}"] if prior else [])]
-    cfg = apply_overrides(config, overrides) if isinstance(config, dict) else load_config("methods/deep_cluster", config, overrides)
+    cfg = (
+        apply_overrides(config, overrides)
+        if isinstance(config, dict)
+        else load_config("methods/deep_cluster", config, overrides)
+    )
     prior = cfg["clustering"]["prior"]
     out_dir = Path(out_dir)
     fs = load_frames(frames, tuple(cfg["image_size"]), progress, **_loader_kwargs(frames, cfg))
@@ -339,9 +410,18 @@ def cluster_frames(frames, out_dir, k: int = 0, prior: str | None = None, config
 SEMISUP_METHODS = ("supervised", "one_head", "two_head")
 
 
-def semisup_frames(frames, out_dir, method: str = "two_head", init: str = "random", fraction: float = 1.0, fold: int = 0,
-                   config: str | dict = "small", overrides: list[str] | None = None, seed: int = 0,
-                   progress: Progress = silent) -> dict:
+def semisup_frames(
+    frames,
+    out_dir,
+    method: str = "two_head",
+    init: str = "random",
+    fraction: float = 1.0,
+    fold: int = 0,
+    config: str | dict = "small",
+    overrides: list[str] | None = None,
+    seed: int = 0,
+    progress: Progress = silent,
+) -> dict:
     """Multi-label fine-tuning or FixMatch on one subject-level split of a frame folder; per-class P/R/F1 on test.
 
     ``config`` is a deep_cluster config (its ``semisup`` section names the fixmatch config and
@@ -360,8 +440,11 @@ def semisup_frames(frames, out_dir, method: str = "two_head", init: str = "rando
 
     if method not in SEMISUP_METHODS:
         raise ConfigError(f"method {method!r}: choose {', '.join(SEMISUP_METHODS)}")
-    dc_cfg = apply_overrides(config, overrides or []) if isinstance(config, dict) else \
-        load_config("methods/deep_cluster", config, overrides)
+    dc_cfg = (
+        apply_overrides(config, overrides or [])
+        if isinstance(config, dict)
+        else load_config("methods/deep_cluster", config, overrides)
+    )
     cfg = semisup_config(dc_cfg)
     out_dir = Path(out_dir)
     fs = load_frames(frames, tuple(dc_cfg["image_size"]), progress, **_loader_kwargs(frames, dc_cfg))
@@ -378,14 +461,44 @@ def semisup_frames(frames, out_dir, method: str = "two_head", init: str = "rando
     net = MultiLabelNet(build_encoder(dc_cfg["encoder"]), len(fs.classes), 0 if combos is None else len(combos))
     if init != "random":
         net.encoder.load_state_dict(encoder_state_from(init))
-    task = FinetuneTask(net, cfg["optimizer"], config=cfg, seed=seed) if method == "supervised" else \
-        FixMatchTask(net, method, None if combos is None else torch.from_numpy(combos), cfg["optimizer"], cfg, seed)
-    train_multilabel(task, fs, labelled, config=cfg, out_dir=out_dir, seed=seed,
-                     unlabelled_idx=None if method == "supervised" else pool, combination_ids=combo_ids, progress=progress)
-    rep = evaluate_multilabel(fs.labels[split.val], predict_scores(net, fs.images[split.val]),
-                              fs.labels[split.test], predict_scores(net, fs.images[split.test]), fs.classes)
-    rep.update({"method": method, "init": init, "fraction": fraction, "fold": fold, "test_subjects": split.test_groups,
-                "n_labelled": int(len(labelled)), "n_unlabelled": int(len(pool)), "seed": seed, "settings": cfg})
+    task = (
+        FinetuneTask(net, cfg["optimizer"], config=cfg, seed=seed)
+        if method == "supervised"
+        else FixMatchTask(
+            net, method, None if combos is None else torch.from_numpy(combos), cfg["optimizer"], cfg, seed
+        )
+    )
+    train_multilabel(
+        task,
+        fs,
+        labelled,
+        config=cfg,
+        out_dir=out_dir,
+        seed=seed,
+        unlabelled_idx=None if method == "supervised" else pool,
+        combination_ids=combo_ids,
+        progress=progress,
+    )
+    rep = evaluate_multilabel(
+        fs.labels[split.val],
+        predict_scores(net, fs.images[split.val]),
+        fs.labels[split.test],
+        predict_scores(net, fs.images[split.test]),
+        fs.classes,
+    )
+    rep.update(
+        {
+            "method": method,
+            "init": init,
+            "fraction": fraction,
+            "fold": fold,
+            "test_subjects": split.test_groups,
+            "n_labelled": int(len(labelled)),
+            "n_unlabelled": int(len(pool)),
+            "seed": seed,
+            "settings": cfg,
+        }
+    )
     write_json(out_dir / "report.json", rep)
     return rep
 
@@ -394,7 +507,9 @@ def _loader_kwargs(frames, cfg: dict) -> dict:
     return {"min_area_fraction": float(cfg["data"]["min_area_fraction"])} if (Path(frames) / "images").is_dir() else {}
 
 
-def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent) -> Path:
+def run_experiment(
+    benchmark, out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent
+) -> Path:
     """Clustering alone (prior x seeds, lambda sweep) and init x method x labelled fraction tables.
 
     ``benchmark`` is a frame folder (``frameset.npz`` or the abdominal ``images/`` +
@@ -407,11 +522,18 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
     semi_cfg = semisup_config(cfg)
     exp = cfg["experiment"]
     out_dir = Path(out_dir)
-    frames = load_frames(benchmark, tuple(cfg["image_size"]), min_area_fraction=float(cfg["data"]["min_area_fraction"])) \
-        if not isinstance(benchmark, FrameSet) else benchmark
+    frames = (
+        load_frames(benchmark, tuple(cfg["image_size"]), min_area_fraction=float(cfg["data"]["min_area_fraction"]))
+        if not isinstance(benchmark, FrameSet)
+        else benchmark
+    )
     splits = subject_splits(frames, int(exp["folds"]), seed)[: exp.get("max_folds") or None]
     seeds = [int(s) for s in exp["seeds"]]
-    n_runs = len(splits) * len(seeds) * (len(exp["priors"]) + len(exp["fractions"]) * len(exp["inits"]) * len(exp["methods"]))
+    n_runs = (
+        len(splits)
+        * len(seeds)
+        * (len(exp["priors"]) + len(exp["fractions"]) * len(exp["inits"]) * len(exp["methods"]))
+    )
     n_runs += len(splits) * min(len(seeds), int(exp["lambda_seeds"])) * len(exp["lambdas"])
     done = 0
     rows: list[dict] = []
@@ -423,7 +545,15 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
 
     for f, split in enumerate(splits):
         k = cfg["clustering"]["k"]
-        k = cluster_match.choose_k(frames.labels[split.train], int(cfg["clustering"]["min_combination_count"]), len(split.train) + len(split.pool)) if k == "auto" else int(k)
+        k = (
+            cluster_match.choose_k(
+                frames.labels[split.train],
+                int(cfg["clustering"]["min_combination_count"]),
+                len(split.train) + len(split.pool),
+            )
+            if k == "auto"
+            else int(k)
+        )
         unsup = np.concatenate([split.train, split.pool])
         for s in seeds:
             # the loop's values are bound as defaults: each run sees its own fold and seed
@@ -436,10 +566,17 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
                     model = train_clustering(frames, unsup, k, run_cfg, out_dir=out_dir / "runs" / key, seed=s)
                     val_scores, test_scores = _cluster_scores(model, frames, split.train, split.val, split.test)
                     sizes = np.bincount(assign_clusters(model, frames.images[unsup]), minlength=model.k)
-                    return {**_evaluate(frames, val_scores, test_scores, split), "k": int(model.k), "non_empty_clusters": int((sizes > 0).sum())}
+                    return {
+                        **_evaluate(frames, val_scores, test_scores, split),
+                        "k": int(model.k),
+                        "non_empty_clusters": int((sizes > 0).sum()),
+                    }
 
-                res = _cached(out_dir / "runs" / key / "result.json", compute,
-                              lambda _: _ap_from_cluster_checkpoint(frames, split, out_dir / "runs" / key, run_cfg))
+                res = _cached(
+                    out_dir / "runs" / key / "result.json",
+                    compute,
+                    lambda _: _ap_from_cluster_checkpoint(frames, split, out_dir / "runs" / key, run_cfg),
+                )
                 tick(key)
                 return {"table": table, "fold": f, "seed": s, "prior": prior, "lambda": lam, **res}
 
@@ -448,25 +585,66 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
             if seeds.index(s) < int(exp["lambda_seeds"]):
                 for lam in exp["lambdas"]:
                     rows.append(clustering_run("dirichlet", float(lam), "lambda"))
-            init_ckpt = out_dir / "runs" / f"fold{f}/seed{s}/cluster_dirichlet_lam{float(cfg['clustering']['prior_weight']):g}" / "cluster_model.pt"
+            init_ckpt = (
+                out_dir
+                / "runs"
+                / f"fold{f}/seed{s}/cluster_dirichlet_lam{float(cfg['clustering']['prior_weight']):g}"
+                / "cluster_model.pt"
+            )
 
             for fraction in exp["fractions"]:
                 if s == seeds[0]:
                     # reference: call every class present (what per-class thresholds fall back to)
                     ones = np.ones((len(split.test), len(frames.classes)))
-                    rows.append({"table": "semisup", "fold": f, "seed": None, "fraction": float(fraction), "init": "-", "method": "all_positive",
-                                 **_evaluate(frames, np.ones((len(split.val), len(frames.classes))), ones, split)})
+                    rows.append(
+                        {
+                            "table": "semisup",
+                            "fold": f,
+                            "seed": None,
+                            "fraction": float(fraction),
+                            "init": "-",
+                            "method": "all_positive",
+                            **_evaluate(frames, np.ones((len(split.val), len(frames.classes))), ones, split),
+                        }
+                    )
                 labelled = labelled_subset(split.train, float(fraction), s)
                 pool = np.concatenate([split.pool, np.setdiff1d(split.train, labelled)])
                 for init in exp["inits"]:
                     for method in exp["methods"]:
                         key = f"fold{f}/seed{s}/frac{fraction:g}/{init}_{method}"
                         run_dir = out_dir / "runs" / key
-                        res = _cached(run_dir / "result.json",
-                                      partial(train_and_evaluate, frames, split, labelled, pool, init, method, cfg, semi_cfg, run_dir, s, init_ckpt),
-                                      lambda _, split=split, run_dir=run_dir: _ap_from_multilabel_checkpoint(frames, split, run_dir, cfg))
+                        res = _cached(
+                            run_dir / "result.json",
+                            partial(
+                                train_and_evaluate,
+                                frames,
+                                split,
+                                labelled,
+                                pool,
+                                init,
+                                method,
+                                cfg,
+                                semi_cfg,
+                                run_dir,
+                                s,
+                                init_ckpt,
+                            ),
+                            lambda _, split=split, run_dir=run_dir: _ap_from_multilabel_checkpoint(
+                                frames, split, run_dir, cfg
+                            ),
+                        )
                         tick(key)
-                        rows.append({"table": "semisup", "fold": f, "seed": s, "fraction": float(fraction), "init": init, "method": method, **res})
+                        rows.append(
+                            {
+                                "table": "semisup",
+                                "fold": f,
+                                "seed": s,
+                                "fraction": float(fraction),
+                                "init": init,
+                                "method": method,
+                                **res,
+                            }
+                        )
     return write_report(rows, frames, splits, cfg, out_dir)
 
 
@@ -486,20 +664,51 @@ def summarise(rows: list[dict]) -> dict:
                 by_seed.setdefault(r["seed"], []).append(r["f1"])
         m, sd = _mean_std(f1)
         ap = [r.get("ap") for r in rows if r["table"] == "clustering" and r["prior"] == prior]
-        out["clustering"].append({"prior": prior, "f1_mean": m, "f1_std": sd, "f1_best_seed": max(np.mean(v) for v in by_seed.values()),
-                                  "ap_mean": _mean_std(ap)[0] if None not in ap else None, "n_runs": len(f1)})
+        out["clustering"].append(
+            {
+                "prior": prior,
+                "f1_mean": m,
+                "f1_std": sd,
+                "f1_best_seed": max(np.mean(v) for v in by_seed.values()),
+                "ap_mean": _mean_std(ap)[0] if None not in ap else None,
+                "n_runs": len(f1),
+            }
+        )
     for lam in sorted({r["lambda"] for r in rows if r["table"] == "lambda"}):
         f1 = [r["f1"] for r in rows if r["table"] == "lambda" and r["lambda"] == lam]
         m, sd = _mean_std(f1)
         ap = [r.get("ap") for r in rows if r["table"] == "lambda" and r["lambda"] == lam]
-        out["lambda"].append({"lambda": lam, "f1_mean": m, "f1_std": sd, "ap_mean": _mean_std(ap)[0] if None not in ap else None, "n_runs": len(f1)})
+        out["lambda"].append(
+            {
+                "lambda": lam,
+                "f1_mean": m,
+                "f1_std": sd,
+                "ap_mean": _mean_std(ap)[0] if None not in ap else None,
+                "n_runs": len(f1),
+            }
+        )
     cells = sorted({(r["fraction"], r["init"], r["method"]) for r in rows if r["table"] == "semisup"})
     for fraction, init, method in cells:
-        cell = [r for r in rows if r["table"] == "semisup" and (r["fraction"], r["init"], r["method"]) == (fraction, init, method) and "f1" in r]
+        cell = [
+            r
+            for r in rows
+            if r["table"] == "semisup"
+            and (r["fraction"], r["init"], r["method"]) == (fraction, init, method)
+            and "f1" in r
+        ]
         m, sd = _mean_std([r["f1"] for r in cell])
         ap = [r["ap"] for r in cell if r.get("ap") is not None]
-        out["semisup"].append({"fraction": fraction, "init": init, "method": method, "f1_mean": m, "f1_std": sd,
-                               "ap_mean": _mean_std(ap)[0] if len(ap) == len(cell) else None, "n_runs": len(cell)})
+        out["semisup"].append(
+            {
+                "fraction": fraction,
+                "init": init,
+                "method": method,
+                "f1_mean": m,
+                "f1_std": sd,
+                "ap_mean": _mean_std(ap)[0] if len(ap) == len(cell) else None,
+                "n_runs": len(cell),
+            }
+        )
     return out
 
 
@@ -507,43 +716,95 @@ def paired_clustering(rows: list[dict], seed: int = 0) -> dict:
     """Dirichlet vs negative-entropy prior, and each vs "every label present", paired by (fold, seed) on F1."""
     from sonotell.eval.paired import paired_difference
 
-    runs = {(r["prior"], r["fold"], r["seed"]): r["f1"] for r in rows if r.get("table") == "clustering" and r.get("f1") is not None}
+    runs = {
+        (r["prior"], r["fold"], r["seed"]): r["f1"]
+        for r in rows
+        if r.get("table") == "clustering" and r.get("f1") is not None
+    }
     every = {r["fold"]: r["f1"] for r in rows if r.get("method") == "all_positive" and r.get("f1") is not None}
     out = {}
     keys = sorted({(f, s) for (_, f, s) in runs}, key=str)
     if all(("dirichlet", f, s) in runs and ("negative_entropy", f, s) in runs for f, s in keys) and len(keys) >= 2:
-        out[("dirichlet", "negative_entropy")] = paired_difference([runs["dirichlet", f, s] for f, s in keys], [runs["negative_entropy", f, s] for f, s in keys], seed=seed)
+        out[("dirichlet", "negative_entropy")] = paired_difference(
+            [runs["dirichlet", f, s] for f, s in keys], [runs["negative_entropy", f, s] for f, s in keys], seed=seed
+        )
     for prior in ("dirichlet", "negative_entropy"):
         ks = [(f, s) for f, s in keys if (prior, f, s) in runs and f in every]
         if len(ks) >= 2:
-            out[(prior, "every label present")] = paired_difference([runs[prior, f, s] for f, s in ks], [every[f] for f, s in ks], seed=seed)
+            out[(prior, "every label present")] = paired_difference(
+                [runs[prior, f, s] for f, s in ks], [every[f] for f, s in ks], seed=seed
+            )
     return out
 
 
 def write_report(rows: list[dict], frames: FrameSet, splits: list[Split], cfg: dict, out_dir: Path) -> Path:
     """``results.json`` (every run + summary), ``report.md`` and the F1-vs-fraction plot."""
     summary = summarise(rows)
-    split_info = [{"test": s.test_groups, "val": s.val_groups, "n_train": len(s.train), "n_pool": len(s.pool), "n_val": len(s.val), "n_test": len(s.test)} for s in splits]
-    write_json(out_dir / "results.json", {"classes": frames.classes, "splits": split_info, "config": cfg, "summary": summary, "runs": rows})
-    lines = ["# Deep clustering and multi-label semi-supervised learning", "",
-             f"{int(frames.labelled.sum())} labelled / {len(frames.images)} frames, classes: {', '.join(frames.classes)}; "
-             f"{len(splits)} subject-level folds; weighted F1 on test with per-class thresholds from validation.", "",
-             "## Clustering alone (Algorithm 1 labels from the training dev set)", "",
-             "F1: weighted, thresholds from validation. AP: support-weighted average precision on test (threshold-free).", "",
-             "| prior | F1 mean | F1 std | best seed | AP mean | runs |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['prior']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['f1_best_seed']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |" for r in summary["clustering"]]
-    lines += ["", "## Dirichlet prior weight lambda", "", "| lambda | F1 mean | F1 std | AP mean | runs |", "|---|---|---|---|---|"]
-    lines += [f"| {r['lambda']:g} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |" for r in summary["lambda"]]
-    lines += ["", "## Init x method x labelled fraction", "",
-              "| fraction | init | method | F1 mean | F1 std | AP mean | runs |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['fraction']:g} | {r['init']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |"
-              for r in summary["semisup"]]
+    split_info = [
+        {
+            "test": s.test_groups,
+            "val": s.val_groups,
+            "n_train": len(s.train),
+            "n_pool": len(s.pool),
+            "n_val": len(s.val),
+            "n_test": len(s.test),
+        }
+        for s in splits
+    ]
+    write_json(
+        out_dir / "results.json",
+        {"classes": frames.classes, "splits": split_info, "config": cfg, "summary": summary, "runs": rows},
+    )
+    lines = [
+        "# Deep clustering and multi-label semi-supervised learning",
+        "",
+        f"{int(frames.labelled.sum())} labelled / {len(frames.images)} frames, classes: {', '.join(frames.classes)}; "
+        f"{len(splits)} subject-level folds; weighted F1 on test with per-class thresholds from validation.",
+        "",
+        "## Clustering alone (Algorithm 1 labels from the training dev set)",
+        "",
+        "F1: weighted, thresholds from validation. AP: support-weighted average precision on test (threshold-free).",
+        "",
+        "| prior | F1 mean | F1 std | best seed | AP mean | runs |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['prior']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['f1_best_seed']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |"
+        for r in summary["clustering"]
+    ]
+    lines += [
+        "",
+        "## Dirichlet prior weight lambda",
+        "",
+        "| lambda | F1 mean | F1 std | AP mean | runs |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['lambda']:g} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |"
+        for r in summary["lambda"]
+    ]
+    lines += [
+        "",
+        "## Init x method x labelled fraction",
+        "",
+        "| fraction | init | method | F1 mean | F1 std | AP mean | runs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['fraction']:g} | {r['init']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |"
+        for r in summary["semisup"]
+    ]
     paired = paired_clustering(rows)
     if paired:
         from sonotell.eval.paired import describe
 
-        lines += ["", "## Paired comparisons (same folds x seeds; 95 % bootstrap interval of the mean F1 difference)", "",
-                  "| A | B | F1 difference A - B | pairs |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Paired comparisons (same folds x seeds; 95 % bootstrap interval of the mean F1 difference)",
+            "",
+            "| A | B | F1 difference A - B | pairs |",
+            "|---|---|---|---|",
+        ]
         lines += [f"| {a} | {b} | {describe(r)} | {r['n']} |" for (a, b), r in paired.items()]
     write_text(out_dir / "report.md", "\n".join(lines) + "\n")
     write_json(out_dir / "paired.json", [{"a": a, "b": b, **r} for (a, b), r in paired.items()])
@@ -566,10 +827,20 @@ def _plot_f1_vs_fraction(cells: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for init, method in sorted({(c["init"], c["method"]) for c in cells}):
-        pts = sorted((c["fraction"], c["f1_mean"], c["f1_std"]) for c in cells if (c["init"], c["method"]) == (init, method))
+        pts = sorted(
+            (c["fraction"], c["f1_mean"], c["f1_std"]) for c in cells if (c["init"], c["method"]) == (init, method)
+        )
         x, y, e = (np.array(v) for v in zip(*pts))
         label = method if init == "-" else f"{init} init, {method}"
-        ax.errorbar(100 * x, y, yerr=e, marker="o", capsize=3, linestyle=":" if init == "-" else "-" if init == "cluster" else "--", label=label)
+        ax.errorbar(
+            100 * x,
+            y,
+            yerr=e,
+            marker="o",
+            capsize=3,
+            linestyle=":" if init == "-" else "-" if init == "cluster" else "--",
+            label=label,
+        )
     ax.set_xlabel("labelled fraction (%)")
     ax.set_ylabel("weighted F1 (test)")
     ax.set_xscale("log")
@@ -580,8 +851,15 @@ def _plot_f1_vs_fraction(cells: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent,
-                      methods: tuple[str, ...] = ("supervised", "two_head")) -> Path:
+def run_speech_labels(
+    frames: FrameSet,
+    out_dir,
+    config="small",
+    overrides=None,
+    seed: int = 0,
+    progress: Progress = silent,
+    methods: tuple[str, ...] = ("supervised", "two_head"),
+) -> Path:
     """Speech-labelled frames as the labelled set: how close do they get to ground-truth labels?
 
     ``frames.weak_labels`` holds what was said about each labelled frame (from the speech
@@ -605,16 +883,43 @@ def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None,
     total, rows = len(splits) * len(seeds) * 2 * len(methods), []
     for f, split in enumerate(splits):
         # reference: call every class present
-        rows.append({"fold": f, "seed": None, "labels": "-", "method": "all_positive",
-                     **_evaluate(frames, np.ones((len(split.val), len(frames.classes))), np.ones((len(split.test), len(frames.classes))), split)})
+        rows.append(
+            {
+                "fold": f,
+                "seed": None,
+                "labels": "-",
+                "method": "all_positive",
+                **_evaluate(
+                    frames,
+                    np.ones((len(split.val), len(frames.classes))),
+                    np.ones((len(split.test), len(frames.classes))),
+                    split,
+                ),
+            }
+        )
         for s in seeds:
             for source in ("truth", "speech"):
                 for method in methods:
                     key = f"fold{f}/seed{s}/{source}_{method}"
                     weak = None if source == "truth" else frames.weak_labels
-                    res = _cached(out_dir / "runs" / key / "result.json",
-                                  partial(train_and_evaluate, frames, split, split.train, split.pool, "random", method, cfg, semi_cfg,
-                                          out_dir / "runs" / key, s, None, weak))
+                    res = _cached(
+                        out_dir / "runs" / key / "result.json",
+                        partial(
+                            train_and_evaluate,
+                            frames,
+                            split,
+                            split.train,
+                            split.pool,
+                            "random",
+                            method,
+                            cfg,
+                            semi_cfg,
+                            out_dir / "runs" / key,
+                            s,
+                            None,
+                            weak,
+                        ),
+                    )
                     rows.append({"fold": f, "seed": s, "labels": source, "method": method, **res})
                     progress(len(rows) - f - 1, total, key)
     summary = []
@@ -622,15 +927,42 @@ def run_speech_labels(frames: FrameSet, out_dir, config="small", overrides=None,
         cell = [r for r in rows if (r["labels"], r["method"]) == (source, method) and "f1" in r]
         m, sd = _mean_std([r["f1"] for r in cell])
         ap = [r["ap"] for r in cell if r.get("ap") is not None]
-        summary.append({"labels": source, "method": method, "f1_mean": m, "f1_std": sd, "ap_mean": _mean_std(ap)[0] if len(ap) == len(cell) else None})
-    write_json(out_dir / "speech_labels.json", {"agreement": agreement, "summary": summary, "runs": rows, "classes": frames.classes})
-    lines = ["# Speech-labelled frames as the labelled set", "",
-             f"{int(lab.sum())} labelled frames; speech labels vs. mask ground truth (weighted): "
-             f"P {agreement['weighted']['precision']:.3f}, R {agreement['weighted']['recall']:.3f}, F1 {agreement['weighted']['f1']:.3f}", "",
-             "| class | P | R | F1 | support |", "|---|---|---|---|---|"]
-    lines += [f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |" for c, v in agreement["per_class"].items()]
-    lines += ["", "## Test F1 (ground-truth test labels) of models trained on each label source", "",
-              "| training labels | method | F1 mean | F1 std | AP mean |", "|---|---|---|---|---|"]
-    lines += [f"| {r['labels']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {'' if r['ap_mean'] is None else format(r['ap_mean'], '.3f')} |" for r in summary]
+        summary.append(
+            {
+                "labels": source,
+                "method": method,
+                "f1_mean": m,
+                "f1_std": sd,
+                "ap_mean": _mean_std(ap)[0] if len(ap) == len(cell) else None,
+            }
+        )
+    write_json(
+        out_dir / "speech_labels.json",
+        {"agreement": agreement, "summary": summary, "runs": rows, "classes": frames.classes},
+    )
+    lines = [
+        "# Speech-labelled frames as the labelled set",
+        "",
+        f"{int(lab.sum())} labelled frames; speech labels vs. mask ground truth (weighted): "
+        f"P {agreement['weighted']['precision']:.3f}, R {agreement['weighted']['recall']:.3f}, F1 {agreement['weighted']['f1']:.3f}",
+        "",
+        "| class | P | R | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+        for c, v in agreement["per_class"].items()
+    ]
+    lines += [
+        "",
+        "## Test F1 (ground-truth test labels) of models trained on each label source",
+        "",
+        "| training labels | method | F1 mean | F1 std | AP mean |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['labels']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {'' if r['ap_mean'] is None else format(r['ap_mean'], '.3f')} |"
+        for r in summary
+    ]
     write_text(out_dir / "speech_labels.md", "\n".join(lines) + "\n")
     return out_dir / "speech_labels.md"

@@ -77,7 +77,9 @@ def recipe_config(recipe: str, config: str = "small", overrides: list[str] | Non
     return cfg
 
 
-def load_encoder(checkpoint: str | Path | None = None, recipe: str | None = None, config: dict | None = None) -> tuple[nn.Module, str]:
+def load_encoder(
+    checkpoint: str | Path | None = None, recipe: str | None = None, config: dict | None = None
+) -> tuple[nn.Module, str]:
     """An encoder from ``checkpoint`` (any local path), or a random init of ``recipe``.
 
     With a checkpoint and a ``recipe``, the checkpoint must be of that recipe; its weights must
@@ -117,7 +119,14 @@ class DownstreamClassifier(nn.Module):
         input_kind: ``video`` (the clip) or ``image`` (its middle frame).
     """
 
-    def __init__(self, encoder: nn.Module, num_classes: int, example: torch.Tensor, input_kind: str = "video", dropout: float = 0.0):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        num_classes: int,
+        example: torch.Tensor,
+        input_kind: str = "video",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.encoder = encoder
         self.input_kind = input_kind
@@ -162,7 +171,10 @@ class _ArrayDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         j = self.idx[i]
-        return {"frames": torch.from_numpy(self.data.frames[j].astype(np.float32) / 255.0), "label": int(self.data.labels[j])}
+        return {
+            "frames": torch.from_numpy(self.data.frames[j].astype(np.float32) / 255.0),
+            "label": int(self.data.labels[j]),
+        }
 
 
 def clips_from_benchmark(benchmark, cfg: dict, cache_dir: Path, progress: Progress = silent) -> ClipArrays:
@@ -245,7 +257,9 @@ def finetune_fold(
     torch.manual_seed(seed)
     encoder = make_encoder()
     example = torch.from_numpy(data.frames[:1].astype(np.float32) / 255.0)
-    model = DownstreamClassifier(encoder, len(data.class_names), example, ft.get("input", "video"), float(ft.get("dropout", 0.0)))
+    model = DownstreamClassifier(
+        encoder, len(data.class_names), example, ft.get("input", "video"), float(ft.get("dropout", 0.0))
+    )
     if ft.get("freeze_encoder", False):
         for p in model.encoder.parameters():
             p.requires_grad_(False)
@@ -254,14 +268,28 @@ def finetune_fold(
         counts = np.bincount(data.labels[train_idx], minlength=len(data.class_names)).astype(np.float64)
         w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(data.class_names), 0.0)
         weights = torch.tensor(w, dtype=torch.float32)
-    task = ClassificationTask(model, optimizer=ft.get("optimizer", {"name": "adam", "lr": 1e-3}), class_weights=weights, recipe="downstream", config=cfg)
+    task = ClassificationTask(
+        model,
+        optimizer=ft.get("optimizer", {"name": "adam", "lr": 1e-3}),
+        class_weights=weights,
+        recipe="downstream",
+        config=cfg,
+    )
     g = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(_ArrayDataset(data, train_idx), batch_size=int(ft.get("batch_size", 16)), shuffle=True, generator=g, drop_last=len(train_idx) > int(ft.get("batch_size", 16)))
+    loader = torch.utils.data.DataLoader(
+        _ArrayDataset(data, train_idx),
+        batch_size=int(ft.get("batch_size", 16)),
+        shuffle=True,
+        generator=g,
+        drop_last=len(train_idx) > int(ft.get("batch_size", 16)),
+    )
     fit(task, loader, None, out_dir=out_dir, max_epochs=int(ft.get("epochs", 5)), seed=seed, resume=True)
     model.eval()
     probs = []
     with torch.no_grad():
-        test_loader = torch.utils.data.DataLoader(_ArrayDataset(data, test_idx), batch_size=int(ft.get("batch_size", 16)))
+        test_loader = torch.utils.data.DataLoader(
+            _ArrayDataset(data, test_idx), batch_size=int(ft.get("batch_size", 16))
+        )
         for batch in test_loader:
             probs.append(model(batch["frames"]).softmax(dim=1).numpy())
     return np.concatenate(probs) if probs else np.zeros((0, len(data.class_names)))
@@ -311,7 +339,12 @@ def cross_validate(
         "confusion_true_normalised": confusion_matrix(t, p, n_classes=len(data.class_names), normalize="true").tolist(),
         "class_names": data.class_names,
         # pooled scan predictions: paired comparisons bootstrap over the patients behind them
-        "scans": {"scan_ids": all_scans, "subjects": [subject_of[s] for s in all_scans], "y_true": t.tolist(), "y_pred": p.tolist()},
+        "scans": {
+            "scan_ids": all_scans,
+            "subjects": [subject_of[s] for s in all_scans],
+            "y_true": t.tolist(),
+            "y_pred": p.tolist(),
+        },
     }
     write_json(cache, result)
     return result
@@ -332,7 +365,11 @@ def paired_comparison(result: dict, baseline: dict, seed: int = 0) -> dict:
     from sonotell.eval.metrics import precision_recall_f1
     from sonotell.eval.paired import paired_bootstrap_by_group, paired_difference
 
-    out = {"folds": paired_difference([f["f1"] for f in result["per_fold"]], [f["f1"] for f in baseline["per_fold"]], seed=seed, unit="fold")}
+    out = {
+        "folds": paired_difference(
+            [f["f1"] for f in result["per_fold"]], [f["f1"] for f in baseline["per_fold"]], seed=seed, unit="fold"
+        )
+    }
     a, b = result.get("scans"), baseline.get("scans")
     if a and b and a["scan_ids"] == b["scan_ids"]:
 
@@ -361,16 +398,28 @@ def variants_from_config(cfg: dict) -> list[Variant]:
     """Rows from ``variants`` and ``checkpoints``, plus one random-init row per architecture."""
     rows: list[Variant] = []
     for v in cfg.get("variants", []):
-        rows.append(Variant(v["name"], v["recipe"], str(v.get("init", "pretrain")), tuple(v.get("overrides", [])), v.get("compare_with")))
+        rows.append(
+            Variant(
+                v["name"],
+                v["recipe"],
+                str(v.get("init", "pretrain")),
+                tuple(v.get("overrides", [])),
+                v.get("compare_with"),
+            )
+        )
     for name, path in (cfg.get("checkpoints") or {}).items():
-        rows.append(Variant(str(name), load_model_checkpoint(path)["recipe"], str(path)))  # CheckpointError names a bad file
+        rows.append(
+            Variant(str(name), load_model_checkpoint(path)["recipe"], str(path))
+        )  # CheckpointError names a bad file
     names = [r.name for r in rows]
     if len(set(names)) != len(names):
         raise ConfigError(f"downstream variants must have unique names, got {names}")
     for r in list(rows):
         if r.baseline is not None:
             if r.baseline not in names:
-                raise ConfigError(f"variant {r.name!r}: compare_with {r.baseline!r} is not a variant ({', '.join(names)})")
+                raise ConfigError(
+                    f"variant {r.name!r}: compare_with {r.baseline!r} is not a variant ({', '.join(names)})"
+                )
             continue
         if r.init == RANDOM:
             continue
@@ -382,7 +431,16 @@ def variants_from_config(cfg: dict) -> list[Variant]:
     return rows
 
 
-def _pretrain(variant: Variant, benchmark, out_dir: Path, cfg: dict, seed: int, progress: Progress, cache_dir: Path | None = None, exclude_subjects: list[str] | None = None) -> Path:
+def _pretrain(
+    variant: Variant,
+    benchmark,
+    out_dir: Path,
+    cfg: dict,
+    seed: int,
+    progress: Progress,
+    cache_dir: Path | None = None,
+    exclude_subjects: list[str] | None = None,
+) -> Path:
     """Pretrain ``variant`` with the shared runner (``sonotell.methods.pretrain``); cached.
 
     ``cache_dir``: one frame cache shared by every variant (decoding is the slow part).
@@ -465,14 +523,23 @@ def run_downstream(
         else:
             make = lambda fold, paths=ckpts[v.name], v=v: load_encoder(paths[fold], v.recipe)[0]  # noqa: E731
         res = cross_validate(make, data, folds, cfg, out_dir / "variants" / _slug(v.name), seed)
-        res.update({"recipe": v.recipe, "init": v.init if v.name not in ckpts else [str(p) for p in ckpts[v.name]], "baseline": v.baseline})
+        res.update(
+            {
+                "recipe": v.recipe,
+                "init": v.init if v.name not in ckpts else [str(p) for p in ckpts[v.name]],
+                "baseline": v.baseline,
+            }
+        )
         results[v.name] = res
     for res in results.values():
         if res.get("baseline") in results:
             res["margin_f1"] = margins(res, results[res["baseline"]])
             res["paired_f1"] = paired_comparison(res, results[res["baseline"]], seed)
     progress(len(variants), len(variants), "done")
-    folds_info = [{"n_train_clips": len(tr), "n_test_clips": len(te), "test_subjects": subjects} for (tr, te), subjects in zip(folds, fold_subjects)]
+    folds_info = [
+        {"n_train_clips": len(tr), "n_test_clips": len(te), "test_subjects": subjects}
+        for (tr, te), subjects in zip(folds, fold_subjects)
+    ]
     return {"folds": folds_info, "pretrain_per_fold": per_fold, "variants": results}
 
 
@@ -549,7 +616,9 @@ def _plot_confusions(results: dict, out_dir: Path) -> dict[str, str]:
     return paths
 
 
-def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent) -> Path:
+def run_experiment(
+    benchmark, out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent
+) -> Path:
     """Pretrained vs random init on the benchmark's clip labels, every recipe and ablation.
 
     Writes ``results.json`` and ``results.md`` (with confusion-matrix PNGs) under ``out_dir``
@@ -560,7 +629,15 @@ def run_experiment(benchmark, out_dir, config="small", overrides=None, seed: int
     return _run(cfg, benchmark, Path(out_dir), seed, progress)
 
 
-def run_finetune(benchmark, checkpoints: dict[str, str | Path], out_dir, config="small", overrides=None, seed: int = 0, progress: Progress = silent) -> Path:
+def run_finetune(
+    benchmark,
+    checkpoints: dict[str, str | Path],
+    out_dir,
+    config="small",
+    overrides=None,
+    seed: int = 0,
+    progress: Progress = silent,
+) -> Path:
     """Fine-tune from the given local checkpoints only (``{row name: path}``), each against a
     random init of its own architecture: ``sonotell finetune``.
 
@@ -580,11 +657,30 @@ def _run(cfg: dict, benchmark, out_dir: Path, seed: int, progress: Progress) -> 
     data = clips_from_benchmark(bench, cfg, out_dir / "cache", progress)
     variants = variants_from_config(cfg)
     pre_dir = out_dir / "pretrain"
+
     def checkpoint_for(v: Variant, test_subjects: list[str] | None, tag: str) -> Path:
-        return _pretrain(v, bench, pre_dir / _slug(v.name) / tag, cfg, seed, progress, pre_dir / "frame_cache", exclude_subjects=test_subjects)
+        return _pretrain(
+            v,
+            bench,
+            pre_dir / _slug(v.name) / tag,
+            cfg,
+            seed,
+            progress,
+            pre_dir / "frame_cache",
+            exclude_subjects=test_subjects,
+        )
 
     result = run_downstream(data, variants, cfg, out_dir, seed, progress, checkpoint_for=checkpoint_for)
-    result.update({"benchmark": str(bench.root), "config": cfg, "seed": seed, "n_clips": int(len(data.labels)), "n_scans": int(len(set(data.scan_ids.tolist()))), "n_subjects": int(len(set(data.subject_ids.tolist())))})
+    result.update(
+        {
+            "benchmark": str(bench.root),
+            "config": cfg,
+            "seed": seed,
+            "n_clips": int(len(data.labels)),
+            "n_scans": int(len(set(data.scan_ids.tolist()))),
+            "n_subjects": int(len(set(data.subject_ids.tolist()))),
+        }
+    )
     result["confusion_png"] = _plot_confusions(result, out_dir)
     write_json(out_dir / "results.json", result)
     rows = results_table(result)
@@ -597,7 +693,8 @@ def _run(cfg: dict, benchmark, out_dir: Path, seed: int, progress: Progress) -> 
         "'not distinguishable' when the interval contains 0.",
         "",
         markdown_table(rows),
-        "Confusion matrices (normalised by true class, pooled over folds): " + ", ".join(f"[{k}]({v})" for k, v in result["confusion_png"].items()),
+        "Confusion matrices (normalised by true class, pooled over folds): "
+        + ", ".join(f"[{k}]({v})" for k, v in result["confusion_png"].items()),
         "",
     ]
     return write_text(out_dir / "results.md", "\n".join(md))

@@ -76,7 +76,10 @@ class MultiLabelNet(nn.Module):
 def predict_scores(model: nn.Module, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
     """Sigmoid multi-label scores (N, K) of (N, H, W) images, in eval mode."""
     model.eval()
-    out = [torch.sigmoid(model(torch.from_numpy(images[i : i + batch_size])[:, None])["multilabel"]) for i in range(0, len(images), batch_size)]
+    out = [
+        torch.sigmoid(model(torch.from_numpy(images[i : i + batch_size])[:, None])["multilabel"])
+        for i in range(0, len(images), batch_size)
+    ]
     return torch.cat(out).numpy()
 
 
@@ -96,7 +99,10 @@ class FrameDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         j = int(self.indices[i])
-        item = {"image": torch.from_numpy(self.frames.images[j])[None], "labels": torch.from_numpy(self.frames.labels[j])}
+        item = {
+            "image": torch.from_numpy(self.frames.images[j])[None],
+            "labels": torch.from_numpy(self.frames.labels[j]),
+        }
         item["combination"] = int(self.combination_ids[i]) if self.combination_ids is not None else -1
         return item
 
@@ -111,8 +117,14 @@ def sampled_loader(dataset: Dataset, batch_size: int, n_batches: int, seed: int)
 class FinetuneTask(Task):
     """Supervised multi-label training: BCE on the weakly augmented labelled images."""
 
-    def __init__(self, model: MultiLabelNet, optimizer: dict | None = None, recipe: str = "finetune_multilabel",
-                 config: dict | None = None, seed: int = 0):
+    def __init__(
+        self,
+        model: MultiLabelNet,
+        optimizer: dict | None = None,
+        recipe: str = "finetune_multilabel",
+        config: dict | None = None,
+        seed: int = 0,
+    ):
         super().__init__(model, optimizer, recipe, config)
         self.weak = build_augment((config or {}).get("weak_augment"), WEAK)
         self.strong = build_augment((config or {}).get("strong_augment"), STRONG)
@@ -141,8 +153,18 @@ class FinetuneTask(Task):
         return self.supervised(batch)
 
 
-def train_multilabel(task: FinetuneTask, frames: FrameSet, train_idx, *, config: dict, out_dir: str | Path, seed: int,
-                     unlabelled_idx=None, combination_ids: np.ndarray | None = None, progress: Progress = silent) -> Task:
+def train_multilabel(
+    task: FinetuneTask,
+    frames: FrameSet,
+    train_idx,
+    *,
+    config: dict,
+    out_dir: str | Path,
+    seed: int,
+    unlabelled_idx=None,
+    combination_ids: np.ndarray | None = None,
+    progress: Progress = silent,
+) -> Task:
     """Fit ``task`` for ``config['steps']`` steps; FixMatch tasks also get an unlabelled stream.
 
     Resumable: re-running with the same ``out_dir`` continues from its last checkpoint.
@@ -157,7 +179,15 @@ def train_multilabel(task: FinetuneTask, frames: FrameSet, train_idx, *, config:
     if unlabelled_idx is not None and len(unlabelled_idx):
         mu = int(config.get("unlabelled_ratio", 2))
         loaders["unlabelled"] = sampled_loader(FrameDataset(frames, unlabelled_idx), bs * mu, per_epoch, seed + 1)
-    fit(task, CombinedLoader(loaders, mode="max_size_cycle"), None, out_dir=out_dir, max_epochs=epochs, seed=seed, progress=progress)
+    fit(
+        task,
+        CombinedLoader(loaders, mode="max_size_cycle"),
+        None,
+        out_dir=out_dir,
+        max_epochs=epochs,
+        seed=seed,
+        progress=progress,
+    )
     return task
 
 
@@ -167,7 +197,7 @@ def encoder_state_from(path: str | Path) -> dict:
 
     state = load_model_checkpoint(path)["state_dict"]
     for prefix in ("model.encoder.", "encoder."):
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         if sub:
             return sub
     raise InputError(path, "checkpoint has no encoder weights (no 'encoder.' keys)")

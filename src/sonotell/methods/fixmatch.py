@@ -39,8 +39,15 @@ class FixMatchTask(FinetuneTask):
             ``class`` or ``sample``), augmentation overrides.
     """
 
-    def __init__(self, model: MultiLabelNet, variant: str = "one_head", combinations: torch.Tensor | None = None,
-                 optimizer: dict | None = None, config: dict | None = None, seed: int = 0):
+    def __init__(
+        self,
+        model: MultiLabelNet,
+        variant: str = "one_head",
+        combinations: torch.Tensor | None = None,
+        optimizer: dict | None = None,
+        config: dict | None = None,
+        seed: int = 0,
+    ):
         if variant not in VARIANTS:
             raise ValueError(f"FixMatch variant must be one of {VARIANTS}, got {variant!r}")
         super().__init__(model, optimizer, recipe=f"fixmatch_{variant}", config=config, seed=seed)

@@ -51,7 +51,9 @@ def load_localiser(checkpoint: str | Path) -> tuple[nn.Module, str]:
 
     model, recipe = load_encoder(checkpoint)
     if not hasattr(model, "localisation_map"):
-        raise ConfigError(f"{checkpoint}: a {recipe!r} checkpoint has no localisation map; use a show_from_tell checkpoint (spatial-aware audio-visual fusion)")
+        raise ConfigError(
+            f"{checkpoint}: a {recipe!r} checkpoint has no localisation map; use a show_from_tell checkpoint (spatial-aware audio-visual fusion)"
+        )
     return model.eval(), recipe
 
 
@@ -136,7 +138,11 @@ def localise_video(
     t_of = (lambda i: float(vfr[i])) if vfr is not None and len(vfr) == len(frames) else (lambda i: i / info.fps)
     wav, sr = load_audio(audio_path if audio_path is not None else video_path, sample_rate_hz, allow_silent=True)
     if uses_keywords(model) and terms is None:
-        terms = spotted_terms(audio_path if audio_path is not None else video_path, getattr(model, "keyword_lexicon", None), audio_offset_s)
+        terms = spotted_terms(
+            audio_path if audio_path is not None else video_path,
+            getattr(model, "keyword_lexicon", None),
+            audio_offset_s,
+        )
     idx = list(range(0, len(frames), max(1, every)))
     maps, seconds = [], 0.0
     for start in range(0, len(idx), batch_size):
@@ -150,7 +156,9 @@ def localise_video(
         maps.append(m)
         seconds += s
         progress(min(start + batch_size, len(idx)), len(idx), "localising")
-    return LocalisationResult(frames[idx], np.concatenate(maps).astype(np.float32), info.fps / max(1, every), seconds, idx)
+    return LocalisationResult(
+        frames[idx], np.concatenate(maps).astype(np.float32), info.fps / max(1, every), seconds, idx
+    )
 
 
 def spotted_terms(audio_path: str | Path, lexicon, audio_offset_s: float = 0.0) -> list:
@@ -160,16 +168,22 @@ def spotted_terms(audio_path: str | Path, lexicon, audio_offset_s: float = 0.0) 
     from sonotell.types import Word
 
     if not isinstance(lexicon, str):
-        raise ConfigError("this keyword localiser was trained with an inline lexicon: pass its spotted terms (terms=...)")
+        raise ConfigError(
+            "this keyword localiser was trained with an inline lexicon: pass its spotted terms (terms=...)"
+        )
     result = SpeechPipeline.from_config("speech", lexicon=lexicon).process_file(audio_path, audio_offset_s)
     return [Word(e.label, e.start_s, e.end_s, e.confidence, e.speaker) for e in result.events if not e.negated]
 
 
-def render_overlay(result: LocalisationResult, out_path: str | Path, alpha: float = 0.45, colormap: str = "jet") -> Path:
+def render_overlay(
+    result: LocalisationResult, out_path: str | Path, alpha: float = 0.45, colormap: str = "jet"
+) -> Path:
     """Write the frames with their response maps blended on top as a video (PyAV)."""
     from sonotell.eval.localisation import overlay, write_video
 
-    return write_video(out_path, (overlay(f, m, alpha, colormap) for f, m in zip(result.frames, result.maps)), result.fps)
+    return write_video(
+        out_path, (overlay(f, m, alpha, colormap) for f, m in zip(result.frames, result.maps)), result.fps
+    )
 
 
 def scan_roi(scan) -> tuple[int, int, int, int] | None:
@@ -240,7 +254,14 @@ def spoken_targets(benchmark, scan_id: str, fps: float, pad_s: float = 0.0) -> l
         mid = 0.5 * (ev["start_s"] + ev["end_s"])
         j = int(masked[np.argmin(np.abs(masked / fps - mid))])
         if ev["start_s"] - pad_s <= j / fps <= ev["end_s"] + pad_s:
-            out.append({"frame_index": j, "time_s": mid, "label": ev["label"], "class_index": benchmark.mask_classes.index(ev["label"])})
+            out.append(
+                {
+                    "frame_index": j,
+                    "time_s": mid,
+                    "label": ev["label"],
+                    "class_index": benchmark.mask_classes.index(ev["label"]),
+                }
+            )
     return out
 
 
@@ -287,17 +308,24 @@ def score_localisation(
     """
     from sonotell.eval.localisation import pointing_game, threshold_iou
     from sonotell.io.audio import load_audio
+
     ids = scan_ids if scan_ids is not None else [s.scan_id for s in benchmark.scans]
     keywords = uses_keywords(model)
     if keywords and transcripts is None:
-        raise ConfigError("a keyword localiser needs the spotted terms of the scored scans (transcripts=load_transcript_words(folder, ids, units='terms'))")
+        raise ConfigError(
+            "a keyword localiser needs the spotted terms of the scored scans (transcripts=load_transcript_words(folder, ids, units='terms'))"
+        )
     term_index = {lab: k for k, lab in enumerate(model.term_labels)} if keywords else {}
     rng = np.random.default_rng(0)
     rows, seconds = [], 0.0
     for k, sid in enumerate(ids):
         scan = benchmark.scan(sid)
         targets = spoken_targets(benchmark, sid, float(scan.fps), pad_s)
-        targets = [t for t in targets if (m := benchmark.mask(sid, t["frame_index"])) is not None and np.any(m == t["class_index"])]
+        targets = [
+            t
+            for t in targets
+            if (m := benchmark.mask(sid, t["frame_index"])) is not None and np.any(m == t["class_index"])
+        ]
         if not targets:
             progress(k + 1, len(ids), sid)
             continue
@@ -305,7 +333,10 @@ def score_localisation(
         frames = sector_frames(scan.video_path, size, box)
         clips = clips_around(frames, [t["frame_index"] for t in targets], n_frames, frame_stride)
         if keywords:  # the spotted terms of the window, on the video clock like the targets
-            audio = [words_in_window(transcripts.get(sid, []), t["time_s"] - window_s[0], t["time_s"] + window_s[1]) for t in targets]
+            audio = [
+                words_in_window(transcripts.get(sid, []), t["time_s"] - window_s[0], t["time_s"] + window_s[1])
+                for t in targets
+            ]
         else:
             wav, sr = load_audio(scan.audio_source, sample_rate_hz, allow_silent=True)
             audio = np.stack([audio_window(wav, sr, t["time_s"] - scan.audio_offset_s, *window_s) for t in targets])
@@ -320,7 +351,10 @@ def score_localisation(
                 oracle = dict(zip(known, localisation_maps(model, clips[known], onehot, batch_size)[0]))
         # Control: the same frame with the speech naming another organ (same scan). A map that
         # follows the speech should then point at the named organ less often.
-        other = [next((j for j in np.roll(np.arange(len(targets)), -i) if targets[j]["label"] != t["label"]), -1) for i, t in enumerate(targets)]
+        other = [
+            next((j for j in np.roll(np.arange(len(targets)), -i) if targets[j]["label"] != t["label"]), -1)
+            for i, t in enumerate(targets)
+        ]
         has_other = [i for i, j in enumerate(other) if j >= 0]
         control = {}
         if has_other:
@@ -347,7 +381,16 @@ def score_localisation(
                     "centre_hit": bool(pointing_game(centre, target, tolerance_px)),
                     "random_hit": bool(pointing_game(rng.random(m.shape), target, tolerance_px)),
                     "other_speech_hit": None if cm is None else bool(pointing_game(cm, target, tolerance_px)),
-                    **({"spotted": bool(model.said_terms([audio[i]]).sum() > 0), "speech": audio[i], "oracle_hit": None if om is None else bool(pointing_game(om, target, tolerance_px)), "oracle_iou": None if om is None else threshold_iou(om, target, iou_threshold)} if keywords else {}),
+                    **(
+                        {
+                            "spotted": bool(model.said_terms([audio[i]]).sum() > 0),
+                            "speech": audio[i],
+                            "oracle_hit": None if om is None else bool(pointing_game(om, target, tolerance_px)),
+                            "oracle_iou": None if om is None else threshold_iou(om, target, iou_threshold),
+                        }
+                        if keywords
+                        else {}
+                    ),
                 }
             )
         progress(k + 1, len(ids), sid)
@@ -362,7 +405,12 @@ def summarise_localisation(rows: list[dict]) -> dict:
     extra = {}
     if keywords:
         orc = [r for r in rows if r["oracle_hit"] is not None]
-        extra = {"spotted_fraction": mean("spotted", rows), "n_oracle": len(orc), "oracle_term_pointing_game": mean("oracle_hit", orc), "oracle_term_iou": mean("oracle_iou", orc)}
+        extra = {
+            "spotted_fraction": mean("spotted", rows),
+            "n_oracle": len(orc),
+            "oracle_term_pointing_game": mean("oracle_hit", orc),
+            "oracle_term_iou": mean("oracle_iou", orc),
+        }
     return {
         "n_frames": len(rows),
         "pointing_game": mean("hit", rows),
@@ -374,7 +422,13 @@ def summarise_localisation(rows: list[dict]) -> dict:
         "n_control": len(ctrl := [r for r in rows if r["other_speech_hit"] is not None]),
         "pointing_game_control_frames": mean("hit", ctrl),
         "other_speech_pointing_game": mean("other_speech_hit", ctrl),
-        "per_class": {c: {"n": sum(r["label"] == c for r in rows), "pointing_game": mean("hit", [r for r in rows if r["label"] == c])} for c in labels},
+        "per_class": {
+            c: {
+                "n": sum(r["label"] == c for r in rows),
+                "pointing_game": mean("hit", [r for r in rows if r["label"] == c]),
+            }
+            for c in labels
+        },
         **extra,
         "rows": rows,
     }

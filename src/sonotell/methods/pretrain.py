@@ -104,7 +104,9 @@ def load_pretrained(path: str | Path, expected: str | None = None) -> nn.Module:
 
     ckpt = load_model_checkpoint(path, expected=expected)
     if ckpt["recipe"] not in RECIPES:
-        raise ConfigError(f"{path}: checkpoint of recipe {ckpt['recipe']!r} is not a pretraining recipe ({', '.join(RECIPES)})")
+        raise ConfigError(
+            f"{path}: checkpoint of recipe {ckpt['recipe']!r} is not a pretraining recipe ({', '.join(RECIPES)})"
+        )
     model = model_from_config(ckpt["recipe"], ckpt["config"])
     load_model_checkpoint(path, expected=ckpt["recipe"], model=model)
     return model.eval()
@@ -154,7 +156,9 @@ def transcripts(benchmark, scan_ids: Sequence[str], words: dict | None = None) -
     return out
 
 
-def load_transcript_words(folder: str | Path, scan_ids: Sequence[str], units: str = "words", missing_ok: bool = False) -> dict:
+def load_transcript_words(
+    folder: str | Path, scan_ids: Sequence[str], units: str = "words", missing_ok: bool = False
+) -> dict:
     """``scan_id -> list[Word]`` from a speech-pipeline output folder (``sonotell label``: ``<scan_id>.json``).
 
     ``units="words"``: the ASR words. ``units="terms"``: the pipeline's spotted, non-negated
@@ -177,15 +181,41 @@ def load_transcript_words(folder: str | Path, scan_ids: Sequence[str], units: st
         try:
             doc = json.loads(path.read_text())
             if units == "terms":
-                out[sid] = [Word(str(e["label"]), float(e["start_s"]), float(e["end_s"]), float(e.get("confidence", 1.0)), e.get("speaker")) for e in doc.get("events", []) if not e.get("negated")]
+                out[sid] = [
+                    Word(
+                        str(e["label"]),
+                        float(e["start_s"]),
+                        float(e["end_s"]),
+                        float(e.get("confidence", 1.0)),
+                        e.get("speaker"),
+                    )
+                    for e in doc.get("events", [])
+                    if not e.get("negated")
+                ]
             else:
-                out[sid] = [Word(str(w["text"]), float(w["start_s"]), float(w["end_s"]), float(w.get("confidence", 1.0)), w.get("speaker")) for w in doc.get("words", [])]
+                out[sid] = [
+                    Word(
+                        str(w["text"]),
+                        float(w["start_s"]),
+                        float(w["end_s"]),
+                        float(w.get("confidence", 1.0)),
+                        w.get("speaker"),
+                    )
+                    for w in doc.get("words", [])
+                ]
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(path, f"unreadable transcript ({e.__class__.__name__}: {e})") from None
     return out
 
 
-def make_dataset(benchmark, scan_ids: Sequence[str], data_cfg: dict, cache_dir: Path, progress: Progress = silent, words: dict | None = None):
+def make_dataset(
+    benchmark,
+    scan_ids: Sequence[str],
+    data_cfg: dict,
+    cache_dir: Path,
+    progress: Progress = silent,
+    words: dict | None = None,
+):
     """``ClipDataset`` over ``scan_ids`` with the recipe's clip settings (transcripts from ``words`` when given)."""
     from sonotell.data.datasets import ClipDataset
 
@@ -231,7 +261,12 @@ class ScanGroupBatchSampler(torch.utils.data.Sampler):
     """
 
     def __init__(self, scan_ids: Sequence[str], batch_size: int, per_scan: int, generator: torch.Generator):
-        self.scan_ids, self.batch_size, self.per_scan, self.generator = list(scan_ids), int(batch_size), int(per_scan), generator
+        self.scan_ids, self.batch_size, self.per_scan, self.generator = (
+            list(scan_ids),
+            int(batch_size),
+            int(per_scan),
+            generator,
+        )
 
     def _groups(self) -> list[list[int]]:
         by_scan: dict[str, list[int]] = {}
@@ -298,7 +333,9 @@ def pretrain(
     target = out_dir / "encoder.pt"
     if target.exists():
         old = load_model_checkpoint(target)
-        if old["recipe"] == recipe and _same_run(old["config"], cfg, bench.name, seed, {"train": train_ids, "val": val_ids}):
+        if old["recipe"] == recipe and _same_run(
+            old["config"], cfg, bench.name, seed, {"train": train_ids, "val": val_ids}
+        ):
             log.info("%s: already pretrained with this config", target)
             return target
     seed_everything(seed)
@@ -308,10 +345,16 @@ def pretrain(
     model_cfg["name"] = recipe
     transcript_dir = (cfg.get("data") or {}).get("transcripts")
     units = (cfg.get("data") or {}).get("transcript_units", "words")
-    words = load_transcript_words(transcript_dir, train_ids + val_ids, units, missing_ok=units == "terms") if transcript_dir else None
+    words = (
+        load_transcript_words(transcript_dir, train_ids + val_ids, units, missing_ok=units == "terms")
+        if transcript_dir
+        else None
+    )
     if model_cfg.get("audio_source", "waveform") == "keywords" and not transcript_dir:
         # the benchmark's narration is the script the speech was made from: not what a pipeline hears
-        raise ConfigError("model.audio_source=keywords reads what the speech pipeline spotted: set data.transcripts=<sonotell label folder> (and data.transcript_units=terms)")
+        raise ConfigError(
+            "model.audio_source=keywords reads what the speech pipeline spotted: set data.transcripts=<sonotell label folder> (and data.transcript_units=terms)"
+        )
     if model_cfg.get("text") is not None and model_cfg.get("use_text", True):
         from sonotell.models.text import build_vocabulary
 
@@ -339,14 +382,33 @@ def pretrain(
     g = torch.Generator().manual_seed(seed)
     workers = int(train_cfg.get("num_workers", 0))
     per_scan = int(train_cfg.get("clips_per_scan", 1))
-    if per_scan > 1:  # batches of same-scan groups: shifted same-scan negatives (the spoken organ differs, the anatomy look-alike)
+    if (
+        per_scan > 1
+    ):  # batches of same-scan groups: shifted same-scan negatives (the spoken organ differs, the anatomy look-alike)
         sampler = ScanGroupBatchSampler([sid for sid, _ in train_ds.items], bs, per_scan, g)
-        train_dl = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate_clips, num_workers=workers)
+        train_dl = torch.utils.data.DataLoader(
+            train_ds, batch_sampler=sampler, collate_fn=collate_clips, num_workers=workers
+        )
     else:
-        train_dl = torch.utils.data.DataLoader(train_ds, batch_size=bs, shuffle=True, drop_last=True, collate_fn=collate_clips, generator=g, num_workers=workers)
+        train_dl = torch.utils.data.DataLoader(
+            train_ds,
+            batch_size=bs,
+            shuffle=True,
+            drop_last=True,
+            collate_fn=collate_clips,
+            generator=g,
+            num_workers=workers,
+        )
     val_dl = None
     if val_ds is not None and len(val_ds) >= 2:
-        val_dl = torch.utils.data.DataLoader(val_ds, batch_size=min(bs, len(val_ds)), shuffle=False, drop_last=True, collate_fn=collate_clips, num_workers=workers)
+        val_dl = torch.utils.data.DataLoader(
+            val_ds,
+            batch_size=min(bs, len(val_ds)),
+            shuffle=False,
+            drop_last=True,
+            collate_fn=collate_clips,
+            num_workers=workers,
+        )
 
     model = model_from_config(recipe, cfg)
     task = PretrainTask(model, optimizer=train_cfg.get("optimizer"), recipe=recipe, config=cfg)
@@ -370,13 +432,35 @@ def pretrain(
     dist = torch.distributed
     ddp = dist.is_available() and dist.is_initialized()
     if not ddp or dist.get_rank() == 0:  # DDP: every rank holds the same weights; rank 0 writes them
-        _write_encoder(target, model, recipe, cfg, result, seconds, bench.name, seed, len(train_ds), len(val_ds) if val_ds is not None else 0)
+        _write_encoder(
+            target,
+            model,
+            recipe,
+            cfg,
+            result,
+            seconds,
+            bench.name,
+            seed,
+            len(train_ds),
+            len(val_ds) if val_ds is not None else 0,
+        )
     if ddp:
         dist.barrier()
     return target
 
 
-def _write_encoder(target: Path, model: nn.Module, recipe: str, cfg: dict, result, seconds: float, bench_name: str, seed: int, n_train: int, n_val: int) -> None:
+def _write_encoder(
+    target: Path,
+    model: nn.Module,
+    recipe: str,
+    cfg: dict,
+    result,
+    seconds: float,
+    bench_name: str,
+    seed: int,
+    n_train: int,
+    n_val: int,
+) -> None:
     from sonotell.train import load_model_checkpoint, save_model_checkpoint
 
     best = result.best_checkpoint or result.last_checkpoint
@@ -405,9 +489,14 @@ def _same_run(old: dict, new: dict, bench_name: str, seed: int, scan_ids: dict) 
 
     def model_section(cfg: dict) -> dict:
         out = {k: v for k, v in (cfg.get("model") or {}).items() if k != "name"}
-        return {k: ({kk: vv for kk, vv in v.items() if kk != "vocabulary"} if isinstance(v, dict) else v) for k, v in out.items()}
+        return {
+            k: ({kk: vv for kk, vv in v.items() if kk != "vocabulary"} if isinstance(v, dict) else v)
+            for k, v in out.items()
+        }
 
-    same = model_section(old) == model_section(new) and all(old.get(k) == new.get(k) for k in ("data", "train", "text_min_count"))
+    same = model_section(old) == model_section(new) and all(
+        old.get(k) == new.get(k) for k in ("data", "train", "text_min_count")
+    )
     return same and old.get("benchmark") == bench_name and old.get("seed") == seed and old.get("scan_ids") == scan_ids
 
 
@@ -420,5 +509,7 @@ def _check_resumable(out_dir: Path, cfg: dict) -> None:
         old = json.loads(path.read_text())
         if old != stamp:
             changed = sorted(k for k in stamp_keys if old.get(k) != stamp.get(k))
-            raise ConfigError(f"{out_dir}: holds checkpoints of another pretraining run (differs in {', '.join(changed)}); use another --out or delete it")
+            raise ConfigError(
+                f"{out_dir}: holds checkpoints of another pretraining run (differs in {', '.join(changed)}); use another --out or delete it"
+            )
     write_json(path, stamp)

@@ -42,7 +42,9 @@ class SaliencyData:
     frame_indices: np.ndarray
 
 
-def saliency_data_from_benchmark(benchmark, size: tuple[int, int] = (64, 64), window_s: float = 1.0, sigma_frac: float = 0.04) -> SaliencyData:
+def saliency_data_from_benchmark(
+    benchmark, size: tuple[int, int] = (64, 64), window_s: float = 1.0, sigma_frac: float = 0.04
+) -> SaliencyData:
     """One sample per distinct mask image of each scan (the middle frame showing it), whose
     target is the union of the organs named within ``window_s`` of that frame."""
     from PIL import Image
@@ -62,7 +64,11 @@ def saliency_data_from_benchmark(benchmark, size: tuple[int, int] = (64, 64), wi
         for _rel, ks in sorted(by_file.items()):
             j = sorted(ks)[len(ks) // 2]
             t = j / float(scan.fps)
-            named = {e["label"] for e in truth["events"] if not e.get("negated") and e["start_s"] - window_s <= t <= e["end_s"] + window_s}
+            named = {
+                e["label"]
+                for e in truth["events"]
+                if not e.get("negated") and e["start_s"] - window_s <= t <= e["end_s"] + window_s
+            }
             ids = [benchmark.mask_classes.index(n) for n in named if n in benchmark.mask_classes]
             mask = benchmark.mask(scan.scan_id, j)
             if mask is None or not ids:
@@ -81,7 +87,9 @@ def saliency_data_from_benchmark(benchmark, size: tuple[int, int] = (64, 64), wi
             idxs.append(j)
     if not imgs:
         raise ConfigError(f"{benchmark.root}: no masked frame with a named organ: no saliency ground truth")
-    return SaliencyData(np.stack(imgs), np.stack(dens), np.stack(fixs), np.asarray(subs), np.asarray(scans), np.asarray(idxs))
+    return SaliencyData(
+        np.stack(imgs), np.stack(dens), np.stack(fixs), np.asarray(subs), np.asarray(scans), np.asarray(idxs)
+    )
 
 
 class FrameFeatures(nn.Module):
@@ -96,7 +104,9 @@ class FrameFeatures(nn.Module):
                 model = sub
                 break
         if not hasattr(model, "feature_map"):
-            raise ConfigError(f"{type(model).__name__} has no feature map (feature_map, .video or .image): cannot attach a saliency head")
+            raise ConfigError(
+                f"{type(model).__name__} has no feature map (feature_map, .video or .image): cannot attach a saliency head"
+            )
         self.encoder = model
         self.is_video = hasattr(model, "_as_5d")
 
@@ -120,10 +130,15 @@ class _Frames(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         j = self.idx[i]
-        return {"image": torch.from_numpy(self.data.images[j].astype(np.float32) / 255.0), "density": torch.from_numpy(self.data.densities[j])}
+        return {
+            "image": torch.from_numpy(self.data.images[j].astype(np.float32) / 255.0),
+            "density": torch.from_numpy(self.data.densities[j]),
+        }
 
 
-def saliency_fold(make_encoder: Callable[[], nn.Module], data: SaliencyData, train_idx, test_idx, cfg: dict, out_dir: Path, seed: int) -> dict:
+def saliency_fold(
+    make_encoder: Callable[[], nn.Module], data: SaliencyData, train_idx, test_idx, cfg: dict, out_dir: Path, seed: int
+) -> dict:
     """Train a head (and fine-tune the encoder unless ``freeze_encoder``) on ``train_idx``; mean metrics on ``test_idx``."""
     from sonotell.eval.saliency import saliency_metrics
     from sonotell.seeding import seed_everything
@@ -139,9 +154,13 @@ def saliency_fold(make_encoder: Callable[[], nn.Module], data: SaliencyData, tra
     if cfg.get("freeze_encoder", False):
         for p in model.encoder.parameters():
             p.requires_grad_(False)
-    task = SaliencyTask(model, optimizer=cfg.get("optimizer", {"name": "adam", "lr": 1e-3}), recipe="saliency_downstream", config=cfg)
+    task = SaliencyTask(
+        model, optimizer=cfg.get("optimizer", {"name": "adam", "lr": 1e-3}), recipe="saliency_downstream", config=cfg
+    )
     g = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(_Frames(data, train_idx), batch_size=int(cfg.get("batch_size", 8)), shuffle=True, generator=g)
+    loader = torch.utils.data.DataLoader(
+        _Frames(data, train_idx), batch_size=int(cfg.get("batch_size", 8)), shuffle=True, generator=g
+    )
     fit(task, loader, None, out_dir=out_dir, max_epochs=int(cfg.get("epochs", 10)), seed=seed)
     model.eval()
     x = torch.from_numpy(data.images[test_idx].astype(np.float32) / 255.0)
@@ -150,7 +169,15 @@ def saliency_fold(make_encoder: Callable[[], nn.Module], data: SaliencyData, tra
     return {m: float(np.nanmean([r[m] for r in rows])) for m in METRICS} | {"n": len(rows)}
 
 
-def saliency_cv(make_encoder: Callable[[], nn.Module], data: SaliencyData, folds, cfg: dict, out_dir: str | Path, seed: int = 0, progress: Progress = silent) -> dict:
+def saliency_cv(
+    make_encoder: Callable[[], nn.Module],
+    data: SaliencyData,
+    folds,
+    cfg: dict,
+    out_dir: str | Path,
+    seed: int = 0,
+    progress: Progress = silent,
+) -> dict:
     """Per-fold metrics, their mean and std; cached in ``out_dir/saliency_cv.json`` (resumable)."""
     cache = Path(out_dir) / "saliency_cv.json"
     if cache.exists():
@@ -159,7 +186,11 @@ def saliency_cv(make_encoder: Callable[[], nn.Module], data: SaliencyData, folds
     for f, (tr, te) in enumerate(folds):
         per_fold.append(saliency_fold(make_encoder, data, tr, te, cfg, Path(out_dir) / f"fold{f}", seed + f))
         progress(f + 1, len(folds), f"saliency fold {f + 1}")
-    res = {"per_fold": per_fold, **{f"{m}_mean": float(np.mean([p[m] for p in per_fold])) for m in METRICS}, **{f"{m}_std": float(np.std([p[m] for p in per_fold])) for m in METRICS}}
+    res = {
+        "per_fold": per_fold,
+        **{f"{m}_mean": float(np.mean([p[m] for p in per_fold])) for m in METRICS},
+        **{f"{m}_std": float(np.std([p[m] for p in per_fold])) for m in METRICS},
+    }
     write_json(cache, res)
     return res
 

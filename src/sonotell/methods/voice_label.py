@@ -66,7 +66,9 @@ def bonmati_spectrogram(wav: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     wav = fit_to_length(np.asarray(wav, np.float32), int(sample_rate_hz))
     spec = np.asarray(spectrogram(wav, sample_rate_hz, "bonmati"), np.float32)
     if spec.shape != (SPEC_BINS, SPEC_FRAMES):
-        raise RuntimeError(f"bonmati spectrogram at {sample_rate_hz} Hz is {spec.shape}, not {(SPEC_BINS, SPEC_FRAMES)}")
+        raise RuntimeError(
+            f"bonmati spectrogram at {sample_rate_hz} Hz is {spec.shape}, not {(SPEC_BINS, SPEC_FRAMES)}"
+        )
     spec = (spec - spec.mean()) / (spec.std() + 1e-6)
     return spec.astype(np.float32)
 
@@ -127,7 +129,12 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
         if unknown:
             raise ConfigError(f"data.classes {unknown} not among the benchmark's classes {classes}")
         classes = [str(c) for c in data_cfg["classes"]]
-    key = hashlib.sha1(json.dumps({"root": str(Path(bench.root).resolve()), "n": len(bench.scans), "data": data_cfg, "classes": classes}, sort_keys=True).encode()).hexdigest()[:12]
+    key = hashlib.sha1(
+        json.dumps(
+            {"root": str(Path(bench.root).resolve()), "n": len(bench.scans), "data": data_cfg, "classes": classes},
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:12]
     cache = Path(cache_dir) / f"samples-{key}.npz" if cache_dir else None
     if cache is not None and cache.exists():
         z = np.load(cache, allow_pickle=False)
@@ -148,7 +155,12 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
         frames = read_frames(scan.video_path, size)
         fps = float(scan.fps or 25.0)
         if len(frames) < n_frames:
-            log.warning("%s: %d frames, fewer than the %d a sample needs; edge frames repeat", scan.video_path, len(frames), n_frames)
+            log.warning(
+                "%s: %d frames, fewer than the %d a sample needs; edge frames repeat",
+                scan.video_path,
+                len(frames),
+                n_frames,
+            )
         wav, wav_sr = load_audio(scan.audio_source, allow_silent=True)
         for e in events:
             t = 0.5 * (float(e["start_s"]) + float(e["end_s"]))
@@ -159,7 +171,9 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
             src_lo, src_hi = max(lo, 0), min(hi, len(wav))
             if src_hi > src_lo:
                 piece[src_lo - lo : src_hi - lo] = wav[src_lo:src_hi]
-            out["spec"].append(bonmati_spectrogram(fit_to_length(piece, int(window_s * wav_sr)), wav_sr).astype(np.float16))
+            out["spec"].append(
+                bonmati_spectrogram(fit_to_length(piece, int(window_s * wav_sr)), wav_sr).astype(np.float16)
+            )
             out["frames"].append(frames[frame_window(t, fps, n_frames, target_fps, len(frames))])
             out["label"].append(classes.index(e["label"]))
             out["subject"].append(str(scan.subject_id))
@@ -180,7 +194,9 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
     }
     present = [i for i in range(len(classes)) if np.any(arrays["label"] == i)]
     if len(present) < len(classes):  # a class nobody names can be neither learned nor tested
-        log.warning("classes never spoken, left out: %s", ", ".join(classes[i] for i in range(len(classes)) if i not in present))
+        log.warning(
+            "classes never spoken, left out: %s", ", ".join(classes[i] for i in range(len(classes)) if i not in present)
+        )
         remap = np.full(len(classes), -1, np.int64)
         remap[present] = np.arange(len(present))
         arrays["label"] = remap[arrays["label"]]
@@ -200,7 +216,16 @@ class VoiceLabelDataset(Dataset):
     random frames in temporal order (fixed per sample when not training, so tests repeat).
     """
 
-    def __init__(self, samples: Samples, indices: Sequence[int], *, train: bool, random_pairs: bool = False, reduced_frames: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        samples: Samples,
+        indices: Sequence[int],
+        *,
+        train: bool,
+        random_pairs: bool = False,
+        reduced_frames: int | None = None,
+        seed: int = 0,
+    ):
         self.s, self.idx, self.train = samples, np.asarray(indices, int), train
         self.random_pairs, self.reduced_frames, self.seed = random_pairs, reduced_frames, seed
         labels = samples.label[self.idx]
@@ -271,10 +296,22 @@ def model_kwargs(cfg: dict, variant: dict, num_classes: int, keyword_ckpt: Path 
 def build_model(cfg: dict, variant: dict, num_classes: int, keyword_ckpt: Path | None = None):
     from sonotell.models import create_model
 
-    return create_model("voice_label", cfg.get("model", "small"), **model_kwargs(cfg, variant, num_classes, keyword_ckpt))
+    return create_model(
+        "voice_label", cfg.get("model", "small"), **model_kwargs(cfg, variant, num_classes, keyword_ckpt)
+    )
 
 
-def train_fold(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray, cfg: dict, variant: dict, out_dir: Path, seed: int, keyword_ckpt: Path | None = None, progress: Progress = silent):
+def train_fold(
+    samples: Samples,
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    cfg: dict,
+    variant: dict,
+    out_dir: Path,
+    seed: int,
+    keyword_ckpt: Path | None = None,
+    progress: Progress = silent,
+):
     """Train one variant on ``train_idx``; return the trained model, test scores and throughput."""
     from sonotell.losses.weighted_ce import WeightedCrossEntropy, class_weights_from_labels
     from sonotell.seeding import seed_everything
@@ -289,28 +326,69 @@ def train_fold(samples: Samples, train_idx: np.ndarray, test_idx: np.ndarray, cf
         raise ConfigError(f"train.class_weights has {len(weights)} values for {K} classes")
     model = build_model(cfg, variant, K, keyword_ckpt)
     optimizer = tcfg.get("optimizer", {"name": "adam", "lr": 1e-3})
-    task = ClassificationTask(model, WeightedCrossEntropy(weights), optimizer=optimizer, recipe="voice_label", config={"method": cfg, "variant": variant}, forward=forward, metric="acc")
+    task = ClassificationTask(
+        model,
+        WeightedCrossEntropy(weights),
+        optimizer=optimizer,
+        recipe="voice_label",
+        config={"method": cfg, "variant": variant},
+        forward=forward,
+        metric="acc",
+    )
     reduced = int(cfg["data"].get("reduced_frames", 3)) if variant.get("reduced_frames") else None
-    train_ds = VoiceLabelDataset(samples, train_idx, train=True, random_pairs=bool(variant.get("random_pairs")), reduced_frames=reduced, seed=seed)
+    train_ds = VoiceLabelDataset(
+        samples,
+        train_idx,
+        train=True,
+        random_pairs=bool(variant.get("random_pairs")),
+        reduced_frames=reduced,
+        seed=seed,
+    )
     test_ds = VoiceLabelDataset(samples, test_idx, train=False, reduced_frames=reduced, seed=seed)
     bs = int(tcfg.get("batch_size", 8))
     generator = torch.Generator().manual_seed(seed)
     train_dl = DataLoader(train_ds, batch_size=bs, shuffle=True, generator=generator, drop_last=len(train_ds) > bs)
     epochs = int(tcfg.get("max_epochs", 200))
     t0 = time.perf_counter()
-    result = fit(task, train_dl, None, out_dir=out_dir, max_epochs=epochs, seed=seed, devices=tcfg.get("devices", 1), accelerator=tcfg.get("accelerator", "cpu"), strategy=tcfg.get("strategy", "auto"), num_nodes=int(tcfg.get("num_nodes", 1)), progress=progress)
+    result = fit(
+        task,
+        train_dl,
+        None,
+        out_dir=out_dir,
+        max_epochs=epochs,
+        seed=seed,
+        devices=tcfg.get("devices", 1),
+        accelerator=tcfg.get("accelerator", "cpu"),
+        strategy=tcfg.get("strategy", "auto"),
+        num_nodes=int(tcfg.get("num_nodes", 1)),
+        progress=progress,
+    )
     train_s = time.perf_counter() - t0
     scores, index, clips_per_s = predict(model, DataLoader(test_ds, batch_size=bs))
     if not tcfg.get("keep_checkpoints", False):
         shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
-    stats = {"train_samples_per_s": len(train_ds) * max(result.epochs_run, 1) / max(train_s, 1e-9), "inference_clips_per_s": clips_per_s, "train_wall_s": train_s, "epochs_run": result.epochs_run, "final_train_loss": result.metrics.get("train/loss")}
+    stats = {
+        "train_samples_per_s": len(train_ds) * max(result.epochs_run, 1) / max(train_s, 1e-9),
+        "inference_clips_per_s": clips_per_s,
+        "train_wall_s": train_s,
+        "epochs_run": result.epochs_run,
+        "final_train_loss": result.metrics.get("train/loss"),
+    }
     return model, scores, index, stats
 
 
 # ---------------------------------------------------------------- keyword encoder (stands in for Speech Commands)
 
 
-def pretrain_keyword_encoder(words: Sequence[str], out_path: str | Path, *, model_config: str = "small", kw_cfg: dict | None = None, seed: int = 0, progress: Progress = silent) -> Path:
+def pretrain_keyword_encoder(
+    words: Sequence[str],
+    out_path: str | Path,
+    *,
+    model_config: str = "small",
+    kw_cfg: dict | None = None,
+    seed: int = 0,
+    progress: Progress = silent,
+) -> Path:
     """Train a small voice encoder to recognise single spoken words (sonotell's eSpeak voices).
 
     Voices are split by timbre into train / held-out test voices; the held-out word accuracy
@@ -347,16 +425,34 @@ def pretrain_keyword_encoder(words: Sequence[str], out_path: str | Path, *, mode
     # Seed before the network is built: its initial weights are part of the result (two runs
     # differed by 0.08 keyword accuracy when the seed was set only inside ``fit``).
     seed_everything(seed)
-    net = KeywordNet(len(words), in_channels=int(mcfg.get("spec_bins", SPEC_BINS)), widths=list(mcfg["voice_widths"]), pool_every=int(mcfg.get("voice_pool_every", 2)))
+    net = KeywordNet(
+        len(words),
+        in_channels=int(mcfg.get("spec_bins", SPEC_BINS)),
+        widths=list(mcfg["voice_widths"]),
+        pool_every=int(mcfg.get("voice_pool_every", 2)),
+    )
 
-    task = ClassificationTask(net, WeightedCrossEntropy(None), optimizer={"name": "adam", "lr": 1e-3}, recipe="keyword_encoder", config={"words": words, **kw_cfg}, metric="acc")
+    task = ClassificationTask(
+        net,
+        WeightedCrossEntropy(None),
+        optimizer={"name": "adam", "lr": 1e-3},
+        recipe="keyword_encoder",
+        config={"words": words, **kw_cfg},
+        metric="acc",
+    )
     tr = torch.utils.data.TensorDataset(torch.from_numpy(spec[~test]), torch.from_numpy(y[~test]))
-    dl = DataLoader(tr, batch_size=int(kw_cfg.get("batch_size", 32)), shuffle=True, generator=torch.Generator().manual_seed(seed))
+    dl = DataLoader(
+        tr, batch_size=int(kw_cfg.get("batch_size", 32)), shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
     work = out_path.parent / (out_path.stem + "_training")
     fit(task, dl, None, out_dir=work, max_epochs=int(kw_cfg.get("max_epochs", 8)), seed=seed)
     net.eval()
     with torch.no_grad():
-        acc = float((net(torch.from_numpy(spec[test])).argmax(1).numpy() == y[test]).mean()) if test.any() else float("nan")
+        acc = (
+            float((net(torch.from_numpy(spec[test])).argmax(1).numpy() == y[test]).mean())
+            if test.any()
+            else float("nan")
+        )
     shutil.rmtree(work / "checkpoints", ignore_errors=True)
     log.info("keyword encoder: %d words, held-out-voice accuracy %.3f", len(words), acc)
     return save_branch(net.voice, out_path, words=words, keyword_accuracy=acc)
@@ -373,7 +469,15 @@ def method_config(config: str | dict = "small", overrides: list[str] | None = No
     return load_config("methods/voice_label", config, overrides)
 
 
-def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: list[str] | None = None, seed: int = 0, progress: Progress | None = None, variants: Sequence[str] | None = None) -> Path:
+def run_experiment(
+    benchmark,
+    out_dir,
+    config: str | dict = "small",
+    overrides: list[str] | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    variants: Sequence[str] | None = None,
+) -> Path:
     """Every variant of the paper under patient-level CV; writes ``results.md`` + ``results.json``.
 
     Resumable: each (variant, fold) writes its predictions once and is skipped on a rerun.
@@ -410,14 +514,26 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
     keyword_ckpt = None
     if any(v.get("pretrained_voice") == "keyword" for v in chosen):
         words = sorted(set(samples.term.tolist()) | {str(w) for w in cfg["keyword_pretrain"].get("extra_words", [])})
-        keyword_ckpt = pretrain_keyword_encoder(words, out_dir / "keyword_encoder.pt", model_config=cfg.get("model", "small"), kw_cfg=cfg["keyword_pretrain"], seed=seed)
+        keyword_ckpt = pretrain_keyword_encoder(
+            words,
+            out_dir / "keyword_encoder.pt",
+            model_config=cfg.get("model", "small"),
+            kw_cfg=cfg["keyword_pretrain"],
+            seed=seed,
+        )
     rows, per_variant = [], {}
     jobs = len(chosen) * len(folds)
     done = 0
     for variant in chosen:
         name = variant["name"]
         if variant.get("pretrained_image") == "config" and not cfg.get("pretrained_image"):
-            rows.append({"variant": name, "description": variant.get("description", ""), "skipped": "no pretrained_image checkpoint configured"})
+            rows.append(
+                {
+                    "variant": name,
+                    "description": variant.get("description", ""),
+                    "skipped": "no pretrained_image checkpoint configured",
+                }
+            )
             done += len(folds)
             continue
         fold_scores, stats = [], []
@@ -427,15 +543,26 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
             if fold_file.exists():
                 saved = json.loads(fold_file.read_text())
                 if saved.get("stamp", stamp) != stamp:
-                    raise ConfigError(f"{fold_file}: holds results of another config or seed; use a new --out folder or delete it")
+                    raise ConfigError(
+                        f"{fold_file}: holds results of another config or seed; use a new --out folder or delete it"
+                    )
                 fold_scores.append(np.asarray(saved["scores"], np.float32))
                 stats.append(saved["stats"])
             else:
-                model, scores, index, st = train_fold(samples, tr, te, cfg, variant, out_dir / "runs" / name / f"fold{f}", seed + f, keyword_ckpt)
+                model, scores, index, st = train_fold(
+                    samples, tr, te, cfg, variant, out_dir / "runs" / name / f"fold{f}", seed + f, keyword_ckpt
+                )
                 if not np.array_equal(index, te):
                     raise RuntimeError(f"fold {f}: scores do not follow the test indices")
                 if name == "image_voice" and f == 0 and model.uses_image:
-                    gradcam_examples(model, samples, te, out_dir / "gradcam", n=int(cfg.get("gradcam", {}).get("n_examples", 3)), seed=seed)
+                    gradcam_examples(
+                        model,
+                        samples,
+                        te,
+                        out_dir / "gradcam",
+                        n=int(cfg.get("gradcam", {}).get("n_examples", 3)),
+                        seed=seed,
+                    )
                 write_json(fold_file, {"stamp": stamp, "test_idx": te, "scores": scores, "stats": st})
                 fold_scores.append(scores)
                 stats.append(st)
@@ -444,14 +571,56 @@ def run_experiment(benchmark, out_dir, config: str | dict = "small", overrides: 
         scores = pool_fold_predictions(len(samples), folds, fold_scores)
         pred = scores.argmax(1)
         summary = classification_summary(samples.label, pred, samples.classes)
-        boot = bootstrap_by_group(samples.label, pred, groups, accuracy, n_subsets=int(cfg["bootstrap"]["n_subsets"]), subset_size=int(cfg["bootstrap"]["subset_size"]), seed=seed)
-        confusion_matrix_png(out_dir / "confusion" / f"{name}.png", summary["confusion_true_normalised"], samples.classes, title=f"{name} (rows: true class)")
-        throughput = {k2: float(np.mean([s[k2] for s in stats])) for k2 in ("train_samples_per_s", "inference_clips_per_s")}
-        per_variant[name] = {"summary": summary, "bootstrap_accuracy": {k2: boot[k2] for k2 in ("mean", "std", "n_subsets", "subset_size", "replace", "n_groups")}, "throughput": throughput, "fold_stats": stats}
-        rows.append({"variant": name, "description": variant.get("description", ""), "accuracy": summary["accuracy"], "precision": summary["precision"], "recall": summary["recall"], "f1": summary["f1"], "boot_mean": boot["mean"], "boot_std": boot["std"], **throughput})
+        boot = bootstrap_by_group(
+            samples.label,
+            pred,
+            groups,
+            accuracy,
+            n_subsets=int(cfg["bootstrap"]["n_subsets"]),
+            subset_size=int(cfg["bootstrap"]["subset_size"]),
+            seed=seed,
+        )
+        confusion_matrix_png(
+            out_dir / "confusion" / f"{name}.png",
+            summary["confusion_true_normalised"],
+            samples.classes,
+            title=f"{name} (rows: true class)",
+        )
+        throughput = {
+            k2: float(np.mean([s[k2] for s in stats])) for k2 in ("train_samples_per_s", "inference_clips_per_s")
+        }
+        per_variant[name] = {
+            "summary": summary,
+            "bootstrap_accuracy": {
+                k2: boot[k2] for k2 in ("mean", "std", "n_subsets", "subset_size", "replace", "n_groups")
+            },
+            "throughput": throughput,
+            "fold_stats": stats,
+        }
+        rows.append(
+            {
+                "variant": name,
+                "description": variant.get("description", ""),
+                "accuracy": summary["accuracy"],
+                "precision": summary["precision"],
+                "recall": summary["recall"],
+                "f1": summary["f1"],
+                "boot_mean": boot["mean"],
+                "boot_std": boot["std"],
+                **throughput,
+            }
+        )
     done_rows = [r for r in rows if "accuracy" in r]
     if done_rows:
-        bar_png(out_dir / "accuracy.png", [r["variant"] for r in done_rows], [r["accuracy"] for r in done_rows], [r["boot_std"] for r in done_rows], ylabel="accuracy (pooled; bars: bootstrap std)", title=f"voice_label on {bench.name}", reference=cfg.get("paper_accuracy"))
+        bar_png(
+            out_dir / "accuracy.png",
+            [r["variant"] for r in done_rows],
+            [r["accuracy"] for r in done_rows],
+            [r["boot_std"] for r in done_rows],
+            ylabel="accuracy (pooled; bars: bootstrap std)",
+            title=f"voice_label on {bench.name}",
+            reference=cfg.get("paper_accuracy"),
+        )
     meta = {
         "benchmark": bench.name,
         "benchmark_root": str(bench.root),
@@ -488,7 +657,9 @@ def _keyword_info(path: Path | None) -> dict | None:
     return {"path": str(path), "words": ck.get("words"), "held_out_voice_accuracy": ck.get("keyword_accuracy")}
 
 
-def gradcam_examples(model, samples: Samples, test_idx: np.ndarray, out_dir: Path, n: int = 3, seed: int = 0) -> list[Path]:
+def gradcam_examples(
+    model, samples: Samples, test_idx: np.ndarray, out_dir: Path, n: int = 3, seed: int = 0
+) -> list[Path]:
     """Grad-CAM of the image branch for matched and mismatched (other-class voice) pairs (paper Fig. 7).
 
     Writes one PNG overlay per pair and ``gradcam.json``: per image, the class predicted with
@@ -507,7 +678,11 @@ def gradcam_examples(model, samples: Samples, test_idx: np.ndarray, out_dir: Pat
         if model.in_frames < len(frames):  # a reduced-input model: evenly spaced frames of the 25
             frames = frames[np.linspace(0, len(frames) - 1, model.in_frames).round().astype(int)]
         frames_t = torch.from_numpy(frames.astype(np.float32) / 255.0)[None]
-        record = {"scan_id": str(samples.scan_id[j]), "time_s": float(samples.time_s[j]), "image_class": samples.classes[samples.label[j]]}
+        record = {
+            "scan_id": str(samples.scan_id[j]),
+            "time_s": float(samples.time_s[j]),
+            "image_class": samples.classes[samples.label[j]],
+        }
         maps = []
         for kind, v in pairs:
             spec = torch.from_numpy(samples.spec[v].astype(np.float32))[None]
@@ -516,9 +691,20 @@ def gradcam_examples(model, samples: Samples, test_idx: np.ndarray, out_dir: Pat
                 pred = int(model(frames_t, spec).argmax(1))
             heat = cam(frames_t, spec, target=pred)[0]
             maps.append(heat.flatten().numpy())
-            record[kind] = {"voice_class": samples.classes[samples.label[v]], "predicted": samples.classes[pred], "map": heat.numpy()}
+            record[kind] = {
+                "voice_class": samples.classes[samples.label[v]],
+                "predicted": samples.classes[pred],
+                "map": heat.numpy(),
+            }
             title = f"img {samples.classes[samples.label[j]]} | voice {samples.classes[samples.label[v]]} -> {samples.classes[pred]}"
-            paths.append(save_overlay(out_dir / f"{samples.scan_id[j]}_{samples.time_s[j]:.2f}s_{kind}.png", samples.frames[j][len(samples.frames[j]) // 2], heat, title=title))
+            paths.append(
+                save_overlay(
+                    out_dir / f"{samples.scan_id[j]}_{samples.time_s[j]:.2f}s_{kind}.png",
+                    samples.frames[j][len(samples.frames[j]) // 2],
+                    heat,
+                    title=title,
+                )
+            )
         if len(maps) == 2 and maps[0].std() > 0 and maps[1].std() > 0:
             record["map_correlation"] = float(np.corrcoef(maps[0], maps[1])[0, 1])
         records.append(record)
@@ -537,7 +723,15 @@ def _variant(cfg: dict, name: str) -> dict:
     raise ConfigError(f"unknown voice_label variant {name!r}; known: {', '.join(v['name'] for v in cfg['variants'])}")
 
 
-def train_voice_label(benchmark, out_dir, config: str | dict = "small", overrides: list[str] | None = None, seed: int = 0, variant: str = "image_voice", progress: Progress | None = None) -> Path:
+def train_voice_label(
+    benchmark,
+    out_dir,
+    config: str | dict = "small",
+    overrides: list[str] | None = None,
+    seed: int = 0,
+    variant: str = "image_voice",
+    progress: Progress | None = None,
+) -> Path:
     """Train one variant on every sample of a benchmark; returns ``model.pt`` (config beside it).
 
     The checkpoint records the model config and build arguments, so ``load_voice_label`` (and
@@ -555,11 +749,25 @@ def train_voice_label(benchmark, out_dir, config: str | dict = "small", override
     keyword_ckpt = None
     if v.get("pretrained_voice") == "keyword":
         words = sorted(set(samples.term.tolist()) | {str(w) for w in cfg["keyword_pretrain"].get("extra_words", [])})
-        keyword_ckpt = pretrain_keyword_encoder(words, out_dir / "keyword_encoder.pt", model_config=cfg.get("model", "small"), kw_cfg=cfg["keyword_pretrain"], seed=seed)
+        keyword_ckpt = pretrain_keyword_encoder(
+            words,
+            out_dir / "keyword_encoder.pt",
+            model_config=cfg.get("model", "small"),
+            kw_cfg=cfg["keyword_pretrain"],
+            seed=seed,
+        )
     every = np.arange(len(samples))
     model, _, _, stats = train_fold(samples, every, every[:0], cfg, v, out_dir / "run", seed, keyword_ckpt, progress)
     kwargs = model_kwargs(cfg, v, len(samples.classes), keyword_ckpt)
-    meta = {"model_config": cfg.get("model", "small"), "model_kwargs": kwargs, "classes": samples.classes, "data": cfg["data"], "variant": v, "stats": stats, "benchmark": str(bench.root)}
+    meta = {
+        "model_config": cfg.get("model", "small"),
+        "model_kwargs": kwargs,
+        "classes": samples.classes,
+        "data": cfg["data"],
+        "variant": v,
+        "stats": stats,
+        "benchmark": str(bench.root),
+    }
     return save_model_checkpoint(out_dir / "model.pt", model, "voice_label", meta)
 
 
@@ -575,7 +783,9 @@ def load_voice_label(path: str | Path):
     return model, meta
 
 
-def gradcam_from_checkpoint(checkpoint, benchmark, out_dir, n: int = 4, seed: int = 0, progress: Progress | None = None) -> list[Path]:
+def gradcam_from_checkpoint(
+    checkpoint, benchmark, out_dir, n: int = 4, seed: int = 0, progress: Progress | None = None
+) -> list[Path]:
     """Grad-CAM overlays (matched and mismatched voice) for ``n`` samples of a benchmark."""
     model, meta = load_voice_label(checkpoint)
     if not model.uses_image:

@@ -31,7 +31,16 @@ class LogSpectrogram(nn.Module):
         f_min_hz, f_max_hz: mel band edges.
     """
 
-    def __init__(self, sample_rate_hz: int = 16000, n_fft: int = 512, hop_length: int = 160, win_length: int | None = None, n_mels: int | None = 64, f_min_hz: float = 50.0, f_max_hz: float | None = None):
+    def __init__(
+        self,
+        sample_rate_hz: int = 16000,
+        n_fft: int = 512,
+        hop_length: int = 160,
+        win_length: int | None = None,
+        n_mels: int | None = 64,
+        f_min_hz: float = 50.0,
+        f_max_hz: float | None = None,
+    ):
         super().__init__()
         self.n_fft, self.hop_length = n_fft, hop_length
         self.win_length = win_length or n_fft
@@ -39,14 +48,18 @@ class LogSpectrogram(nn.Module):
         if n_mels:
             import librosa
 
-            fb = librosa.filters.mel(sr=sample_rate_hz, n_fft=n_fft, n_mels=n_mels, fmin=f_min_hz, fmax=f_max_hz or sample_rate_hz / 2)
+            fb = librosa.filters.mel(
+                sr=sample_rate_hz, n_fft=n_fft, n_mels=n_mels, fmin=f_min_hz, fmax=f_max_hz or sample_rate_hz / 2
+            )
             self.register_buffer("mel", torch.as_tensor(fb, dtype=torch.float32), persistent=False)
         else:
             self.mel = None
         self.n_bins = n_mels or n_fft // 2 + 1
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(wav, self.n_fft, self.hop_length, self.win_length, self.window, center=True, return_complex=True)
+        spec = torch.stft(
+            wav, self.n_fft, self.hop_length, self.win_length, self.window, center=True, return_complex=True
+        )
         power = spec.real**2 + spec.imag**2
         if self.mel is not None:
             power = torch.einsum("mf,bft->bmt", self.mel, power)
@@ -59,7 +72,9 @@ def _as_spectrogram(frontend: LogSpectrogram, x: torch.Tensor) -> torch.Tensor:
     if x.ndim == 3:
         x = x.unsqueeze(1)
     if x.ndim != 4 or x.shape[1] != 1:
-        raise ValueError(f"audio encoder expects a waveform (B, S) or spectrogram (B, F, T) / (B, 1, F, T), got {tuple(x.shape)}")
+        raise ValueError(
+            f"audio encoder expects a waveform (B, S) or spectrogram (B, F, T) / (B, 1, F, T), got {tuple(x.shape)}"
+        )
     return x
 
 
@@ -69,8 +84,12 @@ class _ConvBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, pool: tuple[int, int] = (2, 2)):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
         )
         self.pool = pool
 
@@ -91,7 +110,17 @@ class AudioCNN14(nn.Module):
         dropout: dropout before the FC (CNN14 uses 0.5 during training).
     """
 
-    def __init__(self, sample_rate_hz: int = 16000, n_fft: int = 512, hop_length: int = 160, n_mels: int = 64, widths: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048), embed_dim: int | None = None, dropout: float = 0.2, win_length: int | None = None):
+    def __init__(
+        self,
+        sample_rate_hz: int = 16000,
+        n_fft: int = 512,
+        hop_length: int = 160,
+        n_mels: int = 64,
+        widths: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048),
+        embed_dim: int | None = None,
+        dropout: float = 0.2,
+        win_length: int | None = None,
+    ):
         super().__init__()
         self.frontend = LogSpectrogram(sample_rate_hz, n_fft, hop_length, win_length, n_mels=n_mels)
         self.bn0 = nn.BatchNorm2d(1)  # CNN14 normalises each mel band; one channel here keeps any n_mels
@@ -119,12 +148,28 @@ class AudioSpec2D(nn.Module):
         widths: channels of the conv-BN-ReLU-maxpool stages.
     """
 
-    def __init__(self, sample_rate_hz: int = 16000, n_fft: int = 512, hop_length: int = 160, n_mels: int | None = None, widths: tuple[int, ...] = (64, 128, 256, 512), win_length: int | None = None):
+    def __init__(
+        self,
+        sample_rate_hz: int = 16000,
+        n_fft: int = 512,
+        hop_length: int = 160,
+        n_mels: int | None = None,
+        widths: tuple[int, ...] = (64, 128, 256, 512),
+        win_length: int | None = None,
+    ):
         super().__init__()
         self.frontend = LogSpectrogram(sample_rate_hz, n_fft, hop_length, win_length, n_mels=n_mels)
         layers, c_in = [nn.BatchNorm2d(1)], 1
         for c in widths:
-            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
+            layers += [
+                nn.Conv2d(c_in, c, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(c, c, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
             c_in = c
         self.net = nn.Sequential(*layers)
         self.out_dim = widths[-1]

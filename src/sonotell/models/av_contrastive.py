@@ -47,7 +47,18 @@ class AVContrastive(nn.Module):
         no_speech, min_shift_s: as in ``sonotell.losses.pairs.PairPlan``.
     """
 
-    def __init__(self, video: dict | None = None, audio: dict | None = None, embed_dim: int = 64, temperature: float = 0.1, weights: dict | None = None, self_paced: dict | None = None, fusion: str = "concat", no_speech: str = "skip", min_shift_s: float = 2.0):
+    def __init__(
+        self,
+        video: dict | None = None,
+        audio: dict | None = None,
+        embed_dim: int = 64,
+        temperature: float = 0.1,
+        weights: dict | None = None,
+        self_paced: dict | None = None,
+        fusion: str = "concat",
+        no_speech: str = "skip",
+        min_shift_s: float = 2.0,
+    ):
         super().__init__()
         self.video = build_encoder(video or SMALL_VIDEO)
         self.audio = build_encoder(audio or SMALL_AUDIO)
@@ -58,7 +69,9 @@ class AVContrastive(nn.Module):
         self.correspondence = CorrespondenceLoss()
         self.contrastive = InfoNCE(temperature=temperature, reduction="none")
         spl = dict(self_paced or {})
-        self.spl = SelfPacedWeighting(**{k: v for k, v in spl.items() if k != "enabled"}) if spl.get("enabled", True) else None
+        self.spl = (
+            SelfPacedWeighting(**{k: v for k, v in spl.items() if k != "enabled"}) if spl.get("enabled", True) else None
+        )
         self.weights = {"correspondence": 1.0, "contrastive": 1.0, **(weights or {})}
         self.no_speech, self.min_shift_s = no_speech, min_shift_s
 
@@ -81,7 +94,13 @@ class AVContrastive(nn.Module):
         vmap = self.video.feature_map(frames)
         v = vmap.mean(dim=(2, 3))
         a = self.audio(batch["audio"])
-        plan = PairPlan(batch["scan_id"], batch.get("time_s", torch.zeros(len(v))), speech_mask(batch), self.no_speech, self.min_shift_s)
+        plan = PairPlan(
+            batch["scan_id"],
+            batch.get("time_s", torch.zeros(len(v))),
+            speech_mask(batch),
+            self.no_speech,
+            self.min_shift_s,
+        )
         out = {}
         vi, ai, target = plan.correspondence_pairs()
         if len(target) >= 2:

@@ -48,7 +48,19 @@ class Dual(nn.Module):
         no_speech, min_shift_s: as in ``sonotell.losses.pairs.PairPlan``.
     """
 
-    def __init__(self, video: dict | None = None, image: dict | None = None, audio: dict | None = None, embed_dim: int = 64, tau: float = 0.1, pi: float = 0.5, margin: float = 0.2, mmsl_weight: float = 1.0, no_speech: str = "skip", min_shift_s: float = 2.0):
+    def __init__(
+        self,
+        video: dict | None = None,
+        image: dict | None = None,
+        audio: dict | None = None,
+        embed_dim: int = 64,
+        tau: float = 0.1,
+        pi: float = 0.5,
+        margin: float = 0.2,
+        mmsl_weight: float = 1.0,
+        no_speech: str = "skip",
+        min_shift_s: float = 2.0,
+    ):
         super().__init__()
         self.video = build_encoder(video or SMALL_VIDEO)
         self.image = build_encoder(image or SMALL_IMAGE)
@@ -88,8 +100,16 @@ class Dual(nn.Module):
         v = self.video(frames)
         i = self.image(self.sample_image(frames))
         a = self.audio(batch["audio"])
-        plan = PairPlan(batch["scan_id"], batch.get("time_s", torch.zeros(len(v))), speech_mask(batch), self.no_speech, self.min_shift_s)
-        mmcl = self.mmcl(self.video_proj(v), self.image_proj(i), self.audio_proj(a), valid=plan.anchors, ignore=plan.ignore)
+        plan = PairPlan(
+            batch["scan_id"],
+            batch.get("time_s", torch.zeros(len(v))),
+            speech_mask(batch),
+            self.no_speech,
+            self.min_shift_s,
+        )
+        mmcl = self.mmcl(
+            self.video_proj(v), self.image_proj(i), self.audio_proj(a), valid=plan.anchors, ignore=plan.ignore
+        )
         rows = plan.anchors.nonzero().squeeze(1)
         if len(rows) >= 2:  # similarity learning only between clips that carry speech
             mmsl = self.mmsl(v[rows], a[rows], ignore=plan.ignore[rows][:, rows])

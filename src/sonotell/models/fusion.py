@@ -65,7 +65,9 @@ class ConcatFusion(nn.Module):
     def __init__(self, visual_dim: int, other_dim: int, out_dim: int, hidden_dim: int | None = None):
         super().__init__()
         hidden_dim = hidden_dim or out_dim
-        self.mlp = nn.Sequential(nn.Linear(visual_dim + other_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(visual_dim + other_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim)
+        )
         self.out_dim = out_dim
 
     def forward(self, visual: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
@@ -94,7 +96,9 @@ class SpatialFusion(nn.Module):
             raise ConfigError(f"spatial fusion pool must be 'max' or 'mean', got {pool!r}")
         hidden_dim = hidden_dim or out_dim
         self.project = nn.Linear(other_dim, visual_dim)
-        self.mlp = nn.Sequential(nn.Linear(visual_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(visual_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim)
+        )
         self.pool, self.out_dim = pool, out_dim
 
     def fused_map(self, visual_map: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
@@ -108,7 +112,9 @@ class SpatialFusion(nn.Module):
         fused = self.fused_map(visual_map, other).permute(0, 2, 3, 1)
         return self.mlp(fused).permute(0, 3, 1, 2)
 
-    def response_map(self, visual_map: torch.Tensor, other: torch.Tensor, head: nn.Linear | None = None) -> torch.Tensor:
+    def response_map(
+        self, visual_map: torch.Tensor, other: torch.Tensor, head: nn.Linear | None = None
+    ) -> torch.Tensor:
         """(B, H, W): how strongly each position answers the vector (the localisation map).
 
         With ``head`` (a Linear(out_dim, 1) scoring the fused feature, e.g. a correspondence

@@ -29,10 +29,21 @@ class ResNeXtBottleneck(ResNetBottleneck):
     expansion = 2
     cardinality = 32
 
-    def __init__(self, in_planes: int, planes: int, spatial_dims: int = 2, stride: int = 1, downsample=None, act=("relu", {"inplace": True}), norm="batch"):
+    def __init__(
+        self,
+        in_planes: int,
+        planes: int,
+        spatial_dims: int = 2,
+        stride: int = 1,
+        downsample=None,
+        act=("relu", {"inplace": True}),
+        norm="batch",
+    ):
         super().__init__(in_planes, planes, spatial_dims, stride, downsample, act, norm)
         groups = self.cardinality if planes % self.cardinality == 0 else 1
-        self.conv2 = Conv[Conv.CONV, spatial_dims](planes, planes, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False)
+        self.conv2 = Conv[Conv.CONV, spatial_dims](
+            planes, planes, kernel_size=3, stride=stride, padding=1, groups=groups, bias=False
+        )
 
 
 def _resnext_block(cardinality: int) -> type:
@@ -66,7 +77,16 @@ class ImageEncoder(nn.Module):
         else:
             raise ValueError(f"image encoder arch must be 'resnet' or 'resnext', got {arch!r}")
         self.in_channels = in_channels
-        self.net = ResNet(block, list(blocks), list(widths), spatial_dims=2, n_input_channels=in_channels, conv1_t_size=7, conv1_t_stride=2, feed_forward=False)
+        self.net = ResNet(
+            block,
+            list(blocks),
+            list(widths),
+            spatial_dims=2,
+            n_input_channels=in_channels,
+            conv1_t_size=7,
+            conv1_t_stride=2,
+            feed_forward=False,
+        )
         self.out_dim = widths[-1] * block.expansion
 
     def _as_4d(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,4 +120,3 @@ def image_resnext(**kwargs) -> ImageEncoder:
     """ResNeXt-50 32x4d style (``paper``) / tiny ResNeXt (``small``) image encoder."""
     kwargs.setdefault("arch", "resnext")
     return ImageEncoder(**kwargs)
-

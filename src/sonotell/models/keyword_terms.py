@@ -37,7 +37,9 @@ def _label_forms(lexicon) -> dict[str, list[str]]:
         return out
     if isinstance(lexicon, dict):
         return {str(k): [v] if isinstance(v, str) else list(v) for k, v in lexicon.items()}
-    raise ConfigError(f"a keyword lexicon must be a name, a path, a Lexicon or a {{label: [terms]}} mapping, got {type(lexicon).__name__}")
+    raise ConfigError(
+        f"a keyword lexicon must be a name, a path, a Lexicon or a {{label: [terms]}} mapping, got {type(lexicon).__name__}"
+    )
 
 
 class KeywordTerms:

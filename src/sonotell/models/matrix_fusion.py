@@ -23,7 +23,9 @@ def matrix_product(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     if p.dim() == 4:
         p = p.flatten(2)
     if q.shape[:2] != p.shape[:2]:
-        raise ValueError(f"voice features {tuple(q.shape)} and image features {tuple(p.shape)} need the same batch and channel sizes")
+        raise ValueError(
+            f"voice features {tuple(q.shape)} and image features {tuple(p.shape)} need the same batch and channel sizes"
+        )
     return q.unsqueeze(3) * p.unsqueeze(2)
 
 

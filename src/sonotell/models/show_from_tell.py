@@ -126,7 +126,12 @@ class ShowFromTell(nn.Module):
         if use_text:
             self.text = build_encoder(text or SMALL_TEXT)
             sig = dict(sig or {"mode": "outlier"})
-            self.sig = SelectiveInformationGate(sig.get("mode", "outlier"), vocabulary=self.text.vocabulary, lexicon=sig.get("lexicon"), min_confidence=float(sig.get("min_confidence", 0.0)))
+            self.sig = SelectiveInformationGate(
+                sig.get("mode", "outlier"),
+                vocabulary=self.text.vocabulary,
+                lexicon=sig.get("lexicon"),
+                min_confidence=float(sig.get("min_confidence", 0.0)),
+            )
             self.fuse_vt = build_fusion(fusion, dv, self.text.out_dim, embed_dim)
             self.cor_vt = nn.Linear(embed_dim, 1)
             self.text_proj = nn.Linear(self.text.out_dim, embed_dim)
@@ -184,7 +189,9 @@ class ShowFromTell(nn.Module):
             return self.terms(list(speech)).float()
         speech = torch.as_tensor(speech, dtype=torch.float32)
         if speech.ndim != 2 or speech.shape[1] != len(self.terms):
-            raise ValueError(f"keyword speech input must be window transcripts or (B, {len(self.terms)}) term weights, got shape {tuple(speech.shape)}")
+            raise ValueError(
+                f"keyword speech input must be window transcripts or (B, {len(self.terms)}) term weights, got shape {tuple(speech.shape)}"
+            )
         return speech
 
     # ------------------------------------------------------------------ encoders (downstream API)
@@ -225,10 +232,16 @@ class ShowFromTell(nn.Module):
             maps = self.term_maps(self.video.feature_map(frames))
             if self.keyword_map == "contrast":  # where this term, rather than another organ's, is the answer
                 maps = torch.log_softmax(maps, dim=1)
-            return (w[:, :, None, None] * maps).sum(dim=1) / w.sum(dim=1).clamp_min(1e-8)[:, None, None] * (w.sum(dim=1) > 0)[:, None, None]
+            return (
+                (w[:, :, None, None] * maps).sum(dim=1)
+                / w.sum(dim=1).clamp_min(1e-8)[:, None, None]
+                * (w.sum(dim=1) > 0)[:, None, None]
+            )
         return self.fuse_va.response_map(self.video.feature_map(frames), self.audio(audio), head=self.cor_va)
 
-    def correspondence_logits(self, vmap: torch.Tensor, other: torch.Tensor, fuse: nn.Module, head: nn.Linear) -> torch.Tensor:
+    def correspondence_logits(
+        self, vmap: torch.Tensor, other: torch.Tensor, fuse: nn.Module, head: nn.Linear
+    ) -> torch.Tensor:
         """(N,) logits that each (visual map, vector) pair is aligned.
 
         With spatial fusion the clip's logit is the best position's (max over the map), so the
@@ -275,20 +288,40 @@ class ShowFromTell(nn.Module):
             allowed = None
             if self.negatives_from == "scan":
                 if "scan_text" not in batch:
-                    raise ConfigError("keywords.negatives_from=scan needs the batch's scan_text (the spotted terms of each clip's scan)")
+                    raise ConfigError(
+                        "keywords.negatives_from=scan needs the batch's scan_text (the spotted terms of each clip's scan)"
+                    )
                 allowed = ~self.terms(list(batch["scan_text"]))
             scores = smooth_max(self.term_maps(vmap), **self.term_pool)
             terms = self.term_loss(scores, said, allowed=allowed)
-            out |= {"cor_va": terms["cor"], "con_va": terms["con"], "acc_va": terms["acc"], "said_frac": said.any(dim=1).float().mean()}
+            out |= {
+                "cor_va": terms["cor"],
+                "con_va": terms["con"],
+                "acc_va": terms["acc"],
+                "said_frac": said.any(dim=1).float().mean(),
+            }
             loss = loss + w["alpha"] * terms["cor"] + w["beta"] * terms["con"]
         elif self.use_audio:
-            plan = PairPlan(batch["scan_id"], times, speech_mask(batch), self.no_speech, self.min_shift_s, self.same_scan_negatives)
-            out |= self._pair_terms(vmap, v_emb, self.audio(batch["audio"]), plan, self.fuse_va, self.cor_va, self.audio_proj, "va")
+            plan = PairPlan(
+                batch["scan_id"], times, speech_mask(batch), self.no_speech, self.min_shift_s, self.same_scan_negatives
+            )
+            out |= self._pair_terms(
+                vmap, v_emb, self.audio(batch["audio"]), plan, self.fuse_va, self.cor_va, self.audio_proj, "va"
+            )
             loss = loss + w["alpha"] * out["cor_va"] + w["beta"] * out["con_va"]
         if self.use_text:
             gated, has_text = self.sig(list(batch["text"]))
-            plan = PairPlan(batch["scan_id"], times, torch.tensor(has_text), self.no_speech, self.min_shift_s, self.same_scan_negatives)
-            out |= self._pair_terms(vmap, v_emb, self.text(gated), plan, self.fuse_vt, self.cor_vt, self.text_proj, "vt")
+            plan = PairPlan(
+                batch["scan_id"],
+                times,
+                torch.tensor(has_text),
+                self.no_speech,
+                self.min_shift_s,
+                self.same_scan_negatives,
+            )
+            out |= self._pair_terms(
+                vmap, v_emb, self.text(gated), plan, self.fuse_vt, self.cor_vt, self.text_proj, "vt"
+            )
             out["sig_kept"] = torch.tensor(float(sum(has_text)) / len(has_text))
             loss = loss + w["gamma"] * out["cor_vt"] + w["delta"] * out["con_vt"]
         out["loss"] = loss
@@ -312,7 +345,9 @@ def augment_clips(frames: torch.Tensor, min_scale: float = 0.8, contrast: float 
         ch, cw = max(1, round(s * h)), max(1, round(s * w))
         y0 = int(torch.randint(0, h - ch + 1, (1,)))
         x0 = int(torch.randint(0, w - cw + 1, (1,)))
-        clip = F.interpolate(frames[i : i + 1, :, y0 : y0 + ch, x0 : x0 + cw], size=(h, w), mode="bilinear", align_corners=False)[0]
+        clip = F.interpolate(
+            frames[i : i + 1, :, y0 : y0 + ch, x0 : x0 + cw], size=(h, w), mode="bilinear", align_corners=False
+        )[0]
         gain = 1.0 + float(torch.empty(1).uniform_(-contrast, contrast))
         bias = float(torch.empty(1).uniform_(-contrast, contrast)) * 0.5
         out.append((clip * gain + bias).clamp(0.0, 1.0))
@@ -323,4 +358,3 @@ def augment_clips(frames: torch.Tensor, min_scale: float = 0.8, contrast: float 
 def show_from_tell(**kwargs) -> ShowFromTell:
     """The Show from Tell model; its config is the ``model`` section of ``configs/methods/show_from_tell``."""
     return ShowFromTell(**kwargs)
-

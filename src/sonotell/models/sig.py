@@ -40,7 +40,9 @@ def lexicon_terms(lexicon) -> list[str]:
 
         return lexicon_terms(load_lexicon(lexicon))
     if isinstance(lexicon, dict):
-        items: Iterable = [t for v in lexicon.values() for t in (v if isinstance(v, (list, tuple, set)) else [v])] + list(lexicon.keys())
+        items: Iterable = [
+            t for v in lexicon.values() for t in (v if isinstance(v, (list, tuple, set)) else [v])
+        ] + list(lexicon.keys())
     elif hasattr(lexicon, "forms"):
         items = [f.text for f in lexicon.forms]
     elif hasattr(lexicon, "terms"):
@@ -87,7 +89,9 @@ class SelectiveInformationGate:
         min_confidence: ``outlier`` also drops ``Word``s below this ASR confidence.
     """
 
-    def __init__(self, mode: str = "outlier", vocabulary: Sequence[str] | None = None, lexicon=None, min_confidence: float = 0.0):
+    def __init__(
+        self, mode: str = "outlier", vocabulary: Sequence[str] | None = None, lexicon=None, min_confidence: float = 0.0
+    ):
         if mode not in ("outlier", "keyword", "none"):
             raise ConfigError(f"SIG mode must be 'outlier', 'keyword' or 'none', got {mode!r}")
         self.mode, self.min_confidence = mode, min_confidence
@@ -110,7 +114,12 @@ class SelectiveInformationGate:
         if isinstance(text, str):
             tokens = tokenize(text)
         else:
-            tokens = [tok for w in text if self.mode != "outlier" or w.confidence >= self.min_confidence for tok in tokenize(w.text)]
+            tokens = [
+                tok
+                for w in text
+                if self.mode != "outlier" or w.confidence >= self.min_confidence
+                for tok in tokenize(w.text)
+            ]
         return " ".join(self.gate_tokens(tokens))
 
     def __call__(self, texts: Sequence[str | Sequence[Word]]) -> tuple[list[str], list[bool]]:

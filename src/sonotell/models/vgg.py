@@ -24,7 +24,13 @@ VGG16_CONVS_PER_STAGE = (2, 2, 3, 3, 3)  # 13 convolutions
 class VGGBranch(nn.Module):
     """Stages of ``conv-BN-ReLU`` blocks, each stage followed by 2×2 max pooling (first ``n_pools`` stages)."""
 
-    def __init__(self, in_channels: int = 25, widths: Sequence[int] = VGG16_WIDTHS, convs_per_stage: Sequence[int] = VGG16_CONVS_PER_STAGE, n_pools: int | None = None):
+    def __init__(
+        self,
+        in_channels: int = 25,
+        widths: Sequence[int] = VGG16_WIDTHS,
+        convs_per_stage: Sequence[int] = VGG16_CONVS_PER_STAGE,
+        n_pools: int | None = None,
+    ):
         super().__init__()
         if len(widths) != len(convs_per_stage):
             raise ValueError(f"widths {list(widths)} and convs_per_stage {list(convs_per_stage)} differ in length")

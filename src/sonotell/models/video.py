@@ -53,7 +53,9 @@ class BasicBlock2Plus1D(nn.Module):
         self.shortcut: nn.Module = nn.Identity()
         if stride != (1, 1) or c_in != c_out:
             s_t, s_s = stride
-            self.shortcut = nn.Sequential(nn.Conv3d(c_in, c_out, 1, stride=(s_t, s_s, s_s), bias=False), nn.BatchNorm3d(c_out))
+            self.shortcut = nn.Sequential(
+                nn.Conv3d(c_in, c_out, 1, stride=(s_t, s_s, s_s), bias=False), nn.BatchNorm3d(c_out)
+            )
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,8 +86,14 @@ class R2Plus1DEncoder(nn.Module):
     ):
         super().__init__()
         widths, blocks = tuple(widths), tuple(blocks)
-        if len(widths) != len(blocks) or len(temporal_strides) != len(widths) - 1 or len(spatial_strides) != len(widths) - 1:
-            raise ValueError("widths, blocks need one entry per stage and temporal_strides, spatial_strides one per stage after the first")
+        if (
+            len(widths) != len(blocks)
+            or len(temporal_strides) != len(widths) - 1
+            or len(spatial_strides) != len(widths) - 1
+        ):
+            raise ValueError(
+                "widths, blocks need one entry per stage and temporal_strides, spatial_strides one per stage after the first"
+            )
         stem_width = stem_width or widths[0]
         self.in_channels = in_channels
         # Stem: spatial 7x7 stride 2 then temporal 3, as in torchvision's R2Plus1dStem.
@@ -112,7 +120,9 @@ class R2Plus1DEncoder(nn.Module):
         if x.ndim == 4:
             x = x.unsqueeze(1)
         if x.ndim != 5 or x.shape[1] != self.in_channels:
-            raise ValueError(f"video encoder expects (B, T, H, W) or (B, {self.in_channels}, T, H, W), got {tuple(x.shape)}")
+            raise ValueError(
+                f"video encoder expects (B, T, H, W) or (B, {self.in_channels}, T, H, W), got {tuple(x.shape)}"
+            )
         return x
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

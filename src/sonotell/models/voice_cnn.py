@@ -21,14 +21,24 @@ from torch import nn
 
 
 class VoiceCNN(nn.Module):
-    def __init__(self, in_channels: int = 1024, widths: Sequence[int] = (128, 128, 256, 256, 512, 1024), kernel_size: int = 3, pool_every: int = 2):
+    def __init__(
+        self,
+        in_channels: int = 1024,
+        widths: Sequence[int] = (128, 128, 256, 256, 512, 1024),
+        kernel_size: int = 3,
+        pool_every: int = 2,
+    ):
         super().__init__()
         if len(widths) != 6:
             raise ValueError(f"the voice branch has six convolutions; got {len(widths)} widths")
         layers: list[nn.Module] = []
         c = in_channels
         for i, w in enumerate(widths, start=1):
-            layers += [nn.Conv1d(c, w, kernel_size, padding=kernel_size // 2, bias=False), nn.BatchNorm1d(w), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv1d(c, w, kernel_size, padding=kernel_size // 2, bias=False),
+                nn.BatchNorm1d(w),
+                nn.ReLU(inplace=True),
+            ]
             if pool_every and i % pool_every == 0:
                 layers.append(nn.MaxPool1d(2, stride=2))
             c = w

@@ -67,7 +67,16 @@ class VoiceLabelNet(nn.Module):
                 self.image_branch = FrameStackBranch(image_encoder, in_frames)
                 self.image_join = nn.Conv2d(self.image_branch.out_channels, channels, 1)
             elif pretrained_image:
-                self.image_branch = load_branch(pretrained_image, "vgg", dict(in_channels=in_frames, widths=list(image_widths), convs_per_stage=list(image_convs_per_stage), n_pools=image_pools))
+                self.image_branch = load_branch(
+                    pretrained_image,
+                    "vgg",
+                    dict(
+                        in_channels=in_frames,
+                        widths=list(image_widths),
+                        convs_per_stage=list(image_convs_per_stage),
+                        n_pools=image_pools,
+                    ),
+                )
                 _freeze(self.image_branch, freeze_pretrained)
                 self.image_join = nn.Conv2d(self.image_branch.out_channels, channels, 1)
             else:
@@ -75,10 +84,17 @@ class VoiceLabelNet(nn.Module):
                 if self.image_branch.out_channels != channels:
                     self.image_join = nn.Conv2d(self.image_branch.out_channels, channels, 1)
             if self.image_branch.in_channels != in_frames:
-                raise InputError(pretrained_image, f"image branch takes {self.image_branch.in_channels} frames, the model {in_frames}")
+                raise InputError(
+                    pretrained_image,
+                    f"image branch takes {self.image_branch.in_channels} frames, the model {in_frames}",
+                )
         if mode in ("image_voice", "voice"):
             if pretrained_voice:
-                self.voice_branch = load_branch(pretrained_voice, "voice_cnn", dict(in_channels=spec_bins, widths=list(voice_widths), pool_every=voice_pool_every))
+                self.voice_branch = load_branch(
+                    pretrained_voice,
+                    "voice_cnn",
+                    dict(in_channels=spec_bins, widths=list(voice_widths), pool_every=voice_pool_every),
+                )
                 _freeze(self.voice_branch, freeze_pretrained)
                 self.voice_join = nn.Conv1d(self.voice_branch.out_channels, channels, 1)
             else:
@@ -86,7 +102,10 @@ class VoiceLabelNet(nn.Module):
                 if self.voice_branch.out_channels != channels:
                     self.voice_join = nn.Conv1d(self.voice_branch.out_channels, channels, 1)
             if self.voice_branch.in_channels != spec_bins:
-                raise InputError(pretrained_voice, f"voice branch takes {self.voice_branch.in_channels} frequency bins, the model {spec_bins}")
+                raise InputError(
+                    pretrained_voice,
+                    f"voice branch takes {self.voice_branch.in_channels} frequency bins, the model {spec_bins}",
+                )
         self.fusion = MatrixFusion(channels, num_classes, head_kernel)
 
     @property
@@ -99,13 +118,17 @@ class VoiceLabelNet(nn.Module):
 
     def image_features(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.dim() != 4 or frames.shape[1] != self.in_frames:
-            raise InputError(None, f"image input must be (batch, {self.in_frames} frames, H, W); got {tuple(frames.shape)}")
+            raise InputError(
+                None, f"image input must be (batch, {self.in_frames} frames, H, W); got {tuple(frames.shape)}"
+            )
         p = self.image_branch(frames)
         return self.image_join(p) if self.image_join is not None else p
 
     def voice_features(self, spec: torch.Tensor) -> torch.Tensor:
         if spec.dim() != 3 or spec.shape[1] != self.spec_bins:
-            raise InputError(None, f"voice input must be a (batch, {self.spec_bins} bins, time) spectrogram; got {tuple(spec.shape)}")
+            raise InputError(
+                None, f"voice input must be a (batch, {self.spec_bins} bins, time) spectrogram; got {tuple(spec.shape)}"
+            )
         q = self.voice_branch(spec)
         return self.voice_join(q) if self.voice_join is not None else q
 
@@ -157,7 +180,12 @@ def _branch_config(branch: nn.Module) -> dict:
     if isinstance(branch, VoiceCNN):
         pools = [i for i, m in enumerate(branch.features) if isinstance(m, nn.MaxPool1d)]
         pool_every = (sum(1 for m in list(branch.features)[: pools[0]] if isinstance(m, nn.Conv1d))) if pools else 0
-        return {"in_channels": branch.in_channels, "widths": [c.out_channels for c in convs], "kernel_size": convs[0].kernel_size[0], "pool_every": pool_every}
+        return {
+            "in_channels": branch.in_channels,
+            "widths": [c.out_channels for c in convs],
+            "kernel_size": convs[0].kernel_size[0],
+            "pool_every": pool_every,
+        }
     widths, per_stage, n_pools, count = [], [], 0, 0
     for m in branch.features:
         if isinstance(m, nn.Conv2d):
@@ -195,7 +223,9 @@ def load_branch(path: str | Path, kind: str, default_config: dict) -> nn.Module:
     try:
         branch.load_state_dict(state)
     except RuntimeError as e:
-        raise InputError(path, f"checkpoint does not fit the {kind} branch {config}: {str(e).splitlines()[0]}") from None
+        raise InputError(
+            path, f"checkpoint does not fit the {kind} branch {config}: {str(e).splitlines()[0]}"
+        ) from None
     log.info("loaded pretrained %s branch from %s", kind, path)
     return branch
 
@@ -205,7 +235,7 @@ def _strip_to_features(state: dict, weight_dim: int) -> dict:
     for key, value in state.items():
         if key.endswith("features.0.weight") and getattr(value, "dim", lambda: 0)() == weight_dim:
             prefix = key[: -len("features.0.weight")]
-            return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix + "features.")}
+            return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix + "features.")}
     return {}
 
 

@@ -24,8 +24,19 @@ from sonotell.speech.pipeline import SpeechPipeline, SpeechResult, recipe_finger
 from sonotell.types import UNLABELLED, FrameLabel, Scan, TermEvent
 
 LABELS_CSV_COLUMNS = ("scan_id", "frame_index", "time_s", "label", "confidence", "absent")
-SUMMARY_COLUMNS = ("scan_id", "subject_id", "status", "n_frames", "labelled_frames", "n_events", "n_negated", "labels",
-                   "duration_s", "real_time_factor", "error")
+SUMMARY_COLUMNS = (
+    "scan_id",
+    "subject_id",
+    "status",
+    "n_frames",
+    "labelled_frames",
+    "n_events",
+    "n_negated",
+    "labels",
+    "duration_s",
+    "real_time_factor",
+    "error",
+)
 
 
 def labels_paths(out_dir: Path, scan_id: str) -> tuple[Path, Path]:

@@ -32,7 +32,9 @@ class CleanConfig(Section):
 
     SECTION = "clean"
     target_rms_dbfs: float | None = setting("pipelines", "speech", "clean", "target_rms_dbfs")
-    denoise: bool | str = setting("pipelines", "speech", "clean", "denoise", choices=(True, False, "auto", "true", "false"))
+    denoise: bool | str = setting(
+        "pipelines", "speech", "clean", "denoise", choices=(True, False, "auto", "true", "false")
+    )
     denoise_below_snr_db: float = setting("pipelines", "speech", "clean", "denoise_below_snr_db")
     denoise_prop_decrease: float = setting("pipelines", "speech", "clean", "denoise_prop_decrease", ge=0.0, le=1.0)
     clipped_fraction_warn: float = setting("pipelines", "speech", "clean", "clipped_fraction_warn", ge=0.0, le=1.0)
@@ -73,7 +75,9 @@ def should_denoise(cfg: CleanConfig, snr_db: float | None) -> bool:
     return snr_db is not None and snr_db < cfg.denoise_below_snr_db
 
 
-def denoise(wav: np.ndarray, sample_rate_hz: int, noise_clip: np.ndarray | None = None, prop_decrease: float = 0.8) -> np.ndarray:
+def denoise(
+    wav: np.ndarray, sample_rate_hz: int, noise_clip: np.ndarray | None = None, prop_decrease: float = 0.8
+) -> np.ndarray:
     """Stationary spectral gating (noisereduce); ``noise_clip`` is a noise-only sample when known."""
     import noisereduce
 

@@ -87,7 +87,9 @@ def window_embeddings(wav16k: np.ndarray, window_s: float = 0.8, hop_s: float = 
     return times, emb.astype(np.float32)
 
 
-def windows_to_turns(window_times: np.ndarray, labels: list[int], span: tuple[float, float], min_turn_s: float = 0.3) -> list[tuple[float, float, int]]:
+def windows_to_turns(
+    window_times: np.ndarray, labels: list[int], span: tuple[float, float], min_turn_s: float = 0.3
+) -> list[tuple[float, float, int]]:
     """Re-segment a span at speaker changes: each window owns the time nearest its centre; runs of one label are turns.
 
     A turn shorter than ``min_turn_s`` joins the longer of its neighbours (a lone window
@@ -138,7 +140,9 @@ def cluster_windows(embeddings: np.ndarray, distance_threshold: float, max_windo
     return np.argmax(embeddings @ centroids.T, axis=1)
 
 
-def dominant_speaker(embeddings: np.ndarray, other_below: float = 0.07, initial: np.ndarray | None = None, iterations: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def dominant_speaker(
+    embeddings: np.ndarray, other_below: float = 0.07, initial: np.ndarray | None = None, iterations: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """Which windows belong to the main voice: ``(mask, centroid)``.
 
     The centroid starts at the mean of all windows (or an enrolled voice), then is refitted
@@ -152,6 +156,7 @@ def dominant_speaker(embeddings: np.ndarray, other_below: float = 0.07, initial:
         >>> dominant_speaker(e / np.linalg.norm(e, axis=1, keepdims=True), 0.1)[0].tolist()
         [True, True, True, False]
     """
+
     def unit(v):
         return v / (np.linalg.norm(v) + 1e-9)
 
@@ -165,7 +170,13 @@ def dominant_speaker(embeddings: np.ndarray, other_below: float = 0.07, initial:
     return sims >= np.median(sims) - other_below, centroid
 
 
-def name_clusters(ids: np.ndarray, durations: np.ndarray, embeddings: np.ndarray, config: DiarizeConfig | None = None, enrolment: np.ndarray | None = None) -> dict[int, str]:
+def name_clusters(
+    ids: np.ndarray,
+    durations: np.ndarray,
+    embeddings: np.ndarray,
+    config: DiarizeConfig | None = None,
+    enrolment: np.ndarray | None = None,
+) -> dict[int, str]:
     """``clinician`` for the cluster with most speech (or nearest the enrolled voice), ``speaker_<k>`` for the others."""
     config = config or DiarizeConfig()
     clusters = sorted(set(np.asarray(ids).tolist()))
@@ -200,7 +211,9 @@ def cluster_embeddings(embeddings: np.ndarray, distance_threshold: float) -> np.
         return np.zeros(1, int)
     from sklearn.cluster import AgglomerativeClustering
 
-    raw = AgglomerativeClustering(n_clusters=None, distance_threshold=distance_threshold, metric="cosine", linkage="average").fit_predict(embeddings)
+    raw = AgglomerativeClustering(
+        n_clusters=None, distance_threshold=distance_threshold, metric="cosine", linkage="average"
+    ).fit_predict(embeddings)
     order = {c: i for i, c in enumerate(dict.fromkeys(raw.tolist()))}
     return np.array([order[c] for c in raw], int)
 
@@ -227,7 +240,15 @@ def assign_speakers(
     return [names[c] for c in ids]
 
 
-def pause_splits(audio: np.ndarray, sample_rate_hz: int, min_pause_s: float = 0.08, *, threshold_db: float = -30.0, min_part_s: float = 0.4, frame_s: float = 0.01) -> list[int]:
+def pause_splits(
+    audio: np.ndarray,
+    sample_rate_hz: int,
+    min_pause_s: float = 0.08,
+    *,
+    threshold_db: float = -30.0,
+    min_part_s: float = 0.4,
+    frame_s: float = 0.01,
+) -> list[int]:
     """Sample indices at the middle of pauses (>= ``min_pause_s`` quieter than ``threshold_db`` below the peak).
 
     Turns between two speakers are often closer than a VAD's minimum silence; these pauses

@@ -53,7 +53,13 @@ class ForcedAligner:
     FRAME_S = 0.01
     sample_rate_hz = 16000
 
-    def __init__(self, lexicon: Lexicon | None = None, config: WordAlignConfig | None = None, seed: int = 0, pronunciations: dict[str, str] | None = None):
+    def __init__(
+        self,
+        lexicon: Lexicon | None = None,
+        config: WordAlignConfig | None = None,
+        seed: int = 0,
+        pronunciations: dict[str, str] | None = None,
+    ):
         import pocketsphinx
 
         from sonotell.speech.transcribe import cmudict
@@ -100,7 +106,9 @@ class ForcedAligner:
         self.stats["aligned"] += sum(bool(w.aligned) for w in out)
         return out
 
-    def _align_split(self, audio, sr: int, words: list[Word], tokens: list[list[str]], usable: list[int], depth: int) -> dict[int, tuple[float, float]]:
+    def _align_split(
+        self, audio, sr: int, words: list[Word], tokens: list[list[str]], usable: list[int], depth: int
+    ) -> dict[int, tuple[float, float]]:
         """Aligned (start, end) by word index; where the decoder fails on the whole, the words are cut in two
         at the longest pause between the recogniser's words (the cut in the middle of the pause) and each
         half is aligned inside its own stretch of audio, ``depth`` times at most."""
@@ -118,7 +126,10 @@ class ForcedAligner:
         middle = (words[usable[i]].end_s + words[usable[i + 1]].start_s) / 2
         out: dict[int, tuple[float, float]] = {}
         margin = self.config.cut_margin_s
-        for part, a, b in ((usable[: i + 1], words[usable[0]].start_s - margin, middle), (usable[i + 1 :], middle, words[usable[-1]].end_s + margin)):
+        for part, a, b in (
+            (usable[: i + 1], words[usable[0]].start_s - margin, middle),
+            (usable[i + 1 :], middle, words[usable[-1]].end_s + margin),
+        ):
             a, b = max(0.0, a), min(len(audio) / sr, b)
             if b - a < 0.2:
                 continue
@@ -144,7 +155,9 @@ class ForcedAligner:
             return None
         return segs
 
-    def _align(self, audio: np.ndarray, sample_rate_hz: int, tokens: list[list[str]]) -> list[tuple[float, float]] | None:
+    def _align(
+        self, audio: np.ndarray, sample_rate_hz: int, tokens: list[list[str]]
+    ) -> list[tuple[float, float]] | None:
         from sonotell.io.audio import resample
 
         cfg = self.config

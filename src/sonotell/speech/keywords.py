@@ -52,7 +52,32 @@ GENERIC_PHRASES = (
 )
 ASR_EXCLUDED_KINDS = ("misspellings",)  # spotted in text, never offered to the recogniser as words
 
-FILLER_WORDS = ("a", "an", "the", "and", "of", "is", "this", "that", "there", "here", "we", "i", "it", "see", "can", "now", "okay", "so", "some", "very", "small", "big", "right", "left")
+FILLER_WORDS = (
+    "a",
+    "an",
+    "the",
+    "and",
+    "of",
+    "is",
+    "this",
+    "that",
+    "there",
+    "here",
+    "we",
+    "i",
+    "it",
+    "see",
+    "can",
+    "now",
+    "okay",
+    "so",
+    "some",
+    "very",
+    "small",
+    "big",
+    "right",
+    "left",
+)
 
 
 def compound(text: str) -> str:
@@ -119,7 +144,12 @@ def asr_forms(lexicon: Lexicon) -> list:
 def asr_vocabulary(lexicon: Lexicon) -> list[str]:
     """Every word the recogniser may output: forms, cues, carriers, generic clinic talk, fillers."""
     words = dict.fromkeys(w for f in asr_forms(lexicon) for w in f.text.split())
-    for text in list(lexicon.negation_before) + list(lexicon.negation_after) + [c.replace("{term}", " ") for c in lexicon.carriers] + list(GENERIC_PHRASES):
+    for text in (
+        list(lexicon.negation_before)
+        + list(lexicon.negation_after)
+        + [c.replace("{term}", " ") for c in lexicon.carriers]
+        + list(GENERIC_PHRASES)
+    ):
         words.update(dict.fromkeys(normalise(text).split()))
     words.update(dict.fromkeys(FILLER_WORDS))
     return list(words)
@@ -183,7 +213,12 @@ def missing_pronunciations(words: list[str], lookup: Callable[[str], str | None]
         parts = split_into_known(word, lambda w: lookup(w) is not None or w in lexicon.pronunciations)
         if parts:
             added[word] = " ".join(lexicon.pronunciations.get(p) or lookup(p) for p in parts)
-            log.warning("%s: %r is not in the ASR dictionary; spelt as %s (add a pronunciation to do better)", lexicon.source, word, " + ".join(parts))
+            log.warning(
+                "%s: %r is not in the ASR dictionary; spelt as %s (add a pronunciation to do better)",
+                lexicon.source,
+                word,
+                " + ".join(parts),
+            )
             continue
         raise InputError(
             lexicon.source,

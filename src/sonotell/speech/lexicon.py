@@ -36,8 +36,26 @@ from sonotell.errors import InputError
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 FORM_KINDS = ("terms", "abbreviations", "misspellings")
 DEFAULT_NEGATION_BEFORE = (
-    "no", "not", "without", "nor", "absent", "negative for", "free of", "no sign of", "no evidence of", "rules out",
-    "don't see", "do not see", "can't see", "cannot see", "isn't", "aren't", "is not", "are not", "absence of", "never",
+    "no",
+    "not",
+    "without",
+    "nor",
+    "absent",
+    "negative for",
+    "free of",
+    "no sign of",
+    "no evidence of",
+    "rules out",
+    "don't see",
+    "do not see",
+    "can't see",
+    "cannot see",
+    "isn't",
+    "aren't",
+    "is not",
+    "are not",
+    "absence of",
+    "never",
 )
 DEFAULT_NEGATION_AFTER = ("absent", "not seen", "ruled out", "is absent", "not present", "not visible", "excluded")
 DEFAULT_CARRIERS = (
@@ -111,10 +129,14 @@ class Lexicon:
                 raise InputError(source, "a label name is empty")
             spec = {"terms": spec} if isinstance(spec, list) else (spec or {})
             if not isinstance(spec, dict):
-                raise InputError(source, f"label {label!r}: expected a list of terms or a mapping of {', '.join(FORM_KINDS)}")
+                raise InputError(
+                    source, f"label {label!r}: expected a list of terms or a mapping of {', '.join(FORM_KINDS)}"
+                )
             unknown = set(spec) - set(FORM_KINDS)
             if unknown:
-                raise InputError(source, f"label {label!r}: unknown keys {sorted(unknown)} (use {', '.join(FORM_KINDS)})")
+                raise InputError(
+                    source, f"label {label!r}: unknown keys {sorted(unknown)} (use {', '.join(FORM_KINDS)})"
+                )
             label_text = normalise(label)
             for kind in FORM_KINDS:
                 if not isinstance(spec.get(kind) or [], list):

@@ -74,7 +74,9 @@ class SpeechResult:
 def recipe_fingerprint(config: dict, lexicon: Lexicon) -> str:
     """A short hash of a pipeline config and a lexicon's forms; ``resources`` (where it runs) is not part of it."""
     config = {k: v for k, v in config.items() if k != "resources"}
-    blob = json.dumps({"config": config, "lexicon": [(f.text, f.label, f.kind) for f in lexicon.forms]}, sort_keys=True, default=str)
+    blob = json.dumps(
+        {"config": config, "lexicon": [(f.text, f.label, f.kind) for f in lexicon.forms]}, sort_keys=True, default=str
+    )
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -100,17 +102,35 @@ class SpeechPipeline:
         enrolment: a clinician voice sample (16 kHz mono) to pick the clinician by voice.
     """
 
-    SECTIONS = ("sample_rate_hz", "stream", "clean", "vad", "diarize", "transcribe", "word_times", "spot", "align",
-                "resources")
+    SECTIONS = (
+        "sample_rate_hz",
+        "stream",
+        "clean",
+        "vad",
+        "diarize",
+        "transcribe",
+        "word_times",
+        "spot",
+        "align",
+        "resources",
+    )
 
-    def __init__(self, config: dict | None, lexicon: Lexicon | str | Path, backend: AsrBackend | None = None, enrolment: np.ndarray | None = None):
+    def __init__(
+        self,
+        config: dict | None,
+        lexicon: Lexicon | str | Path,
+        backend: AsrBackend | None = None,
+        enrolment: np.ndarray | None = None,
+    ):
         config = load_config("pipelines", "speech") if config is None else config
         for key in config:
             if key not in self.SECTIONS:
                 raise ConfigError(f"unknown setting {key!r}" + did_you_mean(key, list(self.SECTIONS)))
         self.config = config
         self.lexicon = lexicon if isinstance(lexicon, Lexicon) else load_lexicon(lexicon)
-        self.sample_rate_hz = int(config.get("sample_rate_hz", packaged_default("pipelines", "speech", "sample_rate_hz")))
+        self.sample_rate_hz = int(
+            config.get("sample_rate_hz", packaged_default("pipelines", "speech", "sample_rate_hz"))
+        )
         tcfg = TranscribeConfig.from_dict(config.get("transcribe"))
         self.backend = backend or create_backend(tcfg.backend, self.lexicon)
         self.extra_backends = [create_backend(spec, self.lexicon) for spec in tcfg.combine or []]
@@ -138,7 +158,13 @@ class SpeechPipeline:
         self.enrolment = None if enrolment is None else embed(enrolment)
 
     @classmethod
-    def from_config(cls, name_or_path: str | Path = "speech", lexicon: Lexicon | str | Path = "abdominal", overrides: list[str] | None = None, **kwargs) -> "SpeechPipeline":
+    def from_config(
+        cls,
+        name_or_path: str | Path = "speech",
+        lexicon: Lexicon | str | Path = "abdominal",
+        overrides: list[str] | None = None,
+        **kwargs,
+    ) -> "SpeechPipeline":
         return cls(load_config("pipelines", name_or_path, overrides), lexicon, **kwargs)
 
     @property
@@ -158,7 +184,12 @@ class SpeechPipeline:
             log.warning("%s: %.1f%% of samples are clipped; recognition may suffer", path, 100 * stats.clipped_fraction)
         for note in stats.notes:
             log.info("%s: %s", path, note)
-        result.info.update(native_rate_hz=stats.native_rate_hz, channels=stats.channels, clipped_fraction=round(stats.clipped_fraction, 5), notes=stats.notes)
+        result.info.update(
+            native_rate_hz=stats.native_rate_hz,
+            channels=stats.channels,
+            clipped_fraction=round(stats.clipped_fraction, 5),
+            notes=stats.notes,
+        )
         return result
 
     def process_audio(self, wav: np.ndarray, sample_rate_hz: int, audio_offset_s: float = 0.0) -> SpeechResult:
@@ -177,7 +208,9 @@ class SpeechPipeline:
             info = probe_video(scan.video_path)
             fps, n_frames = info.fps, info.n_frames
         times = _variable_frame_times(scan)
-        result.frame_labels = align_events(result.events, scan.scan_id, fps=fps, n_frames=n_frames, config=self.align_cfg, times=times)
+        result.frame_labels = align_events(
+            result.events, scan.scan_id, fps=fps, n_frames=n_frames, config=self.align_cfg, times=times
+        )
         result.info.update(scan_id=scan.scan_id, subject_id=scan.subject_id, fps=fps, n_frames=len(result.frame_labels))
         if times is not None:
             result.info["variable_frame_rate"] = True
@@ -218,10 +251,14 @@ class SpeechPipeline:
         duration_s = (buf_start + len(buffer)) / sr
         result = self._finish(spans, offset_s, duration_s, time.perf_counter() - t0, snrs, denoised_chunks)
         cpu_s = time.process_time() - c0  # CPU seconds of this process: the RTF "on one core" on a shared machine
-        result.info.update(cpu_s=round(cpu_s, 3), cpu_real_time_factor=round(cpu_s / duration_s, 4) if duration_s else None)
+        result.info.update(
+            cpu_s=round(cpu_s, 3), cpu_real_time_factor=round(cpu_s / duration_s, 4) if duration_s else None
+        )
         return result
 
-    def _segment(self, buffer: np.ndarray, final: bool) -> tuple[int, list[tuple[int, int, np.ndarray]], float | None, bool]:
+    def _segment(
+        self, buffer: np.ndarray, final: bool
+    ) -> tuple[int, list[tuple[int, int, np.ndarray]], float | None, bool]:
         """Speech spans ready to transcribe, and where the unfinished tail starts."""
         sr = self.sample_rate_hz
         n = len(buffer)
@@ -237,7 +274,9 @@ class SpeechPipeline:
         denoised = cleaning.should_denoise(self.clean_cfg, snr)
         if denoised:
             noise = buffer[~spans_to_mask([(s / sr, e / sr) for s, e in spans], n, sr)]
-            audio = cleaning.denoise(buffer, sr, noise if len(noise) >= sr // 4 else None, self.clean_cfg.denoise_prop_decrease)
+            audio = cleaning.denoise(
+                buffer, sr, noise if len(noise) >= sr // 4 else None, self.clean_cfg.denoise_prop_decrease
+            )
         guard = int(self.guard_s * sr)
         done, cut = [], n if final else max(0, n - guard)
         for s, e in spans:
@@ -274,13 +313,26 @@ class SpeechPipeline:
         per_span: list[list[list[Word]]] = [[] for _ in done]
         for backend in [self.backend, *self.extra_backends]:
             x = region if backend.sample_rate_hz == sr else resample(region, sr, backend.sample_rate_hz)
-            got = [Word(w.text, region_start_s + w.start_s, region_start_s + w.end_s, w.confidence) for w in backend.transcribe(x, backend.sample_rate_hz)]
+            got = [
+                Word(w.text, region_start_s + w.start_s, region_start_s + w.end_s, w.confidence)
+                for w in backend.transcribe(x, backend.sample_rate_hz)
+            ]
             owner = assign_to_spans([(w.start_s, w.end_s) for w in got], bounds, self.asr_pad_s)
             for k in range(len(done)):
                 per_span[k].append([w for w, o in zip(got, owner) if o == k])
-        return [self._process_span(audio, a, b, words=words, normalised=True) for audio, (a, b), words in zip(normalised, bounds, per_span)]
+        return [
+            self._process_span(audio, a, b, words=words, normalised=True)
+            for audio, (a, b), words in zip(normalised, bounds, per_span)
+        ]
 
-    def _process_span(self, audio: np.ndarray, start_s: float, end_s: float, words: list[list[Word]] | None = None, normalised: bool = False) -> _Span:
+    def _process_span(
+        self,
+        audio: np.ndarray,
+        start_s: float,
+        end_s: float,
+        words: list[list[Word]] | None = None,
+        normalised: bool = False,
+    ) -> _Span:
         sr = self.sample_rate_hz
         if not normalised:
             audio = self._normalise(audio)
@@ -301,12 +353,25 @@ class SpeechPipeline:
             for backend in [self.backend, *self.extra_backends]:
                 x = padded if backend.sample_rate_hz == sr else resample(padded, sr, backend.sample_rate_hz)
                 got = backend.transcribe(x, backend.sample_rate_hz)
-                words.append([Word(w.text, start_s + w.start_s - self.asr_pad_s, start_s + w.end_s - self.asr_pad_s, w.confidence) for w in got])
+                words.append(
+                    [
+                        Word(
+                            w.text,
+                            start_s + w.start_s - self.asr_pad_s,
+                            start_s + w.end_s - self.asr_pad_s,
+                            w.confidence,
+                        )
+                        for w in got
+                    ]
+                )
         if self.aligner is not None and words and words[0]:
             # the main recogniser's words re-timed by forced alignment within this span (span clock -> audio clock)
             rel = [replace(w, start_s=w.start_s - start_s, end_s=w.end_s - start_s) for w in words[0]]
             got = self.aligner.align(audio, sr, rel)
-            words = [[replace(w, start_s=round(w.start_s + start_s, 4), end_s=round(w.end_s + start_s, 4)) for w in got], *words[1:]]
+            words = [
+                [replace(w, start_s=round(w.start_s + start_s, 4), end_s=round(w.end_s + start_s, 4)) for w in got],
+                *words[1:],
+            ]
         return _Span(start_s, end_s, words, turns, embeddings, windows)
 
     def _window_speakers(self, spans: list[_Span]) -> list[str]:
@@ -335,7 +400,11 @@ class SpeechPipeline:
             turn_ids += [c for _, _, c in got]
         turn_ids = np.array(turn_ids)
         if cfg.window_method == "dominant":
-            similarity = float(centroid @ self.enrolment / (np.linalg.norm(self.enrolment) + 1e-9)) if self.enrolment is not None else 1.0
+            similarity = (
+                float(centroid @ self.enrolment / (np.linalg.norm(self.enrolment) + 1e-9))
+                if self.enrolment is not None
+                else 1.0
+            )
             if similarity < cfg.enrol_min_similarity:
                 log.warning("no speaker resembles the enrolled clinician (cosine %.2f); nobody kept", similarity)
             names = {0: CLINICIAN if similarity >= cfg.enrol_min_similarity else "speaker_1", 1: "speaker_0"}
@@ -345,7 +414,15 @@ class SpeechPipeline:
         names = name_clusters(turn_ids, durations, centroids, cfg, self.enrolment)
         return [names[c] for c in turn_ids.tolist()]
 
-    def _finish(self, spans: list[_Span], offset_s: float, duration_s: float, elapsed_s: float, snrs: list[float], denoised_chunks: int) -> SpeechResult:
+    def _finish(
+        self,
+        spans: list[_Span],
+        offset_s: float,
+        duration_s: float,
+        elapsed_s: float,
+        snrs: list[float],
+        denoised_chunks: int,
+    ) -> SpeechResult:
         windowed = bool(spans) and self.diarize_cfg.enabled and spans[0].windows is not None
         speakers = self._window_speakers(spans) if windowed else []  # also re-cuts span.turns
         turns = [t for span in spans for t in span.turns]
@@ -353,7 +430,9 @@ class SpeechPipeline:
             if len(speakers) != len(turns):
                 raise RuntimeError(f"diarization gave {len(speakers)} speakers for {len(turns)} turns")
         elif turns and self.diarize_cfg.enabled and spans[0].embeddings:
-            speakers = assign_speakers(turns, np.stack([e for span in spans for e in span.embeddings]), self.diarize_cfg, self.enrolment)
+            speakers = assign_speakers(
+                turns, np.stack([e for span in spans for e in span.embeddings]), self.diarize_cfg, self.enrolment
+            )
         else:
             speakers = [CLINICIAN] * len(turns)
         all_words, events, segments = [], [], []
@@ -362,11 +441,31 @@ class SpeechPipeline:
             span_speakers = speakers[k : k + len(span.turns)]
             k += len(span.turns)
 
-            by_backend = [[Word(w.text, round(w.start_s + offset_s, 4), round(w.end_s + offset_s, 4), w.confidence, speaker_of_word(span.turns, span_speakers, w.start_s, w.end_s), w.aligned) for w in ws] for ws in span.words]
+            by_backend = [
+                [
+                    Word(
+                        w.text,
+                        round(w.start_s + offset_s, 4),
+                        round(w.end_s + offset_s, 4),
+                        w.confidence,
+                        speaker_of_word(span.turns, span_speakers, w.start_s, w.end_s),
+                        w.aligned,
+                    )
+                    for w in ws
+                ]
+                for ws in span.words
+            ]
             all_words += by_backend[0]
             for (a, b), who in zip(span.turns, span_speakers):
-                text = " ".join(w.text for w in by_backend[0] if a <= (w.start_s + w.end_s) / 2 - offset_s < b or (b == span.turns[-1][1] and (w.start_s + w.end_s) / 2 - offset_s >= b))
-                segments.append({"speaker": who, "start_s": round(a + offset_s, 4), "end_s": round(b + offset_s, 4), "text": text})
+                text = " ".join(
+                    w.text
+                    for w in by_backend[0]
+                    if a <= (w.start_s + w.end_s) / 2 - offset_s < b
+                    or (b == span.turns[-1][1] and (w.start_s + w.end_s) / 2 - offset_s >= b)
+                )
+                segments.append(
+                    {"speaker": who, "start_s": round(a + offset_s, 4), "end_s": round(b + offset_s, 4), "text": text}
+                )
             keep = [[w for w in ws if self.keep == "all" or w.speaker == CLINICIAN] for ws in by_backend]
             events += merge_events([self.spotter.spot(ws) for ws in keep])
         info = {
@@ -375,7 +474,10 @@ class SpeechPipeline:
             "real_time_factor": round(elapsed_s / duration_s, 4) if duration_s else None,
             "speech_s": round(sum(s.end_s - s.start_s for s in spans), 3),
             "speakers": sorted(set(speakers)),
-            "speech_s_by_speaker": {who: round(sum(b - a for (a, b), w in zip(turns, speakers) if w == who), 3) for who in sorted(set(speakers))},
+            "speech_s_by_speaker": {
+                who: round(sum(b - a for (a, b), w in zip(turns, speakers) if w == who), 3)
+                for who in sorted(set(speakers))
+            },
             "snr_db_estimate": round(float(np.median(snrs)), 2) if snrs else None,
             "denoised_chunks": denoised_chunks,
             "n_events": len(events),
@@ -405,7 +507,9 @@ def group_spans(spans: list[tuple[int, int]], max_len: int) -> list[list[int]]:
     return groups
 
 
-def assign_to_spans(words: list[tuple[float, float]], spans: list[tuple[float, float]], pad_s: float) -> list[int | None]:
+def assign_to_spans(
+    words: list[tuple[float, float]], spans: list[tuple[float, float]], pad_s: float
+) -> list[int | None]:
     """For each word, the span (widened by ``pad_s``) it overlaps most; ``None`` for a word in no span (said in a gap: dropped).
 
     Example:

@@ -24,10 +24,36 @@ from sonotell.speech.lexicon import Form, Lexicon, load_lexicon, normalise  # no
 from sonotell.types import TermEvent, Word
 
 PHONETIC_SCORE = 0.9
-LIST_JOINERS = frozenset({"or", "and", "nor", "any", "a", "an", "the", "of", "signs", "sign", "evidence", "obvious", "significant", "small", "large"})
+LIST_JOINERS = frozenset(
+    {
+        "or",
+        "and",
+        "nor",
+        "any",
+        "a",
+        "an",
+        "the",
+        "of",
+        "signs",
+        "sign",
+        "evidence",
+        "obvious",
+        "significant",
+        "small",
+        "large",
+    }
+)
 NEGATION_BREAKERS = frozenset({"but", "however", "although", "though", "yet", "except", "there", "which", "whereas"})
 # Cues that do not negate what follows (NegEx's pseudo-negations): "no doubt there is X", "not only X".
-PSEUDO_NEGATIONS = (("no", "doubt"), ("not", "only"), ("not", "just"), ("no", "question"), ("without", "doubt"), ("no", "change"), ("not", "ruled", "out"))
+PSEUDO_NEGATIONS = (
+    ("no", "doubt"),
+    ("not", "only"),
+    ("not", "just"),
+    ("no", "question"),
+    ("without", "doubt"),
+    ("no", "change"),
+    ("not", "ruled", "out"),
+)
 # Between a term and a following cue ("effusion is absent", "effusion has been excluded")
 COPULAS = frozenset({"is", "are", "was", "were", "be", "been", "being", "has", "have", "had"})
 # A double negative before an after-cue: "effusion cannot be ruled out" is not a negation
@@ -81,7 +107,11 @@ class Spotter(Section):
         tokens: list[tuple[str, int]] = [(t, k) for k, w in enumerate(words) for t in normalise(w.text).split()]
         texts = [t for t, _ in tokens]
         # a token that ends a sentence ("effusion." from Whisper) bounds every negation scope
-        ends = {i for i, (_, k) in enumerate(tokens) if (i + 1 == len(tokens) or tokens[i + 1][1] != k) and words[k].text.rstrip().endswith(SENTENCE_END)}
+        ends = {
+            i
+            for i, (_, k) in enumerate(tokens)
+            if (i + 1 == len(tokens) or tokens[i + 1][1] != k) and words[k].text.rstrip().endswith(SENTENCE_END)
+        }
         candidates = []  # (score, -length mismatch, n_tokens, start, form)
         for i in range(len(tokens)):
             for n in range(1, min(self._max_len + 1, len(tokens) - i) + 1):
@@ -125,7 +155,11 @@ class Spotter(Section):
         best = None
         if self.phonetic and len(key) >= max(3, self.min_phonetic_chars):
             form = self._by_sound.get(jellyfish.metaphone(key))
-            if form is not None and abs(len(form.tokens) - len(window)) <= 1 and abs(len(form.text.replace(" ", "")) - len(key)) <= 3:
+            if (
+                form is not None
+                and abs(len(form.tokens) - len(window)) <= 1
+                and abs(len(form.text.replace(" ", "")) - len(key)) <= 3
+            ):
                 best = (PHONETIC_SCORE, form)
         if self.fuzzy_threshold < 1.0 and len(key) >= self.min_fuzzy_chars:
             for fkey, form in self._by_key.items():
@@ -179,9 +213,22 @@ def merge_repeats(events: list[TermEvent], max_gap_s: float) -> list[TermEvent]:
     out: list[TermEvent] = []
     for e in events:
         last = out[-1] if out else None
-        if last is not None and last.label == e.label and last.negated == e.negated and e.start_s - last.end_s <= max_gap_s:
+        if (
+            last is not None
+            and last.label == e.label
+            and last.negated == e.negated
+            and e.start_s - last.end_s <= max_gap_s
+        ):
             speaker = last.speaker if last.speaker == e.speaker else None
-            out[-1] = TermEvent(last.label, last.term, last.start_s, max(last.end_s, e.end_s), max(last.confidence, e.confidence), last.negated, speaker)
+            out[-1] = TermEvent(
+                last.label,
+                last.term,
+                last.start_s,
+                max(last.end_s, e.end_s),
+                max(last.confidence, e.confidence),
+                last.negated,
+                speaker,
+            )
         else:
             out.append(e)
     return out

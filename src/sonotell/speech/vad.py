@@ -62,7 +62,15 @@ def silero_model():
     return _SILERO.model
 
 
-def silero_spans(wav: np.ndarray, sample_rate_hz: int, *, threshold: float = 0.5, min_speech_s: float = 0.2, min_silence_s: float = 0.25, pad_s: float = 0.1) -> list[tuple[float, float]]:
+def silero_spans(
+    wav: np.ndarray,
+    sample_rate_hz: int,
+    *,
+    threshold: float = 0.5,
+    min_speech_s: float = 0.2,
+    min_silence_s: float = 0.25,
+    pad_s: float = 0.1,
+) -> list[tuple[float, float]]:
     import torch
     from silero_vad import get_speech_timestamps
 
@@ -82,17 +90,23 @@ def silero_spans(wav: np.ndarray, sample_rate_hz: int, *, threshold: float = 0.5
     return [(s["start"] / sample_rate_hz, s["end"] / sample_rate_hz) for s in stamps]
 
 
-def webrtc_spans(wav: np.ndarray, sample_rate_hz: int, *, aggressiveness: int = 2, frame_ms: int = 30, **merge) -> list[tuple[float, float]]:
+def webrtc_spans(
+    wav: np.ndarray, sample_rate_hz: int, *, aggressiveness: int = 2, frame_ms: int = 30, **merge
+) -> list[tuple[float, float]]:
     import webrtcvad
 
     vad = webrtcvad.Vad(aggressiveness)
     hop = sample_rate_hz * frame_ms // 1000
     pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16)
-    flags = np.array([vad.is_speech(pcm[i : i + hop].tobytes(), sample_rate_hz) for i in range(0, len(pcm) - hop + 1, hop)], bool)
+    flags = np.array(
+        [vad.is_speech(pcm[i : i + hop].tobytes(), sample_rate_hz) for i in range(0, len(pcm) - hop + 1, hop)], bool
+    )
     return flags_to_spans(flags, frame_ms / 1000, len(wav) / sample_rate_hz, **merge)
 
 
-def energy_spans(wav: np.ndarray, sample_rate_hz: int, *, threshold_db: float = -35.0, frame_s: float = 0.02, **merge) -> list[tuple[float, float]]:
+def energy_spans(
+    wav: np.ndarray, sample_rate_hz: int, *, threshold_db: float = -35.0, frame_s: float = 0.02, **merge
+) -> list[tuple[float, float]]:
     """Frames within ``threshold_db`` of the loudest frame count as speech (a fallback, not a speech model)."""
     hop = max(1, int(frame_s * sample_rate_hz))
     n = len(wav) // hop
@@ -104,7 +118,15 @@ def energy_spans(wav: np.ndarray, sample_rate_hz: int, *, threshold_db: float = 
     return flags_to_spans(flags, frame_s, len(wav) / sample_rate_hz, **merge)
 
 
-def flags_to_spans(flags: np.ndarray, frame_s: float, duration_s: float, *, min_speech_s: float = 0.2, min_silence_s: float = 0.25, pad_s: float = 0.1) -> list[tuple[float, float]]:
+def flags_to_spans(
+    flags: np.ndarray,
+    frame_s: float,
+    duration_s: float,
+    *,
+    min_speech_s: float = 0.2,
+    min_silence_s: float = 0.25,
+    pad_s: float = 0.1,
+) -> list[tuple[float, float]]:
     """Turn per-frame speech flags into padded spans; short gaps are bridged, short bursts dropped."""
     spans: list[list[float]] = []
     start = None

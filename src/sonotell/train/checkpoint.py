@@ -40,7 +40,9 @@ def save_model_checkpoint(path: str | Path, model: nn.Module, recipe: str, confi
     return path
 
 
-def load_model_checkpoint(path: str | Path, expected: str | None = None, model: nn.Module | None = None, strict: bool = True) -> dict:
+def load_model_checkpoint(
+    path: str | Path, expected: str | None = None, model: nn.Module | None = None, strict: bool = True
+) -> dict:
     """Read a checkpoint; check its recipe against ``expected`` and load it into ``model``.
 
     Returns ``{"recipe", "config", "state_dict"}``. Raises ``CheckpointError`` naming the file,
@@ -66,11 +68,19 @@ def load_state_checked(model: nn.Module, state: dict, path: Path | str, recipe: 
     own = model.state_dict()
     theirs, ours = _encoder_family(state), _encoder_family(own)
     if theirs != ours:
-        raise CheckpointError(f"{path}: checkpoint of recipe {recipe!r} holds a {theirs} encoder, this model a {ours} one; "
-                              "build the model with the checkpoint's own config, or use a checkpoint of this encoder")
-    bad = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
+        raise CheckpointError(
+            f"{path}: checkpoint of recipe {recipe!r} holds a {theirs} encoder, this model a {ours} one; "
+            "build the model with the checkpoint's own config, or use a checkpoint of this encoder"
+        )
+    bad = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and own[k].shape != v.shape
+    ]
     if bad:
-        raise CheckpointError(f"{path}: checkpoint of recipe {recipe!r} does not fit this model ({bad[0]}; {len(bad)} tensors differ)")
+        raise CheckpointError(
+            f"{path}: checkpoint of recipe {recipe!r} does not fit this model ({bad[0]}; {len(bad)} tensors differ)"
+        )
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if strict and (missing or unexpected):
@@ -95,4 +105,6 @@ def _normalise(path: Path, raw) -> dict:
         return {"recipe": hp.get("recipe", "unknown"), "config": hp.get("config", {}), "state_dict": state}
     if isinstance(raw, dict) and raw and all(torch.is_tensor(v) for v in raw.values()):
         return {"recipe": "unknown", "config": {}, "state_dict": raw}  # a bare state dict from elsewhere
-    raise CheckpointError(f"{path}: not a model checkpoint (expected format {FORMAT!r}, a Lightning .ckpt or a state dict)")
+    raise CheckpointError(
+        f"{path}: not a model checkpoint (expected format {FORMAT!r}, a Lightning .ckpt or a state dict)"
+    )

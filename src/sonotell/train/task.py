@@ -29,7 +29,9 @@ class Task(L.LightningModule):
         config: the full config, stored beside checkpoints.
     """
 
-    def __init__(self, model: nn.Module, optimizer: dict | None = None, recipe: str = "task", config: dict | None = None):
+    def __init__(
+        self, model: nn.Module, optimizer: dict | None = None, recipe: str = "task", config: dict | None = None
+    ):
         super().__init__()
         self.model = model
         self.optimizer_config = dict(optimizer or {"name": "adam", "lr": 1e-3})
@@ -82,7 +84,15 @@ class Task(L.LightningModule):
                 v = float(v)
             else:
                 continue
-            self.log(f"{stage}/{k}", v, prog_bar=False, on_step=False, on_epoch=True, batch_size=size, sync_dist=stage == "val")
+            self.log(
+                f"{stage}/{k}",
+                v,
+                prog_bar=False,
+                on_step=False,
+                on_epoch=True,
+                batch_size=size,
+                sync_dist=stage == "val",
+            )
 
 
 def _batch_size(batch) -> int | None:

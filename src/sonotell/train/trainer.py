@@ -139,7 +139,12 @@ def fit(
         gradient_clip_val=gradient_clip_val,
         num_sanity_val_steps=0,
     )
-    write_text(out_dir / "config.yaml", yaml.safe_dump({"recipe": task.recipe, "config": task.config, "optimizer": task.optimizer_config}, sort_keys=False))
+    write_text(
+        out_dir / "config.yaml",
+        yaml.safe_dump(
+            {"recipe": task.recipe, "config": task.config, "optimizer": task.optimizer_config}, sort_keys=False
+        ),
+    )
     last = ckpt_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
     if ckpt_path:
@@ -148,7 +153,9 @@ def fit(
         trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
     except NonFiniteLossError as e:
         kept = last if last.exists() else None
-        raise NonFiniteLossError(f"{e}; training stopped, last good checkpoint: {kept or 'none (failed in the first epoch)'}") from None
+        raise NonFiniteLossError(
+            f"{e}; training stopped, last good checkpoint: {kept or 'none (failed in the first epoch)'}"
+        ) from None
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else (last if last.exists() else None)
     return FitResult(best, last if last.exists() else None, metrics, trainer.current_epoch)
