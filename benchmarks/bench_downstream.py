@@ -12,7 +12,8 @@ Pretraining sees every scan (it reads no labels): the usual protocol of these pa
 here because the test folds' videos are therefore not unseen by the encoder.
 
     python benchmarks/bench_downstream.py --bench bench_out/pocus            # small config, 5 folds
-    python benchmarks/bench_downstream.py --bench bench_out/pocus --quick    # 3 folds, 1+2 epochs, 3 recipes, no ablations
+    # 3 folds, 1+2 epochs, 3 recipes, no ablations:
+    python benchmarks/bench_downstream.py --bench bench_out/pocus --quick
     python benchmarks/bench_downstream.py --bench bench_out/synthetic --build --quick   # no ../shared needed
 
 Prints the table and writes JSON (default bench_out/bench_downstream.json).
@@ -73,7 +74,8 @@ def main() -> None:
         overrides.append(f"pretrain.overrides=[train.epochs={pre_epochs}]")
     if args.quick:
         overrides.append(
-            "variants=[{name: show_from_tell, recipe: show_from_tell}, {name: dual, recipe: dual}, {name: av_contrastive, recipe: av_contrastive}]"
+            "variants=[{name: show_from_tell, recipe: show_from_tell}, {name: dual, recipe: dual}, "
+            "{name: av_contrastive, recipe: av_contrastive}]"
         )
     overrides += args.set
 
@@ -83,7 +85,8 @@ def main() -> None:
     results = json.loads((Path(md).parent / "results.json").read_text())
     rows = results_table(results)
     print(
-        f"\n{results['n_scans']} scans / {results['n_subjects']} subjects, {results['config']['folds']}-fold patient-level CV, {seconds:.0f} s"
+        f"\n{results['n_scans']} scans / {results['n_subjects']} subjects, "
+        f"{results['config']['folds']}-fold patient-level CV, {seconds:.0f} s"
     )
     cols = list(rows[0])
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]

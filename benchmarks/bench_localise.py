@@ -1,4 +1,4 @@
-"""Benchmark: audio-guided localisation on ``abdominal`` — pointing game vs organ masks, and speed.
+r"""Benchmark: audio-guided localisation on ``abdominal`` — pointing game vs organ masks, and speed.
 
 1. Accuracy. Each spoken organ name in a scan's narration is paired with the masked frame
    shown while it was said; the show_from_tell response map of that frame to the speech
@@ -20,11 +20,13 @@ The model: ``--checkpoint`` (a show_from_tell encoder.pt), or pretrained here wi
 unseen; pretraining reads no labels or masks anyway).
 
     python benchmarks/bench_localise.py --bench bench_out/abdominal
-    python benchmarks/bench_localise.py --bench bench_out/abdominal --quick   # 1 pretraining epoch, small model speed only
+    # 1 pretraining epoch, small model speed only:
+    python benchmarks/bench_localise.py --bench bench_out/abdominal --quick
     python benchmarks/bench_localise.py --bench bench_out/synthetic --build    # no ../shared needed
     # keyword speech input (config ``keywords``): the terms `sonotell label` spotted, no waveform
     sonotell label bench_out/abdominal --lexicon abdominal --out bench_out/abdominal_labels
-    python benchmarks/bench_localise.py --bench bench_out/abdominal --config keywords --transcripts bench_out/abdominal_labels
+    python benchmarks/bench_localise.py --bench bench_out/abdominal --config keywords \
+        --transcripts bench_out/abdominal_labels
 
 For a keyword model the table adds the fraction of scored frames whose window holds a
 spotted term, the frame-level term-presence AUC on the held-out masked frames (can the
@@ -174,7 +176,10 @@ def main() -> None:
         "--protocol",
         choices=("split", "loso"),
         default="split",
-        help="split: pretrain on the subjects without masks, score the masked ones; loso: one model per masked subject, pretrained on all the other subjects (their narration included)",
+        help=(
+            "split: pretrain on the subjects without masks, score the masked ones; loso: one model per masked subject, "
+            "pretrained on all the other subjects (their narration included)"
+        ),
     )
     ap.add_argument(
         "--pretrain-on-all",
@@ -306,7 +311,8 @@ def main() -> None:
 
             if args.transcripts is None:
                 raise SystemExit(
-                    "a keyword model reads the spotted terms of the scored scans: pass --transcripts <sonotell label folder>"
+                    "a keyword model reads the spotted terms of the scored scans: "
+                    "pass --transcripts <sonotell label folder>"
                 )
             transcripts = load_transcript_words(args.transcripts, fold_scored, units="terms", missing_ok=True)
         t0 = time.perf_counter()
@@ -413,7 +419,9 @@ def main() -> None:
         for k, v in speed.items()
     ]
     print(
-        f"\nbenchmark {bench.name}: {scores['n_frames']} scored frames (spoken organ with a mask) in {len(scored_ids)} scans; scoring size {size}, {'full frames' if args.full_frames else 'sector crop'}; {len(folds)} model(s): "
+        f"\nbenchmark {bench.name}: {scores['n_frames']} scored frames (spoken organ with a mask) "
+        f"in {len(scored_ids)} scans; scoring size {size}, "
+        f"{'full frames' if args.full_frames else 'sector crop'}; {len(folds)} model(s): "
         + ", ".join(
             f"{f['fold']} PG {f['pointing_game']:.3f} (n={f['n_frames']}, {f['train_clips']} train clips)"
             for f in fold_info
@@ -425,7 +433,8 @@ def main() -> None:
     print("per organ:", ", ".join(f"{k} {v['pointing_game']:.2f} (n={v['n']})" for k, v in scores["per_class"].items()))
     if saliency:
         print(
-            f"\nsaliency prediction (head on the video encoder, leave-one-subject-out over {saliency['n_frames']} masked frames, target = named organs)"
+            f"\nsaliency prediction (head on the video encoder, leave-one-subject-out over {saliency['n_frames']} "
+            "masked frames, target = named organs)"
         )
         print(f"{'init':22s} " + " ".join(f"{m:>14s}" for m in METRICS))
         for name, r in saliency["results"].items():

@@ -10,7 +10,8 @@ no cleaning, no VAD, no diarization) is always included.
 
     python benchmarks/bench_speech.py --quick                  # ~5 min on one core
     python benchmarks/bench_speech.py --lexicon abdominal --recordings 8 --systems baseline,default,jsgf
-    python benchmarks/bench_speech.py --recordings 12 --seed 1 --systems whisper-region --whisper-model DIR   # the best backend
+    # the best backend:
+    python benchmarks/bench_speech.py --recordings 12 --seed 1 --systems whisper-region --whisper-model DIR
 
 Systems: baseline, default (Whisper base + forced word alignment), default-noalign, light (pocketsphinx),
 jsgf, light+kws, light-nodenoise, light+denoise, default-nodiarize, whisper / whisper-region / whisper+default
@@ -55,7 +56,8 @@ SYSTEMS = {
         [
             "transcribe.backend={name: faster_whisper, model_path: MODEL, beam_size: 5, prompt_style: labels}",
             "transcribe.scope=region",
-            "transcribe.combine=[{name: pocketsphinx, mode: domain_lm, accent_variants: true, decoder_options: {lw: 10.0, beam: 1.0e-60, wbeam: 1.0e-40}}]",
+            "transcribe.combine=[{name: pocketsphinx, mode: domain_lm, accent_variants: true, "
+            "decoder_options: {lw: 10.0, beam: 1.0e-60, wbeam: 1.0e-40}}]",
         ],
     ),
 }

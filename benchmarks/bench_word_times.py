@@ -29,7 +29,8 @@ COMMON = ["diarize.enabled=false", "diarize.keep=all"]
 
 
 def read_textgrid_words(path: Path) -> list[tuple[str, float, float]]:
-    """(word, start_s, end_s) of the tier named ``words`` (short or long TextGrid text format), empty intervals dropped."""
+    """(word, start_s, end_s) of the tier named ``words`` (short or long TextGrid text format),
+    empty intervals dropped."""
     text = re.sub(r"\[\d*\]", " ", path.read_text(encoding="utf-8", errors="replace"))
     tokens = [
         t[1:-1] if t.startswith('"') else float(t)

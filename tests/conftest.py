@@ -86,7 +86,8 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_bench(tmp_path_factory):
-    """Shared by the recipe and CLI tests. A synthetic benchmark of 2 subjects x one 4 s scan (made from nothing, ~6 s)."""
+    """Shared by the recipe and CLI tests. A synthetic benchmark of 2 subjects x one 4 s scan (made from nothing,
+    ~6 s)."""
     from sonotell.bench import build_benchmark
     from tests.methods.ssl_helpers import TINY_BENCH
 

@@ -205,7 +205,8 @@ def _packaged(group: str, name: str) -> dict:
 
 
 def packaged_default(group: str, name: str, *path: str) -> Any:
-    """A value from a packaged config (a fresh copy): ``packaged_default("pipelines", "speech", "vad", "threshold")``."""
+    """A value from a packaged config (a fresh copy):
+    ``packaged_default("pipelines", "speech", "vad", "threshold")``."""
     node: Any = _packaged(group, name)
     for p in path:
         node = node[p]

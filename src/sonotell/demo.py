@@ -53,7 +53,8 @@ FRAME_STEP = 2  # use every 2nd frame: neighbours at 25 fps are near duplicates
 COMMANDS = {
     "benchmark": "sonotell bench build synthetic --out OUT/bench --set subjects=N",
     "ingest": "sonotell ingest OUT/bench/videos --out OUT/manifest.csv --meta OUT/ingest_metadata.csv",
-    "labels": "sonotell label OUT/manifest.csv --lexicon abdominal --out OUT/labels --set align.before_s=0.5 --set align.after_s=1.5",
+    "labels": "sonotell label OUT/manifest.csv --lexicon abdominal --out OUT/labels "
+    "--set align.before_s=0.5 --set align.after_s=1.5",
     "train": "sonotell train --benchmark OUT/bench --labels OUT/labels --lexicon abdominal --out OUT/train/speech "
     "--set size=[64,64] --set train.epochs=E  (and --set labels_from=truth --out OUT/train/truth)",
     "predict": "sonotell predict OUT/train/speech/model.pt <held-out videos> --out OUT/predictions",
@@ -169,7 +170,10 @@ def _stage_ingest(st: DemoState) -> str:
         st.caches[scan.scan_id] = FrameCache.build(scan, st.out_dir / "cache", size=WORK_SIZE)
     st.files["manifest"] = "manifest.csv"
     rois = sum(1 for s in st.scans if s.roi is not None)
-    return f"{len(st.scans)} scans valid, {len(result.problems)} problems; sector ROI found in {rois}; frames cached at {WORK_SIZE[0]}x{WORK_SIZE[1]}"
+    return (
+        f"{len(st.scans)} scans valid, {len(result.problems)} problems; sector ROI found in {rois}; "
+        f"frames cached at {WORK_SIZE[0]}x{WORK_SIZE[1]}"
+    )
 
 
 def _stage_labels(st: DemoState) -> str:
@@ -290,7 +294,10 @@ def _stage_evaluate(st: DemoState) -> str:
     st.results["classification"] = rows
     write_json(st.out_dir / "classification.json", rows)
     speech = next(r for r in rows if r["labels from"] == "speech")
-    return f"speech-label model: accuracy {speech['accuracy']:.2f}, macro F1 {speech['macro F1']:.2f} on {len(test.y)} held-out frames"
+    return (
+        f"speech-label model: accuracy {speech['accuracy']:.2f}, macro F1 {speech['macro F1']:.2f} "
+        f"on {len(test.y)} held-out frames"
+    )
 
 
 def _stage_localise(st: DemoState) -> str:
@@ -437,7 +444,8 @@ def _write_report(st: DemoState) -> Path:
             "",
             "## Localisation",
             "",
-            f"Grad-CAM of the speech-trained model, pointing game against organ masks: {pg['accuracy']:.2f} over {pg['frames']} test frames (a map peaked at the centre scores {pg['centre_baseline']:.2f}).",
+            f"Grad-CAM of the speech-trained model, pointing game against organ masks: {pg['accuracy']:.2f} "
+            f"over {pg['frames']} test frames (a map peaked at the centre scores {pg['centre_baseline']:.2f}).",
             "",
         ]
         lines += [f"![localisation overlay]({st.files['overlay']})"]

@@ -264,7 +264,8 @@ def test_max_phone_rate_drops_compounds_said_too_fast():
         "pleural_thickening",
         "a_lines",
     ]
-    # 13 phones in 0.70 s = 18.6/s; the variant 12 in 0.50 s = 24/s; a_lines 5 in 0.40 s = 12.5/s; single words never dropped
+    # 13 phones in 0.70 s = 18.6/s; the variant 12 in 0.50 s = 24/s; a_lines 5 in 0.40 s = 12.5/s;
+    # single words never dropped
     backend.max_phone_rate = 18.0
     words = backend.transcribe(np.zeros(32000, np.float32), 16000)
     assert [(w.text, w.start_s, w.end_s) for w in words] == [("here", 0.0, 0.3), ("a_lines", 1.6, 2.0)]

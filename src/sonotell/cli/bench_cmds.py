@@ -79,14 +79,20 @@ def register(app: typer.Typer) -> None:
         print_table(f"benchmark {bench.name}", rows)
         console.print(f"wrote {root}")
 
-    @bench.command("combine")
+    # The help is passed here, not as a docstring, so that it stays one line in `sonotell bench --help`.
+    @bench.command(
+        "combine",
+        help=(
+            "One benchmark over several (scan and patient ids must be unique across them): "
+            "pretrain on all the lung clips."
+        ),
+    )
     def combine(
         sources: list[Path] = typer.Argument(
             ..., help="Built benchmark folders, e.g. bench_out/pocus bench_out/covid_blues."
         ),
         out: Path = typer.Option(..., "--out", "-o", help="The combined benchmark folder (media stay in the sources)."),
     ) -> None:
-        """One benchmark over several (scan and patient ids must be unique across them): pretrain on all the lung clips."""
         from sonotell.bench import load_benchmark
         from sonotell.bench.combine import combine_benchmarks
 

@@ -40,7 +40,10 @@ def register(app: typer.Typer) -> None:
         metadata: Path = typer.Option(
             None,
             "--meta",
-            help="Sidecar CSV/JSON with subject_id / audio_offset_s / roi per file (default: FOLDER/metadata.csv or .json).",
+            help=(
+                "Sidecar CSV/JSON with subject_id / audio_offset_s / roi per file "
+                "(default: FOLDER/metadata.csv or .json)."
+            ),
         ),
         crop: bool = typer.Option(
             True, "--crop/--no-crop", help="Detect the moving ultrasound sector and record it as the ROI."

@@ -18,7 +18,10 @@ from sonotell.cli.ui import (
 )
 
 train_app = typer.Typer(
-    help="Train a frame classifier on your scans (`sonotell train --data ...`), or a recipe (`sonotell train voice_label`).",
+    help=(
+        "Train a frame classifier on your scans (`sonotell train --data ...`), "
+        "or a recipe (`sonotell train voice_label`)."
+    ),
     invoke_without_command=True,
 )
 
@@ -99,7 +102,8 @@ def train_classifier_cmd(
     rows = [{"measured against": k, **v} for k, v in meta["metrics"].items() if isinstance(v, dict)]
     print_table(f"held-out subjects ({', '.join(meta['test_subjects'])})", rows)
     console.print(
-        f"wrote {ckpt} (trained on {meta['train_frames']} frames of {len(meta['train_subjects'])} subjects; labels: {', '.join(meta['classes'])})"
+        f"wrote {ckpt} (trained on {meta['train_frames']} frames of {len(meta['train_subjects'])} subjects; "
+        f"labels: {', '.join(meta['classes'])})"
     )
 
 

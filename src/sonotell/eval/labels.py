@@ -263,7 +263,8 @@ def evaluate_scan(
     align_config: AlignConfig | dict | None = None,
     tolerance_s: float = 0.5,
 ) -> dict:
-    """All label metrics of one scan: ``pred`` as written by ``sonotell label`` (events, words, segments, frame labels)."""
+    """All label metrics of one scan: ``pred`` as written by ``sonotell label`` (events, words, segments, frame
+    labels)."""
     truth_events = [dict(e) for e in truth.get("events", [])]
     outside = 0
     if resolve is not None:  # score the lexicon's labels only (a benchmark may also name diagnoses)
@@ -448,7 +449,8 @@ def read_truth_events(path) -> dict[str, list[dict]]:
     if not rows or missing:
         raise InputError(
             path,
-            f"a truth events CSV needs the columns {', '.join(TRUTH_COLUMNS)} (missing: {', '.join(missing) or 'every row'})",
+            f"a truth events CSV needs the columns {', '.join(TRUTH_COLUMNS)} "
+            f"(missing: {', '.join(missing) or 'every row'})",
         )
     out: dict[str, list[dict]] = {}
     for n, r in enumerate(rows, start=2):

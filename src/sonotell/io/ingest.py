@@ -189,7 +189,8 @@ def probe_scan(
     if audio_end > video_s + slack or audio_offset_s < -slack:
         raise InputError(
             audio_path or video,
-            f"audio much longer than the video: it spans {audio_offset_s:.1f}-{audio_end:.1f} s, the video lasts {video_s:.1f} s",
+            f"audio much longer than the video: it spans {audio_offset_s:.1f}-{audio_end:.1f} s, "
+            f"the video lasts {video_s:.1f} s",
         )
     return Scan(
         scan_id,

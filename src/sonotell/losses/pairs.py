@@ -31,7 +31,8 @@ def require_pairs(n: int, loss_name: str) -> None:
     """Raise ``BatchTooSmallError`` when a contrastive loss gets fewer than two pairs."""
     if n < 2:
         raise BatchTooSmallError(
-            f"{loss_name}: a contrastive loss needs a batch of at least 2 pairs, got {n} (raise the batch size or drop_last=True)"
+            f"{loss_name}: a contrastive loss needs a batch of at least 2 pairs, got {n} "
+            "(raise the batch size or drop_last=True)"
         )
 
 
@@ -65,7 +66,8 @@ def sample_negatives(
 
 
 def speech_mask(batch: dict, rms_threshold: float = 1e-3) -> torch.Tensor:
-    """(B,) bool: which clips contain speech -- words in the transcript window, or audio energy when no text is given."""
+    """(B,) bool: which clips contain speech -- words in the transcript window, or audio energy when no text is
+    given."""
     if "text" in batch:
         return torch.tensor([bool(str(t).strip()) for t in batch["text"]])
     audio = batch["audio"]

@@ -687,9 +687,11 @@ def _run(cfg: dict, benchmark, out_dir: Path, seed: int, progress: Progress) -> 
     md = [
         f"# Downstream classification on `{bench.name}` ({cfg.get('folds', 5)}-fold, patient-level)",
         "",
-        f"{result['n_scans']} scans of {result['n_subjects']} subjects, {result['n_clips']} clips; classes: {', '.join(data.class_names)}.",
-        "Macro P / R / F1 over scans, mean ± std over folds; margin: paired per-fold F1 difference to the same architecture from random init "
-        "(or to the row named under `vs`), with 95 % bootstrap intervals over folds and over patients; "
+        f"{result['n_scans']} scans of {result['n_subjects']} subjects, {result['n_clips']} clips; "
+        f"classes: {', '.join(data.class_names)}.",
+        "Macro P / R / F1 over scans, mean ± std over folds; margin: paired per-fold F1 difference to the same "
+        "architecture from random init (or to the row named under `vs`), with 95 % bootstrap intervals over folds "
+        "and over patients; "
         "'not distinguishable' when the interval contains 0.",
         "",
         markdown_table(rows),

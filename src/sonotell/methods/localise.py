@@ -52,7 +52,8 @@ def load_localiser(checkpoint: str | Path) -> tuple[nn.Module, str]:
     model, recipe = load_encoder(checkpoint)
     if not hasattr(model, "localisation_map"):
         raise ConfigError(
-            f"{checkpoint}: a {recipe!r} checkpoint has no localisation map; use a show_from_tell checkpoint (spatial-aware audio-visual fusion)"
+            f"{checkpoint}: a {recipe!r} checkpoint has no localisation map; "
+            "use a show_from_tell checkpoint (spatial-aware audio-visual fusion)"
         )
     return model.eval(), recipe
 
@@ -313,7 +314,8 @@ def score_localisation(
     keywords = uses_keywords(model)
     if keywords and transcripts is None:
         raise ConfigError(
-            "a keyword localiser needs the spotted terms of the scored scans (transcripts=load_transcript_words(folder, ids, units='terms'))"
+            "a keyword localiser needs the spotted terms of the scored scans "
+            "(transcripts=load_transcript_words(folder, ids, units='terms'))"
         )
     term_index = {lab: k for k, lab in enumerate(model.term_labels)} if keywords else {}
     rng = np.random.default_rng(0)

@@ -105,7 +105,8 @@ class FrameFeatures(nn.Module):
                 break
         if not hasattr(model, "feature_map"):
             raise ConfigError(
-                f"{type(model).__name__} has no feature map (feature_map, .video or .image): cannot attach a saliency head"
+                f"{type(model).__name__} has no feature map (feature_map, .video or .image): "
+                "cannot attach a saliency head"
             )
         self.encoder = model
         self.is_video = hasattr(model, "_as_5d")
@@ -139,7 +140,8 @@ class _Frames(torch.utils.data.Dataset):
 def saliency_fold(
     make_encoder: Callable[[], nn.Module], data: SaliencyData, train_idx, test_idx, cfg: dict, out_dir: Path, seed: int
 ) -> dict:
-    """Train a head (and fine-tune the encoder unless ``freeze_encoder``) on ``train_idx``; mean metrics on ``test_idx``."""
+    """Train a head (and fine-tune the encoder unless ``freeze_encoder``) on ``train_idx``; mean metrics on
+    ``test_idx``."""
     from sonotell.eval.saliency import saliency_metrics
     from sonotell.seeding import seed_everything
 

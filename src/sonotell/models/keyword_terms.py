@@ -38,7 +38,8 @@ def _label_forms(lexicon) -> dict[str, list[str]]:
     if isinstance(lexicon, dict):
         return {str(k): [v] if isinstance(v, str) else list(v) for k, v in lexicon.items()}
     raise ConfigError(
-        f"a keyword lexicon must be a name, a path, a Lexicon or a {{label: [terms]}} mapping, got {type(lexicon).__name__}"
+        f"a keyword lexicon must be a name, a path, a Lexicon or a {{label: [terms]}} mapping, "
+        f"got {type(lexicon).__name__}"
     )
 
 

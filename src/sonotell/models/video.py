@@ -12,7 +12,9 @@ Example:
     torch.Size([2, 64])
     >>> net.feature_map(torch.rand(2, 8, 64, 64)).shape
     torch.Size([2, 64, 4, 4])
-    >>> R2Plus1DEncoder(widths=(8, 16, 32, 64), blocks=(1, 1, 1, 1), spatial_strides=(2, 2, 1)).feature_map(torch.rand(1, 8, 64, 64)).shape
+    >>> R2Plus1DEncoder(widths=(8, 16, 32, 64), blocks=(1, 1, 1, 1), spatial_strides=(2, 2, 1)).feature_map(
+    ...     torch.rand(1, 8, 64, 64)
+    ... ).shape
     torch.Size([1, 64, 8, 8])
 """
 
@@ -92,7 +94,8 @@ class R2Plus1DEncoder(nn.Module):
             or len(spatial_strides) != len(widths) - 1
         ):
             raise ValueError(
-                "widths, blocks need one entry per stage and temporal_strides, spatial_strides one per stage after the first"
+                "widths, blocks need one entry per stage and temporal_strides, spatial_strides one per stage "
+                "after the first"
             )
         stem_width = stem_width or widths[0]
         self.in_channels = in_channels

@@ -510,7 +510,8 @@ def group_spans(spans: list[tuple[int, int]], max_len: int) -> list[list[int]]:
 def assign_to_spans(
     words: list[tuple[float, float]], spans: list[tuple[float, float]], pad_s: float
 ) -> list[int | None]:
-    """For each word, the span (widened by ``pad_s``) it overlaps most; ``None`` for a word in no span (said in a gap: dropped).
+    """For each word, the span (widened by ``pad_s``) it overlaps most; ``None`` for a word in no span (said in a
+    gap: dropped).
 
     Example:
         >>> assign_to_spans([(0.2, 0.5), (0.9, 1.3), (2.0, 2.2)], [(0.0, 1.0), (1.1, 1.8)], 0.05)
@@ -525,7 +526,8 @@ def assign_to_spans(
 
 
 def speaker_of_word(turns: list[tuple[float, float]], speakers: list[str], start_s: float, end_s: float) -> str:
-    """The speaker whose turns overlap the word most (ties: the speaker met first); a word outside every turn takes the nearest.
+    """The speaker whose turns overlap the word most (ties: the speaker met first); a word outside every turn takes
+    the nearest.
 
     Example:
         >>> speaker_of_word([(0.0, 1.0), (1.0, 2.0)], ["clinician", "speaker_0"], 0.8, 1.5)
