@@ -146,14 +146,16 @@ def main() -> None:
     cached_rate = n_clips * repeats / t_cached
     gop = keyframe_interval(scan.video_path)
     print(
-        f"\nscan: {duration_s:.0f} s, {cache.n_frames} frames 640x480 H.264 (a keyframe every {gop:.0f} frames); clip = 16 frames stride 2 at 128x128 + 1 s audio"
+        f"\nscan: {duration_s:.0f} s, {cache.n_frames} frames 640x480 H.264 (a keyframe every {gop:.0f} frames); "
+        "clip = 16 frames stride 2 at 128x128 + 1 s audio"
     )
     print(f"{'path':<34} {'clips':>6} {'seconds':>8} {'clips/s':>9}")
     print(f"{'PyAV seek + decode per clip':<34} {n_clips:>6} {t_direct:>8.2f} {direct_rate:>9.1f}")
     print(f"{'frame cache (memmap) sampler':<34} {n_clips * repeats:>6} {t_cached:>8.2f} {cached_rate:>9.1f}")
     speedup = cached_rate / direct_rate
     print(
-        f"speed-up {speedup:.0f}x (goal >= 20x: {'met' if speedup >= 20 else 'NOT met'}); max |difference| frames {max_frame_diff:.4f}, audio {max_audio_diff:.2e}"
+        f"speed-up {speedup:.0f}x (goal >= 20x: {'met' if speedup >= 20 else 'NOT met'}); "
+        f"max |difference| frames {max_frame_diff:.4f}, audio {max_audio_diff:.2e}"
     )
 
     # --- is loading ever the bottleneck of a CPU training step?
@@ -176,7 +178,9 @@ def main() -> None:
         step_s.append(time.perf_counter() - t0)
     load, step = float(np.median(load_s)), float(np.median(step_s))
     print(
-        f"\nbatch of {args.batch} clips (8 frames 64x64 + audio): load {load * 1000:.1f} ms vs video_r2plus1d/small train step {step * 1000:.0f} ms (1 thread): loading is {100 * load / step:.1f}% of a step"
+        f"\nbatch of {args.batch} clips (8 frames 64x64 + audio): load {load * 1000:.1f} ms "
+        f"vs video_r2plus1d/small train step {step * 1000:.0f} ms (1 thread): "
+        f"loading is {100 * load / step:.1f}% of a step"
     )
 
     write_json(

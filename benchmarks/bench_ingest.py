@@ -198,14 +198,16 @@ def main() -> None:
         },
     ]
     print(
-        f"\nscan: {duration_s:.0f} s, {scan.n_frames} frames at {scan.fps:g} fps, {args.width}x{args.height}; CPUs {os.cpu_count()}, load {load_before:.1f}"
+        f"\nscan: {duration_s:.0f} s, {scan.n_frames} frames at {scan.fps:g} fps, {args.width}x{args.height}; "
+        f"CPUs {os.cpu_count()}, load {load_before:.1f}"
     )
     print(f"{'stage':<42} {'seconds':>8} {'frames/s':>9} {'x real time':>12}")
     for r in rows:
         print(f"{r['stage']:<42} {r['seconds']:>8.1f} {r['frames_per_s']:>9.0f} {r['x_real_time']:>12.2f}")
     iou = roi_iou(scan.roi, truth_roi)
     print(
-        f"sector ROI detected {scan.roi}, true {truth_roi}, IoU {iou:.3f}; goal: ingest + cache faster than real time -> {'met' if total < duration_s else 'NOT met'}"
+        f"sector ROI detected {scan.roi}, true {truth_roi}, IoU {iou:.3f}; "
+        f"goal: ingest + cache faster than real time -> {'met' if total < duration_s else 'NOT met'}"
     )
     write_json(
         args.out,

@@ -312,7 +312,8 @@ def main() -> None:
 
     rows = [step_throughput(r, args.config, args.batch_size, steps, warmup, args.seed) for r in args.recipes]
     print_rows(
-        f"Pretraining step throughput ({args.config} config, synthetic batches, {args.threads} thread(s), {steps} timed steps)",
+        f"Pretraining step throughput ({args.config} config, synthetic batches, "
+        f"{args.threads} thread(s), {steps} timed steps)",
         rows,
     )
     loc = (

@@ -68,7 +68,9 @@ def main() -> None:
     res = json.loads((out / "results.json").read_text())
     paper = res["meta"]["paper_accuracy"]
     print(
-        f"\nvoice_label on {res['meta']['benchmark']} ({res['meta']['n_samples']} samples, {res['meta']['n_patients']} patients, {res['meta']['cv']['scheme']} x{res['meta']['cv']['k']}), config {args.config}"
+        f"\nvoice_label on {res['meta']['benchmark']} ({res['meta']['n_samples']} samples, "
+        f"{res['meta']['n_patients']} patients, {res['meta']['cv']['scheme']} x{res['meta']['cv']['k']}), "
+        f"config {args.config}"
     )
     print(f"{'variant':<18}{'acc':>7}{'P':>7}{'R':>7}{'F1':>7}{'boot acc':>16}{'paper':>7}{'train/s':>9}{'infer/s':>9}")
     for r in res["rows"]:
@@ -77,7 +79,9 @@ def main() -> None:
             continue
         p = paper.get(r["variant"])
         print(
-            f"{r['variant']:<18}{r['accuracy']:7.3f}{r['precision']:7.3f}{r['recall']:7.3f}{r['f1']:7.3f}{r['boot_mean']:9.3f} ± {r['boot_std']:.3f}{(f'{p:7.2f}' if p is not None else '      –')}{r['train_samples_per_s']:9.1f}{r['inference_clips_per_s']:9.1f}"
+            f"{r['variant']:<18}{r['accuracy']:7.3f}{r['precision']:7.3f}{r['recall']:7.3f}{r['f1']:7.3f}"
+            f"{r['boot_mean']:9.3f} ± {r['boot_std']:.3f}{(f'{p:7.2f}' if p is not None else '      –')}"
+            f"{r['train_samples_per_s']:9.1f}{r['inference_clips_per_s']:9.1f}"
         )
     from sonotell.eval.report import ordering_sentence
 

@@ -297,7 +297,8 @@ def _check_feasible(ray, spec: EngineSpec) -> None:
     if nodes and not any(r.get("CPU", 0) >= spec.cpus_per_task and r.get("memory", 0) >= memory for r in nodes):
         biggest = max(nodes, key=lambda r: (r.get("CPU", 0), r.get("memory", 0)))
         raise EngineError(
-            f"no Ray node can take a task asking for {spec.cpus_per_task:g} CPU and {spec.memory_gb_per_task or 0:g} GB "
+            f"no Ray node can take a task asking for {spec.cpus_per_task:g} CPU "
+            f"and {spec.memory_gb_per_task or 0:g} GB "
             f"(largest node: {biggest.get('CPU', 0):g} CPU, {biggest.get('memory', 0) / 2**30:.1f} GB); "
             "lower resources.cpus_per_task / memory_gb_per_task"
         )

@@ -75,7 +75,8 @@ def test_windows_to_turns_cuts_between_window_centres():
 
 def test_windows_to_turns_folds_a_lone_window_into_its_longer_neighbour():
     t = np.array([[0.0, 1.0], [0.25, 1.25], [0.5, 1.5], [0.75, 1.75], [1.0, 2.0]])
-    # centres 0.5 .. 1.5; window 2 alone owns 0.875-1.125 (0.25 s < 0.3 s): it joins the longer neighbour (the first run, 0.875 s)
+    # centres 0.5 .. 1.5; window 2 alone owns 0.875-1.125 (0.25 s < 0.3 s): it joins the longer
+    # neighbour (the first run, 0.875 s)
     assert windows_to_turns(t, [0, 0, 1, 0, 0], (0.0, 2.0), min_turn_s=0.3) == [(0.0, 2.0, 0)]
     # a 0.5 s run of speaker 1 stays a turn
     assert windows_to_turns(t, [0, 0, 1, 1, 0], (0.0, 2.0), min_turn_s=0.3) == [
@@ -93,7 +94,8 @@ def test_dominant_speaker_rejects_the_minority_voice():
     mask, centroid = dominant_speaker(emb, other_below=0.1)
     assert mask.tolist() == [True] * 8 + [False] * 2
     assert float(centroid @ a) > 0.99
-    # started from an enrolled voice, the centroid stays on the main voice (the threshold is relative to the median window)
+    # started from an enrolled voice, the centroid stays on the main voice (the threshold is
+    # relative to the median window)
     mask2, _ = dominant_speaker(emb, other_below=0.1, initial=b)
     assert mask2.tolist() == mask.tolist()
 

@@ -98,7 +98,12 @@ if __name__ == "__main__":
     dl = DataLoader(TensorDataset(x, y), batch_size=8)
     res = fit(Classify(nn.Linear(4, 2), recipe="toy"), dl, out_dir=sys.argv[1], max_epochs=2, devices=2, strategy="ddp")
     import torch.distributed as dist
-    print("WORLD", dist.get_world_size() if dist.is_initialized() else 1, "STEPS", torch.load(res.last_checkpoint, weights_only=False)["global_step"])
+    print(
+        "WORLD",
+        dist.get_world_size() if dist.is_initialized() else 1,
+        "STEPS",
+        torch.load(res.last_checkpoint, weights_only=False)["global_step"],
+    )
 """
 
 

@@ -97,7 +97,8 @@ def build_benchmark(
         old = json.loads(stamp_path.read_text())
         if old != json.loads(json.dumps(stamp)):
             raise ConfigError(
-                f"{root}: holds a build of {old.get('name')!r} with another config or seed; use a new --out folder or delete it"
+                f"{root}: holds a build of {old.get('name')!r} with another config or seed; "
+                "use a new --out folder or delete it"
             )
     else:
         write_json(stamp_path, stamp)

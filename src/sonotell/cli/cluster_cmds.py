@@ -76,7 +76,10 @@ def register(app: typer.Typer) -> None:
         config: str = typer.Option(
             "small",
             "--config",
-            help="deep_cluster config (paper or small) or a YAML path; its semisup section sets FixMatch (--set semisup.steps=10).",
+            help=(
+                "deep_cluster config (paper or small) or a YAML path; "
+                "its semisup section sets FixMatch (--set semisup.steps=10)."
+            ),
         ),
         override: Overrides = [],  # noqa: B006  (typer reads, never mutates, the default)
         seed: Seed = 0,
@@ -102,7 +105,8 @@ def register(app: typer.Typer) -> None:
             )
         rows = [{"class": c, **v} for c, v in rep["per_class"].items()] + [{"class": "weighted", **rep["weighted"]}]
         print_table(
-            f"{method.value}, {init} init, {fraction:g} labelled ({rep['n_labelled']} frames, {rep['n_unlabelled']} unlabelled)"
+            f"{method.value}, {init} init, {fraction:g} labelled "
+            f"({rep['n_labelled']} frames, {rep['n_unlabelled']} unlabelled)"
             f" - test subjects {', '.join(rep['test_subjects'])}",
             rows,
         )

@@ -19,7 +19,10 @@ from sonotell.cli.ui import (
     seed_everything,
 )
 
-CONFIG_HELP = "Pipeline config: speech (default: Whisper base), speech_light (pocketsphinx), speech_small, speech_paper, baseline, or a YAML path."
+CONFIG_HELP = (
+    "Pipeline config: speech (default: Whisper base), speech_light (pocketsphinx), speech_small, speech_paper, "
+    "baseline, or a YAML path."
+)
 LEXICON_HELP = "Lexicon: lung, eus, abdominal, fetal, or a YAML path."
 
 
@@ -185,7 +188,10 @@ def register(app: typer.Typer) -> None:
             0.5,
             "--tolerance",
             min=0.0,
-            help="An event matches a true one of its label within this many seconds (0.5 and 1.0 are always reported too).",
+            help=(
+                "An event matches a true one of its label within this many seconds "
+                "(0.5 and 1.0 are always reported too)."
+            ),
         ),
         out: Path = typer.Option(
             None, "--out", "-o", help="Write the metrics JSON here (default LABELS_DIR/eval_labels.json)."

@@ -24,7 +24,8 @@ ADDRESS_HELP = "Ray cluster to join (host:port, ray://host:port or auto; default
 WORKERS_HELP = "Scans processed in parallel (local processes, or the CPUs of a Ray instance started here)."
 CONFIG_NAME_HELP = "Config name (paper or small) or a YAML path."
 
-# Options every command spells the same way: `seed: Seed = 0`, `override: Overrides = []`, `config: ConfigName = "small"`.
+# Options every command spells the same way: `seed: Seed = 0`, `override: Overrides = []`,
+# `config: ConfigName = "small"`.
 Seed = Annotated[int, typer.Option("--seed", help=SEED_HELP)]
 Overrides = Annotated[list[str], typer.Option("--set", help=OVERRIDE_HELP)]
 ConfigName = Annotated[str, typer.Option("--config", help=CONFIG_NAME_HELP)]

@@ -220,7 +220,8 @@ def segment_words(segments: Sequence[dict]) -> list[Word]:
     """Ground-truth segments as words, each segment's duration shared evenly by its words.
 
     Example:
-        >>> [(w.text, w.start_s) for w in segment_words([{"text": "a b", "start_s": 1.0, "end_s": 2.0, "speaker": "x"}])]
+        >>> segments = [{"text": "a b", "start_s": 1.0, "end_s": 2.0, "speaker": "x"}]
+        >>> [(w.text, w.start_s) for w in segment_words(segments)]
         [('a', 1.0), ('b', 1.5)]
     """
     out = []

@@ -1,7 +1,9 @@
 """Results tables in the layout of a paper's Table III: one row per variant, Markdown + JSON.
 
 Example:
-    >>> md = results_markdown([{"variant": "image_voice", "accuracy": 0.8, "precision": 0.7, "recall": 0.7, "f1": 0.7, "boot_mean": 0.8, "boot_std": 0.05}], {"image_voice": 0.76})
+    >>> row = {"variant": "image_voice", "accuracy": 0.8, "precision": 0.7, "recall": 0.7, "f1": 0.7}
+    >>> row.update(boot_mean=0.8, boot_std=0.05)
+    >>> md = results_markdown([row], {"image_voice": 0.76})
     >>> "| image_voice |" in md
     True
 """
@@ -23,18 +25,21 @@ def results_markdown(rows: list[dict], paper_accuracy: dict | None = None, title
     lines = [
         f"## {title}",
         "",
-        "| variant | accuracy | precision | recall | F1 | bootstrap accuracy (mean ± std) | paper accuracy | description |",
+        "| variant | accuracy | precision | recall | F1 | bootstrap accuracy (mean ± std) "
+        "| paper accuracy | description |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "accuracy" not in r:
             lines.append(
-                f"| {r['variant']} | – | – | – | – | – | {_f(paper_accuracy.get(r['variant']))} | skipped: {r.get('skipped', '')} |"
+                f"| {r['variant']} | – | – | – | – | – | {_f(paper_accuracy.get(r['variant']))} "
+                f"| skipped: {r.get('skipped', '')} |"
             )
             continue
         lines.append(
             f"| {r['variant']} | {_f(r['accuracy'])} | {_f(r['precision'])} | {_f(r['recall'])} | {_f(r['f1'])} | "
-            f"{_f(r['boot_mean'])} ± {_f(r['boot_std'])} | {_f(paper_accuracy.get(r['variant']))} | {r.get('description', '')} |"
+            f"{_f(r['boot_mean'])} ± {_f(r['boot_std'])} | {_f(paper_accuracy.get(r['variant']))} "
+            f"| {r.get('description', '')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -59,10 +64,15 @@ def ordering_sentence(rows: list[dict], order: tuple[str, ...] = ("image_voice",
 def write_results(out_dir: str | Path, rows: list[dict], per_variant: dict, meta: dict) -> Path:
     """Write ``results.md`` and ``results.json`` (atomically); returns the Markdown path."""
     out_dir = Path(out_dir)
-    title = f"voice_label on {meta.get('benchmark', '?')}: {meta.get('n_samples')} samples, {meta.get('n_patients')} patients, {meta.get('cv', {}).get('scheme')} ({meta.get('cv', {}).get('k')} folds), pooled predictions"
+    title = (
+        f"voice_label on {meta.get('benchmark', '?')}: {meta.get('n_samples')} samples, "
+        f"{meta.get('n_patients')} patients, {meta.get('cv', {}).get('scheme')} "
+        f"({meta.get('cv', {}).get('k')} folds), pooled predictions"
+    )
     parts = [results_markdown(rows, meta.get("paper_accuracy"), title), ordering_sentence(rows), ""]
     parts.append(
-        f"Classes (sample counts): {meta.get('class_counts')}. Paper numbers are for EUS with 5 classes; they are a reference, not the same task."
+        f"Classes (sample counts): {meta.get('class_counts')}. "
+        "Paper numbers are for EUS with 5 classes; they are a reference, not the same task."
     )
     if meta.get("majority_class_accuracy") is not None:
         parts.append(
@@ -71,7 +81,8 @@ def write_results(out_dir: str | Path, rows: list[dict], per_variant: dict, meta
     if meta.get("keyword_encoder"):
         ke = meta["keyword_encoder"]
         parts.append(
-            f"Keyword encoder (stands in for Speech Commands): {len(ke.get('words') or [])} words, held-out-voice accuracy {_f(ke.get('held_out_voice_accuracy'))}."
+            f"Keyword encoder (stands in for Speech Commands): {len(ke.get('words') or [])} words, "
+            f"held-out-voice accuracy {_f(ke.get('held_out_voice_accuracy'))}."
         )
     thr = [r for r in rows if "train_samples_per_s" in r]
     if thr:

@@ -92,7 +92,8 @@ class TwoHeadFixMatchLoss(nn.Module):
         _check_logits(combo_logits_weak, combo_logits_strong, multilabel_logits_strong)
         if combo_logits_weak.shape[1] != self.combinations.shape[0]:
             raise ValueError(
-                f"two-head FixMatch: combination head has {combo_logits_weak.shape[1]} outputs, table has {self.combinations.shape[0]} rows"
+                f"two-head FixMatch: combination head has {combo_logits_weak.shape[1]} outputs, "
+                f"table has {self.combinations.shape[0]} rows"
             )
         with torch.no_grad():
             conf, combo = torch.softmax(combo_logits_weak.detach(), dim=1).max(dim=1)

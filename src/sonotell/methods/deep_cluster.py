@@ -769,7 +769,8 @@ def write_report(rows: list[dict], frames: FrameSet, splits: list[Split], cfg: d
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['prior']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['f1_best_seed']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |"
+        f"| {r['prior']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {r['f1_best_seed']:.3f} "
+        f"| {_fmt(r.get('ap_mean'))} | {r['n_runs']} |"
         for r in summary["clustering"]
     ]
     lines += [
@@ -791,7 +792,8 @@ def write_report(rows: list[dict], frames: FrameSet, splits: list[Split], cfg: d
         "|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['fraction']:g} | {r['init']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {_fmt(r.get('ap_mean'))} | {r['n_runs']} |"
+        f"| {r['fraction']:g} | {r['init']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} "
+        f"| {_fmt(r.get('ap_mean'))} | {r['n_runs']} |"
         for r in summary["semisup"]
     ]
     paired = paired_clustering(rows)
@@ -944,7 +946,8 @@ def run_speech_labels(
         "# Speech-labelled frames as the labelled set",
         "",
         f"{int(lab.sum())} labelled frames; speech labels vs. mask ground truth (weighted): "
-        f"P {agreement['weighted']['precision']:.3f}, R {agreement['weighted']['recall']:.3f}, F1 {agreement['weighted']['f1']:.3f}",
+        f"P {agreement['weighted']['precision']:.3f}, R {agreement['weighted']['recall']:.3f}, "
+        f"F1 {agreement['weighted']['f1']:.3f}",
         "",
         "| class | P | R | F1 | support |",
         "|---|---|---|---|---|",
@@ -961,7 +964,8 @@ def run_speech_labels(
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['labels']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} | {'' if r['ap_mean'] is None else format(r['ap_mean'], '.3f')} |"
+        f"| {r['labels']} | {r['method']} | {r['f1_mean']:.3f} | {r['f1_std']:.3f} "
+        f"| {'' if r['ap_mean'] is None else format(r['ap_mean'], '.3f')} |"
         for r in summary
     ]
     write_text(out_dir / "speech_labels.md", "\n".join(lines) + "\n")

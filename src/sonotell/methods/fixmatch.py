@@ -14,8 +14,14 @@ Example:
     >>> from sonotell.methods.finetune_multilabel import MultiLabelNet, build_encoder
     >>> net = MultiLabelNet(build_encoder({"widths": [4, 8, 8, 8], "blocks": [1, 1, 1, 1]}), n_classes=2)
     >>> task = FixMatchTask(net, variant="one_head", config={"threshold": 0.9})
-    >>> batch = {"labelled": {"image": torch.rand(2, 1, 32, 32), "labels": torch.ones(2, 2), "combination": torch.tensor([-1, -1])},
-    ...          "unlabelled": {"image": torch.rand(4, 1, 32, 32)}}
+    >>> batch = {
+    ...     "labelled": {
+    ...         "image": torch.rand(2, 1, 32, 32),
+    ...         "labels": torch.ones(2, 2),
+    ...         "combination": torch.tensor([-1, -1]),
+    ...     },
+    ...     "unlabelled": {"image": torch.rand(4, 1, 32, 32)},
+    ... }
     >>> sorted(task.step(batch))
     ['loss', 'loss_supervised', 'loss_unlabelled', 'mask_rate']
 """

@@ -304,7 +304,8 @@ def pretrain(
 
     ``scan_ids`` restricts pretraining to some scans (e.g. to keep a downstream test fold
     out). The text branch reads the benchmark's narration, or with ``data.transcripts=DIR``
-    the words the speech pipeline recognised (``sonotell label`` output, ``<scan_id>.json``); validation clips come from held-out subjects. An ``encoder.pt`` already written
+    the words the speech pipeline recognised (``sonotell label`` output, ``<scan_id>.json``);
+    validation clips come from held-out subjects. An ``encoder.pt`` already written
     with the same config is returned as it is (a finished run is not repeated); an
     interrupted run resumes from ``out_dir/checkpoints/last.ckpt``.
     """
@@ -353,7 +354,8 @@ def pretrain(
     if model_cfg.get("audio_source", "waveform") == "keywords" and not transcript_dir:
         # the benchmark's narration is the script the speech was made from: not what a pipeline hears
         raise ConfigError(
-            "model.audio_source=keywords reads what the speech pipeline spotted: set data.transcripts=<sonotell label folder> (and data.transcript_units=terms)"
+            "model.audio_source=keywords reads what the speech pipeline spotted: "
+            "set data.transcripts=<sonotell label folder> (and data.transcript_units=terms)"
         )
     if model_cfg.get("text") is not None and model_cfg.get("use_text", True):
         from sonotell.models.text import build_vocabulary
@@ -369,7 +371,8 @@ def pretrain(
     train_ds = make_dataset(bench, train_ids, data_cfg, cache, progress, words)
     val_ds = make_dataset(bench, val_ids, data_cfg, cache, progress, words) if val_ids else None
     if train_cfg.get("speech_clips_only"):
-        # Keyword training learns only from windows with a spotted term; the others cost a forward pass and teach nothing.
+        # Keyword training learns only from windows with a spotted term; the others cost a forward
+        # pass and teach nothing.
         train_ds.items = [(sid, t) for sid, t in train_ds.items if train_ds.samplers[sid].text(t).strip()]
         log.info("%d training clips hold speech (train.speech_clips_only)", len(train_ds.items))
     if (model_cfg.get("keywords") or {}).get("negatives_from") == "scan":
@@ -510,6 +513,7 @@ def _check_resumable(out_dir: Path, cfg: dict) -> None:
         if old != stamp:
             changed = sorted(k for k in stamp_keys if old.get(k) != stamp.get(k))
             raise ConfigError(
-                f"{out_dir}: holds checkpoints of another pretraining run (differs in {', '.join(changed)}); use another --out or delete it"
+                f"{out_dir}: holds checkpoints of another pretraining run (differs in {', '.join(changed)}); "
+                "use another --out or delete it"
             )
     write_json(path, stamp)

@@ -696,7 +696,10 @@ def gradcam_examples(
                 "predicted": samples.classes[pred],
                 "map": heat.numpy(),
             }
-            title = f"img {samples.classes[samples.label[j]]} | voice {samples.classes[samples.label[v]]} -> {samples.classes[pred]}"
+            title = (
+                f"img {samples.classes[samples.label[j]]} | voice {samples.classes[samples.label[v]]} "
+                f"-> {samples.classes[pred]}"
+            )
             paths.append(
                 save_overlay(
                     out_dir / f"{samples.scan_id[j]}_{samples.time_s[j]:.2f}s_{kind}.png",

@@ -82,8 +82,8 @@ class ShowFromTell(nn.Module):
             batch's ``scan_text``); ``augment``: random crop-and-resize + contrast jitter of each
             training clip; ``map``: ``score`` (the term's per-position score) or
             ``contrast`` (its per-position log-softmax over all terms: where this organ rather than
-            another is said to be; changeable after training, ``model.keyword_map``); its two terms are weighted by ``alpha`` (correspondence)
-            and ``beta`` (InfoNCE over terms).
+            another is said to be; changeable after training, ``model.keyword_map``); its two terms
+            are weighted by ``alpha`` (correspondence) and ``beta`` (InfoNCE over terms).
     """
 
     def __init__(
@@ -190,7 +190,8 @@ class ShowFromTell(nn.Module):
         speech = torch.as_tensor(speech, dtype=torch.float32)
         if speech.ndim != 2 or speech.shape[1] != len(self.terms):
             raise ValueError(
-                f"keyword speech input must be window transcripts or (B, {len(self.terms)}) term weights, got shape {tuple(speech.shape)}"
+                f"keyword speech input must be window transcripts or (B, {len(self.terms)}) term weights, "
+                f"got shape {tuple(speech.shape)}"
             )
         return speech
 
@@ -201,7 +202,10 @@ class ShowFromTell(nn.Module):
         return self.video(frames)
 
     def encode_audio(self, wav: torch.Tensor) -> torch.Tensor:
-        """(B, S) waveform (or spectrogram) -> (B, D_audio); keyword input: window transcripts -> mean term embedding."""
+        """(B, S) waveform (or spectrogram) -> (B, D_audio).
+
+        Keyword input: window transcripts -> mean term embedding.
+        """
         self._need("audio")
         if self.audio_source == "keywords":
             w = self.said_terms(wav)
@@ -289,7 +293,8 @@ class ShowFromTell(nn.Module):
             if self.negatives_from == "scan":
                 if "scan_text" not in batch:
                     raise ConfigError(
-                        "keywords.negatives_from=scan needs the batch's scan_text (the spotted terms of each clip's scan)"
+                        "keywords.negatives_from=scan needs the batch's scan_text "
+                        "(the spotted terms of each clip's scan)"
                     )
                 allowed = ~self.terms(list(batch["scan_text"]))
             scores = smooth_max(self.term_maps(vmap), **self.term_pool)

