@@ -19,5 +19,6 @@ fi
 .venv/bin/pip install -q --no-deps label-studio-sdk==2.1.2 xmljson==0.2.1 jsf==0.11.2 Faker==40.63.0 smart_open==9.0.2 \
   wrapt==2.5.2 rstr==3.2.2 lxml==6.1.3 PyJWT==2.13.0 appdirs==1.4.4
 .venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check -q src tests benchmarks
 # loadgroup: the Ray tests (xdist_group "ray") share one worker, so one Ray instance starts.
 .venv/bin/python -m pytest -n 2 --dist loadgroup -q "$@"
