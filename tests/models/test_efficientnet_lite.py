@@ -111,11 +111,10 @@ def test_checkpoint_of_the_other_encoder_names_both(tmp_path):
 def test_every_ssl_recipe_takes_the_imagenet_branch_by_config(recipe):
     from sonotell.methods.downstream import encode, model_for_recipe, recipe_config
 
-    extra = {
-        "dual": ["model.image.pretrained=false"],
-        "show_from_tell": ["model.text.vocabulary=[<pad>, <unk>, b-lines]"],
-    }
+    extra = {"dual": ["model.image.pretrained=false"]}
     cfg = recipe_config(recipe, "imagenet", ["model.video.pretrained=false", *extra.get(recipe, [])])
+    if recipe == "show_from_tell":  # the runner builds the text vocabulary from the benchmark's words
+        cfg["model"]["text"]["vocabulary"] = ["<pad>", "<unk>", "b-lines"]
     model = model_for_recipe(recipe, cfg).eval()
     assert any(type(m).__name__ == "VideoFrameEncoder" for m in model.modules())
     with torch.no_grad():
