@@ -335,6 +335,27 @@ def summarise(per_scan: list[dict]) -> dict:
     return out
 
 
+def read_scan_labels(labels_dir, scan_id: str) -> tuple[dict, object] | None:
+    """A scan's ``<scan_id>.json`` with ``frame_labels`` from its CSV, and the CSV as a DataFrame (None if absent).
+
+    None when the scan has no label file: the scorers skip (or list) such scans.
+    """
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    json_path = Path(labels_dir) / f"{scan_id}.json"
+    if not json_path.exists():
+        return None
+    pred = json.loads(json_path.read_text())
+    csv_path = Path(labels_dir) / f"{scan_id}.labels.csv"
+    frames = pd.read_csv(csv_path, keep_default_na=False) if csv_path.exists() else None
+    if frames is not None:
+        pred["frame_labels"] = list(frames["label"].astype(str))
+    return pred, frames
+
+
 def evaluate_labels_dir(
     labels_dir,
     benchmark,
@@ -348,12 +369,6 @@ def evaluate_labels_dir(
 
     Returns (pooled summary, per-scan rows). Scans without a label file are skipped.
     """
-    import json
-    from pathlib import Path
-
-    import pandas as pd
-
-    labels_dir = Path(labels_dir)
     resolve = lexicon.resolve_label if lexicon is not None else None
     table = getattr(benchmark, "table", None)
     voices = dict(zip(table["scan_id"], table["voice"])) if table is not None and "voice" in table else {}
@@ -361,13 +376,10 @@ def evaluate_labels_dir(
     for scan in benchmark.scans:
         if scan_ids is not None and scan.scan_id not in scan_ids:
             continue
-        json_path = labels_dir / f"{scan.scan_id}.json"
-        if not json_path.exists():
+        read = read_scan_labels(labels_dir, scan.scan_id)
+        if read is None:
             continue
-        pred = json.loads(json_path.read_text())
-        csv_path = labels_dir / f"{scan.scan_id}.labels.csv"
-        if csv_path.exists():
-            pred["frame_labels"] = list(pd.read_csv(csv_path, keep_default_na=False)["label"].astype(str))
+        pred = read[0]
         truth = benchmark.truth(scan.scan_id)
         if voices.get(scan.scan_id):
             truth = {**truth, "voice": voices[scan.scan_id]}
@@ -393,21 +405,12 @@ def evaluate_labels_against(
     ``truths`` maps scan id -> ``{"events": [...], "fps": ..., "n_frames": ...}``; scans without a label file are
     skipped.
     """
-    import json
-    from pathlib import Path
-
-    import pandas as pd
-
-    labels_dir = Path(labels_dir)
     per_scan = []
     for scan_id, truth in truths.items():
-        json_path = labels_dir / f"{scan_id}.json"
-        if not json_path.exists():
+        read = read_scan_labels(labels_dir, scan_id)
+        if read is None:
             continue
-        pred = json.loads(json_path.read_text())
-        csv_path = labels_dir / f"{scan_id}.labels.csv"
-        if csv_path.exists():
-            pred["frame_labels"] = list(pd.read_csv(csv_path, keep_default_na=False)["label"].astype(str))
+        pred = read[0]
         per_scan.append(
             evaluate_scan(
                 pred,
@@ -487,25 +490,16 @@ def evaluate_labels_events(
     Frame accuracy uses each label CSV's own frame times. Scans of the truth file without a label
     file are listed in ``summary["scans_without_labels"]`` and not scored.
     """
-    import json
-    from pathlib import Path
-
-    import pandas as pd
-
-    labels_dir = Path(labels_dir)
     resolve = lexicon.resolve_label if lexicon is not None else None
     per_scan, missing = [], []
     for scan_id, events in read_truth_events(truth_path).items():
-        json_path = labels_dir / f"{scan_id}.json"
-        if not json_path.exists():
+        read = read_scan_labels(labels_dir, scan_id)
+        if read is None:
             missing.append(scan_id)
             continue
-        pred = json.loads(json_path.read_text())
+        pred, frames = read
         fps = n_frames = None
-        csv_path = labels_dir / f"{scan_id}.labels.csv"
-        if csv_path.exists():
-            frames = pd.read_csv(csv_path, keep_default_na=False)
-            pred["frame_labels"] = list(frames["label"].astype(str))
+        if frames is not None:
             n_frames = len(frames)
             if n_frames > 1:
                 fps = 1.0 / float(frames["time_s"].iloc[1] - frames["time_s"].iloc[0])
