@@ -32,6 +32,7 @@ def test_tables_wrap_long_paths_instead_of_cutting_them(monkeypatch):
 
 
 def test_cli_choices_are_the_library_names():
+    from sonotell.engine import ENGINES
     from sonotell.methods import EXPERIMENTS
     from sonotell.methods.deep_cluster import PRIORS, SEMISUP_METHODS
     from sonotell.methods.pretrain import RECIPES
@@ -40,3 +41,4 @@ def test_cli_choices_are_the_library_names():
     assert {e.value for e in ui.Experiment} == set(EXPERIMENTS)
     assert [m.value for m in ui.SemisupMethod] == list(SEMISUP_METHODS)
     assert [p.value for p in ui.Prior] == list(PRIORS)
+    assert [e.value for e in ui.EngineName] == list(ENGINES)

@@ -73,3 +73,31 @@ def test_whisper_default_hears_a_negated_term_in_two_seconds_of_speech():
     result = pipe.process_audio(wav, speech.sample_rate_hz)
     assert [(e.label, e.negated) for e in result.events] == [("effusion", True)]
     assert pipe.backend.model_path.endswith("whisper-base")
+
+
+WORDS_UNDER_THREADS = """
+import json, numpy as np
+from sonotell.bench.tts import EspeakTTS
+from sonotell.speech.transcribe import create_backend
+speech = EspeakTTS().synthesize("down the gallbladder, take a look at the liver")
+backend = create_backend({"name": "faster_whisper", "cpu_threads": 2})
+print(json.dumps([(w.text, w.start_s, w.end_s, w.confidence) for w in backend.transcribe(speech.audio, 16000)]))
+"""
+
+
+@needs_weights
+def test_whisper_words_do_not_depend_on_the_process_thread_settings():
+    # Ray starts its workers with OMP_NUM_THREADS=1, a local pool inherits the user's: the same audio gave
+    # other confidences (and once another word) on the two engines until the features ran on one BLAS thread.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+        run = subprocess.run([sys.executable, "-c", WORDS_UNDER_THREADS], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-2000:]
+        outs.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    assert outs[0] and outs[0] == outs[1]

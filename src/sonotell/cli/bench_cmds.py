@@ -13,6 +13,7 @@ from sonotell.cli.ui import (
     OVERRIDE_HELP,
     SEED_HELP,
     WORKERS_HELP,
+    EngineName,
     console,
     guarded_output,
     path_option,
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
             [], "--set", help=OVERRIDE_HELP + " E.g. --set subjects=2 --set audio.snr_db=[5,5]."
         ),
         seed: int = typer.Option(None, "--seed", help=SEED_HELP + " Default: the config's seed."),
-        engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+        engine: EngineName = typer.Option(EngineName.local, "--engine", help=ENGINE_HELP),
         address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
         workers: int = typer.Option(1, "--workers", "-w", min=1, help=WORKERS_HELP),
     ) -> None:
@@ -62,7 +63,7 @@ def register(app: typer.Typer) -> None:
                 overrides=override,
                 seed=seed,
                 progress=progress,
-                engine=EngineSpec(engine, workers=workers, address=address),
+                engine=EngineSpec(engine.value, workers=workers, address=address),
             )
         bench = load_benchmark(root)
         table = bench.table

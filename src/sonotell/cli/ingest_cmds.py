@@ -11,6 +11,7 @@ from sonotell.cli.ui import (
     ENGINE_HELP,
     SEED_HELP,
     WORKERS_HELP,
+    EngineName,
     console,
     print_table,
     progress_bar,
@@ -51,7 +52,7 @@ def register(app: typer.Typer) -> None:
         max_mismatch: float = typer.Option(
             0.5, "--max-mismatch", help="Largest allowed audio/video duration difference, as a fraction of the video."
         ),
-        engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+        engine: EngineName = typer.Option(EngineName.local, "--engine", help=ENGINE_HELP),
         address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
         workers: int = typer.Option(2, "--workers", "-j", help=WORKERS_HELP),
         task_cpus: float = typer.Option(1.0, "--task-cpus", help="CPUs Ray reserves per task."),
@@ -86,7 +87,7 @@ def register(app: typer.Typer) -> None:
             detect_crop=crop, crop=CropParams(), max_duration_mismatch=max_mismatch, video_only=video_only
         )
         spec = EngineSpec(
-            engine, workers=workers, address=address, cpus_per_task=task_cpus, memory_gb_per_task=task_memory_gb
+            engine.value, workers=workers, address=address, cpus_per_task=task_cpus, memory_gb_per_task=task_memory_gb
         )
         refuse_overwriting_inputs([cache], [folder, metadata])
         with open_engine(spec), output_lock(out):  # one Ray connection for the probes and the caches

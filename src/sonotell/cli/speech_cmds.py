@@ -12,6 +12,9 @@ from sonotell.cli.ui import (
     OVERRIDE_HELP,
     SEED_HELP,
     WORKERS_HELP,
+    EngineName,
+    Truth,
+    VoiceSplit,
     console,
     path_option,
     print_table,
@@ -45,7 +48,7 @@ def register(app: typer.Typer) -> None:
         config: str = typer.Option("speech", "--config", help=CONFIG_HELP),
         override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
         workers: int = typer.Option(1, "--workers", "-w", min=1, help=WORKERS_HELP),
-        engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+        engine: EngineName = typer.Option(EngineName.local, "--engine", help=ENGINE_HELP),
         address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
         enrol: Path = typer.Option(
             None, "--enrol", help="A clinician voice sample (wav): keep the speaker who sounds like it."
@@ -88,7 +91,7 @@ def register(app: typer.Typer) -> None:
         refuse_overwriting_inputs([out, out / "summary.csv", out / "summary.json", *names], inputs)
         with output_lock(out):
             check_run_fingerprint(out, recipe_fingerprint(cfg, lex), overwrite=overwrite, what="sonotell label")
-            spec = EngineSpec(engine, workers=workers, address=address)
+            spec = EngineSpec(engine.value, workers=workers, address=address)
             with progress_bar("label") as progress:
                 summary_path = label_scans(
                     scans, out, config=cfg, lexicon=lexicon, engine=spec, resume=resume, progress=progress
@@ -169,8 +172,8 @@ def register(app: typer.Typer) -> None:
             ..., help="Output folder of `sonotell label` (or of `sonotell review export`)."
         ),
         benchmark: Path = typer.Option(None, "--benchmark", "-b", help="A benchmark folder with the truth."),
-        truth: str = typer.Option(
-            "benchmark",
+        truth: Truth = typer.Option(
+            Truth.benchmark,
             "--truth",
             help="benchmark: a benchmark's truth (--benchmark) or a truth CSV (--events); "
             "reviewed: the scans marked reviewed in `sonotell review`.",
@@ -183,7 +186,7 @@ def register(app: typer.Typer) -> None:
         lexicon: str = typer.Option(
             None, "--lexicon", "-l", help="Lexicon used to map the truth's label names (default: none)."
         ),
-        split: str = typer.Option("test", "--split", help="Benchmark voice split to score: test, train or all."),
+        split: VoiceSplit = typer.Option(VoiceSplit.test, "--split", help="Benchmark voice split to score."),
         tolerance: float = typer.Option(
             0.5,
             "--tolerance",
@@ -205,7 +208,8 @@ def register(app: typer.Typer) -> None:
         from sonotell.files import refuse_overwriting_inputs, write_json
         from sonotell.speech.lexicon import load_lexicon
 
-        if truth == "reviewed":
+        split = split.value
+        if truth is Truth.reviewed:
             from sonotell.eval.labels import evaluate_labels_against
             from sonotell.review.store import LabelsFolder, reviewed_truth
 
@@ -221,14 +225,10 @@ def register(app: typer.Typer) -> None:
             write_json(out, {"summary": summary, "per_scan": scans})
             console.print(f"wrote {out}")
             return
-        if truth != "benchmark":
-            raise typer.BadParameter(f"must be benchmark or reviewed, not {truth!r}", param_hint="--truth")
         if (benchmark is None) == (events is None):
             raise typer.BadParameter(
                 "give either --benchmark DIR or --events FILE.csv", param_hint="--benchmark/--events"
             )
-        if split not in ("test", "train", "all"):
-            raise typer.BadParameter(f"must be test, train or all, not {split!r}", param_hint="--split")
         lex = load_lexicon(lexicon) if lexicon else None
         if events is not None:
             summary, per_scan = evaluate_labels_events(labels_dir, events, lexicon=lex, tolerance_s=tolerance)

@@ -63,6 +63,28 @@ class Prior(str, Enum):
     negative_entropy = "negative_entropy"
 
 
+class EngineName(str, Enum):
+    """Batch engines (``sonotell.engine.ENGINES``)."""
+
+    local = "local"
+    ray = "ray"
+
+
+class VoiceSplit(str, Enum):
+    """Which of a benchmark's voices ``eval labels`` scores."""
+
+    test = "test"
+    train = "train"
+    all = "all"
+
+
+class Truth(str, Enum):
+    """What ``eval labels`` scores against."""
+
+    benchmark = "benchmark"
+    reviewed = "reviewed"
+
+
 @contextlib.contextmanager
 def progress_bar(description: str) -> Iterator:
     """A rich progress bar exposed as a ``Progress`` callback ``(done, total, message)``."""

@@ -315,7 +315,15 @@ class FasterWhisperBackend:
         self.seed = seed
 
     def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> list[Word]:
+        from threadpoolctl import threadpool_limits
+
         _seed_ctranslate2(self.seed)
+        # One BLAS thread for the log-mel features: OpenBLAS sums in another order with more threads, and engines
+        # differ in threads (Ray sets OMP_NUM_THREADS=1 per task), so the same audio gave other words on Ray.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._decode(audio)
+
+    def _decode(self, audio: np.ndarray) -> list[Word]:
         segments, _ = self.model.transcribe(
             audio.astype(np.float32),
             language=self.language,
