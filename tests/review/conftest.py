@@ -11,7 +11,8 @@ import pytest
 from sonotell.io.audio import save_audio
 from sonotell.io.manifest import write_manifest
 from sonotell.speech.align import align_events
-from sonotell.speech.pipeline import SpeechResult, recipe_fingerprint, write_scan_labels
+from sonotell.speech.batch import write_scan_labels
+from sonotell.speech.pipeline import SpeechResult, recipe_fingerprint
 from sonotell.types import Scan, TermEvent, Word
 
 FPS = 10

@@ -10,7 +10,7 @@ from sonotell.io.audio import save_audio
 from sonotell.io.cache import FrameCache
 from sonotell.io.ingest import ingest
 from sonotell.io.manifest import read_manifest, scan_id_problem
-from sonotell.speech.pipeline import labels_paths
+from sonotell.speech.batch import labels_paths
 from sonotell.types import Scan
 from tests.conftest import write_video
 

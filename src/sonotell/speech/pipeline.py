@@ -552,16 +552,3 @@ def _variable_frame_times(scan: Scan):
         return variable_frame_times(scan.video_path)
     except InputError:  # the labels need only fps and n_frames; a video problem is ingest's to report
         return None
-
-
-# -- many scans: moved to ``sonotell.speech.batch`` (old imports keep working) ----------
-
-_MOVED_TO_BATCH = ("LABELS_CSV_COLUMNS", "labels_paths", "write_scan_labels", "is_done", "label_scans")
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_BATCH:  # lazy: batch imports this module
-        from sonotell.speech import batch
-
-        return getattr(batch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
