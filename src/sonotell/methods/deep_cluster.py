@@ -268,6 +268,43 @@ def _ap_from_cluster_checkpoint(frames: FrameSet, split: Split, run_dir: Path, c
     return {"ap": weighted_average_precision(frames.labels[split.test], scores)}
 
 
+def semisup_model(
+    method: str,
+    labelled_labels: np.ndarray,
+    encoder_cfg: dict | None,
+    n_classes: int,
+    semi_cfg: dict,
+    seed: int,
+    init_path: str | Path | None = None,
+    init_name: str | None = None,
+):
+    """The network and task of one multi-label run (supervised / FixMatch one-head / two-head).
+
+    Two-head's label combinations come from the labelled frames' labels; ``init_path`` is an encoder
+    checkpoint (a mismatching encoder is named, with ``init_name``). Returns
+    ``(net, task, combinations, combination_ids)``, the last two None unless two-head.
+    """
+    from sonotell.methods.finetune_multilabel import FinetuneTask, MultiLabelNet, encoder_state_from
+    from sonotell.methods.fixmatch import FixMatchTask
+    from sonotell.train.checkpoint import load_state_checked
+
+    combos = combo_ids = None
+    if method == "two_head":
+        combos = cluster_match.frequent_combinations(labelled_labels, int(semi_cfg.get("min_combination_count", 1)))
+        combo_ids = cluster_match.combination_index(labelled_labels, combos)
+    net = MultiLabelNet(build_encoder(encoder_cfg), n_classes, 0 if combos is None else len(combos))
+    if init_path is not None:
+        load_state_checked(net.encoder, encoder_state_from(init_path), init_path, init_name or str(init_path))
+    optimizer = semi_cfg.get("optimizer")
+    if method == "supervised":
+        task = FinetuneTask(net, optimizer, config=semi_cfg, seed=seed)
+    else:
+        task = FixMatchTask(
+            net, method, None if combos is None else torch.from_numpy(combos), optimizer, semi_cfg, seed
+        )
+    return net, task, combos, combo_ids
+
+
 def train_and_evaluate(
     frames: FrameSet,
     split: Split,
@@ -290,40 +327,21 @@ def train_and_evaluate(
     from dataclasses import replace
 
     from sonotell.methods.finetune_multilabel import (
-        FinetuneTask,
-        MultiLabelNet,
-        encoder_state_from,
         predict_scores,
         train_multilabel,
     )
-    from sonotell.methods.fixmatch import FixMatchTask
     from sonotell.seeding import seed_everything
 
     seed_everything(seed)
     torch.manual_seed(seed)
     train_frames = frames if train_labels is None else replace(frames, labels=np.asarray(train_labels, np.float32))
-    combos, combo_ids = None, None
-    if method == "two_head":
-        combos = cluster_match.frequent_combinations(
-            train_frames.labels[labelled], int(semi_cfg.get("min_combination_count", 1))
-        )
-        if len(combos) < 2:
-            log.warning("%s: one label combination only; the two-head run is skipped", run_dir)
-            return {"skipped": "one label combination"}
-        combo_ids = cluster_match.combination_index(train_frames.labels[labelled], combos)
-    net = MultiLabelNet(build_encoder(cfg.get("encoder")), len(frames.classes), 0 if combos is None else len(combos))
-    if init != "random":
-        from sonotell.train.checkpoint import load_state_checked
-
-        path = init_ckpt if init == "cluster" else init
-        load_state_checked(net.encoder, encoder_state_from(path), path, init)  # names both encoders on a mismatch
-    task = (
-        FinetuneTask(net, semi_cfg.get("optimizer"), config=semi_cfg, seed=seed)
-        if method == "supervised"
-        else FixMatchTask(
-            net, method, None if combos is None else torch.from_numpy(combos), semi_cfg.get("optimizer"), semi_cfg, seed
-        )
+    path = None if init == "random" else (init_ckpt if init == "cluster" else init)
+    net, task, combos, combo_ids = semisup_model(
+        method, train_frames.labels[labelled], cfg.get("encoder"), len(frames.classes), semi_cfg, seed, path, init
     )
+    if combos is not None and len(combos) < 2:
+        log.warning("%s: one label combination only; the two-head run is skipped", run_dir)
+        return {"skipped": "one label combination"}
     train_multilabel(
         task,
         train_frames,
@@ -430,13 +448,9 @@ def semisup_frames(
     """
     from sonotell.eval.multilabel import evaluate_multilabel
     from sonotell.methods.finetune_multilabel import (
-        FinetuneTask,
-        MultiLabelNet,
-        encoder_state_from,
         predict_scores,
         train_multilabel,
     )
-    from sonotell.methods.fixmatch import FixMatchTask
 
     if method not in SEMISUP_METHODS:
         raise ConfigError(f"method {method!r}: choose {', '.join(SEMISUP_METHODS)}")
@@ -454,19 +468,8 @@ def semisup_frames(
     split = splits[fold]
     labelled = labelled_subset(split.train, fraction, seed)
     pool = np.concatenate([split.pool, np.setdiff1d(split.train, labelled)])
-    combos = combo_ids = None
-    if method == "two_head":
-        combos = cluster_match.frequent_combinations(fs.labels[labelled], int(cfg["min_combination_count"]))
-        combo_ids = cluster_match.combination_index(fs.labels[labelled], combos)
-    net = MultiLabelNet(build_encoder(dc_cfg["encoder"]), len(fs.classes), 0 if combos is None else len(combos))
-    if init != "random":
-        net.encoder.load_state_dict(encoder_state_from(init))
-    task = (
-        FinetuneTask(net, cfg["optimizer"], config=cfg, seed=seed)
-        if method == "supervised"
-        else FixMatchTask(
-            net, method, None if combos is None else torch.from_numpy(combos), cfg["optimizer"], cfg, seed
-        )
+    net, task, _, combo_ids = semisup_model(
+        method, fs.labels[labelled], dc_cfg["encoder"], len(fs.classes), cfg, seed, None if init == "random" else init
     )
     train_multilabel(
         task,
