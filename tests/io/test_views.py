@@ -32,3 +32,15 @@ def test_a_moving_scan_needs_a_larger_jump():
     frames[1::2] += 40  # flicker of 40/255 = 0.157 on every other frame: above threshold, but typical here
     assert view_starts(frames, threshold=0.1, ratio=4.0) == [0]
     assert view_starts(frames[:1], threshold=0.1, ratio=4.0) == [0]
+
+
+def test_a_single_odd_frame_and_a_restarted_loop_are_no_view_change():
+    rng = np.random.default_rng(2)
+    clip = np.concatenate([scene(40 + 8 * k, 1, rng) for k in range(12)])  # a slow pan: 8/255 = 0.03 per frame
+    looped = np.concatenate([clip, clip, clip])  # seams at 12 and 24 jump back by 88/255 = 0.35 to frame 0
+    assert view_starts(looped, threshold=0.1, ratio=4.0) == [0]
+    flash = scene(60, 20, rng)
+    flash[9] = 250  # one white frame: a jump at 9 and back at 10
+    assert view_starts(flash, threshold=0.1, ratio=4.0) == [0]
+    cut = np.concatenate([looped, scene(230, 8, rng)])  # then a new picture that stays: a view from 36
+    assert view_starts(cut, threshold=0.1, ratio=4.0) == [0, 36]

@@ -32,19 +32,35 @@ def frame_differences(frames: np.ndarray) -> np.ndarray:
     return out
 
 
-def view_starts(frames: np.ndarray, *, threshold: float, ratio: float) -> list[int]:
-    """First frame of every view: 0, then each frame whose difference exceeds ``threshold`` and ``ratio`` x median."""
+def view_starts(frames: np.ndarray, *, threshold: float, ratio: float, persist: int = 5) -> list[int]:
+    """First frame of every view: 0, then each frame that starts a new picture.
+
+    A candidate is a frame whose difference exceeds ``threshold`` and ``ratio`` x the median. It starts
+    a view only when the new picture persists (``persist`` frames later it still differs from the frame
+    before the candidate by more than ``threshold``: a single odd frame is no view) and is new (it differs
+    by more than ``threshold`` from every frame of the current view: a cine loop that starts again, or a
+    probe that returns, stays in its view).
+    """
+    x = np.asarray(frames, np.float32)
     d = frame_differences(frames)
     if len(d) < 2:
         return [0]
+    scale = 255.0 if np.asarray(frames).dtype == np.uint8 or x.max(initial=0) > 1.0 else 1.0
     typical = float(np.median(d[1:]))
-    cuts = np.flatnonzero((d > threshold) & (d > ratio * typical))
-    return [0, *(int(i) for i in cuts if i > 0)]
+    starts = [0]
+    for i in np.flatnonzero((d > threshold) & (d > ratio * typical)):
+        later = x[min(int(i) + persist, len(x) - 1)]
+        if np.abs(later - x[i - 1]).mean() / scale <= threshold:
+            continue
+        if (np.abs(x[starts[-1] : i] - x[i][None]).mean(axis=(1, 2)) / scale).min() <= threshold:
+            continue
+        starts.append(int(i))
+    return starts
 
 
-def video_view_starts(path: str | Path, *, size: int, threshold: float, ratio: float) -> list[int]:
+def video_view_starts(path: str | Path, *, size: int, threshold: float, ratio: float, persist: int) -> list[int]:
     """``view_starts`` of a video file (or DICOM cine), decoded at ``size`` x ``size`` greyscale."""
     from sonotell.io.video import iter_frames
 
     frames = np.stack(list(iter_frames(path, (size, size))))
-    return view_starts(frames, threshold=threshold, ratio=ratio)
+    return view_starts(frames, threshold=threshold, ratio=ratio, persist=persist)

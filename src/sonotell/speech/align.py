@@ -56,6 +56,7 @@ class AlignConfig(Section):
     view_change: float = setting("pipelines", "speech", "align", "view_change", gt=0.0, le=1.0)
     view_change_ratio: float = setting("pipelines", "speech", "align", "view_change_ratio", ge=1.0)
     view_size: int = setting("pipelines", "speech", "align", "view_size", ge=4)
+    view_persist: int = setting("pipelines", "speech", "align", "view_persist", ge=1)
 
     @classmethod
     def from_dict(cls, cfg: dict | None = None, **extra):

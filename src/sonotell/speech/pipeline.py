@@ -85,7 +85,11 @@ def scan_view_starts(scan: Scan, cfg: AlignConfig) -> list[int]:
     from sonotell.io.views import video_view_starts
 
     return video_view_starts(
-        scan.video_path, size=cfg.view_size, threshold=cfg.view_change, ratio=cfg.view_change_ratio
+        scan.video_path,
+        size=cfg.view_size,
+        threshold=cfg.view_change,
+        ratio=cfg.view_change_ratio,
+        persist=cfg.view_persist,
     )
 
 
