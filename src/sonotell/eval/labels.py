@@ -525,7 +525,7 @@ def evaluate_labels_events(
         if frames is not None:
             n_frames = len(frames)
             if n_frames > 1:
-                fps = 1.0 / float(frames["time_s"].iloc[1] - frames["time_s"].iloc[0])
+                fps = 1.0 / float(frames.time_s[1] - frames.time_s[0])
         voices = {e["voice"] for e in events if "voice" in e}
         truth = {"scan_id": scan_id, "events": events, **({"voice": voices.pop()} if len(voices) == 1 else {})}
         per_scan.append(
