@@ -263,3 +263,23 @@ def test_region_scope_transcribes_spans_together_and_returns_each_word_to_its_sp
 def test_unknown_asr_scope_is_an_error():
     with pytest.raises(ConfigError, match="transcribe.scope: 'sentence' is not one of span, region"):
         SpeechPipeline(small_config(transcribe={"scope": "sentence"}), "abdominal", backend=ScriptedBackend([]))
+
+
+def test_label_scans_finds_views_for_view_scope_labels(bursts, tmp_path):
+    from sonotell import labels as labels_io
+    from tests.conftest import write_video
+
+    wav, sr, _ = bursts  # the keyword backend hears "liver" in both speech spans (from 0.5 s and from 2.5 s)
+    frames = np.full((40, 32, 32), 30, np.uint8)
+    frames[20:] = 220  # a cut at frame 20 (2.0 s)
+    video = write_video(tmp_path / "v.mp4", frames, fps=10)
+    scan = Scan("s", "p", video, save_audio(tmp_path / "s.wav", wav, sr), fps=10.0, n_frames=40)
+    lexicon = tmp_path / "lex.yaml"
+    lexicon.write_text("name: views\nscope: view\nlabels:\n  liver: [hepatic]\n  spleen: [splenic]\n")
+    cfg = small_config(transcribe={"backend": {"name": "test_keyword"}, "combine": [], "pad_s": 0.1})
+    label_scans([scan], tmp_path / "out", config=cfg, lexicon=str(lexicon))
+    doc = labels_io.read_scan_doc(tmp_path / "out", "s")
+    assert doc["view_starts"] == [0, 20] and doc["label_names"] == ["liver", "spleen"]
+    states = labels_io.read_frames(tmp_path / "out", "s", ["liver", "spleen"])
+    assert (states.state[:, 0] == labels_io.PRESENT).all()  # a mention in each view: each whole view
+    assert (states.state[:, 1] == labels_io.UNKNOWN).all()

@@ -5,7 +5,7 @@ effusion"). A mention holds for the label's *scope* (``Lexicon.scopes``):
 
 * ``moment``: a window ``[start_s - before_s, end_s + after_s]``. Inside the spoken span the weight is
   the event's confidence; it decays linearly to ``edge_weight`` x confidence at the window's edges.
-* ``view``: the whole view the mention falls in (views change at a cut or a large frame difference,
+* ``view``: the whole view(s) shown while the term is said (views change at a cut or a large frame difference,
   ``sonotell.io.views``), at most ``max_view_s`` before its start and after its end; over the view the
   weight is ``edge_weight`` x confidence, and the moment window's weight where that is higher. Without
   view information the view is taken as the ``max_view_s`` bound.
@@ -141,10 +141,11 @@ def align_states(
         w = _moment_weights(e, t, cfg)
         if scopes.get(e.label, "moment") == "view":
             span = (t >= e.start_s - cfg.max_view_s) & (t <= e.end_s + cfg.max_view_s)
-            if views is not None and n:
-                mid = 0.5 * (e.start_s + e.end_s)
-                at = int(np.clip(np.searchsorted(t, mid, side="right") - 1, 0, n - 1))
-                span &= views == views[at]
+            if views is not None and n:  # the views shown while the term was said
+                first, last = (
+                    int(np.clip(np.searchsorted(t, x, side="right") - 1, 0, n - 1)) for x in (e.start_s, e.end_s)
+                )
+                span &= (views >= views[first]) & (views <= views[last])
             w = np.maximum(w, np.where(span, e.confidence * cfg.edge_weight, 0.0))
         target = neg if e.negated else pos
         target[:, k] = np.maximum(target[:, k], w)
