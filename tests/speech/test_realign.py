@@ -107,3 +107,13 @@ def test_labels_upgrade_cli(tmp_path):
     assert r.exit_code != 0 and "holds outputs of another configuration" in str(r.exception or r.output)
     r = CliRunner().invoke(app, ["labels", "upgrade", str(old), "--out", str(old / "s1.labels.csv")])
     assert r.exit_code != 0
+
+
+def test_label_into_a_format_1_folder_points_to_upgrade(tmp_path):
+    from tests.methods.owndata_helpers import make_user_data
+
+    manifest, labels = make_user_data(tmp_path, lexicon="abdominal")  # its labels are format 1
+    r = CliRunner().invoke(app, ["label", str(manifest), "-l", "abdominal", "-o", str(labels)])
+    assert r.exit_code != 0
+    message = str(r.exception)
+    assert "holds labels of format 1" in message and f"sonotell labels upgrade {labels} --out NEW" in message

@@ -69,6 +69,7 @@ def register(app: typer.Typer) -> None:
         from sonotell import labels as labels_io
         from sonotell.config import load_config
         from sonotell.engine import EngineSpec
+        from sonotell.errors import OutputError
         from sonotell.files import check_run_fingerprint, output_lock, refuse_overwriting_inputs
         from sonotell.speech.batch import label_scans
         from sonotell.speech.lexicon import load_lexicon
@@ -90,6 +91,12 @@ def register(app: typer.Typer) -> None:
         inputs += [p for s in scans for p in (s.video_path, s.audio_path)]
         refuse_overwriting_inputs(labels_io.output_names(out, [s.scan_id for s in scans]), inputs)
         with output_lock(out):
+            if not overwrite and out.is_dir() and labels_io.folder_format(out) == 1:
+                raise OutputError(
+                    out,
+                    "holds labels of format 1 (one label per frame): keep them and write format 2 with "
+                    f"`sonotell labels upgrade {out} --out NEW`, or pass --overwrite to label again",
+                )
             check_run_fingerprint(out, recipe_fingerprint(cfg, lex), overwrite=overwrite, what="sonotell label")
             spec = EngineSpec(engine.value, workers=workers, address=address)
             with progress_bar("label") as progress:
