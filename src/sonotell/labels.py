@@ -75,11 +75,15 @@ class FrameStates:
     def __post_init__(self):
         self.frame_index = np.asarray(self.frame_index, int)
         self.time_s = np.asarray(self.time_s, float)
-        self.state = np.asarray(self.state, np.int8).reshape(len(self.frame_index), -1)
+        self.state = np.asarray(self.state, np.int8)
+        if self.state.ndim != 2 or len(self.state) != len(self.frame_index):
+            raise ValueError(f"state must be (N, K) for {len(self.frame_index)} frames, got shape {self.state.shape}")
         self.source = np.asarray(self.source, str)
         if self.confidence is None:
             self.confidence = np.where(self.state == UNKNOWN, 0.0, 1.0).astype(np.float32)
-        self.confidence = np.asarray(self.confidence, np.float32).reshape(self.state.shape)
+        self.confidence = np.asarray(self.confidence, np.float32)
+        if self.confidence.shape != self.state.shape:
+            raise ValueError(f"confidence shape {self.confidence.shape} differs from state shape {self.state.shape}")
         self.label_names = list(self.label_names)
         if self.label_names and len(self.label_names) != self.state.shape[1]:
             raise ValueError(f"{len(self.label_names)} label names for {self.state.shape[1]} state columns")
