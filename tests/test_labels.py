@@ -138,3 +138,13 @@ def test_fuzzed_csv_and_json_give_one_line_errors_and_write_nothing(tmp_path, he
         else:
             assert out is not None
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_frame_states_shapes():
+    assert L.FrameStates.empty([]).state.shape == (0, 0) and L.FrameStates.empty(NAMES).state.shape == (0, 3)
+    with pytest.raises(ValueError, match="state must be"):
+        L.FrameStates(np.arange(2), np.zeros(2), np.zeros(2, np.int8), np.full(2, "speech"))
+    with pytest.raises(ValueError, match="confidence shape"):
+        L.FrameStates(np.arange(2), np.zeros(2), np.zeros((2, 1), np.int8), np.full(2, "speech"), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="not in the label set"):
+        states().reindexed(["B-lines"])
