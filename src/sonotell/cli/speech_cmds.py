@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         inputs += [p for s in scans for p in (s.video_path, s.audio_path)]
         names = [p for s in scans for p in labels_paths(out, s.scan_id)]
         refuse_overwriting_inputs([out, out / "summary.csv", out / "summary.json", *names], inputs)
-        with output_lock(out):
+        with output_lock(out, "sonotell label"):
             check_run_fingerprint(out, recipe_fingerprint(cfg, lex), overwrite=overwrite, what="sonotell label")
             spec = EngineSpec(engine.value, workers=workers, address=address)
             with progress_bar("label") as progress:
