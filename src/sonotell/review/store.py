@@ -423,10 +423,11 @@ def export_reviewed(labels_dir: str | Path, out_dir: str | Path, *, only_reviewe
         raise InputError(
             out_dir, "export folder must not be the labels folder (the pipeline's files are never overwritten)"
         )
+    reviews = {scan_id: folder.review(scan_id) for scan_id in folder.scan_ids}  # a broken one fails before a write
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for k, scan_id in enumerate(folder.scan_ids):
-        review = folder.review(scan_id)
+        review = reviews[scan_id]
         if only_reviewed and not review.get("reviewed"):
             continue
         doc = folder.scan_doc(scan_id)
