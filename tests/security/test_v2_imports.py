@@ -87,7 +87,7 @@ def test_unparseable_exports_are_one_line_and_write_nothing(labels_dir, tmp_path
     before = snapshot(labels_dir)
     path = tmp_path / "export.json"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    with pytest.raises(InputError, match="unreadable Label Studio JSON export") as err:
+    with pytest.raises(InputError, match="not a Label Studio JSON export") as err:
         import_label_studio(path, labels_dir)
     assert "\n" not in str(err.value)
     assert snapshot(labels_dir) == before

@@ -159,7 +159,7 @@ def import_label_studio(export_json: str | Path, labels_dir: str | Path, *, mark
     from sonotell.speech.lexicon import load_lexicon
 
     export_json = Path(export_json)
-    tasks = read_strict_json(export_json, "Label Studio JSON export")
+    tasks = read_strict_json(export_json, "not a Label Studio JSON export")
     if not isinstance(tasks, list):
         raise InputError(export_json, "a Label Studio JSON export is a list of tasks")
     folder = LabelsFolder.open(labels_dir)

@@ -101,23 +101,26 @@ def load_review(labels_dir: Path, scan_id: str) -> dict:
     path = review_path(labels_dir, scan_id)
     if not path.exists():
         return empty_review(scan_id)
-    doc = read_strict_json(path, "review file")
+    doc = read_strict_json(path, "unreadable review file")
     check_review(path, doc)
     out = empty_review(scan_id)
     out.update(doc)
     return out
 
 
-def read_strict_json(path: Path, what: str):
-    """JSON from a user's file: ``NaN``/``Infinity``, bad UTF-8 and absurd nesting are one ``InputError``."""
+def read_strict_json(path: Path, problem: str):
+    """JSON from a user's file; ``NaN``/``Infinity``, bad UTF-8 and absurd nesting are one ``InputError``.
+
+    ``problem`` starts the message, the parser's reason follows: ``unreadable review file (...)``.
+    """
     try:
         return json.loads(path.read_bytes(), parse_constant=_no_constant)
     except OSError as e:
-        raise InputError(path, f"unreadable {what} ({e.strerror or e.__class__.__name__})") from None
+        raise InputError(path, f"{problem} ({e.strerror or e.__class__.__name__})") from None
     except RecursionError:
-        raise InputError(path, f"unreadable {what} (nested too deeply)") from None
+        raise InputError(path, f"{problem} (nested too deeply)") from None
     except ValueError as e:
-        raise InputError(path, f"unreadable {what} ({_first_line(e)})") from None
+        raise InputError(path, f"{problem} ({_first_line(e)})") from None
 
 
 def _no_constant(name: str):
