@@ -113,3 +113,20 @@ def test_predict_and_review_export_refuse_a_labels_folder(tmp_path, bursts, caps
     assert run_cli(capsys, ["review", "export", labels, "--out", exported])[0] == 0  # its own folder: again
     line = one_line_error(capsys, ["label", bench, "--lexicon", "abdominal", "--out", exported, *FAST])
     assert "`sonotell review export`; `sonotell label` does not" in line
+
+
+def test_every_cli_output_guard_names_its_command():
+    """A command that guards a folder output must claim it: ``guarded_output(out, inputs, "sonotell ...")``."""
+    import ast
+    from pathlib import Path
+
+    import sonotell.cli
+
+    missing = []
+    for source in sorted(Path(sonotell.cli.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "guarded_output":
+                command = node.args[2] if len(node.args) > 2 else None
+                if not (isinstance(command, ast.Constant) and str(command.value).startswith("sonotell ")):
+                    missing.append(f"{source.name}:{node.lineno}")
+    assert not missing, f"guarded_output without a command: {missing}"
