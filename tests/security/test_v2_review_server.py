@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -34,7 +35,11 @@ def test_a_manifest_naming_a_non_media_file_does_not_get_it_served(labels_dir, m
     secret.write_text("password=hunter2\n")
     disguised = tmp_path / ("key.webm" if kind == "video" else "key.wav")
     disguised.write_text("-----BEGIN PRIVATE KEY-----\nMIIE\n")
-    for target in ("/etc/passwd", secret, disguised):
+    from PIL import Image
+
+    picture = tmp_path / "private_photo.mp4"  # ffmpeg reads a PNG as a one-frame "video", whatever its name
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(picture, format="PNG")
+    for target in ("/etc/passwd", secret, disguised, picture):
         evil = _manifest_with(manifest, tmp_path, **{f"{kind}_path": target})
         client = TestClient(create_app(labels_dir, evil), base_url=BASE)
         r = client.get(f"/media/scan_a/{kind}")

@@ -63,6 +63,7 @@ STATIC_FILES = {
     "app.css": ("app.css", "text/css; charset=utf-8"),
 }
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+NOT_MEDIA_FORMATS = {"image2", "tty", "srt", "webvtt", "ass", "lrc", "subviewer", "subviewer1", "sami", "microdvd"}
 
 
 class EventBody(BaseModel):
@@ -207,16 +208,19 @@ class ReviewState:
 
 
 def is_servable_media(path: Path, kind: str) -> bool:
-    """True for a regular file with a browser media suffix in which PyAV decodes a ``kind`` frame.
+    """True for a regular media file (by suffix) in which PyAV finds and decodes a ``kind`` stream.
 
-    A manifest is user input: a row naming ``/etc/passwd`` (or a key file renamed ``.mp4``) must not
-    make the server hand that file out. Probed once per file version (path, size, mtime).
+    A manifest is user input: a row naming ``/etc/passwd``, a key renamed ``.webm`` or an image
+    renamed ``.mp4`` must not make the server hand that file out. Probed once per file version.
     """
+    from sonotell.io.audio import AUDIO_SUFFIXES
+    from sonotell.io.video import VIDEO_SUFFIXES
+
     try:
         st = path.stat()
     except OSError:
         return False
-    if not path.is_file() or path.suffix.lower() not in MEDIA_TYPES:
+    if not path.is_file() or path.suffix.lower() not in {*MEDIA_TYPES, *VIDEO_SUFFIXES, *AUDIO_SUFFIXES}:
         return False
     return _probe_media(str(path.resolve()), kind, st.st_size, st.st_mtime_ns)
 
@@ -227,6 +231,8 @@ def _probe_media(path: str, kind: str, size: int, mtime_ns: int) -> bool:
 
     try:
         with av.open(path) as container:
+            if container.format.name in NOT_MEDIA_FORMATS or container.format.name.endswith("_pipe"):
+                return False  # ffmpeg reads still images and text too; none of them is a scan
             streams = container.streams.video if kind == "video" else container.streams.audio
             if not streams:
                 return False
