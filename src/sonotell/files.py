@@ -176,7 +176,8 @@ def output_lock(out: str | Path, command: str | None = None) -> Iterator[Path]:
     The lock is advisory (``fcntl.flock``) and released by the OS when the holder dies, so a
     killed run never leaves a folder locked. Without ``fcntl`` (not POSIX) it is a no-op.
     ``command`` (e.g. ``"sonotell predict"``): claim a folder output for that command under the
-    lock (``claim_output``), so one command never writes into the folder of another.
+    lock (``claim_output``), so one command never writes into the folder of another. A folder
+    this call created is removed again when the block fails before writing anything into it.
 
     Example:
         >>> with output_lock("labels/", "sonotell label"):  # doctest: +SKIP
@@ -190,6 +191,7 @@ def output_lock(out: str | Path, command: str | None = None) -> Iterator[Path]:
             claim_output(out, command)
         yield lock
         return
+    new_folder = lock.name == LOCK_NAME and not lock.parent.exists()
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
         f = open(lock, "a+")  # noqa: SIM115  (held open for the whole block below)
@@ -212,10 +214,25 @@ def output_lock(out: str | Path, command: str | None = None) -> Iterator[Path]:
             if command is not None:
                 claim_output(out, command)
             yield lock
+        except BaseException:
+            if new_folder:  # a refused or failed run leaves no empty output folder behind
+                _remove_if_unused(lock.parent)
+            raise
         finally:
             f.seek(0)
             f.truncate()
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _remove_if_unused(folder: Path) -> None:
+    """Remove ``folder`` when it holds nothing but its lock and run record."""
+    try:
+        if {p.name for p in folder.iterdir()} <= {LOCK_NAME, RUN_RECORD_NAME}:
+            for name in (LOCK_NAME, RUN_RECORD_NAME):
+                (folder / name).unlink(missing_ok=True)
+            folder.rmdir()
+    except OSError:
+        pass
 
 
 def _read_record(record: Path) -> dict:

@@ -130,3 +130,14 @@ def test_every_cli_output_guard_names_its_command():
                 if not (isinstance(command, ast.Constant) and str(command.value).startswith("sonotell ")):
                     missing.append(f"{source.name}:{node.lineno}")
     assert not missing, f"guarded_output without a command: {missing}"
+
+
+def test_a_failed_run_leaves_no_new_empty_folder(tmp_path, capsys):
+    out = tmp_path / "exported"
+    line = one_line_error(capsys, ["review", "export", tmp_path / "missing", "--out", out])
+    assert "labels folder not found" in line and not out.exists()
+    with pytest.raises(RuntimeError):
+        with output_lock(out, "sonotell demo"):
+            (out / "partial.txt").write_text("x")  # something was written: the folder stays
+            raise RuntimeError
+    assert (out / "partial.txt").exists()
