@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+
+def one_line(problem: str) -> str:
+    """A problem as one line: a parser's multi-line message (pandas, YAML) joined with spaces."""
+    return re.sub(r"\s*\n\s*", " ", str(problem)).strip()
 
 
 class SonotellError(Exception):
@@ -19,7 +25,7 @@ class InputError(SonotellError):
 
     def __init__(self, path: str | Path | None, problem: str):
         self.path = None if path is None else str(path)
-        self.problem = problem
+        self.problem = problem = one_line(problem)
         super().__init__(problem if path is None else f"{path}: {problem}")
 
 
@@ -37,7 +43,7 @@ class OutputError(SonotellError):
 
     def __init__(self, path: str | Path | None, problem: str):
         self.path = None if path is None else str(path)
-        self.problem = problem
+        self.problem = problem = one_line(problem)
         super().__init__(problem if path is None else f"{path}: {problem}")
 
 

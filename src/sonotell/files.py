@@ -6,7 +6,10 @@
   the 0600 of a temporary file. A full disk becomes one ``OutputError`` line naming the file.
 * ``refuse_overwriting_inputs(outputs, inputs)``: every command calls it before writing, so an
   ``--out`` that is (or links to) one of its inputs is refused instead of destroying it.
-* ``output_lock(out)``: one run at a time per output folder / file; a second one is refused.
+* ``output_lock(out, command)``: one run at a time per output folder / file; a second one is refused.
+  With ``command``, the folder is also *claimed* (``claim_output``): it records which command made
+  it, and another command refuses it instead of replacing its files.
+* ``file_lock(path)``: a blocking lock held across processes (two review servers on one folder).
 * ``check_run_fingerprint(folder, fingerprint, overwrite=...)``: a folder holds the outputs of one
   configuration; a run with another one is refused unless ``--overwrite``.
 """
@@ -18,6 +21,7 @@ import errno
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -156,28 +160,38 @@ def refuse_overwriting_inputs(outputs: Iterable[str | Path | None], inputs: Iter
 def lock_path_for(out: str | Path) -> Path:
     """The lock file of an output: ``<folder>/.sonotell.lock`` for a folder, ``.<name>.lock`` beside a file."""
     out = Path(out)
-    if out.is_dir() or (not out.exists() and not out.suffix):
+    if _is_folder_output(out):
         return out / LOCK_NAME
     return out.with_name(f".{out.name}.lock")
 
 
+def _is_folder_output(out: Path) -> bool:
+    return out.is_dir() or (not out.exists() and not out.suffix)
+
+
 @contextlib.contextmanager
-def output_lock(out: str | Path) -> Iterator[Path]:
+def output_lock(out: str | Path, command: str | None = None) -> Iterator[Path]:
     """Hold an exclusive lock on an output folder or file for the block; refuse when another run holds it.
 
     The lock is advisory (``fcntl.flock``) and released by the OS when the holder dies, so a
     killed run never leaves a folder locked. Without ``fcntl`` (not POSIX) it is a no-op.
+    ``command`` (e.g. ``"sonotell predict"``): claim a folder output for that command under the
+    lock (``claim_output``), so one command never writes into the folder of another. A folder
+    this call created is removed again when the block fails before writing anything into it.
 
     Example:
-        >>> with output_lock("labels/"):  # doctest: +SKIP
+        >>> with output_lock("labels/", "sonotell label"):  # doctest: +SKIP
         ...     label_scans(...)
     """
     lock = lock_path_for(out)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
+        if command is not None:
+            claim_output(out, command)
         yield lock
         return
+    new_folder = lock.name == LOCK_NAME and not lock.parent.exists()
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
         f = open(lock, "a+")  # noqa: SIM115  (held open for the whole block below)
@@ -197,10 +211,107 @@ def output_lock(out: str | Path) -> Iterator[Path]:
         f.write(f"pid {os.getpid()}")
         f.flush()
         try:
+            if command is not None:
+                claim_output(out, command)
             yield lock
+        except BaseException:
+            if new_folder:  # a refused or failed run leaves no empty output folder behind
+                _remove_if_unused(lock.parent)
+            raise
         finally:
             f.seek(0)
             f.truncate()
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _remove_if_unused(folder: Path) -> None:
+    """Remove ``folder`` when it holds nothing but its lock and run record."""
+    try:
+        if {p.name for p in folder.iterdir()} <= {LOCK_NAME, RUN_RECORD_NAME}:
+            for name in (LOCK_NAME, RUN_RECORD_NAME):
+                (folder / name).unlink(missing_ok=True)
+            folder.rmdir()
+    except OSError:
+        pass
+
+
+def _read_record(record: Path) -> dict:
+    try:
+        doc = json.loads(record.read_text())
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def output_owner(folder: str | Path) -> str | None:
+    """The command that made an output folder (its run record), or None for a folder without one."""
+    doc = _read_record(Path(folder) / RUN_RECORD_NAME)
+    owner = doc.get("command") or doc.get("what")  # "what": records written before commands were named
+    return owner if isinstance(owner, str) and owner else None
+
+
+def claim_output(out: str | Path, command: str) -> None:
+    """Record in a folder output that ``command`` writes it; refuse a folder another command made.
+
+    The record is ``<folder>/.sonotell-run.json`` (``{"command": ...}``, beside the fingerprint of
+    ``check_run_fingerprint``). The same command may write again (resume, rerun); any other one
+    gets an ``OutputError`` naming the owner, before it writes anything. A file output (a path
+    with a suffix) is not claimed. Call it while holding ``output_lock(out)`` (``output_lock(out,
+    command)`` does both).
+
+    Example:
+        >>> claim_output("labels/", "sonotell predict")  # doctest: +SKIP
+        OutputError: labels: holds the outputs of `sonotell label`; `sonotell predict` does not write
+        into another command's folder: choose another output folder
+    """
+    out = Path(out)
+    if not _is_folder_output(out):
+        return
+    record = out / RUN_RECORD_NAME
+    owner = output_owner(out)
+    if owner is not None and owner != command:
+        raise OutputError(
+            out,
+            f"holds the outputs of `{owner}`; `{command}` does not write into another command's folder: "
+            "choose another output folder",
+        )
+    doc = _read_record(record)
+    if doc.get("command") != command:
+        write_json(record, {**doc, "command": command})
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path, *, timeout_s: float = 30.0) -> Iterator[Path]:
+    """Wait for an exclusive lock on ``path`` (created if absent) and hold it for the block.
+
+    Unlike ``output_lock`` (which refuses a second run), this waits: it serialises short
+    read-change-write updates of one file across threads *and* processes (each holder opens its
+    own descriptor, and ``flock`` locks conflict between descriptors). After ``timeout_s`` it
+    raises ``OutputError``. A no-op without ``fcntl``.
+    """
+    path = Path(path)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield path
+        return
+    try:
+        f = open(path, "a+")  # noqa: SIM115  (held open for the whole block below)
+    except OSError as e:
+        raise _output_error(path, e) from None
+    with f:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise OutputError(path, f"still locked by another process after {timeout_s:g} s") from None
+                time.sleep(0.005)
+        try:
+            yield path
+        finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
@@ -213,15 +324,13 @@ def check_run_fingerprint(folder: str | Path, fingerprint: str, *, overwrite: bo
     """
     folder = Path(folder)
     record = folder / RUN_RECORD_NAME
-    if record.exists() and not overwrite:
-        try:
-            previous = json.loads(record.read_text()).get("fingerprint")
-        except (OSError, ValueError, AttributeError):
-            previous = None
+    doc = _read_record(record)
+    if not overwrite:
+        previous = doc.get("fingerprint")
         if previous is not None and previous != fingerprint:
             raise OutputError(
                 folder,
                 f"holds outputs of another configuration (fingerprint {previous}, this run {fingerprint}); "
                 "pass --overwrite to replace them, or choose another output folder",
             )
-    write_json(record, {"fingerprint": fingerprint, "what": what})
+    write_json(record, {**doc, "fingerprint": fingerprint, "what": what})  # keeps the claim (``command``)

@@ -55,7 +55,10 @@ def register(app: typer.Typer) -> None:
             seed_everything(seed)
         out = out or Path("bench_out") / name
         t0 = time.perf_counter()
-        with guarded_output(out, [path_option(config)]), progress_bar(f"bench {name}") as progress:
+        with (
+            guarded_output(out, [path_option(config)], "sonotell bench build"),
+            progress_bar(f"bench {name}") as progress,
+        ):
             root = build_benchmark(
                 name,
                 out,
@@ -97,7 +100,8 @@ def register(app: typer.Typer) -> None:
         from sonotell.bench import load_benchmark
         from sonotell.bench.combine import combine_benchmarks
 
-        bench = load_benchmark(combine_benchmarks(list(sources), out))
+        with guarded_output(out, list(sources), "sonotell bench combine"):
+            bench = load_benchmark(combine_benchmarks(list(sources), out))
         print_table(
             f"benchmark {bench.name}",
             [

@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
 
         seed_everything(seed)
         refuse_overwriting_inputs([out], [frames, path_option(config)])
-        with output_lock(out), progress_bar("clustering") as progress:
+        with output_lock(out, "sonotell cluster"), progress_bar("clustering") as progress:
             result = cluster_frames(
                 frames, out, k=k, prior=prior.value, config=config, overrides=override, seed=seed, progress=progress
             )
@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
 
         seed_everything(seed)
         refuse_overwriting_inputs([out], [frames, path_option(config), None if init == "random" else Path(init)])
-        with output_lock(out), progress_bar(method.value) as progress:
+        with output_lock(out, "sonotell semisup"), progress_bar(method.value) as progress:
             rep = semisup_frames(
                 frames,
                 out,

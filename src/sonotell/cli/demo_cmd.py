@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
         from sonotell.demo import run_demo
 
-        with guarded_output(out, []), progress_bar("demo") as progress:
+        with guarded_output(out, [], "sonotell demo"), progress_bar("demo") as progress:
             report = run_demo(out, seed=seed, subjects=subjects, epochs=epochs, progress=progress)
         summary = json.loads((out / "demo.json").read_text())
         print_table(

@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         benchmark = benchmark_or_data(benchmark, data, labels, out)
         seed_everything(seed)
         with (
-            guarded_output(out / recipe.value, [*inputs, path_option(config)]),
+            guarded_output(out / recipe.value, [*inputs, path_option(config)], "sonotell experiment"),
             progress_bar(f"experiment {recipe.value}") as progress,
         ):
             result = run_experiment(

@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
             for problem in result.problems:
                 console.print(f"[red]bad file:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
             if cache is not None and result.scans:
-                with output_lock(cache), progress_bar("cache") as progress:
+                with output_lock(cache, "sonotell ingest --cache"), progress_bar("cache") as progress:
                     cache_problems = build_caches(
                         result.scans, cache, size=working_size, audio_rate_hz=audio_rate, engine=spec, progress=progress
                     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import console, print_table, progress_bar
+from sonotell.cli.ui import console, guarded_output, print_table, progress_bar
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         from sonotell.methods.predict import predict_scans, scans_from
 
         items = scans_from(scans)
-        with progress_bar("predict") as progress:
+        with guarded_output(out, [model, *scans], "sonotell predict"), progress_bar("predict") as progress:
             summary = predict_scans(
                 model,
                 items,

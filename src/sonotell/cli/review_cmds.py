@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
-from sonotell.cli.ui import console, print_table
+from sonotell.cli.ui import console, guarded_output, print_table
 
 
 class _ServeByDefault(TyperGroup):
@@ -97,7 +97,8 @@ def register(app: typer.Typer) -> None:
         """Write frame labels with the reviews applied; any command taking a labels folder accepts OUT."""
         from sonotell.review.store import export_reviewed
 
-        summary = export_reviewed(labels_dir, out, only_reviewed=only_reviewed)
+        with guarded_output(out, [labels_dir], "sonotell review export"):
+            summary = export_reviewed(labels_dir, out, only_reviewed=only_reviewed)
         console.print(f"wrote {out} ({summary['n_scans']} scans, {summary['n_reviewed']} marked reviewed)")
 
     lexicon_app = _group(app, "lexicon", "Lexicon tools.")
@@ -142,7 +143,8 @@ def register(app: typer.Typer) -> None:
         """Label Studio tasks (pipeline events as predictions with scores) and its labelling config."""
         from sonotell.review.labelstudio import export_label_studio
 
-        info = export_label_studio(labels_dir, out, media_url=media_url, manifest=manifest)
+        with guarded_output(out, [labels_dir, manifest], "sonotell export label-studio"):
+            info = export_label_studio(labels_dir, out, media_url=media_url, manifest=manifest)
         console.print(f"wrote {out}/config.xml and {out}/tasks.json ({info['tasks']} tasks at {info['fps']:g} fps)")
 
     @import_app.command("label-studio")

@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         ]
         inputs += [p for s in scans for p in (s.video_path, s.audio_path)]
         refuse_overwriting_inputs(labels_io.output_names(out, [s.scan_id for s in scans]), inputs)
-        with output_lock(out):
+        with output_lock(out, "sonotell label"):
             if not overwrite and out.is_dir() and labels_io.folder_format(out) == 1:
                 raise OutputError(
                     out,

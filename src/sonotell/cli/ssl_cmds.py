@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
             benchmark = load_dataset(data, labels=labels)
         seed_everything(seed)
         with (
-            guarded_output(out / recipe, [*inputs, path_option(config)]),
+            guarded_output(out / recipe, [*inputs, path_option(config)], "sonotell pretrain"),
             progress_bar(f"pretrain {recipe}") as progress,
         ):
             ckpt = run_pretrain(

@@ -100,7 +100,10 @@ def register(app: typer.Typer) -> None:
         for c in checkpoint:
             name = c.stem if c.stem not in names else f"{c.parent.name}/{c.stem}"
             names[name] = c
-        with guarded_output(out, [*inputs, path_option(config), *checkpoint]), progress_bar("finetune") as progress:
+        with (
+            guarded_output(out, [*inputs, path_option(config), *checkpoint], "sonotell finetune"),
+            progress_bar("finetune") as progress,
+        ):
             md = run_finetune(benchmark, names, out, config=config, overrides=override, seed=seed, progress=progress)
         print_table(
             "downstream F1 (mean ± std over folds)",

@@ -84,7 +84,10 @@ def train_classifier_cmd(
         override = [*override, f"encoder={encoder}"]
     if multilabel is not None:
         override = [*override, f"multilabel={str(multilabel).lower()}"]
-    with progress_bar("train classifier") as progress:
+    with (
+        guarded_output(out, [data, benchmark, labels, path_option(config), init, cache], "sonotell train"),
+        progress_bar("train classifier") as progress,
+    ):
         ckpt = train_classifier(
             ds,
             out,
@@ -133,7 +136,7 @@ def train_voice_label_cmd(
     override = [*override, f"train.devices={devices}", f"train.accelerator={accelerator}", f"train.strategy={strategy}"]
     override.append(f"train.num_nodes={num_nodes}")
     with (
-        guarded_output(out, [benchmark, benchmark / "manifest.csv", path_option(config)]),
+        guarded_output(out, [benchmark, benchmark / "manifest.csv", path_option(config)], "sonotell train voice_label"),
         progress_bar(f"train voice_label ({variant})") as progress,
     ):
         ckpt = train_voice_label(
@@ -173,7 +176,7 @@ def register(app: typer.Typer) -> None:
 
         seed_everything(seed)
         with (
-            guarded_output(out, [checkpoint, benchmark, benchmark / "manifest.csv"]),
+            guarded_output(out, [checkpoint, benchmark, benchmark / "manifest.csv"], "sonotell gradcam"),
             progress_bar("gradcam") as progress,
         ):
             paths = gradcam_from_checkpoint(checkpoint, benchmark, out, n=n, seed=seed, progress=progress)

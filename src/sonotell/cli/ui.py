@@ -131,12 +131,13 @@ def path_option(value: str | None) -> Path | None:
 
 
 @contextlib.contextmanager
-def guarded_output(out: Path, inputs: list) -> Iterator[None]:
+def guarded_output(out: Path, inputs: list, command: str | None = None) -> Iterator[None]:
     """Refuse an ``out`` that is (or links to) one of ``inputs``, then hold ``out``'s lock for the block.
 
     Every command that writes wraps its work in this, so an output never replaces an input and
-    two runs never write into one output at the same time (see ``sonotell.files``).
+    two runs never write into one output at the same time (see ``sonotell.files``). ``command``
+    (``"sonotell predict"``) claims a folder output: another command's folder is refused.
     """
     refuse_overwriting_inputs([out], inputs)
-    with output_lock(out):
+    with output_lock(out, command):
         yield

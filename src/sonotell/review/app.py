@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -63,6 +64,7 @@ STATIC_FILES = {
     "app.css": ("app.css", "text/css; charset=utf-8"),
 }
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+NOT_MEDIA_FORMATS = {"image2", "tty", "srt", "webvtt", "ass", "lrc", "subviewer", "subviewer1", "sami", "microdvd"}
 
 
 class EventBody(BaseModel):
@@ -152,7 +154,7 @@ class ReviewState:
         if scan is None or scan_id not in self.folder.scan_ids:
             return None
         path = scan.video_path if kind == "video" else scan.audio_path
-        if path is None or not path.is_file():
+        if path is None or not is_servable_media(path, kind):
             return None
         return path
 
@@ -204,6 +206,72 @@ class ReviewState:
                 peaks = peaks / top
             self._waveforms[key] = {"duration_s": duration, "peaks": [round(float(p), 3) for p in peaks]}
         return self._waveforms[key]
+
+
+def is_servable_media(path: Path, kind: str) -> bool:
+    """True for a regular media file (by suffix) in which PyAV finds and decodes a ``kind`` stream.
+
+    A manifest is user input: a row naming ``/etc/passwd``, a key renamed ``.webm`` or an image
+    renamed ``.mp4`` must not make the server hand that file out. Probed once per file version.
+    """
+    from sonotell.io.audio import AUDIO_SUFFIXES
+    from sonotell.io.video import VIDEO_SUFFIXES
+
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if not path.is_file() or path.suffix.lower() not in {*MEDIA_TYPES, *VIDEO_SUFFIXES, *AUDIO_SUFFIXES}:
+        return False
+    return _probe_media(str(path.resolve()), kind, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _probe_media(path: str, kind: str, size: int, mtime_ns: int) -> bool:
+    import av
+
+    try:
+        with av.open(path) as container:
+            if container.format.name in NOT_MEDIA_FORMATS or container.format.name.endswith("_pipe"):
+                return False  # ffmpeg reads still images and text too; none of them is a scan
+            streams = container.streams.video if kind == "video" else container.streams.audio
+            if not streams:
+                return False
+            for _ in container.decode(streams[0]):
+                return True
+    except Exception:  # anything PyAV cannot read is not media
+        return False
+    return False
+
+
+def scan_rows(state: ReviewState) -> list[dict]:
+    """The scan list; a scan whose files are broken gets a row with its ``error`` instead of failing the list."""
+    rows = []
+    for scan_id in state.folder.scan_ids:
+        try:
+            rows.append({**state.scan_row(scan_id), "error": None})
+            continue
+        except SonotellError as e:
+            error = str(e)
+        except Exception as e:  # a reader bug must not hide every other scan either
+            log.exception("review app: scan %s could not be listed", scan_id)
+            error = f"internal error ({e.__class__.__name__}); see the server log"
+        rows.append(
+            {
+                "scan_id": scan_id,
+                "subject_id": None,
+                "n_events": None,
+                "n_negated": 0,
+                "min_confidence": None,
+                "mean_confidence": None,
+                "conflict": False,
+                "n_decisions": None,
+                "reviewed": False,
+                "reviewed_by": None,
+                "error": error,
+            }
+        )
+    return rows
 
 
 def _default_manifest(folder: Path) -> Path | None:
@@ -282,7 +350,7 @@ def create_app(
 
     @app.get("/api/scans")
     def scans() -> dict:
-        rows = [state.scan_row(s) for s in state.folder.scan_ids]
+        rows = scan_rows(state)
         # Need of review: unreviewed first, then scans with conflicting or negated labels, then lowest confidence.
         rows.sort(
             key=lambda r: (

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
+import math
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,15 +39,13 @@ import numpy as np
 
 from sonotell import labels as labels_io
 from sonotell.errors import InputError
-from sonotell.files import write_json
+from sonotell.files import file_lock, write_json
 from sonotell.labels import FrameStates
 from sonotell.speech.align import AlignConfig, align_states
 from sonotell.types import TermEvent
 
 REVIEW_FORMAT = "sonotell.review/1"
 STATUSES = ("accepted", "edited", "rejected", "added")
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
 
 
 def event_id(event: dict) -> str:
@@ -97,33 +96,109 @@ def empty_review(scan_id: str) -> dict:
 
 
 def load_review(labels_dir: Path, scan_id: str) -> dict:
-    """The scan's review file (an empty review when there is none); a broken file is an ``InputError``."""
+    """The scan's review file (an empty review when there is none); a broken file is an ``InputError``.
+
+    Every field the tools read is checked (types, finite times, ``0 <= start_s <= end_s``), so a
+    hand-edited or corrupt file fails here with one line naming it, not later with a traceback.
+    """
     path = review_path(labels_dir, scan_id)
     if not path.exists():
         return empty_review(scan_id)
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise InputError(path, f"unreadable review file ({e.__class__.__name__})") from None
-    if not isinstance(doc, dict) or doc.get("format") != REVIEW_FORMAT or not isinstance(doc.get("decisions"), dict):
-        raise InputError(path, f"not a review file (expected format {REVIEW_FORMAT!r})")
-    for eid, d in doc["decisions"].items():
-        if not isinstance(d, dict) or d.get("status") not in STATUSES:
-            raise InputError(path, f"decision {eid!r}: status must be one of {', '.join(STATUSES)}")
-        if d["status"] != "rejected":
-            for k in ("label", "start_s", "end_s"):
-                if k not in d:
-                    raise InputError(path, f"decision {eid!r}: missing {k}")
+    doc = read_strict_json(path, "unreadable review file")
+    check_review(path, doc)
     out = empty_review(scan_id)
     out.update(doc)
     return out
 
 
-def scan_lock(labels_dir: Path, scan_id: str) -> threading.Lock:
-    """One lock per review file: concurrent requests update it one at a time (read, change one event, write)."""
-    key = str(review_path(labels_dir, scan_id).resolve())
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(key, threading.Lock())
+def read_strict_json(path: Path, problem: str):
+    """JSON from a user's file; ``NaN``/``Infinity``, bad UTF-8 and absurd nesting are one ``InputError``.
+
+    ``problem`` starts the message, the parser's reason follows: ``unreadable review file (...)``.
+    """
+    try:
+        return json.loads(path.read_bytes(), parse_constant=_no_constant)
+    except OSError as e:
+        raise InputError(path, f"{problem} ({e.strerror or e.__class__.__name__})") from None
+    except RecursionError:
+        raise InputError(path, f"{problem} (nested too deeply)") from None
+    except ValueError as e:
+        raise InputError(path, f"{problem} ({_first_line(e)})") from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).splitlines() or [e.__class__.__name__])[0][:200]
+
+
+def is_number(x) -> bool:
+    """A finite real number (``bool`` is not one, though Python counts it as an ``int``)."""
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+_OPTIONAL_TEXT = ("term", "speaker", "by", "at")
+
+
+def check_review(path: Path, doc) -> None:
+    """Raise ``InputError`` unless ``doc`` is a review file the tools can use (see the module docstring)."""
+    if not isinstance(doc, dict) or doc.get("format") != REVIEW_FORMAT or not isinstance(doc.get("decisions"), dict):
+        raise InputError(path, f"not a review file (expected format {REVIEW_FORMAT!r})")
+    if not isinstance(doc.get("reviewed", False), bool):
+        raise InputError(path, "reviewed must be true or false")
+    for k in ("reviewed_by", "reviewed_at", "scan_id"):
+        if doc.get(k) is not None and not isinstance(doc[k], str):
+            raise InputError(path, f"{k} must be text")
+    if not isinstance(doc.get("history", []), list):
+        raise InputError(path, "history must be a list")
+    for eid, d in doc["decisions"].items():
+        where = f"decision {eid[:40]!r}"
+        if not isinstance(d, dict) or not isinstance(d.get("status"), str) or d["status"] not in STATUSES:
+            raise InputError(path, f"{where}: status must be one of {', '.join(STATUSES)}")
+        if d["status"] != "rejected":
+            for k in ("label", "start_s", "end_s"):
+                if d.get(k) is None:
+                    raise InputError(path, f"{where}: missing {k}")
+        _check_event_fields(path, where, d)
+        rev = d.get("rev", 0)
+        if not isinstance(rev, int) or isinstance(rev, bool) or rev < 0:
+            raise InputError(path, f"{where}: rev must be a whole number >= 0")
+        base = d.get("base")
+        if base is not None:
+            if not isinstance(base, dict):
+                raise InputError(path, f"{where}: base must be an event or null")
+            for k in ("label", "start_s", "end_s"):
+                if base.get(k) is None:
+                    raise InputError(path, f"{where}: base: missing {k}")
+            _check_event_fields(path, f"{where}: base", base)
+            if base.get("confidence") is not None and not is_number(base["confidence"]):
+                raise InputError(path, f"{where}: base: confidence must be a number")
+
+
+def _check_event_fields(path: Path, where: str, d: dict) -> None:
+    if d.get("label") is not None and (not isinstance(d["label"], str) or not d["label"]):
+        raise InputError(path, f"{where}: label must be text")
+    for k in ("start_s", "end_s"):
+        if d.get(k) is not None and not is_number(d[k]):
+            raise InputError(path, f"{where}: {k} must be a finite number of seconds")
+    if d.get("start_s") is not None and d.get("end_s") is not None and not 0 <= d["start_s"] <= d["end_s"]:
+        raise InputError(path, f"{where}: times must satisfy 0 <= start_s <= end_s, got {d['start_s']}, {d['end_s']}")
+    if d.get("negated") is not None and not isinstance(d["negated"], bool):
+        raise InputError(path, f"{where}: negated must be true or false")
+    for k in _OPTIONAL_TEXT:
+        if d.get(k) is not None and not isinstance(d[k], str):
+            raise InputError(path, f"{where}: {k} must be text")
+
+
+def scan_lock(labels_dir: Path, scan_id: str) -> AbstractContextManager:
+    """One lock per review file, held across threads *and* processes (two review servers, an import).
+
+    Every update re-reads the file, checks the event's ``rev`` and writes it inside this lock, so no
+    edit is lost and a stale one is a conflict. The lock file is ``.<scan_id>.review.lock`` beside it.
+    """
+    return file_lock(Path(labels_dir) / f".{scan_id}.review.lock")
 
 
 def save_review(labels_dir: Path, scan_id: str, review: dict) -> Path:
@@ -328,10 +403,11 @@ def export_reviewed(labels_dir: str | Path, out_dir: str | Path, *, only_reviewe
         raise InputError(
             out_dir, "export folder must not be the labels folder (the pipeline's files are never overwritten)"
         )
+    reviews = {scan_id: folder.review(scan_id) for scan_id in folder.scan_ids}  # a broken one fails before a write
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for k, scan_id in enumerate(folder.scan_ids):
-        review = folder.review(scan_id)
+        review = reviews[scan_id]
         if only_reviewed and not review.get("reviewed"):
             continue
         doc = folder.scan_doc(scan_id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sonotell.errors import InputError
 from sonotell.review.store import LabelsFolder
 from sonotell.speech.lexicon import load_lexicon, normalise
 
@@ -109,7 +110,7 @@ def suggest(
         ]
         if not decided:
             continue
-        words = folder.scan_doc(scan_id).get("words", [])
+        words = _checked_words(folder.path / f"{scan_id}.json", folder.scan_doc(scan_id).get("words", []))
         for d in decided:
             for phrase in candidate_phrases(
                 words, float(d["start_s"]), float(d["end_s"]), pad_s=pad_s, max_words=max_words
@@ -130,6 +131,20 @@ def suggest(
                 row["scans"].add(scan_id)
     rows = [{**r, "scans": len(r["scans"])} for r in found.values() if r["count"] >= min_count]
     return sorted(rows, key=lambda r: (r["label"], -r["count"], r["phrase"]))
+
+
+def _checked_words(path: Path, words) -> list[dict]:
+    """The label file's words, each with text and finite times (a hand-edited file fails here, in one line)."""
+    from sonotell.review.store import is_number
+
+    if not isinstance(words, list):
+        raise InputError(path, "words must be a list")
+    for k, w in enumerate(words):
+        if not (isinstance(w, dict) and isinstance(w.get("text"), str) and is_number(w.get("start_s"))):
+            raise InputError(path, f"word {k}: needs text and a start_s in seconds")
+        if not is_number(w.get("end_s")):
+            raise InputError(path, f"word {k}: needs an end_s in seconds")
+    return words
 
 
 def patch_yaml(rows: list[dict]) -> str:
