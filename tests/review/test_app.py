@@ -28,11 +28,11 @@ def test_scan_list_orders_by_need_of_review_and_shows_progress(client):
     data = client.get("/api/scans").json()
     # scan_a has a negated event and the lowest confidence: it comes first; nothing reviewed yet
     assert [r["scan_id"] for r in data["scans"]] == ["scan_a", "scan_b"]
-    assert data["progress"] == {"reviewed": 0, "total": 2}
+    assert data["progress"] == {"reviewed": 0, "total": 2, "events_decided": 0, "events_total": 5}
     assert client.put("/api/scans/scan_a/reviewed", json={"reviewed": True}).status_code == 200
     data = client.get("/api/scans").json()
     assert [r["scan_id"] for r in data["scans"]] == ["scan_b", "scan_a"]  # reviewed scans go last
-    assert data["progress"] == {"reviewed": 1, "total": 2}
+    assert data["progress"] == {"reviewed": 1, "total": 2, "events_decided": 0, "events_total": 5}
 
 
 def test_scan_page_data_paged_events_words_waveform(client):

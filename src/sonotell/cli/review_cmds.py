@@ -53,6 +53,12 @@ def register(app: typer.Typer) -> None:
             None, "--reviewer", help="Name saved with each decision (default: the login name)."
         ),
         open_browser: bool = typer.Option(False, "--open", help="Open the page in a browser."),
+        cache: Path = typer.Option(
+            None,
+            "--cache",
+            help="Folder of browser previews (CACHE/previews, as `ingest --cache --preview` makes; "
+            "default LABELS_DIR/cache). A scan without one gets it on first open.",
+        ),
     ) -> None:
         """Start the review web app on LABELS_DIR (Ctrl+C to stop). Every change is saved at once."""
         import getpass
@@ -72,12 +78,12 @@ def register(app: typer.Typer) -> None:
             reviewer=reviewer or getpass.getuser(),
             token=token,
             allowed_hosts=LOOPBACK if loopback else (),
+            cache_dir=cache,
         )
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock = _bind(host, port)
         bound = sock.getsockname()[1]
+        if port and bound != port:
+            console.print(f"port {port} is in use; using {bound}", highlight=False)
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
         console.print(f"review {labels_dir} at [bold]{url}[/bold]  (Ctrl+C to stop)", highlight=False)
@@ -160,3 +166,23 @@ def register(app: typer.Typer) -> None:
 
         counts = import_label_studio(export_json, labels, mark_reviewed=mark_reviewed)
         print_table("imported", [counts])
+
+
+def _bind(host: str, port: int, tries: int = 20):
+    """A listening socket on ``port`` or, when it is taken, the next free one of ``tries``; one clear error else."""
+    import socket
+
+    from sonotell.errors import InputError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    last: OSError | None = None
+    for p in [port] if port == 0 else range(port, min(port + tries, 65536)):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, p))
+            return sock
+        except OSError as e:
+            sock.close()
+            last = e
+    raise InputError(f"{host}:{port}", f"cannot listen ({last.strerror if last else 'no port'}); try another --port")
