@@ -55,15 +55,22 @@ async function api(method, url, body) {
 
 // Every change runs through save(): on failure a banner stays up (it is not overwritten by later messages)
 // and names what was not saved; Retry runs the same change again (after a 409: on the reloaded scan).
-async function save(what, action) {
-  try {
-    await action();
-    if (S.failedAction) hideBanner();
-    return true;
-  } catch (err) {
-    showFailure(what, err, action);
-    return false;
-  }
+// Changes run one after another, each on the event as the previous one left it (keys pressed faster than the
+// server answers would otherwise send a stale rev and meet a 409).
+let saving = Promise.resolve();
+function save(what, action) {
+  const run = saving.then(async () => {
+    try {
+      await action();
+      if (S.failedAction) hideBanner();
+      return true;
+    } catch (err) {
+      showFailure(what, err, action);
+      return false;
+    }
+  });
+  saving = run;
+  return run;
 }
 
 function showFailure(what, err, action) {
@@ -662,7 +669,8 @@ function redrawChanged(i, timesChanged) {
   const t0 = performance.now();
   if (timesChanged) computeLanes();
   if (!visible(S.events[i]) || !S.rows.has(i)) renderEvents(); else updateRow(i);
-  select(i, false);
+  // the selection stays where the reviewer is now: keys pressed while this change was saved may have moved it
+  drawTimeline();
   showScanProgress();
   S.redrawMs.push(performance.now() - t0);
 }
@@ -919,7 +927,9 @@ function init() {
     $(id).addEventListener("change", () => {
       const keep = S.sel;
       renderEvents();
-      if (S.order.includes(keep)) select(keep, false); else if (S.order.length) select(S.order[0], false);
+      // a new order starts at its top (lowest confidence first); a filter keeps the selection when it still shows
+      if (id !== "f-order" && S.order.includes(keep)) select(keep, false);
+      else if (S.order.length) select(S.order[0], true);
       $(id).blur();
     });
   }
