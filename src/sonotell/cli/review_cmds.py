@@ -141,14 +141,26 @@ def register(app: typer.Typer) -> None:
         labels_dir: Path = typer.Argument(..., help="Output folder of `sonotell label`."),
         out: Path = typer.Option(..., "--out", "-o", help="Folder for config.xml and tasks.json."),
         manifest: Path = typer.Option(None, "--manifest", "-m", help="The scans' manifest.csv (video file names)."),
-        media_url: str = typer.Option(
-            "/data/local-files/?d=", "--media-url", help="Prefix of each video's file name in the tasks."
+        media_url_prefix: str = typer.Option(
+            "/data/local-files/?d=",
+            "--media-url-prefix",
+            "--media-url",
+            help="URL prefix of the media files: each task's video and narration URL is this prefix, then the "
+            "file's path relative to the manifest's folder (with --previews: relative to PREVIEWS).",
+        ),
+        previews: Path = typer.Option(
+            None,
+            "--previews",
+            help="Use browser previews (H.264 + narration; `ingest --cache C --preview` makes them in C) as the "
+            "tasks' videos: the cache folder C (missing previews are made).",
         ),
     ) -> None:
         """Label Studio tasks (pipeline events as predictions with scores) and its labelling config."""
         from sonotell.review.labelstudio import export_label_studio
 
-        info = export_label_studio(labels_dir, out, media_url=media_url, manifest=manifest)
+        info = export_label_studio(
+            labels_dir, out, media_url_prefix=media_url_prefix, manifest=manifest, previews=previews
+        )
         console.print(f"wrote {out}/config.xml and {out}/tasks.json ({info['tasks']} tasks at {info['fps']:g} fps)")
 
     @import_app.command("label-studio")
