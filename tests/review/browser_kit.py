@@ -100,7 +100,8 @@ def loaded(driver, what: str, timeout=30):
 
 def rows(driver):
     return driver.execute_script(
-        "return [...document.querySelectorAll('#events .ev')].map(r => [r.dataset.id, r.dataset.label, r.dataset.status])"
+        "return [...document.querySelectorAll('#events .ev')]"
+        ".map(r => [r.dataset.id, r.dataset.label, r.dataset.status])"
     )
 
 

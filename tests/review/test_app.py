@@ -311,7 +311,9 @@ def test_an_orphan_can_still_be_accepted_or_rejected(client, labels_dir):
 def test_undo_walks_back_through_the_saved_history_including_mark_reviewed(labels_dir, manifest):
     client = TestClient(create_app(labels_dir, manifest, reviewer="ana"), base_url=BASE)
     eid = _events(client)[0]["id"]
-    assert client.put(f"/api/scans/scan_a/events/{eid}", json={"status": "edited", "label": "spleen"}).status_code == 200
+    assert (
+        client.put(f"/api/scans/scan_a/events/{eid}", json={"status": "edited", "label": "spleen"}).status_code == 200
+    )
     assert client.put(f"/api/scans/scan_a/events/{eid}", json={"status": "rejected"}).status_code == 200
     assert client.put("/api/scans/scan_a/reviewed", json={"reviewed": True}).status_code == 200
     assert client.get("/api/scans/scan_a").json()["n_undo"] == 3

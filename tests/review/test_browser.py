@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 selenium = pytest.importorskip("selenium")
-from tests.review.browser_kit import browser, needs_browser, server, source, video, wait  # noqa: E402, F401
 from tests.review.browser_kit import key as _key  # noqa: E402
+from tests.review.browser_kit import needs_browser, source, video, wait  # noqa: E402
 from tests.review.browser_kit import rows as _rows  # noqa: E402
 
 pytestmark = needs_browser

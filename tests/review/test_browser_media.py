@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 selenium = pytest.importorskip("selenium")
-from tests.review.browser_kit import browser, js, key, loaded, needs_browser, serving, source, video, wait  # noqa: E402, F401
+from tests.review.browser_kit import js, key, loaded, needs_browser, serving, source, video, wait  # noqa: E402
 from tests.review.media_kit import sweep, use_video, write_scan_video  # noqa: E402
 
 pytestmark = needs_browser

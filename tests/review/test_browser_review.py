@@ -14,14 +14,12 @@ import pytest
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
 
-from tests.review.browser_kit import (  # noqa: E402, F401
-    browser,
+from tests.review.browser_kit import (  # noqa: E402
     js,
     key,
     loaded,
     needs_browser,
     rows,
-    server,
     serving,
     video,
     wait,
@@ -185,7 +183,9 @@ def test_timeline_lanes_waveform_seek_zoom_speed_and_loop(server, browser, label
     from selenium.webdriver.common.action_chains import ActionChains
 
     _open(browser, server)
-    wait(browser, lambda d: js(d, "return document.getElementById('video').dataset.source") == "preview", what="preview")
+    wait(
+        browser, lambda d: js(d, "return document.getElementById('video').dataset.source") == "preview", what="preview"
+    )
     js(browser, "seekTo(1.2)")
     key(browser, "e")  # added at 1.2-2.2: overlaps liver 1.0-1.5, so it goes to a second lane
     wait(browser, lambda d: any(r[2] == "added" for r in rows(d)), what="added")
@@ -240,7 +240,8 @@ def test_help_overlay_focusable_rows_announcement_and_contrast(server, browser, 
 
 CONTRAST_JS = """
 const lum = (c) => { const v = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map((x) => x / 255)
-  .map((x) => (x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4))); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  .map((x) => (x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4)));
+  return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
 const bg = (el) => { for (; el; el = el.parentElement) { const c = getComputedStyle(el).backgroundColor;
   if (c && !c.endsWith(', 0)') && c !== 'transparent') return c; } return 'rgb(255, 255, 255)'; };
 let worst = { ratio: 99 };

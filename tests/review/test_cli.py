@@ -218,8 +218,8 @@ def test_no_free_port_is_one_input_error_line():
 
 
 def test_ingest_preview_makes_browser_previews_beside_the_frame_cache(tmp_path):
-    from sonotell.io.preview import cached_preview
     from sonotell.io.manifest import read_manifest
+    from sonotell.io.preview import cached_preview
     from tests.conftest import write_video
     from tests.review.media_kit import sweep
 

@@ -132,8 +132,8 @@ def test_label_studio_sdk_accepts_our_config_and_predictions_and_we_read_its_reg
 
 
 def test_media_url_prefix_and_previews_with_the_narration(labels_dir, manifest, tmp_path):
-    from sonotell.io.preview import cached_preview
     from sonotell.io.manifest import read_manifest
+    from sonotell.io.preview import cached_preview
 
     export_label_studio(
         labels_dir,

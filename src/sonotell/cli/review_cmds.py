@@ -62,7 +62,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start the review web app on LABELS_DIR (Ctrl+C to stop). Every change is saved at once."""
         import getpass
-        import socket
         import webbrowser
 
         import uvicorn

@@ -391,8 +391,10 @@ def create_app(
         from sonotell.io.preview import cached_preview
 
         ms = state.scans.get(scan_id)
-        return ms is not None and state.media_path(scan_id, "video") is not None and (
-            cached_preview(ms, state.cache_dir) is not None
+        return (
+            ms is not None
+            and state.media_path(scan_id, "video") is not None
+            and (cached_preview(ms, state.cache_dir) is not None)
         )
 
     def _n_undo(review: dict) -> int:

@@ -54,7 +54,7 @@ def frames_to_seconds(start: int, end: int, fps: float) -> tuple[float, float]:
 
 
 def labelling_config(labels: list[str], fps: float) -> str:
-    """The Label Studio labelling config: video + narration (synced) + timeline labels (said and negated) + transcript."""
+    """The Label Studio labelling config: video, narration (synced), timeline labels (said, negated), transcript."""
     rows = []
     for i, lab in enumerate(labels):
         colour = PALETTE[i % len(PALETTE)]
@@ -65,7 +65,8 @@ def labelling_config(labels: list[str], fps: float) -> str:
             [
                 "<View>",
                 '  <Header value="$scan_id"/>',
-                f'  <Video name="{TO_NAME}" value="$video" frameRate="{fps:g}" timelineHeight="120" sync="{AUDIO_NAME}"/>',
+                f'  <Video name="{TO_NAME}" value="$video" frameRate="{fps:g}" timelineHeight="120"'
+                f' sync="{AUDIO_NAME}"/>',
                 f'  <Audio name="{AUDIO_NAME}" value="$audio" sync="{TO_NAME}"/>',
                 f'  <TimelineLabels name="{FROM_NAME}" toName="{TO_NAME}">',
                 *rows,
