@@ -21,6 +21,7 @@ def test_every_scan_plays_with_its_narration(browser, labels_dir, manifest, kind
         loaded(browser, "scan_a")
         wait(browser, lambda d: source(d) == "preview", what="preview")
         assert (labels_dir / "cache" / "previews" / "scan_a.mp4").is_file()
+        js(browser, "document.getElementById('video').focus()")  # its own controls must not toggle a second time
         key(browser, " ")  # space plays: video and narration are one element
         wait(browser, lambda d: video(d, "currentTime") > 0.5, what="playback")
         wait(browser, lambda d: video(d, "webkitAudioDecodedByteCount") > 0, what="narration")
@@ -48,3 +49,26 @@ def test_a_video_that_cannot_be_played_leaves_the_narration_playing_and_says_so(
         wait(browser, lambda d: js(d, "return document.getElementById('audio').currentTime") > 0.5, what="narration")
         # the play head follows the narration's clock
         assert js(browser, "return playhead()") > 0.5
+
+
+def test_without_a_preview_the_separate_narration_follows_speed_seek_and_mute(browser, labels_dir, manifest, tmp_path):
+    # no preview can be written (the cache is a file): the page plays the webm and keeps the wav in sync itself
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("")
+    with serving(labels_dir, manifest, cache_dir=blocked) as (url, _):
+        browser.get(url + "/#/scan/scan_a")
+        loaded(browser, "scan_a")
+        key(browser, "++++")  # 2x
+        assert video(browser, "playbackRate") == 2
+        key(browser, " ")
+        wait(browser, lambda d: video(d, "currentTime") > 3.0, what="playback at 2x")
+        t_video, t_audio, rate = js(
+            browser,
+            "const a = document.getElementById('audio'), v = document.getElementById('video');"
+            "return [v.currentTime, a.currentTime, a.playbackRate]",
+        )
+        assert source(browser) == "" and rate == 2 and abs(t_video - t_audio) < 0.25
+        js(browser, "document.getElementById('video').muted = true")
+        wait(browser, lambda d: js(d, "return document.getElementById('audio').muted"), what="mute follows")
+        key(browser, " ")
+        wait(browser, lambda d: js(d, "return document.getElementById('audio').paused"), what="pause follows")
