@@ -48,6 +48,7 @@ def _banner(driver):
 
 def test_relabel_then_accept_keeps_the_relabel(server, browser, labels_dir):
     _open(browser, server)
+    assert not browser.find_element(By.ID, "banner").is_displayed()  # no failure: no banner
     eid = rows(browser)[0][0]
     key(browser, "3")
     wait(browser, lambda d: rows(d)[0][1:] == ["gallbladder", "edited"], what="relabel")
@@ -70,6 +71,7 @@ def test_a_change_made_in_another_tab_shows_a_banner_and_retry_applies_mine(serv
     assert urllib.request.urlopen(req).status == 200  # the other tab
     key(browser, "x")
     wait(browser, lambda d: "another tab" in _banner(d), what="409 banner")
+    assert browser.find_element(By.ID, "banner").is_displayed()
     assert "Not saved: reject (liver" in _banner(browser)
     js(browser, "document.body.dataset.loaded = ''")
     browser.find_element(By.ID, "banner-retry").click()
