@@ -170,9 +170,18 @@ def test_queue_filters_low_confidence_first_next_undecided_and_next_unreviewed(s
             method="PUT",
         )
     )
+    assert browser.find_element(By.ID, "progress").text == "reviewed 0 / 2 scans · 1 / 5 events decided"
     browser.get(server + "/#/")
     loaded(browser, "list")
     assert "reviewed 1 / 2 scans · 1 / 5 events decided" == browser.find_element(By.ID, "progress").text
+    choose("s-label", "gallbladder")  # the list's filters: scans with a gallbladder event
+    assert [tr.get_attribute("data-scan") for tr in browser.find_elements(By.CSS_SELECTOR, "#scan-table tbody tr")] == [
+        "scan_b"
+    ]
+    choose("s-label", "")
+    choose("s-status", "open")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#scan-table tbody tr")) == 1
+    choose("s-status", "")
     assert [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#scan-table tbody tr td:nth-child(4)")] == [
         "1/4",
         "0/1",

@@ -105,11 +105,41 @@ async function refreshScans() {
   return data;
 }
 
+// The scan list's filters; the next unreviewed scan is taken from the scans they show.
+function scanShown(r) {
+  const st = $("s-status").value, lab = $("s-label").value, sp = $("s-speaker").value;
+  const conf = parseFloat($("s-conf").value);
+  if (st === "open" && r.reviewed) return false;
+  if (st === "done" && !r.reviewed) return false;
+  if (lab && !(r.labels || []).includes(lab)) return false;
+  if (sp && !(r.speakers || []).includes(sp)) return false;
+  if (!isNaN(conf) && conf < 1 && !(r.min_confidence != null && r.min_confidence <= conf)) return false;
+  return true;
+}
+
+function fillListFilters() {
+  const fill = (id, values) => {
+    const sel = $(id), keep = sel.value;
+    while (sel.options.length > 1) sel.remove(1);
+    for (const v of values) { const o = document.createElement("option"); o.value = v; o.textContent = v || "(none)"; sel.appendChild(o); }
+    sel.value = values.includes(keep) ? keep : "";
+  };
+  fill("s-label", [...new Set(S.scans.flatMap((r) => r.labels || []))].sort());
+  fill("s-speaker", [...new Set(S.scans.flatMap((r) => r.speakers || []))].sort());
+}
+
 async function loadList() {
   await refreshScans();
+  fillListFilters();
+  renderList();
+}
+
+function renderList() {
   const tbody = document.querySelector("#scan-table tbody");
   tbody.textContent = "";
-  for (const r of S.scans) {
+  const shown = S.scans.filter(scanShown);
+  $("scan-count").textContent = shown.length === S.scans.length ? "" : `${shown.length} of ${S.scans.length} scans shown`;
+  for (const r of shown) {
     const tr = document.createElement("tr");
     tr.dataset.scan = r.scan_id;
     if (r.reviewed) tr.className = "done";
@@ -141,7 +171,7 @@ function nextUnreviewed() {
   const cur = S.scan ? S.scans.findIndex((r) => r.scan_id === S.scan.scan_id) : -1;
   for (let k = 1; k <= S.scans.length; k++) {
     const r = S.scans[(cur + k + S.scans.length) % S.scans.length];
-    if (!r.reviewed && (!S.scan || r.scan_id !== S.scan.scan_id)) return r.scan_id;
+    if (!r.reviewed && scanShown(r) && (!S.scan || r.scan_id !== S.scan.scan_id)) return r.scan_id;
   }
   return null;
 }
@@ -676,8 +706,17 @@ function redrawChanged(i, timesChanged) {
   S.redrawMs.push(performance.now() - t0);
 }
 
+// The header's folder progress follows each saved change (the server's count comes with the next list).
+function countDecided(wasDecided, isDecided, added) {
+  if (!S.progress) return;
+  S.progress.events_decided += (isDecided ? 1 : 0) - (wasDecided ? 1 : 0);
+  S.progress.events_total += added;
+  showProgress();
+}
+
 function applyResult(i, res) {
   const e = S.events[i];
+  countDecided(e.status !== "speech", res.status !== "speech", 0);
   const timesChanged = e.start_s !== res.start_s || e.end_s !== res.end_s;
   Object.assign(e, { status: res.status, label: res.label, start_s: res.start_s, end_s: res.end_s,
     negated: res.negated, rev: res.rev, by: res.by, source: res.status === "speech" ? "speech" : "reviewed" });
@@ -738,6 +777,7 @@ function addEvent() {
     let i = S.events.findIndex((e) => e.start_s > ev.start_s);
     if (i < 0) i = S.events.length;
     S.events.splice(i, 0, ev);
+    countDecided(false, true, 1);
     computeLanes();
     renderEvents(); select(i, false); showScanProgress();
     say(`added ${ev.label} at ${fmt(ev.start_s)} (1–9 to relabel)`, false);
@@ -769,6 +809,7 @@ async function undo() {
       return;
     }
     const i = S.events.findIndex((e) => e.id === res.event_id);
+    if (i >= 0) countDecided(S.events[i].status !== "speech", !!res.event && res.event.status !== "speech", res.event ? 0 : -1);
     if (res.event && i >= 0) {
       const timesChanged = S.events[i].start_s !== res.event.start_s || S.events[i].end_s !== res.event.end_s;
       S.events[i] = res.event;
@@ -924,6 +965,9 @@ function init() {
   $("help-close").addEventListener("click", () => toggleHelp(false));
   $("banner-retry").addEventListener("click", retryFailed);
   $("banner-close").addEventListener("click", hideBanner);
+  for (const id of ["s-status", "s-label", "s-speaker", "s-conf"]) {
+    $(id).addEventListener("change", () => { renderList(); $(id).blur(); });
+  }
   for (const id of ["f-label", "f-status", "f-speaker", "f-conf", "f-order"]) {
     $(id).addEventListener("change", () => {
       const keep = S.sel;
