@@ -14,7 +14,8 @@ then the next page of events that reflects it. Each figure: the median of ``--re
 ``--browser N``: the same scan (5,000 events) served by uvicorn and opened in Debian's headless Chromium;
 N changes by keyboard (relabel, accept, reject, negate, move on) and, per change, the page's own redraw
 time after the server answered (``performance.now()`` around the redraw and the style and layout it
-forces, kept by the page in ``S.redrawMs``) and the wall time from the key to the saved row (Selenium round trips included).
+forces, kept by the page in ``S.redrawMs``) and the wall time from the key to the saved row (Selenium
+round trips included).
 
 Prints a table and writes JSON (default bench_out/bench_review.json).
 """
