@@ -346,9 +346,11 @@ def test_queue_counts_and_the_preview_route(client, labels_dir):
     assert (row["n_decided"], row["n_listed"], row["speakers"]) == (1, 4, ["clinician", "other"])
     assert client.get("/api/scans/scan_a").json()["preview"] is False
     assert client.get("/media/scan_a/preview").status_code == 404
-    assert client.get("/api/scans/scan_a/preview").json() == {"scan_id": "scan_a", "preview": True}
+    assert client.get("/api/scans/scan_a/preview").status_code == 405  # a change: POST with JSON only
+    assert client.post("/api/scans/scan_a/preview", content=b"{}").status_code == 415
+    assert client.post("/api/scans/scan_a/preview", json={}).json() == {"scan_id": "scan_a", "preview": True}
     assert (labels_dir / "cache" / "previews" / "scan_a.mp4").is_file()
     assert client.get("/api/scans/scan_a").json()["preview"] is True
     r = client.get("/media/scan_a/preview", headers={"Range": "bytes=0-99"})
     assert r.status_code == 206 and len(r.content) == 100 and r.headers["content-type"] == "video/mp4"
-    assert client.get("/api/scans/nope/preview").status_code == 404
+    assert client.post("/api/scans/nope/preview", json={}).status_code == 404

@@ -405,9 +405,12 @@ def create_app(
             if i not in undone and h.get("undo_of") is None and h.get("by") == state.reviewer
         )
 
-    @app.get("/api/scans/{scan_id}/preview")
+    @app.post("/api/scans/{scan_id}/preview")
     def preview(scan_id: str) -> dict:
-        """Make the scan's browser preview (H.264 + narration) unless an up-to-date one is cached; says if it is."""
+        """Make the scan's browser preview (H.264 + narration) unless an up-to-date one is cached.
+
+        A POST with JSON, as every change: another site's page cannot make the server encode (a plain GET could).
+        """
         from sonotell.io.preview import ensure_preview
 
         state.doc(scan_id)
@@ -512,7 +515,7 @@ def create_app(
         ms = state.scans.get(scan_id)
         path = cached_preview(ms, state.cache_dir) if ms is not None and scan_id in state.folder.scan_ids else None
         if path is None:
-            raise HTTPException(404, f"no preview for scan {scan_id!r} (GET /api/scans/{scan_id}/preview makes it)")
+            raise HTTPException(404, f"no preview for scan {scan_id!r} (POST /api/scans/{scan_id}/preview makes it)")
         return FileResponse(path, media_type="video/mp4")
 
     @app.get("/media/{scan_id}/{kind}")

@@ -427,7 +427,7 @@ function setupMedia(meta, token) {
 }
 
 function buildPreview(meta, token) {
-  api("GET", `/api/scans/${enc(meta.scan_id)}/preview`).then(() => {
+  api("POST", `/api/scans/${enc(meta.scan_id)}/preview`, {}).then(() => {
     if (token !== S.loadToken) return;
     usePreview(meta.scan_id, playhead(), !clockEl().paused);
   }).catch((err) => {
