@@ -78,3 +78,16 @@ def test_undecodable_video_is_an_input_error_naming_it_and_leaves_no_preview(tmp
         ensure_preview(scan, tmp_path / "cache")
     assert not preview_path(scan, tmp_path / "cache").exists()
     assert build_previews([scan], tmp_path / "cache")[0].startswith(str(scan.video_path))
+
+
+def test_a_negative_offset_drops_the_narration_said_before_the_video(tmp_path):
+    # the tone is at narration time 1.5-2.0 s; offset -1 s puts it at video time 0.5-1.0 s
+    scan = _scan(tmp_path, "mpeg4", offset_s=-1.0)
+    sr = 16000
+    wav = np.zeros(3 * sr, np.float32)
+    wav[int(1.5 * sr) : 2 * sr] = 0.5
+    save_audio(scan.audio_path, wav, sr)
+    _, _, out, rate = _decode(ensure_preview(scan, tmp_path / "cache"))
+    level = [float(np.abs(out[int(t * rate) : int((t + 0.1) * rate)]).mean()) for t in (0.2, 0.7, 1.7, 2.5)]
+    assert level[1] > 0.3 and max(level[0], level[2], level[3]) < 0.05
+    assert abs(len(out) / rate - 3.0) < 0.1  # as long as the video, silence after the narration ends

@@ -6,7 +6,7 @@ inside it so speed, mute and seeking act on both at once. A preview is:
 
 - the video's frames (greyscale, as the rest of sonotell sees them), scaled down to at most ``max_height``
   rows, each frame at its own presentation time (variable frame rate kept), H.264 (``libx264``, yuv420p);
-- the narration (``Scan.audio_source``) as mono AAC, shifted by ``audio_offset_s`` so that the audio sample
+- the narration (``Scan.audio_source``) as mono AAC at 16 kHz, shifted by ``audio_offset_s`` so that the audio sample
   at video time ``t`` is the one the manifest puts there (silence where there is no narration);
 - ``+faststart`` (the index first), so the browser starts playing before the whole file arrived.
 
@@ -33,10 +33,10 @@ from sonotell.types import Scan
 
 log = logging.getLogger(__name__)
 
-PREVIEW_FORMAT = 1
+PREVIEW_FORMAT = 2
 VIDEO_CODEC = "libx264"
 AUDIO_CODEC = "aac"
-AUDIO_RATE_HZ = 44100
+AUDIO_RATE_HZ = 16000  # speech: the band the pipeline hears; an hour is 230 MB of float32 while encoding
 MIME_TYPE = 'video/mp4; codecs="avc1.42E01E, mp4a.40.2"'
 _BUILD_LOCKS: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()
@@ -94,7 +94,7 @@ def build_preview(scan: Scan, cache_dir: str | Path, *, max_height: int = 480) -
     """Encode the scan's preview (see the module doc) and its signature; returns the MP4's path.
 
     Raises ``InputError`` naming the video when it cannot be decoded. A scan whose narration cannot be
-    read gets a preview with silence (the page then says there is no narration).
+    read gets a preview with silence (and a warning in the log).
     """
     import av
 
@@ -103,7 +103,9 @@ def build_preview(scan: Scan, cache_dir: str | Path, *, max_height: int = 480) -
     path = preview_path(scan, cache_dir)
     signature = source_signature(scan)
     times = frame_times(scan.video_path)  # presentation times, first frame at 0 (index / fps without timestamps)
-    wav, has_audio = _narration(scan, float(times[-1]) + _frame_gap(times))
+    duration_s = float(times[-1]) + _frame_gap(times)
+    wav, has_audio = _narration(scan)
+    shift = int(round(scan.audio_offset_s * AUDIO_RATE_HZ))  # audio time = video time - offset
     try:
         with atomic_path(path) as tmp:
             with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
@@ -111,7 +113,7 @@ def build_preview(scan: Scan, cache_dir: str | Path, *, max_height: int = 480) -
                 for i, frame in enumerate(iter_frames(scan.video_path)):
                     if vs is None:
                         vs, size = _video_stream(out, frame.shape, times, max_height)
-                        audio = _AudioTrack(out, wav)
+                        audio = _AudioTrack(out, wav, shift, int(round(duration_s * AUDIO_RATE_HZ)))
                     img = _fit(frame, size)
                     vf = av.VideoFrame.from_ndarray(img, format="gray").reformat(format="yuv420p")
                     t = times[i] if i < len(times) else times[-1] + (i - len(times) + 1) * _frame_gap(times)
@@ -174,45 +176,43 @@ def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.BILINEAR))
 
 
-def _narration(scan: Scan, duration_s: float) -> tuple[np.ndarray, bool]:
-    """The narration on the video clock (sample 0 at video time 0), as long as the video; silence if none."""
+def _narration(scan: Scan) -> tuple[np.ndarray, bool]:
+    """The narration at ``AUDIO_RATE_HZ``; no samples (silence in the preview) when it cannot be read."""
     from sonotell.errors import SonotellError
     from sonotell.io.audio import load_audio
 
-    n = int(round(duration_s * AUDIO_RATE_HZ))
     try:
         wav, _ = load_audio(scan.audio_source, AUDIO_RATE_HZ, allow_silent=True)
     except SonotellError as e:
         log.warning("preview of %s without narration: %s", scan.scan_id, e)
-        return np.zeros(n, np.float32), False
-    shift = int(round(scan.audio_offset_s * AUDIO_RATE_HZ))  # audio time = video time - offset
-    if shift >= 0:
-        wav = np.concatenate([np.zeros(shift, np.float32), wav])
-    else:
-        wav = wav[-shift:]
-    out = np.zeros(n, np.float32)
-    out[: min(n, len(wav))] = wav[:n]
-    return out, True
+        return np.zeros(0, np.float32), False
+    return wav, True
 
 
 class _AudioTrack:
-    """The narration encoded in AAC frames as the video advances."""
+    """The narration encoded in AAC frames as the video advances, on the video clock.
+
+    Output sample ``k`` (video time ``k / rate``) is narration sample ``k - shift``; silence outside the
+    narration, and exactly ``n_total`` samples (the video's duration), without copying the narration.
+    """
 
     BLOCK = 1024  # AAC's frame size
 
-    def __init__(self, out, wav: np.ndarray):
-        self.out, self.wav, self.done = out, wav, 0
+    def __init__(self, out, wav: np.ndarray, shift: int, n_total: int):
+        self.out, self.wav, self.shift, self.n_total, self.done = out, wav, shift, n_total, 0
         self.stream = out.add_stream(AUDIO_CODEC, rate=AUDIO_RATE_HZ, layout="mono")
 
     def encode_until(self, t: float) -> None:
         import av
 
-        stop = min(len(self.wav), int(t * AUDIO_RATE_HZ))
+        stop = min(self.n_total, int(t * AUDIO_RATE_HZ))
         while self.done < stop:
-            chunk = self.wav[self.done : self.done + self.BLOCK]
-            if len(chunk) < self.BLOCK:
-                chunk = np.pad(chunk, (0, self.BLOCK - len(chunk)))
-            frame = av.AudioFrame.from_ndarray(chunk[None, :].astype(np.float32), format="fltp", layout="mono")
+            chunk = np.zeros(self.BLOCK, np.float32)
+            lo, hi = self.done - self.shift, min(self.done + self.BLOCK, self.n_total) - self.shift
+            a, b = max(lo, 0), min(hi, len(self.wav))
+            if b > a:
+                chunk[a - lo : b - lo] = self.wav[a:b]
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
             frame.sample_rate = AUDIO_RATE_HZ
             frame.pts = self.done
             frame.time_base = Fraction(1, AUDIO_RATE_HZ)
@@ -221,6 +221,6 @@ class _AudioTrack:
             self.done += self.BLOCK
 
     def finish(self) -> None:
-        self.encode_until(len(self.wav) / AUDIO_RATE_HZ + 1)
+        self.encode_until(self.n_total / AUDIO_RATE_HZ + 1)
         for pkt in self.stream.encode():
             self.out.mux(pkt)
