@@ -42,6 +42,13 @@ def _open(browser, url, scan="scan_a"):
     loaded(browser, scan)
 
 
+def _put(server, path, body):
+    req = urllib.request.Request(
+        server + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="PUT"
+    )
+    return urllib.request.urlopen(req).status
+
+
 def _banner(driver):
     return driver.execute_script("const b = document.getElementById('banner'); return b.hidden ? '' : b.innerText")
 
@@ -117,6 +124,13 @@ def test_undo_survives_a_reload_and_undoes_a_mark_reviewed(server, browser, labe
     loaded(browser, "scan_a")
     assert _review(labels_dir)["reviewed"] is False
     assert browser.find_element(By.ID, "mark-reviewed").text.startswith("Mark scan reviewed")
+    # the last unreviewed scan: m goes to the list, and u there still reopens it
+    _put(server, "/api/scans/scan_b/reviewed", {"reviewed": True})
+    key(browser, "m")
+    loaded(browser, "list")
+    key(browser, "u")
+    loaded(browser, "scan_a")
+    assert _review(labels_dir)["reviewed"] is False
 
 
 def test_no_zero_length_event_and_keys_work_with_shift(server, browser, labels_dir):

@@ -837,7 +837,8 @@ async function toggleReviewed() {
     goScan(next);
     say(`${id} marked reviewed; opened ${next} (u: undo and go back)`, false);
   } else {
-    say(`${id} marked reviewed; every scan is reviewed`, false);
+    S.undoScan = id;
+    say(`${id} marked reviewed; every scan is reviewed (u: undo and go back)`, false);
     location.hash = "#/";
   }
 }
@@ -884,6 +885,7 @@ function onKey(ev) {
   const inScan = !$("scan-view").hidden;
   if (!inScan) {
     if (k === ">" || k === "Enter") { ev.preventDefault(); openNextUnreviewed(); }
+    if (k === "u" && S.undoScan) { ev.preventDefault(); undo(); } // the last m led here: reopen that scan
     return;
   }
   const acts = {
