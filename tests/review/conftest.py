@@ -142,3 +142,7 @@ def labels_dir(_demo_set: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def manifest(labels_dir: Path) -> Path:
     return labels_dir.parent / "scans" / "manifest.csv"
+
+
+# the browser tests' fixtures (a served app, headless Chromium): defined with their helpers
+from tests.review.browser_kit import browser, server  # noqa: E402, F401

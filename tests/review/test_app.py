@@ -28,11 +28,11 @@ def test_scan_list_orders_by_need_of_review_and_shows_progress(client):
     data = client.get("/api/scans").json()
     # scan_a has a negated event and the lowest confidence: it comes first; nothing reviewed yet
     assert [r["scan_id"] for r in data["scans"]] == ["scan_a", "scan_b"]
-    assert data["progress"] == {"reviewed": 0, "total": 2}
+    assert data["progress"] == {"reviewed": 0, "total": 2, "events_decided": 0, "events_total": 5}
     assert client.put("/api/scans/scan_a/reviewed", json={"reviewed": True}).status_code == 200
     data = client.get("/api/scans").json()
     assert [r["scan_id"] for r in data["scans"]] == ["scan_b", "scan_a"]  # reviewed scans go last
-    assert data["progress"] == {"reviewed": 1, "total": 2}
+    assert data["progress"] == {"reviewed": 1, "total": 2, "events_decided": 0, "events_total": 5}
 
 
 def test_scan_page_data_paged_events_words_waveform(client):
@@ -306,3 +306,51 @@ def test_an_orphan_can_still_be_accepted_or_rejected(client, labels_dir):
     assert client.put(f"/api/scans/scan_a/events/{liver}", json={"status": "rejected"}).status_code == 200
     kept = json.loads((labels_dir / "scan_a.review.json").read_text())["decisions"][liver]
     assert kept["status"] == "rejected" and kept["base"]["start_s"] == 1.0
+
+
+def test_undo_walks_back_through_the_saved_history_including_mark_reviewed(labels_dir, manifest):
+    client = TestClient(create_app(labels_dir, manifest, reviewer="ana"), base_url=BASE)
+    eid = _events(client)[0]["id"]
+    assert (
+        client.put(f"/api/scans/scan_a/events/{eid}", json={"status": "edited", "label": "spleen"}).status_code == 200
+    )
+    assert client.put(f"/api/scans/scan_a/events/{eid}", json={"status": "rejected"}).status_code == 200
+    assert client.put("/api/scans/scan_a/reviewed", json={"reviewed": True}).status_code == 200
+    assert client.get("/api/scans/scan_a").json()["n_undo"] == 3
+    # a new server (a reload, a restart): the undo comes from the file
+    client = TestClient(create_app(labels_dir, manifest, reviewer="ana"), base_url=BASE)
+    other = TestClient(create_app(labels_dir, manifest, reviewer="bo"), base_url=BASE)
+    assert other.post("/api/scans/scan_a/undo", json={}).json()["nothing"] is True  # only your own changes
+    r = client.post("/api/scans/scan_a/undo", json={}).json()
+    assert (r["event_id"], r["reviewed"]) == (None, False)  # the mark first
+    r = client.post("/api/scans/scan_a/undo", json={}).json()
+    assert (r["event"]["status"], r["event"]["label"], r["event"]["rev"]) == ("edited", "spleen", 3)
+    r = client.post("/api/scans/scan_a/undo", json={}).json()
+    assert r["event"]["status"] == "speech" and r["event"]["label"] == "liver"
+    assert json.loads((labels_dir / "scan_a.review.json").read_text())["decisions"] == {}
+    assert client.post("/api/scans/scan_a/undo", json={}).json()["nothing"] is True
+
+
+def test_zero_length_event_is_refused(client):
+    eid = _events(client)[0]["id"]
+    r = client.put(f"/api/scans/scan_a/events/{eid}", json={"status": "edited", "start_s": 1.0, "end_s": 1.0})
+    assert r.status_code == 422 and "start_s < end_s" in r.json()["detail"]
+    r = client.post("/api/scans/scan_a/events", json={"label": "liver", "start_s": 2.0, "end_s": 2.0})
+    assert r.status_code == 422
+
+
+def test_queue_counts_and_the_preview_route(client, labels_dir):
+    eid = _events(client)[0]["id"]
+    client.put(f"/api/scans/scan_a/events/{eid}", json={"status": "accepted"})
+    row = next(r for r in client.get("/api/scans").json()["scans"] if r["scan_id"] == "scan_a")
+    assert (row["n_decided"], row["n_listed"], row["speakers"]) == (1, 4, ["clinician", "other"])
+    assert client.get("/api/scans/scan_a").json()["preview"] is False
+    assert client.get("/media/scan_a/preview").status_code == 404
+    assert client.get("/api/scans/scan_a/preview").status_code == 405  # a change: POST with JSON only
+    assert client.post("/api/scans/scan_a/preview", content=b"{}").status_code == 415
+    assert client.post("/api/scans/scan_a/preview", json={}).json() == {"scan_id": "scan_a", "preview": True}
+    assert (labels_dir / "cache" / "previews" / "scan_a.mp4").is_file()
+    assert client.get("/api/scans/scan_a").json()["preview"] is True
+    r = client.get("/media/scan_a/preview", headers={"Range": "bytes=0-99"})
+    assert r.status_code == 206 and len(r.content) == 100 and r.headers["content-type"] == "video/mp4"
+    assert client.post("/api/scans/nope/preview", json={}).status_code == 404

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,76 +17,13 @@ import pytest
 from sonotell.speech.lexicon import load_lexicon
 
 selenium = pytest.importorskip("selenium")
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and Path(CHROMEDRIVER).exists()), reason="Debian chromium + chromium-driver not installed"
-)
+from tests.review.browser_kit import key as _key  # noqa: E402
+from tests.review.browser_kit import needs_browser, source, video, wait  # noqa: E402
+from tests.review.browser_kit import rows as _rows  # noqa: E402
 
-
-@pytest.fixture
-def server(labels_dir, manifest):
-    import uvicorn
-
-    from sonotell.review.app import create_app
-
-    app = create_app(labels_dir, manifest, reviewer="tester")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-    sock.close()
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--mute-audio",
-        "--autoplay-policy=no-user-gesture-required",
-        "--window-size=1400,900",
-    ):
-        opts.add_argument(arg)
-    # The system chromedriver, named explicitly: Selenium Manager never downloads a driver.
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-
-
-def _wait(driver, cond, timeout=30, what=""):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: cond(d), what)
-
-
-def _rows(driver):
-    return driver.execute_script(
-        "return [...document.querySelectorAll('#events .ev')]"
-        ".map(r => [r.dataset.id, r.dataset.label, r.dataset.status])"
-    )
-
-
-def _key(driver, key):
-    from selenium.webdriver.common.action_chains import ActionChains
-
-    ActionChains(driver).send_keys(key).perform()
+pytestmark = needs_browser
+_wait = wait
+_video, _source = video, source
 
 
 def test_review_in_a_browser_play_accept_relabel_add_reload_export(server, browser, labels_dir, tmp_path):
@@ -102,7 +35,7 @@ def test_review_in_a_browser_play_accept_relabel_add_reload_export(server, brows
     _wait(
         browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "list", what="scan list"
     )
-    assert browser.find_element(By.ID, "progress").text == "reviewed 0 / 2"
+    assert browser.find_element(By.ID, "progress").text == "reviewed 0 / 2 scans · 0 / 5 events decided"
     browser.find_element(By.LINK_TEXT, "scan_a").click()
     _wait(
         browser,
@@ -111,19 +44,12 @@ def test_review_in_a_browser_play_accept_relabel_add_reload_export(server, brows
     )
     assert [r[1] for r in _rows(browser)] == ["liver", "kidney", "spleen", "bladder"]
 
-    # play: the video advances
+    # play: the browser copy (made on first open: H.264 with the narration inside) advances, sound decoded
+    _wait(browser, lambda d: _source(d) == "preview", what="preview")
     browser.execute_script("document.getElementById('video').play()")
-    _wait(
-        browser,
-        lambda d: d.execute_script("return document.getElementById('video').currentTime") > 0.3,
-        what="playback",
-    )
-    # the manifest's separate wav plays along with the video (muted by the browser flag, but its clock runs)
-    _wait(
-        browser, lambda d: d.execute_script("return document.getElementById('audio').currentTime") > 0.2, what="audio"
-    )
+    _wait(browser, lambda d: _video(d, "currentTime") > 0.3, what="playback")
+    _wait(browser, lambda d: _video(d, "webkitAudioDecodedByteCount") > 0, what="narration decoded")
     browser.execute_script("document.getElementById('video').pause()")
-    _wait(browser, lambda d: d.execute_script("return document.getElementById('audio').paused"), what="audio pauses")
 
     # accept the first event (click it, key a), relabel the next (j, then 3 = gallbladder)
     browser.find_elements(By.CSS_SELECTOR, "#events .ev")[0].click()

@@ -180,3 +180,63 @@ def test_serve_on_another_host_requires_the_token(labels_dir, manifest):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_serve_on_a_port_in_use_takes_the_next_free_one(labels_dir, manifest):
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        proc, url = _serve(labels_dir, manifest, "--port", str(port))
+        try:
+            assert f":{port}/" not in url and _get(url.rstrip("/") + "/api/scans")[0] == 200
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    finally:
+        busy.close()
+
+
+def test_no_free_port_is_one_input_error_line():
+    import socket
+
+    from sonotell.cli.review_cmds import _bind
+    from sonotell.errors import InputError
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        with pytest.raises(InputError, match=rf"127.0.0.1:{port}: cannot listen \(.*in use.*\); try another --port"):
+            _bind("127.0.0.1", port, tries=1)
+    finally:
+        busy.close()
+
+
+def test_ingest_preview_makes_browser_previews_beside_the_frame_cache(tmp_path):
+    from sonotell.io.manifest import read_manifest
+    from sonotell.io.preview import cached_preview
+    from tests.conftest import write_video
+    from tests.review.media_kit import sweep
+
+    folder = tmp_path / "scans"
+    write_video(folder / "s1.mp4", sweep(20, 64, 80), fps=10)  # MPEG-4 Part 2: no browser plays it
+    import numpy as np
+
+    from sonotell.io.audio import save_audio
+
+    t = np.arange(32000) / 16000
+    save_audio(folder / "s1.wav", (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 16000)
+    r = CliRunner().invoke(
+        app,
+        ["ingest", str(folder), "--out", str(tmp_path / "m.csv"), "--cache", str(tmp_path / "cache"), "--preview"],
+    )
+    assert r.exit_code == 0, r.output
+    scan = read_manifest(tmp_path / "m.csv").scans[0]
+    assert cached_preview(scan, tmp_path / "cache") == tmp_path / "cache" / "previews" / "s1.mp4"
+    r = CliRunner().invoke(app, ["ingest", str(folder), "--out", str(tmp_path / "m2.csv"), "--preview"])
+    assert r.exit_code == 2 and "--preview needs --cache" in r.output

@@ -12,9 +12,13 @@ from sonotell.review.store import export_reviewed, load_review
 
 def test_frames_are_one_based_and_round_trip():
     # frame k (1-based) starts at (k-1)/fps: 1.0 s at 10 fps is frame 11
-    assert seconds_to_frames(1.0, 1.5, fps=10) == (11, 16)
-    assert frames_to_seconds(11, 16, fps=10) == (1.0, 1.5)
+    # 1.0-1.5 s at 10 fps covers frames 11..15 (1.4-1.5 is frame 15): the end comes back as 1.5, not 1.4
+    assert seconds_to_frames(1.0, 1.5, fps=10) == (11, 15)
+    assert frames_to_seconds(11, 15, fps=10) == (1.0, 1.5)
     assert seconds_to_frames(0.0, 0.0, fps=25) == (1, 1)
+    assert seconds_to_frames(2.02, 2.61, fps=10) == (21, 27)  # every frame the event touches
+    for s, e in [(0.3, 0.9), (1.0, 1.5), (6.5, 6.9), (0.0, 8.0)]:
+        assert frames_to_seconds(*seconds_to_frames(s, e, fps=10), fps=10) == (s, e)
 
 
 def _annotate(tasks):
@@ -49,10 +53,11 @@ def test_export_then_import_gives_review_files(labels_dir, manifest, tmp_path):
     assert info["tasks"] == 2 and info["fps"] == 10
     tasks = json.loads((tmp_path / "ls" / "tasks.json").read_text())
     assert tasks[0]["data"]["video"] == "/data/local-files/?d=scan_a.webm"
+    assert tasks[0]["data"]["audio"] == "/data/local-files/?d=scan_a.wav"  # the narration, synced with the video
     pred = tasks[0]["predictions"][0]
     labels = [r["value"]["timelinelabels"][0] for r in pred["result"]]
     assert labels == ["liver", "kidney", "no spleen", "bladder"]  # the negated mention as "no spleen"
-    assert pred["result"][0]["value"]["ranges"] == [{"start": 11, "end": 16}] and pred["result"][1]["score"] == 0.4
+    assert pred["result"][0]["value"]["ranges"] == [{"start": 11, "end": 15}] and pred["result"][1]["score"] == 0.4
     export_path = tmp_path / "export.json"
     export_path.write_text(json.dumps(_annotate(tasks)))
     counts = import_label_studio(export_path, labels_dir)
@@ -122,5 +127,24 @@ def test_label_studio_sdk_accepts_our_config_and_predictions_and_we_read_its_reg
     import_label_studio(tmp_path / "export.json", labels_dir)
     decisions = load_review(labels_dir, "scan_b")["decisions"]
     added = [d for d in decisions.values() if d["status"] == "added"]
-    assert [(d["label"], d["start_s"], d["end_s"]) for d in added] == [("spleen", 2.0, 2.5)]
+    assert [(d["label"], d["start_s"], d["end_s"]) for d in added] == [("spleen", 2.0, 2.6)]  # frame 26 ends at 2.6
     assert [d["status"] for d in decisions.values()].count("rejected") == 1  # the gallbladder the annotator removed
+
+
+def test_media_url_prefix_and_previews_with_the_narration(labels_dir, manifest, tmp_path):
+    from sonotell.io.manifest import read_manifest
+    from sonotell.io.preview import cached_preview
+
+    export_label_studio(
+        labels_dir,
+        tmp_path / "ls",
+        manifest=manifest,
+        media_url_prefix="https://files.example/ward 3/",
+        previews=tmp_path / "cache",
+    )
+    tasks = json.loads((tmp_path / "ls" / "tasks.json").read_text())
+    assert tasks[0]["data"]["video"] == "https://files.example/ward 3/previews/scan_a.mp4"
+    assert tasks[0]["data"]["audio"] == "https://files.example/ward 3/scan_a.wav"
+    assert cached_preview(read_manifest(manifest).scans[0], tmp_path / "cache") is not None
+    config = (tmp_path / "ls" / "config.xml").read_text()
+    assert '<Audio name="narration" value="$audio" sync="video"/>' in config and 'sync="narration"' in config

@@ -72,6 +72,12 @@ def register(app: typer.Typer) -> None:
             "--video-only",
             help="Accept scans without speech (no audio file or track): for `sonotell predict` on silent archives.",
         ),
+        preview: bool = typer.Option(
+            False,
+            "--preview",
+            help="Also make a browser-playable preview (H.264 + the narration as AAC) of every good scan "
+            "in CACHE/previews (needs --cache), for `sonotell review serve --cache CACHE`.",
+        ),
         seed: int = typer.Option(0, "--seed", help=SEED_HELP),
     ) -> None:
         """Build a manifest of the narrated scans in FOLDER; report every bad file and keep the good ones."""
@@ -82,6 +88,8 @@ def register(app: typer.Typer) -> None:
         from sonotell.io.ingest import ingest as run_ingest
 
         seed_everything(seed)
+        if preview and cache is None:
+            raise typer.BadParameter("--preview needs --cache (the previews go to CACHE/previews)")
         working_size = _parse_size(size)
         options = IngestOptions(
             detect_crop=crop, crop=CropParams(), max_duration_mismatch=max_mismatch, video_only=video_only
@@ -104,6 +112,13 @@ def register(app: typer.Typer) -> None:
                     )
                 for problem in cache_problems:
                     console.print(f"[red]not cached:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
+            if preview and result.scans:
+                from sonotell.io.preview import build_previews
+
+                with output_lock(cache), progress_bar("preview") as progress:
+                    preview_problems = build_previews(result.scans, cache, progress=progress)
+                for problem in preview_problems:
+                    console.print(f"[red]no preview:[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
         print_table(
             f"ingest {folder}",
             [

@@ -53,10 +53,15 @@ def register(app: typer.Typer) -> None:
             None, "--reviewer", help="Name saved with each decision (default: the login name)."
         ),
         open_browser: bool = typer.Option(False, "--open", help="Open the page in a browser."),
+        cache: Path = typer.Option(
+            None,
+            "--cache",
+            help="Folder of browser previews (CACHE/previews, as `ingest --cache --preview` makes; "
+            "default LABELS_DIR/cache). A scan without one gets it on first open.",
+        ),
     ) -> None:
         """Start the review web app on LABELS_DIR (Ctrl+C to stop). Every change is saved at once."""
         import getpass
-        import socket
         import webbrowser
 
         import uvicorn
@@ -72,12 +77,12 @@ def register(app: typer.Typer) -> None:
             reviewer=reviewer or getpass.getuser(),
             token=token,
             allowed_hosts=LOOPBACK if loopback else (),
+            cache_dir=cache,
         )
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock = _bind(host, port)
         bound = sock.getsockname()[1]
+        if port and bound != port:
+            console.print(f"port {port} is in use; using {bound}", highlight=False)
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
         console.print(f"review {labels_dir} at [bold]{url}[/bold]  (Ctrl+C to stop)", highlight=False)
@@ -136,15 +141,27 @@ def register(app: typer.Typer) -> None:
         labels_dir: Path = typer.Argument(..., help="Output folder of `sonotell label`."),
         out: Path = typer.Option(..., "--out", "-o", help="Folder for config.xml and tasks.json."),
         manifest: Path = typer.Option(None, "--manifest", "-m", help="The scans' manifest.csv (video file names)."),
-        media_url: str = typer.Option(
-            "/data/local-files/?d=", "--media-url", help="Prefix of each video's file name in the tasks."
+        media_url_prefix: str = typer.Option(
+            "/data/local-files/?d=",
+            "--media-url-prefix",
+            "--media-url",
+            help="URL prefix of the media files: each task's video and narration URL is this prefix, then the "
+            "file's path relative to the manifest's folder (with --previews: relative to PREVIEWS).",
+        ),
+        previews: Path = typer.Option(
+            None,
+            "--previews",
+            help="Use browser previews (H.264 + narration; `ingest --cache C --preview` makes them in C) as the "
+            "tasks' videos: the cache folder C (missing previews are made).",
         ),
     ) -> None:
         """Label Studio tasks (pipeline events as predictions with scores) and its labelling config."""
         from sonotell.review.labelstudio import export_label_studio
 
         with guarded_output(out, [labels_dir, manifest], "sonotell export label-studio"):
-            info = export_label_studio(labels_dir, out, media_url=media_url, manifest=manifest)
+            info = export_label_studio(
+                labels_dir, out, media_url_prefix=media_url_prefix, manifest=manifest, previews=previews
+            )
         console.print(f"wrote {out}/config.xml and {out}/tasks.json ({info['tasks']} tasks at {info['fps']:g} fps)")
 
     @import_app.command("label-studio")
@@ -162,3 +179,23 @@ def register(app: typer.Typer) -> None:
 
         counts = import_label_studio(export_json, labels, mark_reviewed=mark_reviewed)
         print_table("imported", [counts])
+
+
+def _bind(host: str, port: int, tries: int = 20):
+    """A listening socket on ``port`` or, when it is taken, the next free one of ``tries``; one clear error else."""
+    import socket
+
+    from sonotell.errors import InputError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    last: OSError | None = None
+    for p in [port] if port == 0 else range(port, min(port + tries, 65536)):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, p))
+            return sock
+        except OSError as e:
+            sock.close()
+            last = e
+    raise InputError(f"{host}:{port}", f"cannot listen ({last.strerror if last else 'no port'}); try another --port")

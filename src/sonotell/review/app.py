@@ -93,12 +93,15 @@ class ReviewState:
         manifest: str | Path | None = None,
         lexicon: str | None = None,
         reviewer: str = "reviewer",
+        cache_dir: str | Path | None = None,
     ):
         from sonotell.io.manifest import read_manifest
         from sonotell.speech.lexicon import load_lexicon
 
         self.folder = LabelsFolder.open(labels_dir)
         self.reviewer = reviewer
+        # browser previews (io.preview) live in <cache_dir>/previews/, beside the frame cache of `ingest --cache`
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else self.folder.path / "cache"
         manifest = manifest or self.folder.summary.get("manifest") or _default_manifest(self.folder.path)
         self.scans = {}
         if manifest is not None:
@@ -180,6 +183,7 @@ class ReviewState:
             "n_decisions": len(review["decisions"]),
             "reviewed": bool(review.get("reviewed")),
             "reviewed_by": review.get("reviewed_by"),
+            **queue_counts(self.listing(scan_id)),
         }
         self._list_cache[scan_id] = (stamp, row)
         return row
@@ -268,10 +272,62 @@ def scan_rows(state: ReviewState) -> list[dict]:
                 "n_decisions": None,
                 "reviewed": False,
                 "reviewed_by": None,
+                **queue_counts([]),
                 "error": error,
             }
         )
     return rows
+
+
+def queue_counts(events: list[dict]) -> dict:
+    """Per scan, for the queue: events decided / all, and the labels and speakers its events have (for filters)."""
+    return {
+        "n_decided": sum(e["status"] != "speech" for e in events),
+        "n_listed": len(events),
+        "labels": sorted({e["label"] for e in events}),
+        "speakers": sorted({e.get("speaker") or "" for e in events}),
+    }
+
+
+def undo_last(review: dict, reviewer: str) -> dict | None:
+    """Undo ``reviewer``'s latest change that is not undone yet, from the saved history (so undo survives reloads).
+
+    An undo is itself a history entry with ``undo_of`` (the index of the entry it undid): undone entries and
+    undos are skipped, so repeated undos walk back through the history. Marking the scan reviewed is a change
+    like any other (its undo reopens the scan). Returns the new history entry, or None when nothing is left.
+    """
+    history = review["history"]
+    undone = {h["undo_of"] for h in history if h.get("undo_of") is not None}
+    for i in range(len(history) - 1, -1, -1):
+        h = history[i]
+        if i in undone or h.get("undo_of") is not None or h.get("by") != reviewer:
+            continue
+        eid = h.get("event_id")
+        if eid is None:
+            after = h.get("after") or {}
+            if "reviewed" not in after:
+                continue
+            was = (h.get("before") or {}).get("reviewed", not after["reviewed"])
+            before = {"reviewed": bool(review.get("reviewed"))}
+            review.update(
+                reviewed=was,
+                reviewed_by=reviewer if was else None,
+                reviewed_at=now_iso() if was else None,
+            )
+            restored = {"reviewed": was}
+        else:
+            before = review["decisions"].get(eid)
+            rev = (before or {}).get("rev", 0)
+            if h.get("before") is None:
+                review["decisions"].pop(eid, None)
+                restored = None
+            else:
+                restored = {**h["before"], "rev": rev + 1}  # a newer rev: a tab that saw the undone one gets a 409
+                review["decisions"][eid] = restored
+        entry = {"at": now_iso(), "by": reviewer, "event_id": eid, "before": before, "after": restored, "undo_of": i}
+        history.append(entry)
+        return entry
+    return None
 
 
 def _default_manifest(folder: Path) -> Path | None:
@@ -289,9 +345,13 @@ def create_app(
     reviewer: str = "reviewer",
     token: str | None = None,
     allowed_hosts: tuple[str, ...] = LOOPBACK,
+    cache_dir: str | Path | None = None,
 ) -> FastAPI:
-    """The review app over ``labels_dir``. With ``token``, every request must carry it (``?token=`` or cookie)."""
-    state = ReviewState(labels_dir, manifest, lexicon, reviewer)
+    """The review app over ``labels_dir``. With ``token``, every request must carry it (``?token=`` or cookie).
+
+    ``cache_dir``: where browser previews are kept (``<cache_dir>/previews/``; default ``labels_dir/cache``).
+    """
+    state = ReviewState(labels_dir, manifest, lexicon, reviewer, cache_dir)
     app = FastAPI(title="sonotell review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.review = state
 
@@ -360,7 +420,13 @@ def create_app(
                 r["scan_id"],
             )
         )
-        return {"scans": rows, "progress": {"reviewed": sum(r["reviewed"] for r in rows), "total": len(rows)}}
+        progress = {
+            "reviewed": sum(r["reviewed"] for r in rows),
+            "total": len(rows),
+            "events_decided": sum(r["n_decided"] for r in rows),
+            "events_total": sum(r["n_listed"] for r in rows),
+        }
+        return {"scans": rows, "progress": progress}
 
     @app.get("/api/scans/{scan_id}")
     def scan(scan_id: str) -> Response:
@@ -386,8 +452,63 @@ def create_app(
                 "audio_offset_s": ms.audio_offset_s if ms else 0.0,
                 "labels": state.labels,
                 "orphans": sum(bool(e.get("orphan")) for e in events),
+                "preview": _preview_ready(scan_id),
+                "n_undo": _n_undo(review),
             }
         )
+
+    def _preview_ready(scan_id: str) -> bool:
+        from sonotell.io.preview import cached_preview
+
+        ms = state.scans.get(scan_id)
+        return (
+            ms is not None
+            and state.media_path(scan_id, "video") is not None
+            and (cached_preview(ms, state.cache_dir) is not None)
+        )
+
+    def _n_undo(review: dict) -> int:
+        undone = {h["undo_of"] for h in review["history"] if h.get("undo_of") is not None}
+        return sum(
+            1
+            for i, h in enumerate(review["history"])
+            if i not in undone and h.get("undo_of") is None and h.get("by") == state.reviewer
+        )
+
+    @app.post("/api/scans/{scan_id}/preview")
+    def preview(scan_id: str) -> dict:
+        """Make the scan's browser preview (H.264 + narration) unless an up-to-date one is cached.
+
+        A POST with JSON, as every change: another site's page cannot make the server encode (a plain GET could).
+        """
+        from sonotell.io.preview import ensure_preview
+
+        state.doc(scan_id)
+        ms = state.scans.get(scan_id)
+        if ms is None or state.media_path(scan_id, "video") is None:
+            raise HTTPException(404, f"no video for scan {scan_id!r}")
+        ensure_preview(ms, state.cache_dir)  # an undecodable video: InputError -> 400 naming the file
+        return {"scan_id": scan_id, "preview": True}
+
+    @app.post("/api/scans/{scan_id}/undo")
+    def undo_latest(scan_id: str) -> dict:
+        """Undo this reviewer's latest change to the scan (an event decision or the reviewed mark), from the file."""
+        state.doc(scan_id)
+        with scan_lock(state.folder.path, scan_id):
+            review = load_review(state.folder.path, scan_id)
+            entry = undo_last(review, state.reviewer)
+            if entry is None:
+                return {"nothing": True, "event_id": None, "event": None, "reviewed": bool(review.get("reviewed"))}
+            save_review(state.folder.path, scan_id, review)
+        event = None
+        if entry["event_id"] is not None:
+            event = next((e for e in state.listing(scan_id) if e["id"] == entry["event_id"]), None)
+        return {
+            "event_id": entry["event_id"],
+            "event": event,
+            "reviewed": bool(review.get("reviewed")),
+            "n_undo": _n_undo(review),
+        }
 
     @app.get("/api/scans/{scan_id}/events")
     def events(scan_id: str, offset: int = Query(0, ge=0), limit: int = Query(500, ge=1, le=MAX_PAGE)) -> Response:
@@ -439,6 +560,7 @@ def create_app(
         state.doc(scan_id)
         with scan_lock(state.folder.path, scan_id):
             review = load_review(state.folder.path, scan_id)
+            was_reviewed = bool(review.get("reviewed"))
             review.update(
                 reviewed=body.reviewed,
                 reviewed_by=state.reviewer if body.reviewed else None,
@@ -449,12 +571,22 @@ def create_app(
                     "at": now_iso(),
                     "by": state.reviewer,
                     "event_id": None,
-                    "before": None,
+                    "before": {"reviewed": was_reviewed},
                     "after": {"reviewed": body.reviewed},
                 }
             )
             save_review(state.folder.path, scan_id, review)
-        return {"scan_id": scan_id, "reviewed": body.reviewed}
+        return {"scan_id": scan_id, "reviewed": body.reviewed, "n_undo": _n_undo(review)}
+
+    @app.get("/media/{scan_id}/preview")
+    def media_preview(scan_id: str) -> Response:
+        from sonotell.io.preview import cached_preview
+
+        ms = state.scans.get(scan_id)
+        path = cached_preview(ms, state.cache_dir) if ms is not None and scan_id in state.folder.scan_ids else None
+        if path is None:
+            raise HTTPException(404, f"no preview for scan {scan_id!r} (POST /api/scans/{scan_id}/preview makes it)")
+        return FileResponse(path, media_type="video/mp4")
 
     @app.get("/media/{scan_id}/{kind}")
     def media(scan_id: str, kind: str) -> Response:
@@ -539,8 +671,9 @@ def _validate(ev: dict, status: str, duration: float, labels: list[str]) -> None
     s, e = ev["start_s"], ev["end_s"]
     if s is None or e is None:
         raise HTTPException(422, "start_s and end_s are required")
-    if not (np.isfinite(s) and np.isfinite(e)) or s < 0 or e > duration + 1e-6 or e < s:
-        raise HTTPException(422, f"times must satisfy 0 <= start_s <= end_s <= {duration:.3f} (the scan), got {s}, {e}")
+    if not (np.isfinite(s) and np.isfinite(e)) or s < 0 or e > duration + 1e-6 or e <= s:
+        # an event of zero length covers no frame: it would be saved and then silently count for nothing
+        raise HTTPException(422, f"times must satisfy 0 <= start_s < end_s <= {duration:.3f} (the scan), got {s}, {e}")
 
 
 def _static(name: str) -> Response:

@@ -1,9 +1,13 @@
 """Label Studio round trip: tasks + a labelling config out, its JSON export back into review files.
 
 ``export_label_studio`` writes ``config.xml`` (a video with a ``TimelineLabels`` control: one label per
-lexicon label and one ``no <label>`` per label for negated mentions, plus the transcript) and
-``tasks.json`` (one task per scan; the pipeline's events as predictions with their scores). Label
-Studio's timeline regions count video frames from 1: frame ``k`` (1-based) covers ``[(k-1)/fps, k/fps)``.
+lexicon label and one ``no <label>`` per label for negated mentions, the narration as an ``Audio`` synced
+with the video, plus the transcript) and ``tasks.json`` (one task per scan; the pipeline's events as
+predictions with their scores). Media URLs are ``<media_url_prefix><path relative to the manifest's folder>``
+(the prefix set once for the whole export); with ``previews`` the video is the browser preview (H.264 with
+the narration inside, ``sonotell.io.preview``), which any browser plays. Label Studio's timeline regions count
+video frames from 1: frame ``k`` (1-based) covers ``[(k-1)/fps, k/fps)``; a region is the frames an event
+covers, so its end frame ``k`` means the event ends at ``k/fps`` (not at the start of its last frame).
 
 ``import_label_studio`` reads Label Studio's JSON export (a list of tasks with ``annotations``) and
 writes each task's latest annotation as the scan's review: every pipeline event the annotation keeps
@@ -17,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -32,21 +37,23 @@ from sonotell.review.store import (
 
 NEGATED_PREFIX = "no "
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
-FROM_NAME, TO_NAME = "events", "video"
+FROM_NAME, TO_NAME, AUDIO_NAME = "events", "video", "narration"
 
 
 def seconds_to_frames(start_s: float, end_s: float, fps: float) -> tuple[int, int]:
-    """Label Studio's 1-based frame range covering ``[start_s, end_s]``."""
-    a = round(start_s * fps) + 1
-    return a, max(a, round(end_s * fps) + 1)
+    """Label Studio's 1-based frames covered by ``[start_s, end_s)``: the first and the last (at least one)."""
+    eps = 1e-6  # 1.5 s at 10 fps is 15.000000000000002 frames: not a 16th frame
+    a = math.floor(start_s * fps + eps) + 1
+    return a, max(a, math.ceil(end_s * fps - eps))
 
 
 def frames_to_seconds(start: int, end: int, fps: float) -> tuple[float, float]:
-    return round((int(start) - 1) / fps, 6), round((int(end) - 1) / fps, 6)
+    """The time span of frames ``start..end`` (1-based, inclusive): from the first's start to the last's end."""
+    return round((int(start) - 1) / fps, 6), round(int(end) / fps, 6)
 
 
 def labelling_config(labels: list[str], fps: float) -> str:
-    """The Label Studio labelling config: video + timeline labels (said and negated) + transcript."""
+    """The Label Studio labelling config: video, narration (synced), timeline labels (said, negated), transcript."""
     rows = []
     for i, lab in enumerate(labels):
         colour = PALETTE[i % len(PALETTE)]
@@ -57,7 +64,9 @@ def labelling_config(labels: list[str], fps: float) -> str:
             [
                 "<View>",
                 '  <Header value="$scan_id"/>',
-                f'  <Video name="{TO_NAME}" value="$video" frameRate="{fps:g}" timelineHeight="120"/>',
+                f'  <Video name="{TO_NAME}" value="$video" frameRate="{fps:g}" timelineHeight="120"'
+                f' sync="{AUDIO_NAME}"/>',
+                f'  <Audio name="{AUDIO_NAME}" value="$audio" sync="{TO_NAME}"/>',
                 f'  <TimelineLabels name="{FROM_NAME}" toName="{TO_NAME}">',
                 *rows,
                 "  </TimelineLabels>",
@@ -86,30 +95,34 @@ def export_label_studio(
     labels_dir: str | Path,
     out_dir: str | Path,
     *,
-    media_url: str = "/data/local-files/?d=",
+    media_url_prefix: str = "/data/local-files/?d=",
     manifest: str | Path | None = None,
     labels: list[str] | None = None,
+    previews: str | Path | None = None,
 ) -> dict:
     """Write ``config.xml`` and ``tasks.json`` for Label Studio; returns ``{"tasks": n, "fps": fps}``.
 
-    ``media_url`` prefixes each video's file name (Label Studio's local-files serving by default).
-    All scans must share one frame rate (the config states it once).
+    ``media_url_prefix`` goes before each media file's path relative to the manifest's folder (default: Label
+    Studio's local-files serving, with ``LOCAL_FILES_DOCUMENT_ROOT`` at that folder). ``previews``: a cache
+    folder of ``sonotell.io.preview`` (made there when missing): the tasks' videos are the previews,
+    ``previews/<scan_id>.mp4`` relative to that folder. All scans must share one frame rate.
     """
     from sonotell.io.manifest import read_manifest
     from sonotell.speech.lexicon import load_lexicon
 
     folder = LabelsFolder.open(labels_dir)
     labels = labels or load_lexicon(folder.lexicon_name or "").labels
-    videos = {}
+    scans, root = {}, folder.path
     if manifest is not None:
-        videos = {s.scan_id: s.video_path for s in read_manifest(manifest, check_files=False).scans}
+        scans = {s.scan_id: s for s in read_manifest(manifest, check_files=False).scans}
+        root = Path(manifest).resolve().parent
     tasks, rates = [], set()
     for scan_id in folder.scan_ids:
         doc = folder.scan_doc(scan_id)
         fps, n = frame_timing(doc, lambda s=scan_id: folder.frames(s))
         rates.add(round(fps, 3))
         events = doc["events"]
-        video = videos.get(scan_id)
+        video, audio = _media_urls(scans.get(scan_id), scan_id, root, media_url_prefix, previews)
         transcript = " ".join(w["text"] for w in doc.get("words", []))
         result = [
             _region(eid, e, fps) for eid, e in zip(event_ids(events), events, strict=True) if e["label"] in labels
@@ -119,7 +132,8 @@ def export_label_studio(
             {
                 "data": {
                     "scan_id": scan_id,
-                    "video": media_url + (video.name if video else f"{scan_id}.mp4"),
+                    "video": video,
+                    "audio": audio,
                     "transcript": transcript or "(no words)",
                     "fps": fps,
                     "n_frames": n,
@@ -142,6 +156,27 @@ def export_label_studio(
     write_text(out_dir / "config.xml", labelling_config(labels, fps))
     write_json(out_dir / "tasks.json", tasks)
     return {"tasks": len(tasks), "fps": fps, "labels": labels}
+
+
+def _media_urls(scan, scan_id: str, root: Path, prefix: str, previews: str | Path | None) -> tuple[str, str]:
+    """(video URL, narration URL) of a scan: the prefix, then the file's path relative to ``root`` (posix)."""
+    from urllib.parse import quote
+
+    def url(path: Path, base: Path) -> str:
+        try:
+            rel = Path(path).resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            rel = Path(path).name  # outside the folder: the name alone (serve it under the prefix)
+        return prefix + quote(rel)
+
+    if scan is None:
+        return prefix + quote(f"{scan_id}.mp4"), prefix + quote(f"{scan_id}.mp4")
+    audio = url(scan.audio_source, root)
+    if previews is not None:
+        from sonotell.io.preview import ensure_preview
+
+        return url(ensure_preview(scan, previews), Path(previews)), audio
+    return url(scan.video_path, root), audio
 
 
 # -- import: validate every task first, then write every review file or none ---------------------------------------
