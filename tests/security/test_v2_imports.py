@@ -159,4 +159,4 @@ def test_several_ranges_of_one_region_all_count(labels_dir, tmp_path):  # noqa: 
         for d in load_review(labels_dir, "scan_a")["decisions"].values()
         if d["status"] == "added"
     )
-    assert added == [(0.0, 0.4), (4.0, 5.0)]
+    assert added == [(0.0, 0.5), (4.0, 5.1)]  # a region ends where its last frame ends

@@ -161,6 +161,18 @@ class ReviewState:
             return None
         return path
 
+    def video_file(self, scan_id: str) -> Path | None:
+        """The manifest's video file of a scan, whether or not a browser (or the media route) can play it.
+
+        The page then tries the original (served only when it is probed media), and otherwise a preview,
+        which is decoded by sonotell's own readers (DICOM cine included) and re-encoded: never the raw file.
+        """
+        scan = self.scans.get(scan_id)
+        if scan is None or scan_id not in self.folder.scan_ids or scan.video_path is None:
+            return None
+        path = Path(scan.video_path)
+        return path if path.is_file() else None
+
     def scan_row(self, scan_id: str) -> dict:
         """One line of the scan list (cached until the label or review file changes)."""
         paths = [labels_io.doc_path(self.folder.path, scan_id), review_path(self.folder.path, scan_id)]
@@ -447,7 +459,8 @@ def create_app(
                 "reviewed": bool(review.get("reviewed")),
                 "reviewed_by": review.get("reviewed_by"),
                 "reviewed_at": review.get("reviewed_at"),
-                "video": state.media_path(scan_id, "video") is not None,
+                "video": state.media_path(scan_id, "video") is not None,  # served as it is
+                "video_file": state.video_file(scan_id) is not None,  # a preview may still play it
                 "audio": state.media_path(scan_id, "audio") is not None,
                 "audio_offset_s": ms.audio_offset_s if ms else 0.0,
                 "labels": state.labels,
@@ -485,7 +498,7 @@ def create_app(
 
         state.doc(scan_id)
         ms = state.scans.get(scan_id)
-        if ms is None or state.media_path(scan_id, "video") is None:
+        if ms is None or state.video_file(scan_id) is None:
             raise HTTPException(404, f"no video for scan {scan_id!r}")
         ensure_preview(ms, state.cache_dir)  # an undecodable video: InputError -> 400 naming the file
         return {"scan_id": scan_id, "preview": True}

@@ -414,7 +414,7 @@ function setupMedia(meta, token) {
   note("");
   if (meta.preview) { usePreview(meta.scan_id, 0, false); return; }
   if (meta.audio) a.src = `/media/${enc(meta.scan_id)}/audio`;
-  if (meta.video) {
+  if (meta.video || meta.video_file) {
     S.media = "original";
     v.src = `/media/${enc(meta.scan_id)}/video`;
     v.load();
