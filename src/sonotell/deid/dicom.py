@@ -119,7 +119,7 @@ class DicomScrubber:
         ds.PatientID = subject_pseudonym
         ds.PatientName = subject_pseudonym
         ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = f"sonotell deid: {self.name}; dates shifted per patient"
+        ds.DeidentificationMethod = "sonotell deid: basic profile, dates shifted per patient"
         return changes
 
 

@@ -80,7 +80,7 @@ def load_or_make_key(path: str | Path, out_dir: str | Path) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_bytes(key)
-        os.chmod(tmp, 0o600)
+    os.chmod(path, 0o600)  # after the atomic rename, which applies the umask
     return key
 
 
@@ -96,5 +96,5 @@ def write_mapping(path: str | Path, pseudonymizer: Pseudonymizer, out_dir: str |
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         table.sort_values(["kind", "original"]).to_csv(tmp, index=False)
-        os.chmod(tmp, 0o600)
+    os.chmod(path, 0o600)
     return path
