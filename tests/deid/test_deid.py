@@ -166,10 +166,9 @@ def test_redact_text_whole_words_only():
 
 
 def _dicom(path, patient_id="MRN123", frames=3):
+    from pydicom import Dataset
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
-
-    from pydicom import Dataset
 
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
