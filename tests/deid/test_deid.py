@@ -85,7 +85,7 @@ def test_blank_frame_outside_sector_and_under_text():
 def test_plan_runs_ocr_on_spread_frames_and_drops_contained_boxes(moving_frames):
     big, inner = TextBox(0, 0, 40, 6, 0.9), TextBox(2, 1, 10, 5, 0.8)
     detector = FakeText([big, inner])
-    plan = plan_from_frames(moving_frames, detector, FramesConfig(ocr_frames=4))
+    plan = plan_from_frames(moving_frames, detector, FramesConfig(ocr_every_s=1.0), duration_s=3.5)
     assert detector.calls == 4 and plan.ocr_frame_indices == [0, 6, 13, 19]
     assert plan.boxes == [big]
     assert plan.roi is not None and plan.roi[1] >= 6  # the static header bar is outside the sector
@@ -341,3 +341,8 @@ def test_real_phi_filter_on_a_sentence():
     f = PhiFilter(SpeechConfig(backend="spacy"), protected={"effusion"})
     found = {words[i] for i, _, _, _ in f.redact_words(words)}
     assert {"John", "Smith", "March", "3rd", "1951", "Mrs"} <= found and "effusion" not in found
+
+
+def test_ocr_frame_count_grows_with_length_within_bounds():
+    cfg = FramesConfig(ocr_every_s=10.0, ocr_min_frames=2, ocr_max_frames=12)
+    assert [cfg.ocr_frames(d) for d in (5.0, 65.0, 1000.0, None)] == [2, 7, 12, 12]

