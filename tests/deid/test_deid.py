@@ -138,6 +138,19 @@ def test_rules_numbers_ages_and_dates():
     }
 
 
+def test_numbers_after_a_context_word_up_to_the_sentence_end():
+    f = PhiFilter(SpeechConfig(), ner=no_ner)
+    words = "record number 472 -i -18. I see 3 b lines, call fine fine two".split()
+    assert [words[i] for i, k, d, _ in f.redact_words(words) if k == "number"] == [
+        "472",
+        "-i",
+        "-18.",
+        "fine",
+        "fine",
+        "two",
+    ]
+
+
 def test_ner_young_ages_and_relative_dates_are_kept():
     def dates(text):
         return [Entity(0, 17, "DATE", 0.9), Entity(18, 23, "DATE", 0.9)]

@@ -30,6 +30,10 @@ NUMBER_WORDS = {
     )
 } | {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 DIGITISH = set(NUMBER_WORDS) | {"oh", "hundred", "double", "triple"}
+# words after which digits identify (record, phone numbers), and what a recogniser writes for a spoken digit
+CONTEXT = {"record", "number", "mrn", "id", "phone", "call", "dial", "extension", "telephone", "account", "zip"}
+SOUNDS_LIKE_DIGITS = {"to", "too", "for", "free", "fine", "tree", "ate", "won", "oh", "nein"}
+CONTEXT_WINDOW = 8
 TITLES = {"mr", "mrs", "ms", "miss", "dr", "doctor", "mister", "missus"}
 # NER labels (spaCy / presidio) -> the kind written in the report
 KINDS = {
@@ -156,7 +160,25 @@ class PhiFilter:
             for i in idx:
                 mark(i, kind, f"ner:{self.config.backend}", e.score)
         self._rules(bare, mark)
+        self._context_numbers(words, bare, mark)
         return sorted((i, *v) for i, v in found.items())
+
+    def _context_numbers(self, words: list[str], bare: list[str], mark: Callable[[int, str, str, float], None]) -> None:
+        """After "record number", "call", "MRN" ...: each digit, number word or digit sound-alike up to the sentence's
+        end, and a word between two of them ("record number 472 -i -18", "call fine fine fine two one")."""
+
+        def numeric(b: str) -> bool:
+            return any(c.isdigit() for c in b) or b in DIGITISH or b in SOUNDS_LIKE_DIGITS
+
+        for i, w in enumerate(bare):
+            if w not in CONTEXT:
+                continue
+            for k in range(i + 1, min(len(bare), i + 1 + CONTEXT_WINDOW)):
+                between = 0 < k - 1 and k + 1 < len(bare) and numeric(bare[k - 1]) and numeric(bare[k + 1])
+                if numeric(bare[k]) or between:
+                    mark(k, "number", "rule:context", 0.8)
+                if words[k].rstrip().endswith((".", "?", "!")):
+                    break
 
     def _young_age(self, bare: list[str], idx: list[int]) -> bool:
         """An NER date that is an age no older than ``max_age`` ("forty two years old") is kept."""
