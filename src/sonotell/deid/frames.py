@@ -55,6 +55,13 @@ class FramesConfig(Section):
     blank_outside_sector: bool = setting("deid", "default", "frames", "blank_outside_sector")
     codec: str = setting("deid", "default", "frames", "codec", choices=("libx264", "libvpx-vp9"))
     crf: int = setting("deid", "default", "frames", "crf", ge=0, le=51)
+    preset: str = setting(
+        "deid",
+        "default",
+        "frames",
+        "preset",
+        choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"),
+    )
 
 
 @dataclass(frozen=True)
@@ -229,7 +236,7 @@ def write_clean_video(src: str | Path, dst: str | Path, plan: FramePlan, config:
                     vout = out.add_stream(config.codec, rate=Fraction(rate).limit_denominator(100000))
                     vout.pix_fmt = "yuv420p"
                     vout.options = {"crf": str(config.crf)} | (
-                        {"preset": "veryfast"} if fmt == "mp4" else {"row-mt": "1"}
+                        {"preset": config.preset} if fmt == "mp4" else {"row-mt": "1"}
                     )
                     vout.thread_count = 2
                     width = height = 0
