@@ -17,7 +17,7 @@ Inputs are built here, from real ultrasound and synthetic identifiers:
   presidio-analyzer + rules) on the original transcripts.
 * **memory**: peak RSS of the frames stage on one video and on the same video four times as long (subprocesses).
 
-    python benchmarks/bench_deid.py --out /tmp/bench_deid        # ~8 min on 2 busy cores
+    python benchmarks/bench_deid.py --out /tmp/bench_deid --data ../shared/data   # 4 scans: ~8 min on 2 busy cores
 
 Prints a table and writes OUT/bench_deid.json.
 """
@@ -211,7 +211,7 @@ def loop_video(src: Path, dst: Path, times: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("bench_out/bench_deid"))
-    ap.add_argument("--n-scans", type=int, default=len(SCRIPTS))
+    ap.add_argument("--n-scans", type=int, default=4, help=f"Narrated scans (at most {len(SCRIPTS)}).")
     ap.add_argument("--data", type=Path, default=SHARED, help="The shared data folder (real POCUS videos).")
     args = ap.parse_args()
     import torch
