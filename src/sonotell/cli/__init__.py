@@ -59,6 +59,7 @@ COMMAND_MODULES = (
     "sonotell.cli.bench_cmds",
     "sonotell.cli.demo_cmd",
     "sonotell.cli.review_cmds",
+    "sonotell.cli.deid_cmds",
 )
 
 for _name in COMMAND_MODULES:
