@@ -21,6 +21,7 @@ RANK = {
     "engine": 0,
     "__init__": 0,
     "io": 1,
+    "labels": 1,
     "speech": 2,
     "data": 2,
     "models": 3,

@@ -109,3 +109,36 @@ def test_view_for_the_paper_recipes_holds_speech_not_truth(tmp_path):
     assert (
         [e["label"] for e in truth["events"]] == ["liver"] and truth["segments"] == [] and view.mask("scan0", 0) is None
     )
+
+
+def test_manifest_inside_a_benchmark_loads_its_rows_only(tiny_bench, tmp_path):
+    import shutil
+
+    bench = tmp_path / "bench"
+    shutil.copytree(tiny_bench, bench)
+    table = pd.read_csv(bench / "manifest.csv", keep_default_na=False)
+    assert len(table) == 2
+    table.iloc[[1]].to_csv(bench / "subset.csv", index=False)
+    ds = load_dataset(bench / "subset.csv")
+    assert [s.scan_id for s in ds.scans] == [table["scan_id"][1]]
+    assert [s.scan_id for s in ds.as_benchmark().scans] == [table["scan_id"][1]]
+    assert len(load_dataset(bench / "manifest.csv").scans) == 2 and len(load_dataset(bench).scans) == 2
+    table.assign(scan_id="nobody").iloc[[0]].to_csv(bench / "other.csv", index=False)
+    with pytest.raises(InputError, match=r"other.csv: scan 'nobody' is not in the benchmark"):
+        load_dataset(bench / "other.csv")
+
+
+def test_v2_labels_give_several_findings_per_frame(tmp_path):
+    from sonotell import labels as labels_io
+
+    manifest, labels = make_user_data(tmp_path)
+    names = load_lexicon("abdominal").labels
+    state = np.full((3, len(names)), UNKNOWN, np.int8)
+    state[:, names.index("liver")] = PRESENT
+    state[1:, names.index("kidney")] = PRESENT
+    state[2, names.index("spleen")] = ABSENT
+    fs = labels_io.FrameStates(np.arange(3), np.arange(3) / 10, state, np.full(3, "speech"), label_names=names)
+    labels_io.write_frames(labels, "scan0", fs.reindexed(["liver", "kidney", "spleen"], drop=True))  # only some columns
+    got = load_dataset(manifest, labels=labels).frame_states("scan0")
+    assert got.label_names == names and (got.state == state).all()
+    assert got.present_labels(1) == ["liver", "kidney"] and got.absent_labels(2) == ["spleen"]

@@ -28,21 +28,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from sonotell import labels as labels_io
 from sonotell.errors import InputError
-from sonotell.types import UNLABELLED, Scan
+from sonotell.labels import ABSENT, PRESENT, UNKNOWN, FrameStates
+from sonotell.types import Scan
 
-PRESENT, ABSENT, UNKNOWN = 1, 0, -1
+__all__ = ["ABSENT", "PRESENT", "UNKNOWN", "Dataset", "FrameStates", "load_dataset"]
 DATASET_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass
-class FrameStates:
-    """Per-frame label states of one scan: ``state[i, k]`` for frame ``frame_index[i]`` and label ``k``."""
-
-    frame_index: np.ndarray  # (N,) int
-    time_s: np.ndarray  # (N,) float
-    state: np.ndarray  # (N, K) int8: PRESENT, ABSENT or UNKNOWN
-    source: np.ndarray  # (N,) str: speech | reviewed | truth
 
 
 @dataclass
@@ -87,7 +79,8 @@ class Dataset:
         """Scans that have a frame-labels CSV in the labels folder."""
         if self.labels_dir is None:
             return []
-        return [s.scan_id for s in self.scans if (self.labels_dir / f"{s.scan_id}.labels.csv").exists()]
+        have = set(labels_io.frame_files(self.labels_dir))
+        return [s.scan_id for s in self.scans if s.scan_id in have]
 
     def frame_states(self, scan_id: str) -> FrameStates:
         """The labels folder's per-frame states of one scan (every label unknown when it has none)."""
@@ -177,35 +170,10 @@ class Dataset:
         return dataset_view(self)
 
     def _read_states(self, scan_id: str) -> FrameStates:
-        path = self.labels_dir / f"{scan_id}.labels.csv" if self.labels_dir is not None else None
-        if path is None or not path.exists():
-            empty = np.zeros(0)
-            return FrameStates(
-                empty.astype(int), empty, np.zeros((0, len(self.label_names)), np.int8), empty.astype(str)
-            )
-        table = read_labels_csv(path)
-        index = {name: k for k, name in enumerate(self.label_names)}
-        state = np.full((len(table), len(self.label_names)), UNKNOWN, np.int8)
-        for i, (label, absent) in enumerate(zip(table["label"], table["absent"], strict=True)):
-            for name in filter(None, str(absent).split(";")):
-                if name not in index:
-                    raise InputError(
-                        path,
-                        f"label {name!r} (absent at frame {table['frame_index'][i]}) is not in the lexicon's "
-                        f"label set ({', '.join(self.label_names)}): labels made with another lexicon?",
-                    )
-                state[i, index[name]] = ABSENT
-            if label and label != UNLABELLED:
-                if label not in index:
-                    raise InputError(
-                        path,
-                        f"label {label!r} is not in the lexicon's label set ({', '.join(self.label_names)}): "
-                        "labels made with another lexicon?",
-                    )
-                state[i, index[label]] = PRESENT
-        return FrameStates(
-            table["frame_index"].to_numpy(int), table["time_s"].to_numpy(float), state, table["source"].to_numpy(str)
-        )
+        """Through ``sonotell.labels``: several labels per frame; a column outside the label set is an error."""
+        if self.labels_dir is None or not labels_io.frames_path(self.labels_dir, scan_id).exists():
+            return FrameStates.empty(self.label_names)
+        return labels_io.read_frames(self.labels_dir, scan_id, self.label_names)
 
 
 def dataset_view(ds: Dataset):
@@ -251,12 +219,8 @@ def dataset_view(ds: Dataset):
 
 def _speech_truth(ds: Dataset, scan: Scan) -> dict:
     events = []
-    meta_path = ds.labels_dir / f"{scan.scan_id}.json" if ds.labels_dir is not None else None
-    if meta_path is not None and meta_path.exists():
-        try:
-            events = list(json.loads(meta_path.read_text()).get("events", []))
-        except ValueError:
-            raise InputError(meta_path, "not valid JSON") from None
+    if ds.labels_dir is not None and labels_io.doc_path(ds.labels_dir, scan.scan_id).exists():
+        events = list(labels_io.read_scan_doc(ds.labels_dir, scan.scan_id).get("events", []))
     return {
         "scan_id": scan.scan_id,
         "subject_id": scan.subject_id,
@@ -266,24 +230,6 @@ def _speech_truth(ds: Dataset, scan: Scan) -> dict:
         "segments": [],
         "masks": {},
     }
-
-
-def read_labels_csv(path: Path) -> pd.DataFrame:
-    """A frame-labels CSV with ``absent`` and ``source`` filled in when the file predates them."""
-    try:
-        table = pd.read_csv(
-            path, keep_default_na=False, dtype={"scan_id": str, "label": str, "absent": str, "source": str}
-        )
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise InputError(path, f"unreadable labels CSV ({e.__class__.__name__})") from None
-    missing = [c for c in ("frame_index", "time_s", "label") if c not in table.columns]
-    if missing:
-        raise InputError(path, f"missing columns: {', '.join(missing)} (not a `sonotell label` output)")
-    if "absent" not in table.columns:
-        table["absent"] = ""  # older outputs: no explicit negatives
-    if "source" not in table.columns:
-        table["source"] = "speech"
-    return table
 
 
 def lexicon_fingerprint(lexicon) -> str:
@@ -326,6 +272,14 @@ def load_dataset(path: str | Path, *, labels: str | Path | None = None, lexicon:
 
         benchmark = load_benchmark(bench_root)
         scans = list(benchmark.scans)
+        if path.is_file():  # a manifest inside a benchmark folder: its rows only
+            scans = _manifest_rows(path, scans)
+            if len(scans) < len(benchmark.scans):
+                from dataclasses import replace
+
+                keep = {s.scan_id for s in scans}
+                table = benchmark.table.loc[benchmark.table["scan_id"].isin(keep)].reset_index(drop=True)
+                benchmark = replace(benchmark, scans=scans, table=table)
     elif path.is_dir():
         raise InputError(path, "a folder that is not a benchmark (no bench.json): give the ingest manifest CSV")
     else:
@@ -355,6 +309,21 @@ def load_dataset(path: str | Path, *, labels: str | Path | None = None, lexicon:
     return Dataset(path, scans, label_names, labels_dir, lex_name, fingerprint, benchmark)
 
 
+def _manifest_rows(path: Path, scans: list[Scan]) -> list[Scan]:
+    """The benchmark's scans listed in a manifest CSV inside its folder (a subset), in the benchmark's order."""
+    try:
+        table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+        raise InputError(path, f"unreadable manifest ({e.__class__.__name__})") from None
+    if "scan_id" not in table.columns:
+        raise InputError(path, "no scan_id column (not a manifest)")
+    wanted = set(table["scan_id"])
+    unknown = sorted(wanted - {s.scan_id for s in scans})
+    if unknown:
+        raise InputError(path, f"scan {unknown[0]!r} is not in the benchmark {path.parent} ({len(unknown)} unknown)")
+    return [s for s in scans if s.scan_id in wanted]
+
+
 def _read_spec(path: Path) -> dict:
     try:
         spec = yaml.safe_load(path.read_text())
@@ -372,11 +341,10 @@ def _labels_lexicon(labels_dir: Path, scans: list[Scan]) -> str | None:
     """Check a labels folder against the manifest's scans; return the lexicon it was made with."""
     if not labels_dir.is_dir():
         raise InputError(labels_dir, "labels folder not found")
-    docs = sorted(labels_dir.glob("*.labels.csv"))
-    if not docs:
+    ids = list(labels_io.frame_files(labels_dir))
+    if not ids:
         raise InputError(labels_dir, "no frame-labels CSV (<scan_id>.labels.csv): run `sonotell label` first")
     by_id = {s.scan_id: s for s in scans}
-    ids = [p.name[: -len(".labels.csv")] for p in docs]
     foreign = [i for i in ids if i not in by_id]
     if foreign and len(foreign) == len(ids):
         raise InputError(
@@ -386,13 +354,10 @@ def _labels_lexicon(labels_dir: Path, scans: list[Scan]) -> str | None:
         )
     lexicons = set()
     for scan_id in ids:
-        meta_path = labels_dir / f"{scan_id}.json"
+        meta_path = labels_io.doc_path(labels_dir, scan_id)
         if scan_id not in by_id or not meta_path.exists():
             continue
-        try:
-            meta = json.loads(meta_path.read_text())
-        except ValueError:
-            raise InputError(meta_path, "not valid JSON") from None
+        meta = labels_io.read_json(meta_path)
         if meta.get("subject_id") not in (None, by_id[scan_id].subject_id):
             raise InputError(
                 meta_path,
