@@ -30,7 +30,14 @@ def cli_error(args) -> str:
 
 
 # single-label: these scans show one organ at a time, and the predict tests check softmax rows
-FAST = ["size=[32,32]", "frame_step=1", "train.epochs=6", "train.batch_size=8", "test_fraction=0.25", "multilabel=false"]
+FAST = [
+    "size=[32,32]",
+    "frame_step=1",
+    "train.epochs=6",
+    "train.batch_size=8",
+    "test_fraction=0.25",
+    "multilabel=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +79,9 @@ def test_frame_targets_single_and_multilabel_by_hand():
     assert use.tolist() == [True, False, False, False] and y.tolist() == [0]
     y, use = frame_targets(s, True, "ignore")
     assert use.tolist() == [True, True, False, True] and y.tolist() == [[1, -1, 0], [1, 1, -1], [-1, -1, 0]]
-    y, _ = frame_targets(s, True)
+    y, _ = frame_targets(s, True)  # default: unknown stays -1 (masked in the loss)
+    assert y.tolist() == [[1, -1, 0], [1, 1, -1], [-1, -1, 0]]
+    y, _ = frame_targets(s, True, "absent_if_labelled")  # the old rule, kept as an option
     assert y.tolist() == [[1, 0, 0], [1, 1, 0], [0, 0, 0]]
 
 

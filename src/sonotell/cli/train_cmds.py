@@ -158,7 +158,14 @@ def _cross_validate(ds, out: Path, k: int, seeds: str, config: str, override: li
     sources = ("labels", "truth") if ds.has_truth else ("labels",)
     with progress_bar(f"train --cv {k}") as progress:
         result = cross_validate(
-            ds, out, folds=k, seeds=seed_list, sources=sources, config=config, overrides=override, cache_dir=cache,
+            ds,
+            out,
+            folds=k,
+            seeds=seed_list,
+            sources=sources,
+            config=config,
+            overrides=override,
+            cache_dir=cache,
             progress=progress,
         )
     path = write_json(out / "cv.json", result)

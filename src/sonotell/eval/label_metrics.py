@@ -14,8 +14,10 @@ frame is absent, else unknown).
   AUROC 0.5, AP = prevalence p, F1 = 2p / (1 + p)) and ``prior`` (present at random with the
   training split's rate q: AUROC 0.5, AP = p in expectation, F1 = 2pq / (p + q) in expectation).
 - A label with no positive in the training split is **not trainable**: its figures are None (never
-  NaN) and it is listed in ``not_trainable``; a label with no positive or no negative among the
-  evaluated entries is listed in ``undefined`` with None for the figures that need both.
+  NaN), it is listed in ``not_trainable``, and the macro counts it at chance (the all-present
+  baseline's AUROC and AP, F1 0) so a model does not gain by learning fewer labels; a label with no
+  positive or no negative among the evaluated entries is listed in ``undefined`` with None for the
+  figures that need both.
 
 Example:
     >>> y = np.array([[1], [0], [1], [0]]); s = np.array([[0.9], [0.8], [0.7], [0.1]])
@@ -88,9 +90,7 @@ def best_threshold(y: np.ndarray, s: np.ndarray) -> float | None:
     return round(best_t, 6)
 
 
-def clip_level(
-    probs: np.ndarray, targets: np.ndarray, clip_ids: Sequence
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def clip_level(probs: np.ndarray, targets: np.ndarray, clip_ids: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(clip probabilities = mean of frames, clip targets = any present / else any absent / else unknown, ids)."""
     ids = np.asarray(clip_ids)
     uniq = np.array(sorted(set(ids.tolist()), key=str))
@@ -146,12 +146,23 @@ def _level_scores(
         prev = n_pos / (n_pos + n_neg) if n_pos + n_neg else None
         q = train_prior[k]
         for b in base.values():
-            b["auroc"][name] = 0.5 if ok and n_pos and n_neg else None
-            b["average_precision"][name] = prev if ok and n_pos else None
-        base["all_present"]["f1"][name] = 2 * prev / (1 + prev) if ok and n_pos else None
-        base["prior"]["f1"][name] = 2 * prev * q / (prev + q) if ok and n_pos and q else (0.0 if ok and n_pos else None)
-    for d in [*fig.values(), *(x for b in base.values() for x in b.values())]:
-        d["macro"] = _macro([d[n] for n in names])
+            b["auroc"][name] = 0.5 if n_pos and n_neg else None
+            b["average_precision"][name] = prev if n_pos else None
+        base["all_present"]["f1"][name] = 2 * prev / (1 + prev) if n_pos else None
+        base["prior"]["f1"][name] = 2 * prev * q / (prev + q) if n_pos and q else (0.0 if n_pos else None)
+    for metric, d in fig.items():
+        # a not-trainable label counts in the macro at chance (the all-present baseline; F1 0), so a model
+        # cannot look better by having learnt fewer labels; per label it stays None
+        chance = [
+            (0.0 if metric == "f1" and base["all_present"][metric][n] is not None else base["all_present"][metric][n])
+            if not trainable[k]
+            else d[n]
+            for k, n in enumerate(names)
+        ]
+        d["macro"] = _macro(chance)
+    for b in base.values():
+        for d in b.values():
+            d["macro"] = _macro([d[n] for n in names])
     return {"n": int(len(y)), **fig, "baselines": base, "support": support, "undefined": undefined}
 
 
@@ -182,7 +193,10 @@ def score_labels(
     for metric in ("auroc", "average_precision", "f1"):
         out[metric] = {lv: levels[lv][metric] for lv in levels}
     out["baselines"] = {
-        b: {metric: {lv: levels[lv]["baselines"][b][metric] for lv in levels} for metric in ("auroc", "average_precision", "f1")}
+        b: {
+            metric: {lv: levels[lv]["baselines"][b][metric] for lv in levels}
+            for metric in ("auroc", "average_precision", "f1")
+        }
         for b in ("all_present", "prior")
     }
     out["support"] = {lv: levels[lv]["support"] for lv in levels}

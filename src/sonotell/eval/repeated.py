@@ -71,12 +71,20 @@ def summarise_runs(runs: list[dict], labels: Sequence[str], n_boot: int = 10000)
                         entry[f"vs_{base}"] = _paired(model, b, n_boot)
                     cell[src] = entry
                 if {"speech", "truth"} <= set(sources):
-                    sp = [_value(by[(s, f, "speech")], metric, level, label) if (s, f, "speech") in by else None for s, f in units]
-                    tr = [_value(by[(s, f, "truth")], metric, level, label) if (s, f, "truth") in by else None for s, f in units]
+                    sp = [
+                        _value(by[(s, f, "speech")], metric, level, label) if (s, f, "speech") in by else None
+                        for s, f in units
+                    ]
+                    tr = [
+                        _value(by[(s, f, "truth")], metric, level, label) if (s, f, "truth") in by else None
+                        for s, f in units
+                    ]
                     cell["speech_vs_truth"] = _paired(sp, tr, n_boot)
                     keep = [(a, b) for a, b in zip(sp, tr) if a is not None and b is not None]
                     cell["speech_over_truth"] = (
-                        paired_ratio([a for a, _ in keep], [b for _, b in keep], n_boot=n_boot) if len(keep) >= 2 else None
+                        paired_ratio([a for a, _ in keep], [b for _, b in keep], n_boot=n_boot)
+                        if len(keep) >= 2
+                        else None
                     )
                 out["figures"][f"{metric}/{level}/{label}"] = cell
     return out
