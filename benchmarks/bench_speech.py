@@ -241,7 +241,7 @@ def run_system(name: str, config: str, overrides: list[str], lexicon, recs: list
     import torch
 
     from sonotell.eval.labels import evaluate_scan, summarise
-    from sonotell.speech.align import align_events
+    from sonotell.speech.align import align_states
     from sonotell.speech.pipeline import SpeechPipeline
 
     torch.set_num_threads(1)
@@ -251,10 +251,9 @@ def run_system(name: str, config: str, overrides: list[str], lexicon, recs: list
     for wav, truth in recs:
         result = pipe.process_audio(wav, 16000, truth.get("audio_offset_s", 0.0))
         n_frames = int((len(wav) / 16000 + truth.get("audio_offset_s", 0.0)) * FPS)
-        frames = [
-            f.label
-            for f in align_events(result.events, truth["scan_id"], fps=FPS, n_frames=n_frames, config=pipe.align_cfg)
-        ]
+        frames = align_states(
+            result.events, lexicon.labels, fps=FPS, n_frames=n_frames, config=pipe.align_cfg, scopes=lexicon.scopes
+        ).single_labels()
         pred = {**result.to_dict(), "frame_labels": frames}
         per_scan.append(
             evaluate_scan(

@@ -1,6 +1,6 @@
 """sonotell: learn ultrasound anatomy from what clinicians say while they scan."""
 
-from sonotell.types import Clip, FrameLabel, Scan, TermEvent, Word
+from sonotell.types import Clip, Scan, TermEvent, Word
 
 __version__ = "0.1.0"
-__all__ = ["Clip", "FrameLabel", "Scan", "TermEvent", "Word", "__version__"]
+__all__ = ["Clip", "Scan", "TermEvent", "Word", "__version__"]

@@ -178,24 +178,40 @@ def _stage_ingest(st: DemoState) -> str:
     )
 
 
-def _stage_labels(st: DemoState) -> str:
-    import pandas as pd
+def labels_config() -> dict:
+    """The demo's speech pipeline: ``speech_light`` labelling frames up to 1.5 s after a term.
 
+    In these sweeps an organ stays in view for a second or more after it is named (the papers'
+    +-0.3 s suits faster talk).
+    """
     from sonotell.config import load_config
+
+    return load_config("pipelines", "speech_light", ["align.before_s=0.5", "align.after_s=1.5"])
+
+
+def record_labels_run(label_dir: Path, config: dict, lexicon: str) -> None:
+    """The run record ``sonotell label`` keeps in its folder: a later ``label`` with another recipe is refused."""
+    from sonotell.files import check_run_fingerprint
+    from sonotell.speech.lexicon import load_lexicon
+    from sonotell.speech.pipeline import recipe_fingerprint
+
+    fingerprint = recipe_fingerprint(config, load_lexicon(lexicon))
+    check_run_fingerprint(label_dir, fingerprint, overwrite=True, what="sonotell label")  # the demo owns its folder
+
+
+def _stage_labels(st: DemoState) -> str:
+    from sonotell import labels as labels_io
     from sonotell.eval.labels import evaluate_labels_dir
     from sonotell.speech.batch import label_scans
     from sonotell.speech.lexicon import load_lexicon
 
     _need(st.scans, "no ingested scans")
     label_dir = st.out_dir / "labels"
-    # In these sweeps an organ stays in view for a second or more after it is named, so the
-    # demo labels frames up to 1.5 s after a term (the papers' +-0.3 s suits faster talk).
-    config = load_config("pipelines", "speech_light", ["align.before_s=0.5", "align.after_s=1.5"])
+    config = labels_config()
+    record_labels_run(label_dir, config, "abdominal")
     label_scans(st.scans, label_dir, config=config, lexicon="abdominal", workers=2)
-    for scan in st.scans:
-        csv_path = label_dir / f"{scan.scan_id}.labels.csv"
-        if csv_path.exists():
-            st.speech[scan.scan_id] = list(pd.read_csv(csv_path, keep_default_na=False)["label"].astype(str))
+    for scan_id in labels_io.scan_ids(label_dir):
+        st.speech[scan_id] = labels_io.read_frames(label_dir, scan_id, load_lexicon("abdominal").labels).single_labels()
     _need(st.speech, "the speech pipeline labelled no scan (see labels/summary.csv)")
     st.label_summary, _ = evaluate_labels_dir(
         label_dir, st.bench, lexicon=load_lexicon("abdominal"), scan_ids=sorted(st.speech), align_config=config["align"]

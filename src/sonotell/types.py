@@ -7,12 +7,12 @@ Times are on the *video clock* unless a name says otherwise; a scan's audio star
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-UNLABELLED = "unlabelled"
+UNLABELLED = "unlabelled"  # a frame with no single label (frame accuracy); per-label states: sonotell.labels
 
 
 @dataclass(frozen=True)
@@ -75,29 +75,6 @@ class TermEvent:
     confidence: float = 1.0
     negated: bool = False
     speaker: str | None = None
-
-
-@dataclass(frozen=True)
-class FrameLabel:
-    """The label of one video frame; ``label == UNLABELLED`` when speech says nothing.
-
-    ``absent`` lists the labels said to be absent at this frame ("no effusion"), joined by ``;``. Per
-    label a frame is then present (``label``), absent (in ``absent``) or unknown (neither).
-    """
-
-    scan_id: str
-    frame_index: int
-    time_s: float
-    label: str
-    confidence: float
-    absent: str = ""
-
-    @property
-    def absent_labels(self) -> list[str]:
-        return [a for a in self.absent.split(";") if a]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

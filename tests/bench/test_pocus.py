@@ -74,3 +74,29 @@ def test_same_seed_same_bytes(shared_data, tmp_path):
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+
+
+@pytest.mark.parametrize("label", ["COVID-19", ""])
+def test_a_clip_without_findings_still_gets_one_narrated_mention(label):
+    """Cov-Atlas-pleural2 (no finding columns set): no impression drawn, its one patient line did not fit: silent."""
+    import numpy as np
+
+    from sonotell.bench.build import benchmark_config
+    from sonotell.bench.narration import parse_markup
+    from sonotell.bench.pocus import scan_lines
+    from sonotell.bench.tts import Voice
+
+    cfg = benchmark_config("pocus")
+    n = cfg["narration"]
+    n.update(p_impression=0.0, p_free_text=0.0, max_negations=0, max_off_topic=0, p_filler_word=0.0)
+    cfg["narration"]["p_second_speaker"] = 0.0
+    spec = {"findings": [], "label": label, "md1": ""}
+    lines = scan_lines(spec, 12.0, cfg, Voice(), Voice(variant="f1"), "patient", np.random.default_rng(0))
+    mentions = [(ln, parse_markup(ln.text)[1]) for ln in lines if parse_markup(ln.text)[1]]
+    assert len(mentions) == 1
+    line, terms = mentions[0]
+    assert line.speaker == "clinician" and not line.filler and line.at_s == 0.3  # placed like a finding, early
+    assert terms[0][2] == (label or terms[0][2]) and terms[0][3] == (not label)  # the class, or a negated finding
+    spec["findings"] = ["b_lines"]
+    lines = scan_lines(spec, 12.0, cfg, Voice(), Voice(variant="f1"), "patient", np.random.default_rng(0))
+    assert [parse_markup(ln.text)[1][0][2] for ln in lines if parse_markup(ln.text)[1]] == ["b_lines"]  # no extra

@@ -10,7 +10,7 @@ import pytest
 
 from sonotell.io.audio import save_audio
 from sonotell.io.manifest import write_manifest
-from sonotell.speech.align import align_events
+from sonotell.speech.align import align_states
 from sonotell.speech.batch import write_scan_labels
 from sonotell.speech.pipeline import SpeechResult, recipe_fingerprint
 from sonotell.types import Scan, TermEvent, Word
@@ -94,7 +94,6 @@ def _demo_set(tmp_path_factory) -> Path:
             "after_s": 0.3,
             "edge_weight": 0.5,
             "min_confidence": 0.0,
-            "conflict": "drop",
             "conflict_margin": 0.1,
         }
     }
@@ -110,7 +109,8 @@ def _demo_set(tmp_path_factory) -> Path:
             [{"speaker": "clinician", "start_s": 0.5, "end_s": 7.5, "text": text}],
             {"duration_s": N_FRAMES / FPS, "fps": float(FPS), "n_frames": N_FRAMES},
         )
-        result.frame_labels = align_events(events, scan.scan_id, fps=FPS, n_frames=N_FRAMES, config=config["align"])
+        names = load_lexicon("abdominal").labels
+        result.frames = align_states(events, names, fps=FPS, n_frames=N_FRAMES, config=config["align"])
         write_scan_labels(out, scan, result, fingerprint, "abdominal")
     # summary.json as `label` writes it (the keys the review tools read; building a pipeline here would cost seconds)
     (out / "summary.json").write_text(

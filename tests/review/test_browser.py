@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sonotell.speech.lexicon import load_lexicon
+
 selenium = pytest.importorskip("selenium")
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -165,12 +167,14 @@ def test_review_in_a_browser_play_accept_relabel_add_reload_export(server, brows
 
     export_reviewed(labels_dir, tmp_path / "reviewed")
     frames = pd.read_csv(tmp_path / "reviewed" / "scan_a.labels.csv", keep_default_na=False)
-    assert list(frames.columns) == ["scan_id", "frame_index", "time_s", "label", "confidence", "absent", "source"]
+    names = load_lexicon("abdominal").labels
+    confidence = [f"confidence:{n}" for n in names]
+    assert list(frames.columns) == ["scan_id", "frame_index", "time_s", *names, *confidence, "source"]
 
     def at(t):  # the frame at t seconds (10 fps)
         return frames.iloc[round(t * 10)]
 
-    assert (at(3.3)["label"], at(3.3)["source"]) == ("gallbladder", "reviewed")  # was kidney
-    assert (at(t_word + 0.5)["label"], at(t_word + 0.5)["source"]) == ("gallbladder", "reviewed")  # the added event
-    assert at(5.2)["absent"] == "spleen" and at(5.2)["label"] == "unlabelled"  # "no spleen": stated absent
+    assert (at(3.3)["gallbladder"], at(3.3)["kidney"], at(3.3)["source"]) == ("present", "unknown", "reviewed")
+    assert (at(t_word + 0.5)["gallbladder"], at(t_word + 0.5)["source"]) == ("present", "reviewed")  # the added event
+    assert at(5.2)["spleen"] == "absent" and "present" not in set(at(5.2)[names])  # "no spleen": stated absent
     assert at(0.2)["source"] == "speech"

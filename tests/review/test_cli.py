@@ -46,7 +46,7 @@ def test_review_export_cli(labels_dir, tmp_path):
     r = CliRunner().invoke(app, ["review", "export", str(labels_dir), "--out", str(tmp_path / "rev")])
     assert r.exit_code == 0, r.output
     frames = pd.read_csv(tmp_path / "rev" / "scan_a.labels.csv", keep_default_na=False)
-    assert frames["label"][32] == "pancreas" and frames["source"][32] == "reviewed"
+    assert frames["pancreas"][32] == "present" and frames["source"][32] == "reviewed"
     assert json.loads((tmp_path / "rev" / "summary.json").read_text())["n_reviewed"] == 1
 
 

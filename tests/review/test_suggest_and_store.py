@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from sonotell.errors import InputError
+from sonotell.labels import ABSENT
 from sonotell.review.store import (
-    absent_per_frame,
     conflicting,
     event_ids,
     export_reviewed,
@@ -18,7 +18,8 @@ from sonotell.review.store import (
     reviewed_truth,
 )
 from sonotell.review.suggest import candidate_phrases, patch_yaml, suggest
-from sonotell.speech.align import AlignConfig
+from sonotell.speech.align import align_states
+from sonotell.types import TermEvent
 
 
 def _ev(label, s, e, conf=0.5, negated=False):
@@ -64,13 +65,13 @@ def test_conflicts():
     assert not conflicting([_ev("liver", 1, 2), _ev("kidney", 2.0, 2.5)])
 
 
-def test_absent_per_frame_uses_the_alignment_window():
-    cfg = AlignConfig(before_s=0.25, after_s=0.25)
+def test_negation_uses_the_alignment_window():
+    cfg = {"before_s": 0.25, "after_s": 0.25}
     # negated spleen 1.0-1.2 s at 10 fps: window 0.75-1.45 s -> frames 8..14 (positive liver: never absent)
-    out = absent_per_frame(
-        [_ev("spleen", 1.0, 1.2, negated=True), _ev("liver", 0.0, 0.1)], n_frames=20, fps=10, cfg=cfg
-    )
-    assert [i for i, a in enumerate(out) if a] == list(range(8, 15)) and out[10] == "spleen"
+    events = [TermEvent("spleen", "no spleen", 1.0, 1.2, 0.5, True), TermEvent("liver", "liver", 0.0, 0.1, 0.5)]
+    out = align_states(events, ["liver", "spleen"], fps=10, n_frames=20, config=cfg)
+    assert list(map(int, (out.state == ABSENT).any(1).nonzero()[0])) == list(range(8, 15))
+    assert out.absent_labels(10) == ["spleen"]
 
 
 def test_export_without_reviews_copies_the_speech_labels(labels_dir, tmp_path):
@@ -78,8 +79,9 @@ def test_export_without_reviews_copies_the_speech_labels(labels_dir, tmp_path):
     assert summary["n_scans"] == 2 and summary["n_reviewed"] == 0
     src = pd.read_csv(labels_dir / "scan_a.labels.csv", keep_default_na=False)
     out = pd.read_csv(tmp_path / "out" / "scan_a.labels.csv", keep_default_na=False)
-    assert list(out["label"]) == list(src["label"]) and set(out["source"]) == {"speech"}
-    assert list(out["absent"]) == list(src["absent"])  # the speech labels' own negatives, copied
+    states = [c for c in src.columns if c not in ("scan_id", "frame_index", "time_s", "source")]
+    assert "spleen" in states and "confidence:spleen" in states
+    assert out[states].equals(src[states]) and set(out["source"]) == {"speech"}  # present, absent, confidence
     with pytest.raises(InputError, match="must not be the labels folder"):
         export_reviewed(labels_dir, labels_dir)
 
@@ -92,13 +94,12 @@ def test_export_marked_reviewed_scan_is_all_reviewed_and_matches_alignment(label
     out = pd.read_csv(tmp_path / "out" / "scan_b.labels.csv", keep_default_na=False)
     assert not (tmp_path / "out" / "scan_a.labels.csv").exists()
     assert set(out["source"]) == {"reviewed"}
-    # gallbladder 2.0-2.6 s, accepted by marking the scan reviewed (confidence 1.0): window 1.7-2.9 s at 10 fps.
-    # On the edges float rounding decides, as in align_events: 2.0 - 1.7 = 0.30000000000000004 > 0.3 drops
-    # frame 17, 2.9 - 2.6 = 0.2999999999999998 keeps frame 29 -> frames 18..29;
-    # frame 18 is 0.2 s before the start: 1 - 0.5 * 0.2 / 0.3 = 2/3
-    labelled = [i for i, x in enumerate(out["label"]) if x == "gallbladder"]
-    assert labelled == list(range(18, 30))
-    assert out["confidence"][20] == 1.0 and out["confidence"][18] == pytest.approx(2 / 3, abs=1e-4)
+    # gallbladder 2.0-2.6 s, accepted by marking the scan reviewed (confidence 1.0): window 1.7-2.9 s at 10 fps,
+    # edges included -> frames 17..29; frame 18 is 0.2 s before the start: 1 - 0.5 * 0.2 / 0.3 = 2/3
+    labelled = [i for i, x in enumerate(out["gallbladder"]) if x == "present"]
+    assert labelled == list(range(17, 30))
+    conf = out["confidence:gallbladder"]
+    assert conf[20] == 1.0 and conf[18] == pytest.approx(2 / 3, abs=1e-4) and conf[17] == pytest.approx(0.5)
 
 
 def test_reviewed_truth_only_from_scans_marked_reviewed(labels_dir):

@@ -9,7 +9,7 @@ import pytest
 
 from sonotell.io.cache import FrameCache
 from sonotell.io.video import frame_times, is_variable_rate, probe_video, variable_frame_times
-from sonotell.speech.align import align_events
+from sonotell.speech.align import align_states
 from sonotell.speech.pipeline import _variable_frame_times
 from sonotell.types import Scan, TermEvent
 from tests.conftest import write_video
@@ -57,11 +57,11 @@ def test_labels_use_the_timestamps(vfr, caplog):
     times = _variable_frame_times(scan)
     assert "variable frame rate" in caplog.text
     event = TermEvent("liver", "liver", 0.75, 0.85)  # said while frame 5 (0.8 s) is shown
-    labels = align_events(
-        [event], "v", fps=info.fps, n_frames=info.n_frames, config={"before_s": 0, "after_s": 0}, times=times
+    labels = align_states(
+        [event], ["liver"], fps=info.fps, n_frames=info.n_frames, config={"before_s": 0, "after_s": 0}, times=times
     )
-    assert [f.frame_index for f in labels if f.label == "liver"] == [5]
-    assert labels[5].time_s == pytest.approx(0.8)
+    assert [int(i) for i in labels.frame_index[labels.state[:, 0] == 1]] == [5]
+    assert labels.time_s[5] == pytest.approx(0.8)
 
 
 def test_frame_cache_maps_time_to_the_frame_shown(vfr, tmp_path):

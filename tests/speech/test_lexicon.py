@@ -68,3 +68,17 @@ def test_unquoted_yaml_no_is_caught(tmp_path):
 def test_unknown_lexicon_name():
     with pytest.raises(InputError, match="packaged: abdominal"):
         load_lexicon("nonexistent")
+
+
+def test_scope_per_lexicon_and_per_label():
+    from sonotell.speech.lexicon import Lexicon, load_lexicon
+
+    lex = Lexicon.from_dict({"scope": "view", "labels": {"a": ["aa"], "b": {"terms": ["bb"], "scope": "moment"}}})
+    assert lex.scopes == {"a": "view", "b": "moment"}
+    assert Lexicon.from_dict({"labels": {"a": ["aa"]}}).scopes == {"a": "moment"}  # default
+    assert set(load_lexicon("lung").scopes.values()) == {"view"}
+    assert set(load_lexicon("abdominal").scopes.values()) == {"moment"}
+    with pytest.raises(InputError, match="label 'b': scope 'clip' is not one of moment, view"):
+        Lexicon.from_dict({"labels": {"b": {"terms": ["bb"], "scope": "clip"}}})
+    with pytest.raises(InputError, match="scope 'always' is not one of moment, view"):
+        Lexicon.from_dict({"scope": "always", "labels": {"a": ["aa"]}})

@@ -7,9 +7,10 @@ from sonotell.config import load_config
 from sonotell.errors import ConfigError, InputError
 from sonotell.io.audio import save_audio
 from sonotell.speech.batch import label_scans, labels_paths
+from sonotell.speech.lexicon import load_lexicon
 from sonotell.speech.pipeline import SpeechPipeline
 from sonotell.speech.spot import merge_events
-from sonotell.types import UNLABELLED, Scan, TermEvent
+from sonotell.types import Scan, TermEvent
 
 from .conftest import ScriptedBackend
 
@@ -141,18 +142,20 @@ def test_label_scans_writes_resumes_and_reports_bad_scans(bursts, tmp_path):
     assert not any(p.exists() for p in labels_paths(out, "bad"))  # nothing partial of a failed scan
     csv_path, json_path = labels_paths(out, "good")
     rows = csv_path.read_text().splitlines()
-    assert rows[0] == "scan_id,frame_index,time_s,label,confidence,absent" and len(rows) == 41
-    labels = [r.split(",")[3] for r in rows[1:]]
-    assert labels[10] == "liver" and labels[0] == UNLABELLED  # speech at 0.5-1.5 s, word at 0.5-1.5 s
+    names = load_lexicon("abdominal").labels
+    assert rows[0].split(",")[: 3 + len(names)] == ["scan_id", "frame_index", "time_s", *names] and len(rows) == 41
+    liver = [r.split(",")[3 + names.index("liver")] for r in rows[1:]]
+    assert liver[10] == "present" and liver[0] == "unknown"  # speech at 0.5-1.5 s, word at 0.5-1.5 s
     doc = json.loads(json_path.read_text())
     assert doc["events"][0]["label"] == "liver" and doc["fingerprint"] == summary["fingerprint"]
+    assert doc["labels_format"] == 2 and summary["labels_format"] == 2
     mtime = json_path.stat().st_mtime_ns
     label_scans([good], out, config=cfg, lexicon="abdominal")
     assert json_path.stat().st_mtime_ns == mtime  # resumed: not redone
-    # an older output without the absent column (no explicit negatives) is still read on resume
-    csv_path.write_text("\n".join(",".join(r.split(",")[:5]) for r in rows) + "\n")
+    json_path.write_text(json.dumps({k: v for k, v in doc.items() if k != "labels_format"}))  # as format 1 wrote it
     label_scans([good], out, config=cfg, lexicon="abdominal")
-    assert json_path.stat().st_mtime_ns == mtime
+    assert json.loads(json_path.read_text())["labels_format"] == 2  # a format-1 scan is labelled again
+    mtime = json_path.stat().st_mtime_ns
     cfg2 = {**cfg, "align": {"before_s": 0.0, "after_s": 0.0}}
     label_scans([good], out, config=cfg2, lexicon="abdominal")
     assert json_path.stat().st_mtime_ns != mtime  # another recipe: relabelled

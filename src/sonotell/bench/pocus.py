@@ -284,6 +284,18 @@ def scan_lines(
         else:
             text = _pick(rng, n["patient_lines"] if other_role == "patient" else n["trainee_chat"])
         lines.append(narr.Line(text, other_role, other, rng.uniform(0, duration_s), gain_db=g, filler=True))
+    if not any(l.speaker == "clinician" and not l.filler and "](" in l.text for l in lines):
+        # No finding, no impression: the clinician would otherwise say nothing placed for sure (fillers may not
+        # fit), leaving a silent scan. One mention that is placed like the findings: the class, or what is absent.
+        if spec["label"]:
+            term = _pick(rng, n["class_terms"][spec["label"]])
+            text = _pick(rng, n["impression_templates"]).replace("{term}", f"[{term}]({spec['label']})")
+        else:
+            f = _pick(rng, [f for f in n["negatable"] if f not in findings] or list(n["negatable"]))
+            text = _pick(rng, n["negation_templates"]).replace(
+                "{term}", f"[{_pick(rng, n['negation_terms'][f])}](!{f})"
+            )
+        lines.append(narr.Line(text, "clinician", clinician, 0.3))
     return lines
 
 

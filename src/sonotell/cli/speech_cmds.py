@@ -66,10 +66,11 @@ def register(app: typer.Typer) -> None:
         """Turn each scan's narration into per-frame labels (resumable, parallel over scans)."""
         import json
 
+        from sonotell import labels as labels_io
         from sonotell.config import load_config
         from sonotell.engine import EngineSpec
         from sonotell.files import check_run_fingerprint, output_lock, refuse_overwriting_inputs
-        from sonotell.speech.batch import label_scans, labels_paths
+        from sonotell.speech.batch import label_scans
         from sonotell.speech.lexicon import load_lexicon
         from sonotell.speech.pipeline import recipe_fingerprint
 
@@ -87,8 +88,7 @@ def register(app: typer.Typer) -> None:
             path_option(lexicon),
         ]
         inputs += [p for s in scans for p in (s.video_path, s.audio_path)]
-        names = [p for s in scans for p in labels_paths(out, s.scan_id)]
-        refuse_overwriting_inputs([out, out / "summary.csv", out / "summary.json", *names], inputs)
+        refuse_overwriting_inputs(labels_io.output_names(out, [s.scan_id for s in scans]), inputs)
         with output_lock(out):
             check_run_fingerprint(out, recipe_fingerprint(cfg, lex), overwrite=overwrite, what="sonotell label")
             spec = EngineSpec(engine.value, workers=workers, address=address)
@@ -97,9 +97,7 @@ def register(app: typer.Typer) -> None:
                     scans, out, config=cfg, lexicon=lexicon, engine=spec, resume=resume, progress=progress
                 )
         summary = json.loads(summary_path.read_text())
-        import pandas as pd
-
-        rows = pd.read_csv(out / "summary.csv", keep_default_na=False).to_dict("records")
+        rows = labels_io.read_summary_rows(out)
         columns = ("scan_id", "status", "n_frames", "labelled_frames", "n_events", "n_negated", "labels")
         print_table("labels", [{k: r.get(k, "") for k in columns} for r in rows])
         for f in summary["failed"]:
@@ -163,6 +161,61 @@ def register(app: typer.Typer) -> None:
         if out is not None:
             write_json(out, result.to_dict())
             console.print(f"wrote {out}")
+
+    labels_app = typer.Typer(help="Labels folders: upgrade to format 2, re-align events.", no_args_is_help=True)
+    app.add_typer(labels_app, name="labels")
+
+    @labels_app.command("upgrade")
+    def labels_upgrade(
+        old: Path = typer.Argument(..., help="A labels folder (`sonotell label` or `review export`), format 1 or 2."),
+        out: Path = typer.Option(..., "--out", "-o", help="The new folder (format 2); never OLD."),
+        manifest: Path = typer.Option(
+            None,
+            "--manifest",
+            "-m",
+            help="manifest.csv or benchmark folder of the scans: their videos give the views of `view`-scope labels "
+            "when OLD did not record them (else a mention holds align.max_view_s either side).",
+        ),
+        lexicon: str = typer.Option(None, "--lexicon", "-l", help=LEXICON_HELP + " Default: the folder's."),
+        override: list[str] = typer.Option(
+            [], "--set", help="align settings replacing the folder's, e.g. --set align.max_view_s=10."
+        ),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Replace labels that OUT holds from another config or lexicon."
+        ),
+    ) -> None:
+        """Rebuild the frame files from OLD's events with the format-2 rules (per-label states, scopes):
+        no speech recognition is run again."""
+        import yaml
+
+        from sonotell import labels as labels_io
+        from sonotell.errors import ConfigError
+        from sonotell.files import output_lock, refuse_overwriting_inputs
+        from sonotell.speech.realign import realign_folder
+
+        overrides = {}
+        for item in override:
+            key, sep, value = item.partition("=")
+            if not sep or not key.startswith("align."):
+                raise ConfigError(f"--set {item!r}: expected align.KEY=VALUE")
+            overrides[key[len("align.") :]] = yaml.safe_load(value)
+        scans = _scans(manifest) if manifest is not None else None
+        inputs = [old, manifest, path_option(lexicon), *labels_io.folder_files(old)]
+        refuse_overwriting_inputs(labels_io.output_names(out, labels_io.scan_ids(old)), inputs)
+        with output_lock(out), progress_bar("upgrade") as progress:
+            summary = realign_folder(
+                old, out, scans=scans, lexicon=lexicon, overrides=overrides, overwrite=overwrite, progress=progress
+            )
+        print_table(
+            "labels (format 2)",
+            [{"label": k, "scans": v} for k, v in sorted(summary["scans_with_label"].items())],
+        )
+        for f in summary["failed"]:
+            console.print(f"[red]failed:[/red] {f['error']}", highlight=False)
+        views = ", ".join(f"{k} {v}" for k, v in summary["views"].items() if v)
+        console.print(f"wrote {out} ({summary['n_done']} scans, {summary['n_failed']} failed; views: {views})")
+        if summary["n_failed"]:
+            raise typer.Exit(1)
 
     eval_app = _eval_group(app)
 
@@ -251,11 +304,9 @@ def register(app: typer.Typer) -> None:
             )
         print_table("per true speaker", [{"speaker": w, **r} for w, r in summary["by_speaker"].items()])
         out = out or labels_dir / "eval_labels.json"
-        label_files = [
-            p
-            for c in labels_dir.glob("*.labels.csv")
-            for p in (c, c.with_name(c.name[: -len(".labels.csv")] + ".json"))
-        ]
+        from sonotell.labels import folder_files
+
+        label_files = folder_files(labels_dir)
         truth_files = [events] if events is not None else [benchmark, benchmark / "manifest.csv"]
         refuse_overwriting_inputs([out], [labels_dir, *truth_files, *label_files])
         write_json(

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from sonotell.speech.align import AlignConfig, align_events
+from sonotell.speech.align import AlignConfig, align_states
 from sonotell.speech.lexicon import normalise
 from sonotell.types import UNLABELLED, TermEvent
 
@@ -191,9 +191,17 @@ def frame_accuracy(pred_labels: list[str], true_labels: list[str]) -> dict:
 
 
 def truth_frame_labels(
-    truth_events: Iterable, scan_id: str, fps: float, n_frames: int, config: AlignConfig | dict | None = None
+    truth_events: Iterable,
+    scan_id: str,
+    fps: float,
+    n_frames: int,
+    config: AlignConfig | dict | None = None,
+    *,
+    scopes: dict[str, str] | None = None,
+    view_starts: list[int] | None = None,
 ) -> list[str]:
-    """The frame labels the true events give under the same alignment window."""
+    """The frame labels the true events give under the same alignment (window, scopes, views): per frame the one
+    label present, or ``unlabelled`` (none, or several: frame accuracy scores one label per frame)."""
     evs = [
         TermEvent(
             e["label"],
@@ -206,7 +214,9 @@ def truth_frame_labels(
         )
         for e in _positive(truth_events)
     ]
-    return [f.label for f in align_events(evs, scan_id, fps=fps, n_frames=n_frames, config=config)]
+    names = list(dict.fromkeys(e.label for e in evs))
+    states = align_states(evs, names, fps=fps, n_frames=n_frames, config=config, scopes=scopes, view_starts=view_starts)
+    return states.single_labels()
 
 
 def speaker_coverage(pred_segments: Iterable[dict], truth_segments: Iterable[dict], target: str = CLINICIAN) -> dict:
@@ -289,7 +299,15 @@ def evaluate_scan(
     out.update(speaker_coverage(pred.get("segments", []), truth.get("segments", [])))
     out["term_pairs"] = term_word_pairs(pred.get("words", []), truth_events)
     if fps and n_frames and pred.get("frame_labels") is not None:
-        true_frames = truth_frame_labels(truth_events, out["scan_id"] or "", fps, n_frames, align_config)
+        true_frames = truth_frame_labels(
+            truth_events,
+            out["scan_id"] or "",
+            fps,
+            n_frames,
+            align_config,
+            scopes=pred.get("label_scopes"),
+            view_starts=pred.get("view_starts"),
+        )
         out.update(frame_accuracy(list(pred["frame_labels"]), true_frames))
     info = pred.get("info", {})
     out["duration_s"], out["elapsed_s"], out["cpu_s"] = (
@@ -336,23 +354,28 @@ def summarise(per_scan: list[dict]) -> dict:
 
 
 def read_scan_labels(labels_dir, scan_id: str) -> tuple[dict, object] | None:
-    """A scan's ``<scan_id>.json`` with ``frame_labels`` from its CSV, and the CSV as a DataFrame (None if absent).
+    """A scan's ``<scan_id>.json`` with ``frame_labels`` (one label per frame, ``unlabelled`` for none or several)
+    and ``label_scopes`` from its lexicon, and its ``FrameStates`` (None if absent).
 
     None when the scan has no label file: the scorers skip (or list) such scans.
     """
-    import json
-    from pathlib import Path
+    from sonotell import labels as labels_io
 
-    import pandas as pd
-
-    json_path = Path(labels_dir) / f"{scan_id}.json"
-    if not json_path.exists():
+    if not labels_io.doc_path(labels_dir, scan_id).exists():
         return None
-    pred = json.loads(json_path.read_text())
-    csv_path = Path(labels_dir) / f"{scan_id}.labels.csv"
-    frames = pd.read_csv(csv_path, keep_default_na=False) if csv_path.exists() else None
-    if frames is not None:
-        pred["frame_labels"] = list(frames["label"].astype(str))
+    pred = labels_io.read_scan_doc(labels_dir, scan_id)
+    frames = None
+    if labels_io.frames_path(labels_dir, scan_id).exists():
+        frames = labels_io.read_frames(labels_dir, scan_id, pred.get("label_names"))
+        pred["frame_labels"] = frames.single_labels()
+    if pred.get("lexicon"):
+        from sonotell.errors import InputError
+        from sonotell.speech.lexicon import load_lexicon
+
+        try:
+            pred["label_scopes"] = load_lexicon(pred["lexicon"]).scopes
+        except InputError:  # the lexicon file moved: the truth is aligned with moment scope
+            pred["label_scopes"] = None
     return pred, frames
 
 
@@ -502,7 +525,7 @@ def evaluate_labels_events(
         if frames is not None:
             n_frames = len(frames)
             if n_frames > 1:
-                fps = 1.0 / float(frames["time_s"].iloc[1] - frames["time_s"].iloc[0])
+                fps = 1.0 / float(frames.time_s[1] - frames.time_s[0])
         voices = {e["voice"] for e in events if "voice" in e}
         truth = {"scan_id": scan_id, "events": events, **({"voice": voices.pop()} if len(voices) == 1 else {})}
         per_scan.append(

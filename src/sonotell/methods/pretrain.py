@@ -171,15 +171,17 @@ def load_transcript_words(
     if units not in ("words", "terms"):
         raise ConfigError(f"transcript units must be 'words' or 'terms', got {units!r}")
     out = {}
+    from sonotell import labels as labels_io
+
     for sid in scan_ids:
-        path = Path(folder) / f"{sid}.json"
+        path = labels_io.doc_path(folder, sid)
         if not path.exists():
             if missing_ok:
                 out[sid] = []
                 continue
             raise InputError(path, "no transcript for this scan (run the speech pipeline first)")
         try:
-            doc = json.loads(path.read_text())
+            doc = labels_io.read_json(path)
             if units == "terms":
                 out[sid] = [
                     Word(

@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from sonotell import labels as labels_io
 from sonotell.errors import InputError, SonotellError
 from sonotell.review.store import (
     LabelsFolder,
@@ -103,7 +104,7 @@ class ReviewState:
                 self.scans[s.scan_id] = s
         name = lexicon or self.folder.lexicon_name
         if not name:
-            raise InputError(self.folder.path / "summary.json", "no lexicon named; pass --lexicon")
+            raise InputError(self.folder.path / labels_io.SUMMARY_JSON, "no lexicon named; pass --lexicon")
         self.labels = load_lexicon(name).labels
         self._waveforms: dict[tuple[str, int], dict] = {}
         self._list_cache: dict[str, tuple[float, dict]] = {}
@@ -114,7 +115,7 @@ class ReviewState:
         """The scan's label file, parsed once per change of the file (an hour of words is megabytes of JSON)."""
         if scan_id not in self.folder.scan_ids:
             raise HTTPException(404, f"no scan {scan_id!r} in this labels folder")
-        stamp = (self.folder.path / f"{scan_id}.json").stat().st_mtime_ns
+        stamp = labels_io.doc_path(self.folder.path, scan_id).stat().st_mtime_ns
         hit = self._docs.get(scan_id)
         if hit is None or hit[0] != stamp:
             hit = self._docs[scan_id] = (stamp, self.folder.scan_doc(scan_id))
@@ -157,7 +158,7 @@ class ReviewState:
 
     def scan_row(self, scan_id: str) -> dict:
         """One line of the scan list (cached until the label or review file changes)."""
-        paths = [self.folder.path / f"{scan_id}.json", self.folder.path / f"{scan_id}.review.json"]
+        paths = [labels_io.doc_path(self.folder.path, scan_id), review_path(self.folder.path, scan_id)]
         stamp = sum(p.stat().st_mtime_ns for p in paths if p.exists())
         hit = self._list_cache.get(scan_id)
         if hit and hit[0] == stamp:

@@ -34,14 +34,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
+from sonotell import labels as labels_io
 from sonotell.errors import InputError
-from sonotell.files import atomic_path, write_json
-from sonotell.speech.align import AlignConfig, align_events, event_weight
-from sonotell.types import UNLABELLED, TermEvent
+from sonotell.files import write_json
+from sonotell.labels import FrameStates
+from sonotell.speech.align import AlignConfig, align_states
+from sonotell.types import TermEvent
 
 REVIEW_FORMAT = "sonotell.review/1"
 STATUSES = ("accepted", "edited", "rejected", "added")
-EXPORT_COLUMNS = ("scan_id", "frame_index", "time_s", "label", "confidence", "absent", "source")
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -193,18 +196,8 @@ class LabelsFolder:
         path = Path(path)
         if not path.is_dir():
             raise InputError(path, "labels folder not found")
-        summary_path = path / "summary.json"
-        summary: dict = {}
-        if summary_path.exists():
-            try:
-                summary = json.loads(summary_path.read_text())
-            except ValueError:
-                raise InputError(summary_path, "not valid JSON") from None
-        ids = sorted(
-            p.name[: -len(".labels.csv")]
-            for p in path.glob("*.labels.csv")
-            if (path / (p.name[: -len(".labels.csv")] + ".json")).is_file()
-        )
+        summary = labels_io.read_summary(path)
+        ids = labels_io.scan_ids(path)
         if not ids:
             raise InputError(path, "no labelled scans (<scan_id>.labels.csv + <scan_id>.json) in this folder")
         return cls(path, summary, ids)
@@ -217,29 +210,36 @@ class LabelsFolder:
     def align_config(self) -> AlignConfig:
         return AlignConfig.from_dict((self.summary.get("config") or {}).get("align"))
 
+    @property
+    def label_names(self) -> list[str] | None:
+        """The lexicon's labels (the frame files' columns), or None when the folder names no lexicon."""
+        if not self.lexicon_name:
+            return None
+        from sonotell.speech.lexicon import load_lexicon
+
+        return load_lexicon(self.lexicon_name).labels
+
+    @property
+    def scopes(self) -> dict[str, str]:
+        if not self.lexicon_name:
+            return {}
+        from sonotell.speech.lexicon import load_lexicon
+
+        return load_lexicon(self.lexicon_name).scopes
+
     def scan_doc(self, scan_id: str) -> dict:
         if scan_id not in self.scan_ids:
             raise KeyError(scan_id)
-        p = self.path / f"{scan_id}.json"
-        try:
-            doc = json.loads(p.read_text())
-        except ValueError:
-            raise InputError(p, "not valid JSON") from None
+        doc = labels_io.read_scan_doc(self.path, scan_id)
         if not isinstance(doc.get("events"), list):
-            raise InputError(p, "no events list: not a label file of `sonotell label`")
+            raise InputError(
+                labels_io.doc_path(self.path, scan_id), "no events list: not a label file of `sonotell label`"
+            )
         return doc
 
-    def frames(self, scan_id: str):
-        import pandas as pd
-
-        p = self.path / f"{scan_id}.labels.csv"
-        table = pd.read_csv(p, keep_default_na=False)
-        missing = [c for c in ("frame_index", "time_s", "label") if c not in table.columns]
-        if missing:
-            raise InputError(p, f"missing column(s) {', '.join(missing)}")
-        if "absent" not in table.columns:  # older outputs: no explicit negatives
-            table["absent"] = ""
-        return table
+    def frames(self, scan_id: str) -> FrameStates:
+        names = self.scan_doc(scan_id).get("label_names") or self.label_names
+        return labels_io.read_frames(self.path, scan_id, names)
 
     def review(self, scan_id: str) -> dict:
         return load_review(self.path, scan_id)
@@ -254,24 +254,9 @@ def frame_timing(doc: dict, frames) -> tuple[float, int]:
     n = int(info.get("n_frames") or len(frames))
     fps = info.get("fps")
     if not fps:
-        times = list(frames["time_s"][:2])
+        times = list(frames.time_s[:2])
         fps = 1.0 / (times[1] - times[0]) if len(times) == 2 and times[1] > times[0] else 1.0
     return float(fps), n
-
-
-def absent_per_frame(events: list[dict], n_frames: int, fps: float, cfg: AlignConfig) -> list[str]:
-    """Per frame, the labels stated absent (negated events whose alignment window covers it), ``;``-joined."""
-    out: list[set[str]] = [set() for _ in range(n_frames)]
-    for e in events:
-        if not e.get("negated"):
-            continue
-        ev = _term_event(e)
-        lo = max(0, int((ev.start_s - cfg.before_s) * fps))
-        hi = min(n_frames - 1, int((ev.end_s + cfg.after_s) * fps) + 1)
-        for i in range(lo, hi + 1):
-            if event_weight(ev, i / fps, cfg) > 0:
-                out[i].add(ev.label)
-    return [";".join(sorted(s)) for s in out]
 
 
 def _term_event(e: dict) -> TermEvent:
@@ -286,29 +271,33 @@ def _term_event(e: dict) -> TermEvent:
     )
 
 
-def reviewed_frame_table(folder: LabelsFolder, scan_id: str):
-    """The scan's frame table with its review applied (columns ``EXPORT_COLUMNS``).
+def reviewed_frame_table(folder: LabelsFolder, scan_id: str) -> FrameStates:
+    """The scan's frame states with its review applied (``FrameStates``; ``source`` per frame).
 
-    No decision: the pipeline's own rows, ``source = speech``. Otherwise the frames are aligned again
-    from the reviewed events with the pipeline's alignment rules; a frame is ``reviewed`` when the scan
-    is marked reviewed or a decided event's window (before or after the decision) covers it.
+    No decision: the pipeline's own states, ``source = speech``. Otherwise the frames are aligned again
+    from the reviewed events with the pipeline's alignment rules and the lexicon's scopes (views as the
+    pipeline found them); a frame is ``reviewed`` when the scan is marked reviewed or a decided event's
+    window (before or after the decision) covers it.
     """
-    import pandas as pd
-
     doc, frames, review = folder.scan_doc(scan_id), folder.frames(scan_id), folder.review(scan_id)
     if not review["decisions"] and not review.get("reviewed"):
-        out = frames.copy()
-        out["source"] = "speech"
-        out["scan_id"] = scan_id
-        return out[list(EXPORT_COLUMNS)]
+        frames.source = np.full(len(frames), "speech")
+        return frames
     fps, n = frame_timing(doc, frames)
     cfg = folder.align_config
     events = reviewed_events(doc["events"], review, accept_undecided=bool(review.get("reviewed")))
-    labels = align_events([_term_event(e) for e in events], scan_id, fps=fps, n_frames=n, config=cfg)
-    absent = absent_per_frame(events, n, fps, cfg)
-    touched = [False] * n
+    states = align_states(
+        [_term_event(e) for e in events],
+        frames.label_names,
+        fps=fps,
+        n_frames=n,
+        config=cfg,
+        scopes=folder.scopes,
+        view_starts=doc.get("view_starts"),
+    )
+    touched = np.zeros(n, bool)
     if review.get("reviewed"):
-        touched = [True] * n
+        touched[:] = True
     else:
         spans = [(float(e["start_s"]), float(e["end_s"])) for e in events if e["source"] == "reviewed"]
         spans += [
@@ -318,30 +307,18 @@ def reviewed_frame_table(folder: LabelsFolder, scan_id: str):
         ]
         for s, e in spans:
             lo, hi = max(0, int((s - cfg.before_s) * fps)), min(n - 1, int((e + cfg.after_s) * fps) + 1)
-            for i in range(lo, hi + 1):
-                touched[i] = True
-    return pd.DataFrame(
-        {
-            "scan_id": scan_id,
-            "frame_index": [f.frame_index for f in labels],
-            "time_s": [f.time_s for f in labels],
-            "label": [f.label for f in labels],
-            "confidence": [f.confidence for f in labels],
-            "absent": absent,
-            "source": ["reviewed" if t else "speech" for t in touched],
-        }
-    )[list(EXPORT_COLUMNS)]
+            touched[lo : hi + 1] = True
+    states.source = np.where(touched, "reviewed", "speech")
+    return states
 
 
 def export_reviewed(labels_dir: str | Path, out_dir: str | Path, *, only_reviewed: bool = False, progress=None) -> dict:
-    """Write the reviewed labels into ``out_dir``: the schema of ``sonotell label`` plus ``source``.
+    """Write the reviewed labels into ``out_dir``: the labels-folder format of ``sonotell label`` (``source`` filled).
 
     Per scan ``<scan_id>.labels.csv`` and ``<scan_id>.json`` (its events are the reviewed events), then
     ``summary.csv`` / ``summary.json``. ``only_reviewed`` keeps the scans marked reviewed only.
     Returns the summary.
     """
-    import pandas as pd
-
     from sonotell.progress import silent
 
     progress = progress or silent
@@ -358,39 +335,31 @@ def export_reviewed(labels_dir: str | Path, out_dir: str | Path, *, only_reviewe
         if only_reviewed and not review.get("reviewed"):
             continue
         doc = folder.scan_doc(scan_id)
-        table = reviewed_frame_table(folder, scan_id)
-        with atomic_path(out_dir / f"{scan_id}.labels.csv") as tmp:
-            table.to_csv(tmp, index=False)
+        states = reviewed_frame_table(folder, scan_id)
         events = reviewed_events(doc["events"], review, accept_undecided=bool(review.get("reviewed")))
         out_doc = {
             **doc,
             "events": [_plain_event(e) for e in events],
-            "frame_labels_csv": f"{scan_id}.labels.csv",
             "review": {
                 "reviewed": bool(review.get("reviewed")),
                 "reviewed_by": review.get("reviewed_by"),
                 "n_decisions": len(review["decisions"]),
             },
         }
-        write_json(out_dir / f"{scan_id}.json", out_doc)
-        labelled = [x for x in table["label"] if x != UNLABELLED]
+        labels_io.write_scan(out_dir, scan_id, states, out_doc)
         rows.append(
             {
                 "scan_id": scan_id,
                 "subject_id": doc.get("subject_id", scan_id),
                 "status": "done",
-                "n_frames": len(table),
-                "labelled_frames": len(labelled),
+                **labels_io.summary_counts(states),
                 "n_events": sum(not e["negated"] for e in events),
                 "n_negated": sum(bool(e["negated"]) for e in events),
-                "labels": ";".join(sorted(set(labelled))),
                 "reviewed": bool(review.get("reviewed")),
-                "reviewed_frames": int((table["source"] == "reviewed").sum()),
+                "reviewed_frames": int((states.source == "reviewed").sum()),
             }
         )
         progress(k + 1, len(folder.scan_ids), scan_id)
-    with atomic_path(out_dir / "summary.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
     summary = {
         **{k: v for k, v in folder.summary.items() if k in ("fingerprint", "lexicon", "config")},
         "source_labels": str(folder.path.resolve()),
@@ -400,8 +369,8 @@ def export_reviewed(labels_dir: str | Path, out_dir: str | Path, *, only_reviewe
         "failed": [],
         "n_reviewed": sum(r["reviewed"] for r in rows),
     }
-    write_json(out_dir / "summary.json", summary)
-    return summary
+    labels_io.write_summary(out_dir, rows, None, summary)
+    return {**summary, "labels_format": labels_io.FORMAT_VERSION}
 
 
 def _plain_event(e: dict) -> dict:

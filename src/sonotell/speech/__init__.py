@@ -7,5 +7,5 @@ recording through them; ``batch`` labels many scans (``label_scans``, on the loc
 
 Example:
     >>> from sonotell.speech.pipeline import SpeechPipeline  # doctest: +SKIP
-    >>> SpeechPipeline.from_config("speech", "lung").label_scan(scan).frame_labels[:3]  # doctest: +SKIP
+    >>> SpeechPipeline.from_config("speech", "lung").label_scan(scan).frames.present_labels(40)  # doctest: +SKIP
 """

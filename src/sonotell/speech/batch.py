@@ -11,19 +11,19 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
+from sonotell import labels as labels_io
 from sonotell.engine import EngineSpec, open_engine
 from sonotell.errors import InputError
-from sonotell.files import atomic_path, write_json
+from sonotell.labels import labels_paths, outputs_digest
 from sonotell.progress import Progress, silent
 from sonotell.speech.lexicon import load_lexicon
 from sonotell.speech.pipeline import SpeechPipeline, SpeechResult, recipe_fingerprint
-from sonotell.types import UNLABELLED, FrameLabel, Scan, TermEvent
+from sonotell.types import Scan, TermEvent
 
-LABELS_CSV_COLUMNS = ("scan_id", "frame_index", "time_s", "label", "confidence", "absent")
+__all__ = ["label_scans", "labels_paths", "outputs_digest", "write_scan_labels", "is_done"]
 SUMMARY_COLUMNS = (
     "scan_id",
     "subject_id",
@@ -39,22 +39,8 @@ SUMMARY_COLUMNS = (
 )
 
 
-def labels_paths(out_dir: Path, scan_id: str) -> tuple[Path, Path]:
-    """``<scan_id>.labels.csv`` (one row per frame) and ``<scan_id>.json`` (events, words, speakers, info)."""
-    from sonotell.io.manifest import check_scan_id
-
-    check_scan_id(scan_id)  # a scan id never names a file outside out_dir
-    return Path(out_dir) / f"{scan_id}.labels.csv", Path(out_dir) / f"{scan_id}.json"
-
-
 def write_scan_labels(out_dir: Path, scan: Scan, result: SpeechResult, fingerprint: str, lexicon: str) -> Path:
-    """Write the CSV then the JSON, each atomically; the JSON's presence marks the scan done."""
-    import pandas as pd
-
-    csv_path, json_path = labels_paths(out_dir, scan.scan_id)
-    table = pd.DataFrame([f.to_dict() for f in result.frame_labels], columns=list(LABELS_CSV_COLUMNS))
-    with atomic_path(csv_path) as tmp:
-        table.to_csv(tmp, index=False)
+    """Write the scan's frame CSV then its JSON (``sonotell.labels``); the JSON's presence marks the scan done."""
     doc = {
         "scan_id": scan.scan_id,
         "subject_id": scan.subject_id,
@@ -62,18 +48,11 @@ def write_scan_labels(out_dir: Path, scan: Scan, result: SpeechResult, fingerpri
         "lexicon": lexicon,
         **result.to_dict(),
     }
-    doc["frame_labels_csv"] = csv_path.name
-    return write_json(json_path, doc)
+    return labels_io.write_scan(out_dir, scan.scan_id, result.frames, doc)
 
 
 def is_done(out_dir: Path, scan_id: str, fingerprint: str) -> bool:
-    csv_path, json_path = labels_paths(out_dir, scan_id)
-    if not (csv_path.exists() and json_path.exists()):
-        return False
-    try:
-        return json.loads(json_path.read_text()).get("fingerprint") == fingerprint
-    except (OSError, ValueError):
-        return False
+    return labels_io.is_done(out_dir, scan_id, fingerprint)
 
 
 # -- worker side: module-level so both engines can ship them to other processes ---------
@@ -103,16 +82,13 @@ def _failed_row(scan: Scan, error: str) -> dict:
 
 
 def _summary_row(scan: Scan, result: SpeechResult) -> dict:
-    labelled = [f.label for f in result.frame_labels if f.label != UNLABELLED]
     return {
         "scan_id": scan.scan_id,
         "subject_id": scan.subject_id,
         "status": "done",
-        "n_frames": len(result.frame_labels),
-        "labelled_frames": len(labelled),
+        **labels_io.summary_counts(result.frames),
         "n_events": len([e for e in result.events if not e.negated]),
         "n_negated": len([e for e in result.events if e.negated]),
-        "labels": ";".join(sorted(set(labelled))),
         "duration_s": result.info.get("duration_s"),
         "real_time_factor": result.info.get("real_time_factor"),
         "error": "",
@@ -148,7 +124,6 @@ def label_scans(
     its one-line error; nothing of it is written. An unreachable Ray cluster fails before
     anything is written.
     """
-    import pandas as pd
 
     progress = progress or silent
     out_dir = Path(out_dir).absolute()
@@ -175,15 +150,15 @@ def label_scans(
             rows[scan.scan_id] = row if error is None else _failed_row(scan, f"{scan.audio_source}: {error}")
             progress(len(rows), total, scan.scan_id)
     ordered = [{**dict.fromkeys(SUMMARY_COLUMNS, ""), **rows[s.scan_id]} for s in scans]
-    with atomic_path(out_dir / "summary.csv") as tmp:  # same columns when every scan failed
-        pd.DataFrame(ordered, columns=list(SUMMARY_COLUMNS)).to_csv(tmp, index=False)
     label_counts: dict[str, int] = {}
     for r in ordered:
         for lab in filter(None, str(r.get("labels", "")).split(";")):
             label_counts[lab] = label_counts.get(lab, 0) + 1
     failed = [{"scan_id": r["scan_id"], "error": r["error"]} for r in ordered if r["status"] == "failed"]
-    return write_json(
-        out_dir / "summary.json",
+    return labels_io.write_summary(  # same columns when every scan failed
+        out_dir,
+        ordered,
+        SUMMARY_COLUMNS,
         {
             "fingerprint": fingerprint,
             "lexicon": lexicon,
@@ -198,38 +173,12 @@ def label_scans(
 
 
 def _read_result(out_dir: Path, scan_id: str) -> SpeechResult:
-    import pandas as pd
-
-    csv_path, json_path = labels_paths(out_dir, scan_id)
-    doc = json.loads(json_path.read_text())
-    frames = pd.read_csv(csv_path, keep_default_na=False)
-    frames = frames[[c for c in LABELS_CSV_COLUMNS if c in frames.columns]]  # later columns are not FrameLabel fields
+    doc = labels_io.read_scan_doc(out_dir, scan_id)
     return SpeechResult(
         [],
-        [TermEvent(**e) for e in doc["events"]],
-        doc["segments"],
-        doc["info"],
-        [FrameLabel(**r) for r in frames.to_dict("records")],
+        [TermEvent(**{k: e[k] for k in TermEvent.__dataclass_fields__ if k in e}) for e in doc["events"]],
+        doc.get("segments", []),
+        doc.get("info", {}),
+        labels_io.read_frames(out_dir, scan_id, doc.get("label_names")),
+        doc.get("view_starts"),
     )
-
-
-MEASURED_INFO_KEYS = ("elapsed_s", "real_time_factor", "cpu_s", "cpu_real_time_factor")
-
-
-def outputs_digest(out_dir: str | Path) -> dict[str, str]:
-    """SHA-256 per scan of its label files, for comparing two runs (engines, machines, resumed or not).
-
-    The frame CSV counts byte for byte; the JSON counts as written except the wall and CPU
-    times in ``info`` (``MEASURED_INFO_KEYS``), which are measurements of the run, not results.
-    """
-    import hashlib
-
-    digests = {}
-    for csv_path in sorted(Path(out_dir).glob("*.labels.csv")):
-        scan_id = csv_path.name[: -len(".labels.csv")]
-        doc = json.loads(labels_paths(out_dir, scan_id)[1].read_text())
-        doc["info"] = {k: v for k, v in doc.get("info", {}).items() if k not in MEASURED_INFO_KEYS}
-        h = hashlib.sha256(csv_path.read_bytes())
-        h.update(json.dumps(doc, sort_keys=True).encode())
-        digests[scan_id] = h.hexdigest()
-    return digests

@@ -5,8 +5,10 @@ common misspellings or mis-hearings), plus negation cues and ARPAbet pronunciati
 words the ASR dictionary lacks::
 
     name: lung
+    scope: view              # how long a mention holds: moment (the align window) | view (until the view changes)
     labels:
       B-lines:
+        scope: view          # per label, overriding the lexicon's
         terms: [b lines, b line]
         abbreviations: [bls]
         misspellings: [bee lines]
@@ -35,6 +37,7 @@ from sonotell.errors import InputError
 
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 FORM_KINDS = ("terms", "abbreviations", "misspellings")
+SCOPES = ("moment", "view")  # sonotell.speech.align: a window around the mention | the view it falls in
 DEFAULT_NEGATION_BEFORE = (
     "no",
     "not",
@@ -115,6 +118,7 @@ class Lexicon:
     carriers: tuple[str, ...] = DEFAULT_CARRIERS
     pronunciations: dict[str, str] = field(default_factory=dict)
     source: str = "<dict>"
+    scopes: dict[str, str] = field(default_factory=dict)  # label -> moment | view (every label listed)
 
     @classmethod
     def from_dict(cls, data: dict, source: str | Path = "<dict>") -> "Lexicon":
@@ -123,6 +127,10 @@ class Lexicon:
             raise InputError(source, "a lexicon needs a non-empty 'labels' mapping")
         seen: dict[str, str] = {}
         forms: list[Form] = []
+        default_scope = data.get("scope", "moment")
+        if default_scope not in SCOPES:
+            raise InputError(source, f"scope {default_scope!r} is not one of {', '.join(SCOPES)}")
+        scopes: dict[str, str] = {}
         for label, spec in data["labels"].items():
             label = str(label).strip()
             if not label:
@@ -132,11 +140,14 @@ class Lexicon:
                 raise InputError(
                     source, f"label {label!r}: expected a list of terms or a mapping of {', '.join(FORM_KINDS)}"
                 )
-            unknown = set(spec) - set(FORM_KINDS)
+            unknown = set(spec) - {*FORM_KINDS, "scope"}
             if unknown:
                 raise InputError(
-                    source, f"label {label!r}: unknown keys {sorted(unknown)} (use {', '.join(FORM_KINDS)})"
+                    source, f"label {label!r}: unknown keys {sorted(unknown)} (use {', '.join(FORM_KINDS)}, scope)"
                 )
+            scopes[label] = spec.get("scope", default_scope)
+            if scopes[label] not in SCOPES:
+                raise InputError(source, f"label {label!r}: scope {scopes[label]!r} is not one of {', '.join(SCOPES)}")
             label_text = normalise(label)
             for kind in FORM_KINDS:
                 if not isinstance(spec.get(kind) or [], list):
@@ -176,6 +187,7 @@ class Lexicon:
             carriers=tuple(carriers),
             pronunciations=prons,
             source=str(source),
+            scopes=scopes,
         )
 
     @property

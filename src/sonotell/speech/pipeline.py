@@ -8,8 +8,8 @@ embeddings once the stream ends. Hyper-parameters live in ``configs/pipelines/*.
 Example:
     >>> pipe = SpeechPipeline.from_config("speech", lexicon="abdominal")  # doctest: +SKIP
     >>> result = pipe.label_scan(scan)  # doctest: +SKIP
-    >>> result.events[0].label, result.frame_labels[40].label  # doctest: +SKIP
-    ('liver', 'liver')
+    >>> result.events[0].label, result.frames.present_labels(40)  # doctest: +SKIP
+    ('liver', ['liver'])
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import numpy as np
 from sonotell.config import did_you_mean, load_config, packaged_default
 from sonotell.errors import ConfigError, InputError
 from sonotell.io.audio import SILENCE_RMS, resample
+from sonotell.labels import FrameStates
 from sonotell.speech import clean as cleaning
-from sonotell.speech.align import AlignConfig, align_events
+from sonotell.speech.align import AlignConfig, align_states
 from sonotell.speech.diarize import (
     CLINICIAN,
     DiarizeConfig,
@@ -47,35 +48,63 @@ from sonotell.speech.spot import Spotter, merge_events
 from sonotell.speech.stream import StreamConfig, StreamStats, check_chunk_s, iter_audio_chunks
 from sonotell.speech.transcribe import AsrBackend, TranscribeConfig, create_backend
 from sonotell.speech.vad import VadConfig, create_vad, spans_to_mask
-from sonotell.types import FrameLabel, Scan, TermEvent, Word
+from sonotell.types import Scan, TermEvent, Word
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class SpeechResult:
-    """Everything the pipeline found in one recording (times on the video clock)."""
+    """Everything the pipeline found in one recording (times on the video clock).
+
+    ``frames``: per frame and lexicon label present / absent / unknown (``label_scan``; None for audio alone).
+    ``view_starts``: the first frame of each view of the video (None when not detected).
+    """
 
     words: list[Word]
     events: list[TermEvent]
     segments: list[dict]  # {speaker, start_s, end_s, text}
     info: dict = field(default_factory=dict)
-    frame_labels: list[FrameLabel] = field(default_factory=list)
+    frames: FrameStates | None = None
+    view_starts: list[int] | None = None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "info": self.info,
             "events": [asdict(e) for e in self.events],
             "segments": self.segments,
             "words": [asdict(w) for w in self.words],
         }
+        if self.view_starts is not None:
+            out["view_starts"] = list(self.view_starts)
+        return out
+
+
+def scan_view_starts(scan: Scan, cfg: AlignConfig) -> list[int]:
+    """The first frame of each view of a scan's video (``sonotell.io.views``, settings from ``align``)."""
+    from sonotell.io.views import video_view_starts
+
+    return video_view_starts(
+        scan.video_path,
+        size=cfg.view_size,
+        threshold=cfg.view_change,
+        ratio=cfg.view_change_ratio,
+        persist=cfg.view_persist,
+    )
 
 
 def recipe_fingerprint(config: dict, lexicon: Lexicon) -> str:
     """A short hash of a pipeline config and a lexicon's forms; ``resources`` (where it runs) is not part of it."""
     config = {k: v for k, v in config.items() if k != "resources"}
     blob = json.dumps(
-        {"config": config, "lexicon": [(f.text, f.label, f.kind) for f in lexicon.forms]}, sort_keys=True, default=str
+        {
+            "config": config,
+            "lexicon": [(f.text, f.label, f.kind) for f in lexicon.forms],
+            "scopes": lexicon.scopes,
+            "labels_format": 2,
+        },
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -208,10 +237,22 @@ class SpeechPipeline:
             info = probe_video(scan.video_path)
             fps, n_frames = info.fps, info.n_frames
         times = _variable_frame_times(scan)
-        result.frame_labels = align_events(
-            result.events, scan.scan_id, fps=fps, n_frames=n_frames, config=self.align_cfg, times=times
+        if "view" in self.lexicon.scopes.values():  # decode the frames only when a label holds for its view
+            try:
+                result.view_starts = scan_view_starts(scan, self.align_cfg)
+            except InputError as e:  # the labels need only fps and n_frames; a video problem is ingest's to report
+                log.warning("%s; views unknown, a view-scope mention holds for align.max_view_s", e)
+        result.frames = align_states(
+            result.events,
+            self.lexicon.labels,
+            fps=fps,
+            n_frames=n_frames,
+            config=self.align_cfg,
+            times=times,
+            scopes=self.lexicon.scopes,
+            view_starts=result.view_starts,
         )
-        result.info.update(scan_id=scan.scan_id, subject_id=scan.subject_id, fps=fps, n_frames=len(result.frame_labels))
+        result.info.update(scan_id=scan.scan_id, subject_id=scan.subject_id, fps=fps, n_frames=len(result.frames))
         if times is not None:
             result.info["variable_frame_rate"] = True
         return result
