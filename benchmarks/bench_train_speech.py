@@ -36,7 +36,7 @@ from sonotell.methods.frame_classifier import cross_validate
 
 METRICS = (("auroc", "AUROC", 0.95), ("average_precision", "AP", 0.90), ("f1", "F1", 0.90))
 # small enough that 2 sources x 5 folds x 2 seeds finish in about half an hour on a loaded 2-core CPU
-BASE = ["multilabel=true", "size=[64,64]", "frame_step=1", "max_frames_per_scan=8", "train.epochs=6"]
+BASE = ["multilabel=true", "size=[64,64]", "frame_step=1", "max_frames_per_scan=4", "train.epochs=5"]
 
 
 def main() -> None:
@@ -52,7 +52,13 @@ def main() -> None:
     ap.add_argument("--max-scans", type=int, default=0, help="use at most this many labelled scans (0: all)")
     ap.add_argument("--set", action="append", default=[], help="config override for both runs, e.g. train.epochs=4")
     ap.add_argument("--json", type=Path, default=Path("bench_out/bench_train_speech.json"))
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (on a loaded 2-core machine 2 threads ran 25x slower)"
+    )
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     ds = load_dataset(args.bench, labels=args.labels, lexicon=args.lexicon)
     labelled = set(ds.labelled_scans())
