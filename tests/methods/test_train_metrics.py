@@ -99,3 +99,20 @@ def test_cross_validate_pairs_sources_on_subject_folds(tmp_path):
     assert sorted(tested) == ["p0", "p1", "p2", "p3"]  # every subject held out exactly once per seed
     cell = out["summary"]["figures"]["f1/clip/macro"]["speech"]
     assert cell["n"] == 2 and cell["mean"] is not None
+
+
+def test_train_cli_cv_writes_cv_json_and_metrics_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from sonotell.cli import app
+
+    manifest, labels = make_user_data(tmp_path / "d", n_subjects=4)
+    sets = [a for kv in FAST for a in ("--set", kv)]
+    base = ["train", "--data", str(manifest), "--labels", str(labels), *sets]
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "cv"), "--cv", "2", "--seeds", "0"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    doc = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert doc["folds"] == 2 and doc["seeds"] == [0] and len(doc["runs"]) == 2
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "one")], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "AUROC all present" in res.output and "not trainable" in res.output
