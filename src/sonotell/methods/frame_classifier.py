@@ -332,6 +332,8 @@ def _check_config(ds: Dataset, cfg: dict) -> str:
         raise ConfigError(f"labels_from must be 'labels' or 'truth', not {labels_from!r}")
     if str(cfg["unknown"]) not in (*UNKNOWN_POLICIES, "ignore"):
         raise ConfigError(f"unknown must be one of {', '.join(UNKNOWN_POLICIES)}, not {cfg['unknown']!r}")
+    if str(cfg.get("threshold_on", "known")) not in ("known", "trained"):
+        raise ConfigError(f"threshold_on must be 'known' or 'trained', not {cfg['threshold_on']!r}")
     if labels_from == "labels" and ds.labels_dir is None:
         raise InputError(ds.path, "no labels folder: give --labels (from `sonotell label` or `sonotell review export`)")
     if labels_from == "truth" and not ds.has_truth:
@@ -439,7 +441,9 @@ def fit_samples(
     )
     model.eval()
     probs = predict_samples(model, train, multilabel)
-    thresholds = choose_thresholds(probs, states, train.scan_ids)
+    # thresholds: on what was said (known entries) or on the targets as trained (weak negatives included)
+    said = str(cfg.get("threshold_on", "known")) == "known" and multilabel
+    thresholds = choose_thresholds(probs, np.asarray(train.y).astype(np.int8) if said else states, train.scan_ids)
     for level in thresholds:
         thresholds[level] = [t if ok else None for t, ok in zip(thresholds[level], trainable)]
     return Fitted(model, init_meta, thresholds, train_priors(states, train.scan_ids), trainable, multilabel)
