@@ -231,6 +231,7 @@ def _train_overrides(st: DemoState) -> list[str]:
         # the demo's narration names the organ in view and rarely negates one: an organ not named is a
         # weak negative (weight 0.1) rather than no information at all
         "unknown=weak_negative",
+        "threshold_on=trained",  # few negated organs to choose thresholds on: count the weak negatives too
     ]
 
 
