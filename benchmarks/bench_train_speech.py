@@ -20,7 +20,9 @@ over the (seed, fold) units for speech − truth, speech ÷ truth and model − 
     python -m sonotell label bench_out/lung --lexicon lung --out bench_out/lung_labels
     python benchmarks/bench_train_speech.py --bench bench_out/lung --labels bench_out/lung_labels --splits 5 --seeds 0,1
 
-Only the scans the labels folder holds are used (a partial `sonotell label` run can be used).
+Only the scans the labels folder holds are used (a partial `sonotell label` run can be used). The
+default targets mask what nobody mentioned; `--set unknown=weak_negative` takes it as a weak negative
+(the better of the two in docs/results.md, 2026-12-05). One torch thread by default (`--threads`).
 Prints a table and writes JSON (default bench_out/bench_train_speech.json).
 """
 
