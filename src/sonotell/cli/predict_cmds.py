@@ -34,17 +34,23 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Per-frame label probabilities, a per-scan summary and a contact sheet for every scan.
 
+        A label is predicted where its probability reaches the threshold `sonotell train` chose for it on
+        its training split (stored in model.pt); a scan is `present` when its mean probability reaches the
+        label's clip threshold.
+
         Example: sonotell predict runs/clf/model.pt archive/ --out predictions/
         """
-        from sonotell.methods.predict import predict_scans, scans_from
+        from sonotell.methods.predict import dataset_label_sets, predict_scans, scans_from
 
         items = scans_from(scans)
+        label_sets = dataset_label_sets(scans)
         with guarded_output(out, [model, *scans], "sonotell predict"), progress_bar("predict") as progress:
             summary = predict_scans(
                 model,
                 items,
                 out,
                 lexicon=lexicon,
+                data_label_sets=label_sets,
                 batch_size=batch_size,
                 overlay=video,
                 parquet=parquet,
@@ -58,6 +64,9 @@ def register(app: typer.Typer) -> None:
         shown = [r for r in doc["labels"] if r["predicted_share"] > 0]
         print_table(
             "predicted labels per scan",
-            [{k: r[k] for k in ("scan_id", "label", "peak_prob", "predicted_share", "spans")} for r in shown],
+            [
+                {k: r[k] for k in ("scan_id", "label", "peak_prob", "threshold", "predicted_share", "present", "spans")}
+                for r in shown
+            ],
         )
         console.print(f"wrote {len(items) - doc['n_failed']} scans to {out} (summary: {summary})")

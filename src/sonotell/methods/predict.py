@@ -63,8 +63,30 @@ def scans_from(paths: list[str | Path]) -> list[Scan]:
     return scans
 
 
-def check_label_set(meta: dict, lexicon: str | Path | None, where: Path) -> None:
-    """Refuse a model whose label set differs from ``lexicon``'s, naming both."""
+def dataset_label_sets(paths: list[str | Path]) -> list[tuple[Path, list[str]]]:
+    """(path, label set) of each input that is a dataset file or benchmark folder with a label set."""
+    from sonotell.data.dataset import load_dataset
+
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir() and (p / "bench.json").exists() or p.suffix.lower() in (".yaml", ".yml"):
+            names = list(load_dataset(p).label_names)
+            if names:
+                out.append((p, names))
+    return out
+
+
+def check_label_set(
+    meta: dict, lexicon: str | Path | None, where: Path, data: list[tuple[Path, list[str]]] | None = None
+) -> None:
+    """Refuse a model whose label set differs from ``lexicon``'s or a dataset's, naming both (one line)."""
+    for path, names in data or []:
+        if list(names) != list(meta["classes"]):
+            raise InputError(
+                path,
+                f"the data's label set ({', '.join(names)}) differs from the model's "
+                f"({', '.join(meta['classes'])}); give data labelled with the model's lexicon",
+            )
     if lexicon is None:
         return
     from sonotell.data.dataset import lexicon_fingerprint
@@ -259,21 +281,47 @@ def _scale(rgb: np.ndarray, k: int) -> np.ndarray:
     return np.repeat(np.repeat(rgb, k, 0), k, 1) if rgb.shape[0] < 128 else rgb
 
 
+def label_thresholds(meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per-label (frame, clip) thresholds stored by `sonotell train` (chosen on its training split).
+
+    A label that was not trainable (no present frame in training) is never predicted (threshold
+    +inf). A checkpoint from before thresholds were stored falls back to 0.5 (multi-label).
+    """
+    classes, stored = meta["classes"], meta.get("thresholds") or {}
+    out = []
+    for level in ("frame", "clip"):
+        by_label = stored.get(level)
+        if by_label is None:
+            out.append(np.full(len(classes), 0.5))
+            continue
+        out.append(np.array([np.inf if by_label.get(c) is None else float(by_label[c]) for c in classes]))
+    return out[0], out[1]
+
+
 def summarise(pred: ScanPrediction, meta: dict, min_span_s: float = 0.2) -> list[dict]:
-    """Per label: peak / mean probability, share of frames predicted, and the spans where it is."""
-    classes, probs, multilabel = meta["classes"], pred.probs, bool(meta["multilabel"])
-    on = probs >= 0.5 if multilabel else (probs.argmax(1)[:, None] == np.arange(len(classes))[None, :])
+    """Per label: peak / mean probability, frames over the stored threshold, the spans and the scan verdict.
+
+    A frame is predicted when its probability reaches the label's frame threshold; the scan is
+    (``present``) when the mean probability of its frames reaches the clip threshold, as the clip-level
+    metrics of `sonotell train` count it.
+    """
+    classes, probs = meta["classes"], pred.probs
+    frame_t, clip_t = label_thresholds(meta)
+    on = probs >= frame_t[None, :]
     rows = []
     for k, name in enumerate(classes):
         spans = _spans(on[:, k], pred.fps, min_span_s)
+        mean = float(probs[:, k].mean()) if len(probs) else float("nan")
         rows.append(
             {
                 "scan_id": pred.scan_id,
                 "label": name,
                 "frames": int(len(probs)),
                 "peak_prob": float(probs[:, k].max()) if len(probs) else float("nan"),
-                "mean_prob": float(probs[:, k].mean()) if len(probs) else float("nan"),
+                "mean_prob": mean,
+                "threshold": float(frame_t[k]) if np.isfinite(frame_t[k]) else None,
                 "predicted_share": float(on[:, k].mean()) if len(probs) else 0.0,
+                "present": bool(len(probs) and mean >= clip_t[k]),
                 "spans": ";".join(f"{a:.2f}-{b:.2f}" for a, b in spans),
             }
         )
@@ -333,6 +381,7 @@ def predict_scans(
     out_dir: str | Path,
     *,
     lexicon: str | Path | None = None,
+    data_label_sets: list[tuple[Path, list[str]]] | None = None,
     batch_size: int = 64,
     overlay: bool = False,
     parquet: bool = False,
@@ -344,7 +393,7 @@ def predict_scans(
     from sonotell.methods.frame_classifier import load_classifier
 
     model, meta = load_classifier(model_path)
-    check_label_set(meta, lexicon, Path(model_path))
+    check_label_set(meta, lexicon, Path(model_path), data_label_sets)
     out_dir = Path(out_dir)
     inputs = {Path(model_path).resolve(), *(s.video_path.resolve() for s in scans)}
     if out_dir.resolve() in inputs:
@@ -376,7 +425,18 @@ def predict_scans(
         raise errors[0]  # every scan failed: the first one's own one-line error
     with atomic_path(out_dir / "summary.csv") as tmp:
         pd.DataFrame(
-            rows, columns=["scan_id", "label", "frames", "peak_prob", "mean_prob", "predicted_share", "spans"]
+            rows,
+            columns=[
+                "scan_id",
+                "label",
+                "frames",
+                "peak_prob",
+                "mean_prob",
+                "threshold",
+                "predicted_share",
+                "present",
+                "spans",
+            ],
         ).to_csv(tmp, index=False)
     return write_json(
         out_dir / "summary.json",
@@ -384,6 +444,7 @@ def predict_scans(
             "model": str(model_path),
             "classes": meta["classes"],
             "multilabel": meta["multilabel"],
+            "thresholds": meta.get("thresholds"),
             "n_scans": len(scans),
             "n_failed": len(failed),
             "failed": failed,
