@@ -24,13 +24,13 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from sonotell.config import load_config
+from sonotell.config import Section, load_config, packaged_default, setting
 from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import atomic_path, write_json
@@ -40,6 +40,70 @@ from sonotell.safeload import load_weights_only
 log = logging.getLogger(__name__)
 
 SPEC_BINS, SPEC_FRAMES = 1024, 66
+GROUP = "methods/voice_label"
+
+
+# ---------------------------------------------------------------- config (defaults: voice_label/paper.yaml)
+
+
+def _default(*path: str, **checks):
+    return setting(GROUP, "paper", *path, **checks)
+
+
+@dataclass(frozen=True)
+class SampleConfig(Section):
+    """Which samples are cut and how (section ``data``; its dict also keys the sample cache)."""
+
+    SECTION = "data"
+    target: str = _default("data", "target", choices=("auto", "classes", "label_names"))
+    classes: list[str] | None = _default("data", "classes")
+    size: list[int] = _default("data", "size")
+    n_frames: int = _default("data", "n_frames", ge=1)
+    fps: float = _default("data", "fps", gt=0.0)
+    voice_window_s: float = _default("data", "voice_window_s", gt=0.0)
+    reduced_frames: int = _default("data", "reduced_frames", ge=1)
+    max_samples_per_scan: int | None = _default("data", "max_samples_per_scan")
+
+
+@dataclass(frozen=True)
+class TrainConfig(Section):
+    """Training of one fold (section ``train``)."""
+
+    SECTION = "train"
+    optimizer: dict = _default("train", "optimizer")
+    batch_size: int = _default("train", "batch_size", ge=1)
+    max_epochs: int = _default("train", "max_epochs", ge=0)
+    class_weights: Any = _default("train", "class_weights")  # "auto", null or a list of K weights
+    devices: Any = _default("train", "devices")  # a count, a list of ids or "auto"
+    accelerator: str = _default("train", "accelerator")
+    strategy: str = _default("train", "strategy")
+    num_nodes: int = _default("train", "num_nodes", ge=1)
+    keep_checkpoints: bool = _default("train", "keep_checkpoints")
+
+
+@dataclass(frozen=True)
+class CvConfig(Section):
+    SECTION = "cv"
+    scheme: str = _default("cv", "scheme", choices=("kfold", "lopo"))
+    k: int = _default("cv", "k", ge=2)
+
+
+@dataclass(frozen=True)
+class KeywordConfig(Section):
+    """The spoken-word voice encoder that stands in for Speech Commands (section ``keyword_pretrain``)."""
+
+    SECTION = "keyword_pretrain"
+    n_voices: int = _default("keyword_pretrain", "n_voices", ge=2)
+    test_voices: int = _default("keyword_pretrain", "test_voices", ge=1)
+    max_epochs: int = _default("keyword_pretrain", "max_epochs", ge=0)
+    batch_size: int = _default("keyword_pretrain", "batch_size", ge=1)
+    extra_words: list[str] = _default("keyword_pretrain", "extra_words")
+
+
+@dataclass(frozen=True)
+class GradcamConfig(Section):
+    SECTION = "gradcam"
+    n_examples: int = _default("gradcam", "n_examples", ge=0)
 
 
 # ---------------------------------------------------------------- voice input (Bonmati preset)
@@ -121,14 +185,15 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
     from sonotell.io.audio import load_audio
     from sonotell.io.video import read_frames
 
-    classes = target_classes(bench, data_cfg.get("target", "auto"))
-    if not data_cfg.get("classes") and classes == list(bench.classes) and bench.task_classes:
+    typed = SampleConfig.from_dict(data_cfg)
+    classes = target_classes(bench, typed.target)
+    if not typed.classes and classes == list(bench.classes) and bench.task_classes:
         classes = list(bench.task_classes)  # the benchmark's own task (pocus: 3 classes), from its bench.json
-    elif data_cfg.get("classes"):  # a subset, e.g. the paper-style 3 POCUS classes without "viral"
-        unknown = [c for c in data_cfg["classes"] if c not in classes]
+    elif typed.classes:  # a subset, e.g. the paper-style 3 POCUS classes without "viral"
+        unknown = [c for c in typed.classes if c not in classes]
         if unknown:
             raise ConfigError(f"data.classes {unknown} not among the benchmark's classes {classes}")
-        classes = [str(c) for c in data_cfg["classes"]]
+        classes = [str(c) for c in typed.classes]
     key = hashlib.sha1(
         json.dumps(
             {"root": str(Path(bench.root).resolve()), "n": len(bench.scans), "data": data_cfg, "classes": classes},
@@ -140,10 +205,8 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
         z = np.load(cache, allow_pickle=False)
         kept = [str(c) for c in z["classes"]] if "classes" in z.files else classes
         return Samples(z["frames"], z["spec"], z["label"], z["subject"], z["scan_id"], z["time_s"], z["term"], kept)
-    size = tuple(int(s) for s in data_cfg.get("size", (64, 64)))
-    n_frames, target_fps = int(data_cfg.get("n_frames", 25)), float(data_cfg.get("fps", 25))
-    window_s = float(data_cfg.get("voice_window_s", 1.0))
-    cap = data_cfg.get("max_samples_per_scan")
+    size = tuple(int(s) for s in typed.size)
+    n_frames, target_fps, window_s, cap = typed.n_frames, typed.fps, typed.voice_window_s, typed.max_samples_per_scan
     out: dict[str, list] = {k: [] for k in ("frames", "spec", "label", "subject", "scan_id", "time_s", "term")}
     for i, scan in enumerate(bench.scans):
         events = [e for e in bench.truth(scan.scan_id)["events"] if e["label"] in classes and not e.get("negated")]
@@ -276,11 +339,9 @@ def predict(model, loader) -> tuple[np.ndarray, np.ndarray, float]:
 
 def model_kwargs(cfg: dict, variant: dict, num_classes: int, keyword_ckpt: Path | None = None) -> dict:
     """``create_model("voice_label", cfg["model"], **kwargs)`` arguments of one variant."""
+    data = SampleConfig.from_dict(cfg.get("data"))
     kwargs = {"num_classes": num_classes, "mode": variant.get("mode", "image_voice")}
-    if variant.get("reduced_frames"):
-        kwargs["in_frames"] = int(cfg["data"].get("reduced_frames", 3))
-    else:
-        kwargs["in_frames"] = int(cfg["data"].get("n_frames", 25))
+    kwargs["in_frames"] = data.reduced_frames if variant.get("reduced_frames") else data.n_frames
     if variant.get("pretrained_voice"):
         pv = variant["pretrained_voice"]
         kwargs["pretrained_voice"] = str(keyword_ckpt) if pv == "keyword" else str(pv)
@@ -296,9 +357,12 @@ def model_kwargs(cfg: dict, variant: dict, num_classes: int, keyword_ckpt: Path 
 def build_model(cfg: dict, variant: dict, num_classes: int, keyword_ckpt: Path | None = None):
     from sonotell.models import create_model
 
-    return create_model(
-        "voice_label", cfg.get("model", "small"), **model_kwargs(cfg, variant, num_classes, keyword_ckpt)
-    )
+    return create_model("voice_label", _model_config(cfg), **model_kwargs(cfg, variant, num_classes, keyword_ckpt))
+
+
+def _model_config(cfg: dict) -> str:
+    """The ``configs/models/voice_label`` size a method config names (its ``model`` key)."""
+    return str(cfg["model"]) if "model" in cfg else packaged_default(GROUP, "paper", "model")
 
 
 def train_fold(
@@ -318,24 +382,23 @@ def train_fold(
     from sonotell.train import ClassificationTask, fit
 
     seed_everything(seed)
-    tcfg, K = cfg["train"], len(samples.classes)
-    weights = tcfg.get("class_weights", "auto")
+    tcfg, K = TrainConfig.from_dict(cfg.get("train")), len(samples.classes)
+    weights = tcfg.class_weights
     if weights == "auto":
         weights = class_weights_from_labels(samples.label[train_idx], K)
     elif weights is not None and len(weights) != K:
         raise ConfigError(f"train.class_weights has {len(weights)} values for {K} classes")
     model = build_model(cfg, variant, K, keyword_ckpt)
-    optimizer = tcfg.get("optimizer", {"name": "adam", "lr": 1e-3})
     task = ClassificationTask(
         model,
         WeightedCrossEntropy(weights),
-        optimizer=optimizer,
+        optimizer=dict(tcfg.optimizer),
         recipe="voice_label",
         config={"method": cfg, "variant": variant},
         forward=forward,
         metric="acc",
     )
-    reduced = int(cfg["data"].get("reduced_frames", 3)) if variant.get("reduced_frames") else None
+    reduced = SampleConfig.from_dict(cfg.get("data")).reduced_frames if variant.get("reduced_frames") else None
     train_ds = VoiceLabelDataset(
         samples,
         train_idx,
@@ -345,10 +408,10 @@ def train_fold(
         seed=seed,
     )
     test_ds = VoiceLabelDataset(samples, test_idx, train=False, reduced_frames=reduced, seed=seed)
-    bs = int(tcfg.get("batch_size", 8))
+    bs = tcfg.batch_size
     generator = torch.Generator().manual_seed(seed)
     train_dl = DataLoader(train_ds, batch_size=bs, shuffle=True, generator=generator, drop_last=len(train_ds) > bs)
-    epochs = int(tcfg.get("max_epochs", 200))
+    epochs = tcfg.max_epochs
     t0 = time.perf_counter()
     result = fit(
         task,
@@ -357,15 +420,15 @@ def train_fold(
         out_dir=out_dir,
         max_epochs=epochs,
         seed=seed,
-        devices=tcfg.get("devices", 1),
-        accelerator=tcfg.get("accelerator", "cpu"),
-        strategy=tcfg.get("strategy", "auto"),
-        num_nodes=int(tcfg.get("num_nodes", 1)),
+        devices=tcfg.devices,
+        accelerator=tcfg.accelerator,
+        strategy=tcfg.strategy,
+        num_nodes=tcfg.num_nodes,
         progress=progress,
     )
     train_s = time.perf_counter() - t0
     scores, index, clips_per_s = predict(model, DataLoader(test_ds, batch_size=bs))
-    if not tcfg.get("keep_checkpoints", False):
+    if not tcfg.keep_checkpoints:
         shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
     stats = {
         "train_samples_per_s": len(train_ds) * max(result.epochs_run, 1) / max(train_s, 1e-9),
@@ -395,8 +458,8 @@ def pretrain_keyword_encoder(
     is stored in the checkpoint (``keyword_accuracy``). The saved branch has the voice widths
     of ``model_config`` so it drops into ``VoiceLabelNet`` as ``pretrained_voice``.
     """
-    from sonotell.bench.tts import EspeakTTS, voice_bank
     from sonotell.config import load_config as load
+    from sonotell.data.tts import EspeakTTS, voice_bank
     from sonotell.losses.weighted_ce import WeightedCrossEntropy
     from sonotell.models.voice_cnn import KeywordNet
     from sonotell.models.voice_label import save_branch
@@ -407,8 +470,9 @@ def pretrain_keyword_encoder(
     if out_path.exists():
         return out_path
     kw_cfg = dict(kw_cfg or {})
+    kw = KeywordConfig.from_dict(kw_cfg)
     words = sorted(dict.fromkeys(w.lower() for w in words))
-    n_voices, n_test = int(kw_cfg.get("n_voices", 12)), int(kw_cfg.get("test_voices", 3))
+    n_voices, n_test = kw.n_voices, kw.test_voices
     voices = voice_bank(n_voices, seed=seed + 7919)  # a bank of its own, not the benchmark's seed
     tts = EspeakTTS()
     specs, labels, is_test = [], [], []
@@ -427,9 +491,9 @@ def pretrain_keyword_encoder(
     seed_everything(seed)
     net = KeywordNet(
         len(words),
-        in_channels=int(mcfg.get("spec_bins", SPEC_BINS)),
+        in_channels=int(mcfg["spec_bins"]),
         widths=list(mcfg["voice_widths"]),
-        pool_every=int(mcfg.get("voice_pool_every", 2)),
+        pool_every=int(mcfg["voice_pool_every"]),
     )
 
     task = ClassificationTask(
@@ -441,11 +505,9 @@ def pretrain_keyword_encoder(
         metric="acc",
     )
     tr = torch.utils.data.TensorDataset(torch.from_numpy(spec[~test]), torch.from_numpy(y[~test]))
-    dl = DataLoader(
-        tr, batch_size=int(kw_cfg.get("batch_size", 32)), shuffle=True, generator=torch.Generator().manual_seed(seed)
-    )
+    dl = DataLoader(tr, batch_size=kw.batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
     work = out_path.parent / (out_path.stem + "_training")
-    fit(task, dl, None, out_dir=work, max_epochs=int(kw_cfg.get("max_epochs", 8)), seed=seed)
+    fit(task, dl, None, out_dir=work, max_epochs=kw.max_epochs, seed=seed)
     net.eval()
     with torch.no_grad():
         acc = (
@@ -482,10 +544,6 @@ def run_experiment(
 
     Resumable: each (variant, fold) writes its predictions once and is skipped on a rerun.
     """
-    from sonotell.eval.bootstrap import bootstrap_by_group
-    from sonotell.eval.cv import make_folds, missing_classes, pool_fold_predictions
-    from sonotell.eval.metrics import accuracy, classification_summary
-    from sonotell.eval.plots import bar_png, confusion_matrix_png
     from sonotell.eval.report import write_results
 
     progress = progress or silent
@@ -493,37 +551,11 @@ def run_experiment(
     cfg = method_config(config, overrides)
     bench = resolve_benchmark(benchmark)
     samples = extract_samples(bench, cfg["data"], out_dir / "cache", progress)
-    K, groups = len(samples.classes), samples.subject
-    n_groups = len(set(groups.tolist()))
-    scheme, k = cfg["cv"].get("scheme", "kfold"), int(cfg["cv"].get("k", 5))
-    if scheme == "kfold" and k > n_groups:
-        log.warning("only %d patients: %d-fold CV becomes %d-fold", n_groups, k, n_groups)
-        k = n_groups
-    folds = make_folds(groups, scheme, k, seed)
-    warnings = []
-    for f, (tr, _te) in enumerate(folds):
-        for c in missing_classes(samples.label, tr, K):
-            warnings.append(f"fold {f}: class {samples.classes[c]!r} has no training sample")
-    for w in warnings:
-        log.warning(w)
-    singles = sorted(u for u in set(groups.tolist()) if int(np.sum(groups == u)) == 1)
-    if singles:
-        warnings.append(f"{len(singles)} patient(s) with a single sample: {', '.join(singles[:5])}")
-
+    folds, warnings = patient_folds(samples, CvConfig.from_dict(cfg.get("cv")), seed)
     chosen = [v for v in cfg["variants"] if variants is None or v["name"] in variants]
-    keyword_ckpt = None
-    if any(v.get("pretrained_voice") == "keyword" for v in chosen):
-        words = sorted(set(samples.term.tolist()) | {str(w) for w in cfg["keyword_pretrain"].get("extra_words", [])})
-        keyword_ckpt = pretrain_keyword_encoder(
-            words,
-            out_dir / "keyword_encoder.pt",
-            model_config=cfg.get("model", "small"),
-            kw_cfg=cfg["keyword_pretrain"],
-            seed=seed,
-        )
+    keyword_ckpt = _keyword_checkpoint(cfg, samples, out_dir, seed, chosen)
     rows, per_variant = [], {}
-    jobs = len(chosen) * len(folds)
-    done = 0
+    jobs, done = len(chosen) * len(folds), 0
     for variant in chosen:
         name = variant["name"]
         if variant.get("pretrained_image") == "config" and not cfg.get("pretrained_image"):
@@ -537,79 +569,166 @@ def run_experiment(
             done += len(folds)
             continue
         fold_scores, stats = [], []
-        for f, (tr, te) in enumerate(folds):
-            fold_file = out_dir / "folds" / name / f"fold{f}.json"
-            stamp = _variant_stamp(cfg, variant, seed)
-            if fold_file.exists():
-                saved = json.loads(fold_file.read_text())
-                if saved.get("stamp", stamp) != stamp:
-                    raise ConfigError(
-                        f"{fold_file}: holds results of another config or seed; use a new --out folder or delete it"
-                    )
-                fold_scores.append(np.asarray(saved["scores"], np.float32))
-                stats.append(saved["stats"])
-            else:
-                model, scores, index, st = train_fold(
-                    samples, tr, te, cfg, variant, out_dir / "runs" / name / f"fold{f}", seed + f, keyword_ckpt
-                )
-                if not np.array_equal(index, te):
-                    raise RuntimeError(f"fold {f}: scores do not follow the test indices")
-                if name == "image_voice" and f == 0 and model.uses_image:
-                    gradcam_examples(
-                        model,
-                        samples,
-                        te,
-                        out_dir / "gradcam",
-                        n=int(cfg.get("gradcam", {}).get("n_examples", 3)),
-                        seed=seed,
-                    )
-                write_json(fold_file, {"stamp": stamp, "test_idx": te, "scores": scores, "stats": st})
-                fold_scores.append(scores)
-                stats.append(st)
+        for f in range(len(folds)):
+            scores, st = _fold_scores(samples, folds, f, cfg, variant, out_dir, seed, keyword_ckpt)
+            fold_scores.append(scores)
+            stats.append(st)
             done += 1
             progress(done, jobs, f"{name} fold {f + 1}/{len(folds)}")
-        scores = pool_fold_predictions(len(samples), folds, fold_scores)
-        pred = scores.argmax(1)
-        summary = classification_summary(samples.label, pred, samples.classes)
-        boot = bootstrap_by_group(
-            samples.label,
-            pred,
-            groups,
-            accuracy,
-            n_subsets=int(cfg["bootstrap"]["n_subsets"]),
-            subset_size=int(cfg["bootstrap"]["subset_size"]),
-            seed=seed,
-        )
-        confusion_matrix_png(
-            out_dir / "confusion" / f"{name}.png",
-            summary["confusion_true_normalised"],
-            samples.classes,
-            title=f"{name} (rows: true class)",
-        )
-        throughput = {
-            k2: float(np.mean([s[k2] for s in stats])) for k2 in ("train_samples_per_s", "inference_clips_per_s")
-        }
-        per_variant[name] = {
-            "summary": summary,
-            "bootstrap_accuracy": {
-                k2: boot[k2] for k2 in ("mean", "std", "n_subsets", "subset_size", "replace", "n_groups")
-            },
-            "throughput": throughput,
-            "fold_stats": stats,
-        }
-        rows.append(
-            {
-                "variant": name,
-                "description": variant.get("description", ""),
-                "accuracy": summary["accuracy"],
-                "precision": summary["precision"],
-                "recall": summary["recall"],
-                "f1": summary["f1"],
-                "boot_mean": boot["mean"],
-                "boot_std": boot["std"],
-                **throughput,
-            }
-        )
+        row, per_variant[name] = _variant_result(samples, folds, fold_scores, stats, cfg, variant, out_dir, seed)
+        rows.append(row)
+    _accuracy_plot(out_dir, rows, bench.name, cfg.get("paper_accuracy"))
+    K = len(samples.classes)
+    meta = {
+        "benchmark": bench.name,
+        "benchmark_root": str(bench.root),
+        "classes": samples.classes,
+        "n_samples": len(samples),
+        "n_patients": len(set(samples.subject.tolist())),
+        "class_counts": {c: int(np.sum(samples.label == i)) for i, c in enumerate(samples.classes)},
+        "majority_class_accuracy": float(np.bincount(samples.label, minlength=K).max() / len(samples)),
+        "cv": {"scheme": CvConfig.from_dict(cfg.get("cv")).scheme, "k": len(folds)},
+        "seed": seed,
+        "config": cfg,
+        "warnings": warnings,
+        "paper_accuracy": cfg.get("paper_accuracy", {}),
+        "keyword_encoder": _keyword_info(keyword_ckpt),
+    }
+    return write_results(out_dir, rows, per_variant, meta)
+
+
+def patient_folds(samples: Samples, cv: CvConfig, seed: int) -> tuple[list, list[str]]:
+    """The patient-level folds of ``cv`` (k capped at the number of patients) and warnings about them."""
+    from sonotell.eval.cv import make_folds, missing_classes
+
+    groups = samples.subject
+    n_groups = len(set(groups.tolist()))
+    k = cv.k
+    if cv.scheme == "kfold" and k > n_groups:
+        log.warning("only %d patients: %d-fold CV becomes %d-fold", n_groups, k, n_groups)
+        k = n_groups
+    folds = make_folds(groups, cv.scheme, k, seed)
+    warnings = [
+        f"fold {f}: class {samples.classes[c]!r} has no training sample"
+        for f, (tr, _te) in enumerate(folds)
+        for c in missing_classes(samples.label, tr, len(samples.classes))
+    ]
+    for w in warnings:
+        log.warning(w)
+    singles = sorted(u for u in set(groups.tolist()) if int(np.sum(groups == u)) == 1)
+    if singles:
+        warnings.append(f"{len(singles)} patient(s) with a single sample: {', '.join(singles[:5])}")
+    return folds, warnings
+
+
+def _keyword_checkpoint(cfg: dict, samples: Samples, out_dir: Path, seed: int, variants: list[dict]) -> Path | None:
+    """The spoken-word voice encoder, trained once when a variant asks for it (``pretrained_voice: keyword``)."""
+    if not any(v.get("pretrained_voice") == "keyword" for v in variants):
+        return None
+    kw = KeywordConfig.from_dict(cfg.get("keyword_pretrain"))
+    words = sorted(set(samples.term.tolist()) | {str(w) for w in kw.extra_words})
+    return pretrain_keyword_encoder(
+        words,
+        out_dir / "keyword_encoder.pt",
+        model_config=_model_config(cfg),
+        kw_cfg=cfg["keyword_pretrain"],
+        seed=seed,
+    )
+
+
+def _fold_scores(
+    samples: Samples,
+    folds: list,
+    f: int,
+    cfg: dict,
+    variant: dict,
+    out_dir: Path,
+    seed: int,
+    keyword_ckpt: Path | None,
+) -> tuple[np.ndarray, dict]:
+    """Test scores and training stats of one (variant, fold): read back when written before, else trained."""
+    name = variant["name"]
+    tr, te = folds[f]
+    fold_file = out_dir / "folds" / name / f"fold{f}.json"
+    stamp = _variant_stamp(cfg, variant, seed)
+    if fold_file.exists():
+        saved = json.loads(fold_file.read_text())
+        if saved.get("stamp", stamp) != stamp:
+            raise ConfigError(
+                f"{fold_file}: holds results of another config or seed; use a new --out folder or delete it"
+            )
+        return np.asarray(saved["scores"], np.float32), saved["stats"]
+    model, scores, index, st = train_fold(
+        samples, tr, te, cfg, variant, out_dir / "runs" / name / f"fold{f}", seed + f, keyword_ckpt
+    )
+    if not np.array_equal(index, te):
+        raise RuntimeError(f"fold {f}: scores do not follow the test indices")
+    if name == "image_voice" and f == 0 and model.uses_image:
+        n = GradcamConfig.from_dict(cfg.get("gradcam")).n_examples
+        gradcam_examples(model, samples, te, out_dir / "gradcam", n=n, seed=seed)
+    write_json(fold_file, {"stamp": stamp, "test_idx": te, "scores": scores, "stats": st})
+    return scores, st
+
+
+def _variant_result(
+    samples: Samples,
+    folds: list,
+    fold_scores: list,
+    stats: list[dict],
+    cfg: dict,
+    variant: dict,
+    out_dir: Path,
+    seed: int,
+) -> tuple[dict, dict]:
+    """A variant's table row and its full record: scores pooled over folds, bootstrap over patients."""
+    from sonotell.eval.bootstrap import bootstrap_by_group
+    from sonotell.eval.cv import pool_fold_predictions
+    from sonotell.eval.metrics import accuracy, classification_summary
+    from sonotell.eval.plots import confusion_matrix_png
+
+    name = variant["name"]
+    scores = pool_fold_predictions(len(samples), folds, fold_scores)
+    pred = scores.argmax(1)
+    summary = classification_summary(samples.label, pred, samples.classes)
+    boot = bootstrap_by_group(
+        samples.label,
+        pred,
+        samples.subject,
+        accuracy,
+        n_subsets=int(cfg["bootstrap"]["n_subsets"]),
+        subset_size=int(cfg["bootstrap"]["subset_size"]),
+        seed=seed,
+    )
+    confusion_matrix_png(
+        out_dir / "confusion" / f"{name}.png",
+        summary["confusion_true_normalised"],
+        samples.classes,
+        title=f"{name} (rows: true class)",
+    )
+    throughput = {k: float(np.mean([s[k] for s in stats])) for k in ("train_samples_per_s", "inference_clips_per_s")}
+    record = {
+        "summary": summary,
+        "bootstrap_accuracy": {k: boot[k] for k in ("mean", "std", "n_subsets", "subset_size", "replace", "n_groups")},
+        "throughput": throughput,
+        "fold_stats": stats,
+    }
+    row = {
+        "variant": name,
+        "description": variant.get("description", ""),
+        "accuracy": summary["accuracy"],
+        "precision": summary["precision"],
+        "recall": summary["recall"],
+        "f1": summary["f1"],
+        "boot_mean": boot["mean"],
+        "boot_std": boot["std"],
+        **throughput,
+    }
+    return row, record
+
+
+def _accuracy_plot(out_dir: Path, rows: list[dict], bench_name: str, reference: dict | None) -> None:
+    from sonotell.eval.plots import bar_png
+
     done_rows = [r for r in rows if "accuracy" in r]
     if done_rows:
         bar_png(
@@ -618,25 +737,9 @@ def run_experiment(
             [r["accuracy"] for r in done_rows],
             [r["boot_std"] for r in done_rows],
             ylabel="accuracy (pooled; bars: bootstrap std)",
-            title=f"voice_label on {bench.name}",
-            reference=cfg.get("paper_accuracy"),
+            title=f"voice_label on {bench_name}",
+            reference=reference,
         )
-    meta = {
-        "benchmark": bench.name,
-        "benchmark_root": str(bench.root),
-        "classes": samples.classes,
-        "n_samples": len(samples),
-        "n_patients": n_groups,
-        "class_counts": {c: int(np.sum(samples.label == i)) for i, c in enumerate(samples.classes)},
-        "majority_class_accuracy": float(np.bincount(samples.label, minlength=K).max() / len(samples)),
-        "cv": {"scheme": scheme, "k": len(folds)},
-        "seed": seed,
-        "config": cfg,
-        "warnings": warnings,
-        "paper_accuracy": cfg.get("paper_accuracy", {}),
-        "keyword_encoder": _keyword_info(keyword_ckpt),
-    }
-    return write_results(out_dir, rows, per_variant, meta)
 
 
 def _variant_stamp(cfg: dict, variant: dict, seed: int) -> str:
@@ -749,21 +852,12 @@ def train_voice_label(
     bench = resolve_benchmark(benchmark)
     samples = extract_samples(bench, cfg["data"], out_dir / "cache", progress)
     v = dict(_variant(cfg, variant))
-    keyword_ckpt = None
-    if v.get("pretrained_voice") == "keyword":
-        words = sorted(set(samples.term.tolist()) | {str(w) for w in cfg["keyword_pretrain"].get("extra_words", [])})
-        keyword_ckpt = pretrain_keyword_encoder(
-            words,
-            out_dir / "keyword_encoder.pt",
-            model_config=cfg.get("model", "small"),
-            kw_cfg=cfg["keyword_pretrain"],
-            seed=seed,
-        )
+    keyword_ckpt = _keyword_checkpoint(cfg, samples, out_dir, seed, [v])
     every = np.arange(len(samples))
     model, _, _, stats = train_fold(samples, every, every[:0], cfg, v, out_dir / "run", seed, keyword_ckpt, progress)
     kwargs = model_kwargs(cfg, v, len(samples.classes), keyword_ckpt)
     meta = {
-        "model_config": cfg.get("model", "small"),
+        "model_config": _model_config(cfg),
         "model_kwargs": kwargs,
         "classes": samples.classes,
         "data": cfg["data"],
