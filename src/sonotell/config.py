@@ -250,6 +250,13 @@ class Section:
                 )
         return cls(**cfg)
 
+    @classmethod
+    def pick(cls, cfg: dict | None = None):
+        """The fields this section declares, read from a mapping that also holds other consumers' keys
+        (e.g. a fine-tuning config that carries augmentations); fields it lacks take the YAML's value."""
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        return cls(**{k: v for k, v in (cfg or {}).items() if k in names})
+
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):

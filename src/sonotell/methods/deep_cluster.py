@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotell.config import apply_overrides, load_config
+from sonotell.config import Section, apply_overrides, load_config, setting
 from sonotell.data.augment import STRONG, WEAK, build_augment
 from sonotell.data.frames import FrameSet, load_frames
 from sonotell.errors import ConfigError
@@ -40,7 +40,7 @@ from sonotell.files import write_json, write_text
 from sonotell.losses.dirichlet_prior import DirichletPriorLoss
 from sonotell.losses.pica import NegativeEntropyLoss, PICALoss
 from sonotell.methods import cluster_match
-from sonotell.methods.finetune_multilabel import FrameDataset, build_encoder, sampled_loader
+from sonotell.methods.finetune_multilabel import FrameDataset, MultiLabelConfig, build_encoder, sampled_loader
 from sonotell.progress import Progress, silent
 from sonotell.safeload import load_weights_only
 from sonotell.train import Task, fit, save_model_checkpoint
@@ -66,14 +66,33 @@ class ClusterNet(nn.Module):
         return torch.softmax(self.cluster_head(self.encoder(x)), dim=1)
 
 
+def _default(*path: str, **checks):
+    return setting("methods/deep_cluster", "small", *path, **checks)
+
+
+@dataclass(frozen=True)
+class ClusteringConfig(Section):
+    """PICA / Dirichlet-prior clustering (section ``clustering``; defaults: ``deep_cluster/small.yaml``, the base)."""
+
+    SECTION = "clustering"
+    k: int | str = _default("clustering", "k")  # a number, or auto: the dev set's frequent label combinations
+    min_combination_count: int = _default("clustering", "min_combination_count", ge=1)
+    prior: str = _default("clustering", "prior")
+    prior_weight: float = _default("clustering", "prior_weight", ge=0.0)  # lambda
+    dirichlet_eps: float = _default("clustering", "dirichlet_eps", gt=0.0)
+    epochs: int = _default("clustering", "epochs", ge=0)
+    batch_size: int = _default("clustering", "batch_size", ge=1)
+    optimizer: dict = _default("clustering", "optimizer")
+
+
 def size_prior(config: dict) -> nn.Module:
     """The cluster-size term named by ``config['prior']``."""
-    prior = config.get("prior", "dirichlet")
-    if prior == "dirichlet":
-        return DirichletPriorLoss(eps=float(config.get("dirichlet_eps", 0.1)))
-    if prior == "negative_entropy":
+    cfg = ClusteringConfig.pick(config)
+    if cfg.prior == "dirichlet":
+        return DirichletPriorLoss(eps=cfg.dirichlet_eps)
+    if cfg.prior == "negative_entropy":
         return NegativeEntropyLoss()
-    raise ConfigError(f"clustering prior must be one of {PRIORS}, got {prior!r}")
+    raise ConfigError(f"clustering prior must be one of {PRIORS}, got {cfg.prior!r}")
 
 
 class DeepClusterTask(Task):
@@ -84,7 +103,7 @@ class DeepClusterTask(Task):
         super().__init__(model, optimizer or cfg.get("optimizer"), recipe="deep_cluster", config=cfg)
         self.partition_loss = PICALoss()
         self.size_loss = size_prior(cfg)
-        self.prior_weight = float(cfg.get("prior_weight", 2.0))
+        self.prior_weight = ClusteringConfig.pick(cfg).prior_weight
         self.weak = build_augment(cfg.get("weak_augment"), WEAK)
         self.strong = build_augment(cfg.get("strong_augment"), STRONG)
         self.aug_generator = torch.Generator().manual_seed(seed)
@@ -134,9 +153,10 @@ def train_clustering(
     model = ClusterNet(build_encoder(config.get("encoder")), k)
     cfg = dict(config["clustering"])
     task = DeepClusterTask(model, config=cfg, seed=seed)
-    bs = min(int(cfg.get("batch_size", 64)), len(indices))
+    typed = ClusteringConfig.pick(cfg)
+    bs = min(typed.batch_size, len(indices))
     loader = sampled_loader(FrameDataset(frames, indices), bs, max(1, len(indices) // bs), seed)
-    fit(task, loader, None, out_dir=out_dir, max_epochs=int(cfg.get("epochs", 10)), seed=seed, progress=progress)
+    fit(task, loader, None, out_dir=out_dir, max_epochs=typed.epochs, seed=seed, progress=progress)
     save_model_checkpoint(Path(out_dir) / "cluster_model.pt", model, "deep_cluster", {**config, "k": k})
     return model
 
@@ -290,7 +310,8 @@ def semisup_model(
 
     combos = combo_ids = None
     if method == "two_head":
-        combos = cluster_match.frequent_combinations(labelled_labels, int(semi_cfg.get("min_combination_count", 1)))
+        min_count = MultiLabelConfig.pick(semi_cfg).min_combination_count
+        combos = cluster_match.frequent_combinations(labelled_labels, min_count)
         combo_ids = cluster_match.combination_index(labelled_labels, combos)
     net = MultiLabelNet(build_encoder(encoder_cfg), n_classes, 0 if combos is None else len(combos))
     if init_path is not None:
