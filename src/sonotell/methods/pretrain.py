@@ -25,10 +25,12 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -36,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotell.config import load_config
+from sonotell.config import Section, load_config
 from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError, SubjectLeakError
 from sonotell.files import write_json
@@ -46,6 +48,9 @@ from sonotell.progress import Progress, silent
 from sonotell.train import Task
 
 log = logging.getLogger(__name__)
+
+# A transcript word or term that carries no confidence was heard for certain (a data rule, not a setting).
+CERTAIN = 1.0
 
 RECIPES = ("show_from_tell", "dual", "av_contrastive")
 
@@ -186,7 +191,7 @@ def load_transcript_words(
                         str(e["label"]),
                         float(e["start_s"]),
                         float(e["end_s"]),
-                        float(e.get("confidence", 1.0)),
+                        float(e.get("confidence", CERTAIN)),
                         e.get("speaker"),
                     )
                     for e in doc.get("events", [])
@@ -198,7 +203,7 @@ def load_transcript_words(
                         str(w["text"]),
                         float(w["start_s"]),
                         float(w["end_s"]),
-                        float(w.get("confidence", 1.0)),
+                        float(w.get("confidence", CERTAIN)),
                         w.get("speaker"),
                     )
                     for w in doc.get("words", [])
@@ -284,6 +289,33 @@ class ScanGroupBatchSampler(torch.utils.data.Sampler):
         return len(self.scan_ids) // self.batch_size
 
 
+@dataclass(frozen=True)
+class PretrainTrainConfig(Section):
+    """A recipe's ``train`` section. Every recipe's YAML (``configs/methods/<recipe>/paper.yaml``)
+    states every field, so none has a default here: a config file that drops one is refused by name."""
+
+    SECTION = "train"
+    epochs: int
+    batch_size: int
+    val_fraction: float
+    early_stop_patience: int | None
+    optimizer: dict
+    num_workers: int
+    clips_per_scan: int
+    speech_clips_only: bool
+    gradient_clip_val: float | None
+
+    @classmethod
+    def of(cls, cfg: dict) -> PretrainTrainConfig:
+        section = dict(cfg.get("train") or {})
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in section]
+        if missing:
+            raise ConfigError(
+                f"missing setting(s) {', '.join('train.' + m for m in missing)} (see the recipe's paper.yaml)"
+            )
+        return cls.from_dict(section)
+
+
 def pretrain(
     recipe: str,
     benchmark,
@@ -309,28 +341,14 @@ def pretrain(
     with the same config is returned as it is (a finished run is not repeated); an
     interrupted run resumes from ``out_dir/checkpoints/last.ckpt``.
     """
-    from sonotell.data.dataset import Dataset
     from sonotell.seeding import seed_everything
     from sonotell.train import fit, load_model_checkpoint
 
     out_dir = Path(out_dir)
     cfg = resolve_config(recipe, config, overrides)
-    if isinstance(benchmark, Dataset):  # a user's own scans: the text branch reads what the speech pipeline heard
-        if benchmark.benchmark is None and benchmark.labels_dir is not None:
-            data = cfg.setdefault("data", {})
-            data["transcripts"] = data.get("transcripts") or str(benchmark.labels_dir)
-        bench = benchmark.as_benchmark()
-    else:
-        bench = resolve_benchmark(benchmark)
-    ids = list(scan_ids) if scan_ids is not None else [s.scan_id for s in bench.scans]
-    unknown = sorted(set(ids) - {s.scan_id for s in bench.scans})
-    if unknown:
-        raise InputError(bench.root, f"unknown scan ids {unknown[:3]}")
-    subject_of = {s.scan_id: s.subject_id for s in bench.scans if s.scan_id in set(ids)}
-    train_cfg = cfg.get("train", {})
-    train_ids, val_ids = split_subjects(subject_of, float(train_cfg.get("val_fraction", 0.0)), seed)
-    if not train_ids:
-        raise InputError(bench.root, "no scans to pretrain on")
+    bench = _pretraining_benchmark(benchmark, cfg)
+    train_cfg = PretrainTrainConfig.of(cfg)
+    train_ids, val_ids = _split_scans(bench, scan_ids, train_cfg.val_fraction, seed)
     target = out_dir / "encoder.pt"
     if target.exists():
         old = load_model_checkpoint(target)
@@ -342,10 +360,87 @@ def pretrain(
     seed_everything(seed)
     torch.manual_seed(seed)
 
+    words = _prepare_model_config(recipe, cfg, bench, train_ids, val_ids)
+    cfg["benchmark"], cfg["seed"] = bench.name, seed
+    cfg["scan_ids"] = {"train": train_ids, "val": val_ids}
+
+    _check_resumable(out_dir, cfg)
+    cache = Path(cache_dir) if cache_dir else out_dir / "frame_cache"
+    train_ds, val_ds = _clip_datasets(bench, cfg, train_cfg, train_ids, val_ids, cache, progress, words)
+    train_dl, val_dl = _loaders(train_ds, val_ds, train_cfg, seed)
+
+    model = model_from_config(recipe, cfg)
+    task = PretrainTask(model, optimizer=train_cfg.optimizer, recipe=recipe, config=cfg)
+    t0 = time.perf_counter()
+    result = fit(
+        task,
+        train_dl,
+        val_dl,
+        out_dir=out_dir,
+        max_epochs=train_cfg.epochs,
+        seed=seed,
+        devices=devices,
+        accelerator=accelerator,
+        strategy=strategy,
+        num_nodes=num_nodes,
+        early_stop_patience=train_cfg.early_stop_patience,
+        progress=progress,
+        gradient_clip_val=train_cfg.gradient_clip_val,
+    )
+    seconds = time.perf_counter() - t0
+    dist = torch.distributed
+    ddp = dist.is_available() and dist.is_initialized()
+    if not ddp or dist.get_rank() == 0:  # DDP: every rank holds the same weights; rank 0 writes them
+        _write_encoder(
+            target,
+            model,
+            recipe,
+            cfg,
+            result,
+            seconds,
+            bench.name,
+            seed,
+            len(train_ds),
+            len(val_ds) if val_ds is not None else 0,
+        )
+    if ddp:
+        dist.barrier()
+    return target
+
+
+def _pretraining_benchmark(benchmark, cfg: dict):
+    """The benchmark to pretrain on; a user's own scans (a ``Dataset``) lend their labels folder as transcripts."""
+    from sonotell.data.dataset import Dataset
+
+    if not isinstance(benchmark, Dataset):
+        return resolve_benchmark(benchmark)
+    if benchmark.benchmark is None and benchmark.labels_dir is not None:
+        # a user's own scans: the text branch reads what the speech pipeline heard
+        data = cfg.setdefault("data", {})
+        data["transcripts"] = data.get("transcripts") or str(benchmark.labels_dir)
+    return benchmark.as_benchmark()
+
+
+def _split_scans(bench, scan_ids: Sequence[str] | None, val_fraction: float, seed: int) -> tuple[list, list]:
+    """(train, validation) scan ids of the chosen scans, split by subject."""
+    ids = list(scan_ids) if scan_ids is not None else [s.scan_id for s in bench.scans]
+    unknown = sorted(set(ids) - {s.scan_id for s in bench.scans})
+    if unknown:
+        raise InputError(bench.root, f"unknown scan ids {unknown[:3]}")
+    subject_of = {s.scan_id: s.subject_id for s in bench.scans if s.scan_id in set(ids)}
+    train_ids, val_ids = split_subjects(subject_of, val_fraction, seed)
+    if not train_ids:
+        raise InputError(bench.root, "no scans to pretrain on")
+    return train_ids, val_ids
+
+
+def _prepare_model_config(recipe: str, cfg: dict, bench, train_ids: list, val_ids: list) -> dict | None:
+    """Name the model in ``cfg`` and give its text branch a vocabulary; returns the transcript words (or None)."""
     model_cfg = cfg.setdefault("model", {})
     model_cfg["name"] = recipe
-    transcript_dir = (cfg.get("data") or {}).get("transcripts")
-    units = (cfg.get("data") or {}).get("transcript_units", "words")
+    data = cfg.get("data") or {}
+    transcript_dir = data.get("transcripts")
+    units = data.get("transcript_units", "words")
     words = (
         load_transcript_words(transcript_dir, train_ids + val_ids, units, missing_ok=units == "terms")
         if transcript_dir
@@ -360,35 +455,36 @@ def pretrain(
     if model_cfg.get("text") is not None and model_cfg.get("use_text", True):
         from sonotell.models.text import build_vocabulary
 
-        vocab = build_vocabulary(transcripts(bench, train_ids, words), min_count=int(cfg.get("text_min_count", 1)))
+        vocab = build_vocabulary(transcripts(bench, train_ids, words), min_count=int(cfg["text_min_count"]))
         model_cfg["text"]["vocabulary"] = vocab
-    cfg["benchmark"], cfg["seed"] = bench.name, seed
-    cfg["scan_ids"] = {"train": train_ids, "val": val_ids}
+    return words
 
-    _check_resumable(out_dir, cfg)
+
+def _clip_datasets(bench, cfg: dict, train_cfg: PretrainTrainConfig, train_ids, val_ids, cache: Path, progress, words):
+    """The training and validation clips (validation None without held-out subjects)."""
     data_cfg = dict(cfg.get("data", {}))
-    cache = Path(cache_dir) if cache_dir else out_dir / "frame_cache"
     train_ds = make_dataset(bench, train_ids, data_cfg, cache, progress, words)
     val_ds = make_dataset(bench, val_ids, data_cfg, cache, progress, words) if val_ids else None
-    if train_cfg.get("speech_clips_only"):
+    if train_cfg.speech_clips_only:
         # Keyword training learns only from windows with a spotted term; the others cost a forward
         # pass and teach nothing.
         train_ds.items = [(sid, t) for sid, t in train_ds.items if train_ds.samplers[sid].text(t).strip()]
         log.info("%d training clips hold speech (train.speech_clips_only)", len(train_ds.items))
-    if (model_cfg.get("keywords") or {}).get("negatives_from") == "scan":
+    if (cfg["model"].get("keywords") or {}).get("negatives_from") == "scan":
         train_ds = WithScanText(train_ds)
         val_ds = WithScanText(val_ds) if val_ds is not None else None
-    bs = int(train_cfg.get("batch_size", 8))
     if len(train_ds) < 2:
         raise InputError(bench.root, f"only {len(train_ds)} training clip(s); contrastive pretraining needs at least 2")
-    bs = min(bs, len(train_ds))
+    return train_ds, val_ds
+
+
+def _loaders(train_ds, val_ds, train_cfg: PretrainTrainConfig, seed: int):
+    bs = min(train_cfg.batch_size, len(train_ds))
     g = torch.Generator().manual_seed(seed)
-    workers = int(train_cfg.get("num_workers", 0))
-    per_scan = int(train_cfg.get("clips_per_scan", 1))
-    if (
-        per_scan > 1
-    ):  # batches of same-scan groups: shifted same-scan negatives (the spoken organ differs, the anatomy look-alike)
-        sampler = ScanGroupBatchSampler([sid for sid, _ in train_ds.items], bs, per_scan, g)
+    workers = train_cfg.num_workers
+    if train_cfg.clips_per_scan > 1:
+        # batches of same-scan groups: shifted same-scan negatives (the spoken organ differs, the anatomy look-alike)
+        sampler = ScanGroupBatchSampler([sid for sid, _ in train_ds.items], bs, train_cfg.clips_per_scan, g)
         train_dl = torch.utils.data.DataLoader(
             train_ds, batch_sampler=sampler, collate_fn=collate_clips, num_workers=workers
         )
@@ -412,44 +508,7 @@ def pretrain(
             collate_fn=collate_clips,
             num_workers=workers,
         )
-
-    model = model_from_config(recipe, cfg)
-    task = PretrainTask(model, optimizer=train_cfg.get("optimizer"), recipe=recipe, config=cfg)
-    t0 = time.perf_counter()
-    result = fit(
-        task,
-        train_dl,
-        val_dl,
-        out_dir=out_dir,
-        max_epochs=int(train_cfg.get("epochs", 1)),
-        seed=seed,
-        devices=devices,
-        accelerator=accelerator,
-        strategy=strategy,
-        num_nodes=num_nodes,
-        early_stop_patience=train_cfg.get("early_stop_patience"),
-        progress=progress,
-        gradient_clip_val=train_cfg.get("gradient_clip_val"),
-    )
-    seconds = time.perf_counter() - t0
-    dist = torch.distributed
-    ddp = dist.is_available() and dist.is_initialized()
-    if not ddp or dist.get_rank() == 0:  # DDP: every rank holds the same weights; rank 0 writes them
-        _write_encoder(
-            target,
-            model,
-            recipe,
-            cfg,
-            result,
-            seconds,
-            bench.name,
-            seed,
-            len(train_ds),
-            len(val_ds) if val_ds is not None else 0,
-        )
-    if ddp:
-        dist.barrier()
-    return target
+    return train_dl, val_dl
 
 
 def _write_encoder(
