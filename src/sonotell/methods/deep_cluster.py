@@ -181,7 +181,7 @@ def subject_splits(frames: FrameSet, n_folds: int, seed: int) -> list[Split]:
     Blocks are whole subjects (``grouped_kfold``); unlabelled frames of val/test subjects are
     never used. Train / val / test subjects are asserted disjoint.
     """
-    from sonotell.eval.cv import assert_disjoint_groups, grouped_kfold
+    from sonotell.eval.cv import assert_disjoint_groups, make_folds
 
     lab = np.flatnonzero(frames.labelled)
     groups = frames.groups[lab]
@@ -189,7 +189,7 @@ def subject_splits(frames: FrameSet, n_folds: int, seed: int) -> list[Split]:
     if n_groups < 3:
         raise ConfigError(f"need labelled frames from >= 3 subjects (train/val/test), got {n_groups}")
     n_folds = min(n_folds, n_groups)
-    blocks = [lab[test] for _, test in grouped_kfold(groups, n_folds, seed)]
+    blocks = [lab[test] for _, test in make_folds(groups, "kfold", n_folds, seed)]
     out = []
     for i in range(n_folds):
         test, val = blocks[i], blocks[(i + 1) % n_folds]

@@ -285,13 +285,10 @@ def clips_from_benchmark(benchmark, cfg: dict, cache_dir: Path, progress: Progre
 
 
 def make_folds(data: ClipArrays, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Patient-level folds over clips; train and test subjects are asserted disjoint."""
-    from sonotell.eval.cv import assert_disjoint_groups, grouped_kfold
+    """Patient-level folds over clips (``eval.cv.make_folds``: train and test subjects asserted disjoint)."""
+    from sonotell.eval.cv import make_folds as subject_folds
 
-    folds = list(grouped_kfold(data.subject_ids, k=k, seed=seed))
-    for tr, te in folds:
-        assert_disjoint_groups(data.subject_ids, tr, te)
-    return folds
+    return subject_folds(data.subject_ids, "kfold", k, seed)
 
 
 def scan_level(probs: np.ndarray, idx: np.ndarray, data: ClipArrays) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -40,7 +40,7 @@ from torch import nn
 
 from sonotell.config import Section, load_config
 from sonotell.data.format import resolve_benchmark
-from sonotell.errors import ConfigError, InputError, SubjectLeakError
+from sonotell.errors import ConfigError, InputError
 from sonotell.files import write_json
 from sonotell.losses.pairs import NO_SPEECH_POLICIES, PairPlan, speech_mask  # noqa: F401  (re-exported)
 from sonotell.models.encoders import build_encoder  # noqa: F401  (re-exported)
@@ -137,16 +137,12 @@ def resolve_config(recipe: str, config: str | Path | dict = "small", overrides: 
 
 
 def split_subjects(subject_of_scan: dict[str, str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """Scan ids split by subject into (train, val); no subject is in both."""
-    subjects = sorted(set(subject_of_scan.values()))
-    rng = np.random.default_rng(seed)
-    n_val = min(int(round(val_fraction * len(subjects))), len(subjects) - 1) if len(subjects) > 1 else 0
-    val_subjects = set(rng.permutation(subjects)[:n_val].tolist())
-    train = sorted(s for s, g in subject_of_scan.items() if g not in val_subjects)
-    val = sorted(s for s, g in subject_of_scan.items() if g in val_subjects)
-    if {subject_of_scan[s] for s in train} & {subject_of_scan[s] for s in val}:
-        raise SubjectLeakError("train and val subjects overlap")
-    return train, val
+    """Scan ids split by subject into (train, val) with ``eval.cv.holdout_groups``; no subject is in both."""
+    from sonotell.eval.cv import holdout_groups
+
+    scans = sorted(subject_of_scan)
+    train, val = holdout_groups([subject_of_scan[s] for s in scans], val_fraction, seed)
+    return [scans[i] for i in train], [scans[i] for i in val]
 
 
 def transcripts(benchmark, scan_ids: Sequence[str], words: dict | None = None) -> list[str]:

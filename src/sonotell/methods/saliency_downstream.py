@@ -216,6 +216,6 @@ def saliency_cv(
 
 def subject_folds(data: SaliencyData, k: int | None = None, seed: int = 0):
     """Leave-one-subject-out (``k`` None) or grouped k-fold over subjects; disjointness asserted."""
-    from sonotell.eval.cv import grouped_kfold, leave_one_group_out
+    from sonotell.eval.cv import make_folds
 
-    return list(leave_one_group_out(data.subject_ids) if k is None else grouped_kfold(data.subject_ids, k=k, seed=seed))
+    return make_folds(data.subject_ids, "lopo" if k is None else "kfold", k or 0, seed)
