@@ -241,6 +241,12 @@ def setting(
     )
 
 
+def defaults_from(group: str, name: str):
+    """:func:`setting` bound to one packaged YAML: ``default = defaults_from("methods/downstream", "paper")``,
+    then ``epochs: int = default("finetune", "epochs", ge=0)``."""
+    return functools.partial(setting, group, name)
+
+
 class Section:
     """Mixin for a typed config section: ``cls.from_dict(section)`` checks names, types, ranges and choices.
 

@@ -17,8 +17,8 @@ from sonotell.cli.ui import (
     path_option,
     print_table,
     progress_bar,
-    seed_everything,
 )
+from sonotell.seeding import seed_everything
 
 FRAMES_HELP = "Frame folder: frameset.npz, or images/*/*.jpg with RGB organ masks in annotations/*/*.png."
 

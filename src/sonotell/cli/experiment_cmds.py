@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.data_opts import benchmark_or_data
-from sonotell.cli.options import BenchmarkDir, ConfigName, DataFile, LabelsDir, Overrides, Seed, input_paths
+from sonotell.cli.options import BenchmarkDir, ConfigName, DataFile, LabelsDir, Overrides, Seed, scans
 from sonotell.cli.ui import Experiment, console, guarded_output, path_option, progress_bar, seed_everything
 
 
@@ -26,8 +25,7 @@ def register(app: typer.Typer) -> None:
         """Run every experiment of a recipe's paper and write Markdown + JSON tables."""
         from sonotell.methods import run_experiment
 
-        inputs = input_paths(benchmark, data, labels)
-        benchmark = benchmark_or_data(benchmark, data, labels, out)
+        benchmark, inputs = scans(benchmark, data, labels, out)
         seed_everything(seed)
         with (
             guarded_output(out / recipe.value, [*inputs, path_option(config)]),

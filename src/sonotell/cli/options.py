@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sonotell.cli.data_opts import DATA_HELP, LABELS_HELP
+from sonotell.cli.data_opts import DATA_HELP, LABELS_HELP, benchmark_or_data
 from sonotell.cli.ui import SEED_HELP, ConfigName, Overrides, Seed
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Seed",
     "Strategy",
     "input_paths",
+    "scans",
 ]
 
 BENCHMARK_HELP = "Benchmark folder (from `sonotell bench build`) or its name under bench_out/."
@@ -56,3 +57,10 @@ def input_paths(benchmark: Path | None, data: Path | None, labels: Path | None) 
     if data is not None:
         return [data, labels]
     return [benchmark, None if benchmark is None else benchmark / "manifest.csv"]
+
+
+def scans(benchmark: Path | None, data: Path | None, labels: Path | None, out: Path) -> tuple[object, list]:
+    """What a learning command learns from (``--benchmark``, or ``--data``/``--labels`` as a benchmark-shaped
+    view) and the files it must not overwrite."""
+    inputs = input_paths(benchmark, data, labels)
+    return benchmark_or_data(benchmark, data, labels, out), inputs

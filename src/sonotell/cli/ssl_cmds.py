@@ -27,8 +27,8 @@ from sonotell.cli.ui import (
     path_option,
     print_table,
     progress_bar,
-    seed_everything,
 )
+from sonotell.seeding import seed_everything
 
 
 def register(app: typer.Typer) -> None:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.data_opts import benchmark_or_data
-from sonotell.cli.options import BenchmarkDir, DataFile, LabelsDir, Overrides, Seed, input_paths
+from sonotell.cli.options import BenchmarkDir, DataFile, LabelsDir, Overrides, Seed, scans
 from sonotell.cli.ui import console, guarded_output, path_option, print_table, progress_bar, seed_everything
 
 
@@ -79,8 +78,7 @@ def register(app: typer.Typer) -> None:
 
         from sonotell.methods.downstream import results_table, run_finetune
 
-        inputs = input_paths(benchmark, data, labels)
-        benchmark = benchmark_or_data(benchmark, data, labels, out)
+        benchmark, inputs = scans(benchmark, data, labels, out)
         seed_everything(seed)
         names = {}
         for c in checkpoint:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotell.config import Section, load_config, setting
+from sonotell.config import Section, defaults_from, load_config
 from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError, SubjectLeakError
 from sonotell.files import write_json, write_text
@@ -51,9 +51,7 @@ GROUP = "methods/downstream"
 # --------------------------------------------------------------------------- config
 
 
-def _default(*path: str, **checks):
-    """A field whose default is ``configs/methods/downstream/paper.yaml`` at ``path`` (the one place it lives)."""
-    return setting(GROUP, "paper", *path, **checks)
+_default = defaults_from(GROUP, "paper")  # configs/methods/downstream/paper.yaml: the one place a default lives
 
 
 @dataclass(frozen=True)

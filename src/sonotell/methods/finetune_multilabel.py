@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from sonotell.config import Section, setting
+from sonotell.config import Section, defaults_from
 from sonotell.data.augment import STRONG, WEAK, build_augment
 from sonotell.data.frames import FrameSet
 from sonotell.errors import InputError
@@ -39,8 +39,7 @@ log = logging.getLogger(__name__)
 # Networks
 
 
-def _default(key: str, **checks):
-    return setting("methods/fixmatch", "small", key, **checks)
+_default = defaults_from("methods/fixmatch", "small")
 
 
 @dataclass(frozen=True)

@@ -167,8 +167,6 @@ def load_transcript_words(
     of ``model.audio_source: keywords``). ``missing_ok``: a scan without a file (the pipeline
     found no speech in it) gets no words instead of an error.
     """
-    from sonotell.types import Word
-
     if units not in ("words", "terms"):
         raise ConfigError(f"transcript units must be 'words' or 'terms', got {units!r}")
     out = {}
@@ -181,32 +179,26 @@ def load_transcript_words(
             raise InputError(path, "no transcript for this scan (run the speech pipeline first)")
         try:
             doc = json.loads(path.read_text())
-            if units == "terms":
-                out[sid] = [
-                    Word(
-                        str(e["label"]),
-                        float(e["start_s"]),
-                        float(e["end_s"]),
-                        float(e.get("confidence", CERTAIN)),
-                        e.get("speaker"),
-                    )
-                    for e in doc.get("events", [])
-                    if not e.get("negated")
-                ]
+            if units == "terms":  # spotted terms, said (not negated)
+                out[sid] = [_transcript_word(e, "label") for e in doc.get("events", []) if not e.get("negated")]
             else:
-                out[sid] = [
-                    Word(
-                        str(w["text"]),
-                        float(w["start_s"]),
-                        float(w["end_s"]),
-                        float(w.get("confidence", CERTAIN)),
-                        w.get("speaker"),
-                    )
-                    for w in doc.get("words", [])
-                ]
+                out[sid] = [_transcript_word(w, "text") for w in doc.get("words", [])]
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(path, f"unreadable transcript ({e.__class__.__name__}: {e})") from None
     return out
+
+
+def _transcript_word(item: dict, text_key: str):
+    """A word (or spotted term) of a ``sonotell label`` JSON; one without a confidence was heard for certain."""
+    from sonotell.types import Word
+
+    return Word(
+        str(item[text_key]),
+        float(item["start_s"]),
+        float(item["end_s"]),
+        float(item.get("confidence", CERTAIN)),
+        item.get("speaker"),
+    )
 
 
 def make_dataset(
@@ -477,32 +469,19 @@ def _clip_datasets(bench, cfg: dict, train_cfg: PretrainTrainConfig, train_ids, 
 def _loaders(train_ds, val_ds, train_cfg: PretrainTrainConfig, seed: int):
     bs = min(train_cfg.batch_size, len(train_ds))
     g = torch.Generator().manual_seed(seed)
-    workers = train_cfg.num_workers
+    common = {"collate_fn": collate_clips, "num_workers": train_cfg.num_workers}
     if train_cfg.clips_per_scan > 1:
         # batches of same-scan groups: shifted same-scan negatives (the spoken organ differs, the anatomy look-alike)
         sampler = ScanGroupBatchSampler([sid for sid, _ in train_ds.items], bs, train_cfg.clips_per_scan, g)
-        train_dl = torch.utils.data.DataLoader(
-            train_ds, batch_sampler=sampler, collate_fn=collate_clips, num_workers=workers
-        )
+        train_dl = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, **common)
     else:
         train_dl = torch.utils.data.DataLoader(
-            train_ds,
-            batch_size=bs,
-            shuffle=True,
-            drop_last=True,
-            collate_fn=collate_clips,
-            generator=g,
-            num_workers=workers,
+            train_ds, batch_size=bs, shuffle=True, drop_last=True, generator=g, **common
         )
     val_dl = None
     if val_ds is not None and len(val_ds) >= 2:
         val_dl = torch.utils.data.DataLoader(
-            val_ds,
-            batch_size=min(bs, len(val_ds)),
-            shuffle=False,
-            drop_last=True,
-            collate_fn=collate_clips,
-            num_workers=workers,
+            val_ds, batch_size=min(bs, len(val_ds)), shuffle=False, drop_last=True, **common
         )
     return train_dl, val_dl
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotell.config import Section, setting
+from sonotell.config import Section, defaults_from
 from sonotell.errors import ConfigError
 from sonotell.files import write_json
 from sonotell.models.saliency_head import SaliencyModel, saliency_kl_loss
@@ -138,8 +138,7 @@ class _Frames(torch.utils.data.Dataset):
         }
 
 
-def _default(key: str, **checks):
-    return setting("methods/saliency_downstream", "paper", key, **checks)
+_default = defaults_from("methods/saliency_downstream", "paper")
 
 
 @dataclass(frozen=True)

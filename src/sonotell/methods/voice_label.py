@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from sonotell.config import Section, load_config, packaged_default, setting
+from sonotell.config import Section, defaults_from, load_config, packaged_default
 from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError
 from sonotell.files import atomic_path, write_json
@@ -46,8 +46,7 @@ GROUP = "methods/voice_label"
 # ---------------------------------------------------------------- config (defaults: voice_label/paper.yaml)
 
 
-def _default(*path: str, **checks):
-    return setting(GROUP, "paper", *path, **checks)
+_default = defaults_from(GROUP, "paper")
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +72,7 @@ class SigConfig(Section):
     min_confidence: float = setting("methods/show_from_tell", "paper", "model", "sig", "min_confidence", ge=0.0)
 
 
-def _keyword_default(key: str, **checks):
-    return setting("methods/show_from_tell", "keywords", "model", "keywords", key, **checks)
+_keyword_default = functools.partial(setting, "methods/show_from_tell", "keywords", "model", "keywords")
 
 
 @dataclass(frozen=True)

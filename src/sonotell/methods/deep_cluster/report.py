@@ -21,60 +21,33 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def summarise(rows: list[dict]) -> dict:
     """Mean / std (over folds x seeds) and best-seed F1 for each table cell."""
-    out: dict = {"clustering": [], "lambda": [], "semisup": []}
-    for prior in sorted({r["prior"] for r in rows if r["table"] == "clustering"}):
-        f1 = [r["f1"] for r in rows if r["table"] == "clustering" and r["prior"] == prior]
-        by_seed = {}
-        for r in rows:
-            if r["table"] == "clustering" and r["prior"] == prior:
-                by_seed.setdefault(r["seed"], []).append(r["f1"])
-        m, sd = mean_std(f1)
-        ap = [r.get("ap") for r in rows if r["table"] == "clustering" and r["prior"] == prior]
-        out["clustering"].append(
-            {
-                "prior": prior,
-                "f1_mean": m,
-                "f1_std": sd,
-                "f1_best_seed": max(np.mean(v) for v in by_seed.values()),
-                "ap_mean": mean_std(ap)[0] if None not in ap else None,
-                "n_runs": len(f1),
-            }
-        )
-    for lam in sorted({r["lambda"] for r in rows if r["table"] == "lambda"}):
-        f1 = [r["f1"] for r in rows if r["table"] == "lambda" and r["lambda"] == lam]
-        m, sd = mean_std(f1)
-        ap = [r.get("ap") for r in rows if r["table"] == "lambda" and r["lambda"] == lam]
-        out["lambda"].append(
-            {
-                "lambda": lam,
-                "f1_mean": m,
-                "f1_std": sd,
-                "ap_mean": mean_std(ap)[0] if None not in ap else None,
-                "n_runs": len(f1),
-            }
-        )
-    cells = sorted({(r["fraction"], r["init"], r["method"]) for r in rows if r["table"] == "semisup"})
-    for fraction, init, method in cells:
-        cell = [
-            r
-            for r in rows
-            if r["table"] == "semisup"
-            and (r["fraction"], r["init"], r["method"]) == (fraction, init, method)
-            and "f1" in r
-        ]
-        m, sd = mean_std([r["f1"] for r in cell])
-        ap = [r["ap"] for r in cell if r.get("ap") is not None]
-        out["semisup"].append(
-            {
-                "fraction": fraction,
-                "init": init,
-                "method": method,
-                "f1_mean": m,
-                "f1_std": sd,
-                "ap_mean": mean_std(ap)[0] if len(ap) == len(cell) else None,
-                "n_runs": len(cell),
-            }
-        )
+    return {
+        "clustering": [_cell(c, key, best_seed=True) for key, c in _cells(rows, "clustering", ("prior",))],
+        "lambda": [_cell(c, key) for key, c in _cells(rows, "lambda", ("lambda",))],
+        "semisup": [_cell(c, key) for key, c in _cells(rows, "semisup", ("fraction", "init", "method"), True)],
+    }
+
+
+def _cells(rows: list[dict], table: str, fields: tuple, scored_only: bool = False) -> list[tuple[dict, list[dict]]]:
+    """The cells of one table, sorted by their ``fields``: (field values, the cell's runs)."""
+    runs = [r for r in rows if r["table"] == table]
+    keys = sorted({tuple(r[f] for f in fields) for r in runs})
+    chosen = [r for r in runs if not scored_only or "f1" in r]
+    return [(dict(zip(fields, k)), [r for r in chosen if tuple(r[f] for f in fields) == k]) for k in keys]
+
+
+def _cell(runs: list[dict], key: dict, best_seed: bool = False) -> dict:
+    """F1 mean / std of a cell's runs (and its best seed's mean), AP mean when every run has one."""
+    m, sd = mean_std([r["f1"] for r in runs])
+    out = {**key, "f1_mean": m, "f1_std": sd}
+    if best_seed:
+        by_seed: dict = {}
+        for r in runs:
+            by_seed.setdefault(r["seed"], []).append(r["f1"])
+        out["f1_best_seed"] = max(np.mean(v) for v in by_seed.values())
+    ap = [r.get("ap") for r in runs]
+    out["ap_mean"] = mean_std(ap)[0] if None not in ap else None
+    out["n_runs"] = len(runs)
     return out
 
 

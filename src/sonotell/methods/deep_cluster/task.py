@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotell.config import Section, apply_overrides, load_config, setting
+from sonotell.config import Section, apply_overrides, defaults_from, load_config
 from sonotell.data.augment import STRONG, WEAK, build_augment
 from sonotell.data.frames import FrameSet
 from sonotell.errors import ConfigError
@@ -25,8 +25,7 @@ from sonotell.train import Task, fit, save_model_checkpoint
 log = logging.getLogger(__name__)
 
 
-def _default(*path: str, **checks):
-    return setting("methods/deep_cluster", "small", *path, **checks)
+_default = defaults_from("methods/deep_cluster", "small")
 
 
 @dataclass(frozen=True)
