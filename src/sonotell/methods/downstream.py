@@ -556,14 +556,7 @@ def run_downstream(
     for v in variants:
         if v.init == RANDOM:
             continue
-        if v.init != "pretrain":
-            paths = [Path(v.init)] * len(folds)
-        elif checkpoint_for is None:
-            raise ConfigError(f"variant {v.name!r}: no checkpoint and no way to pretrain one")
-        elif per_fold:
-            paths = [checkpoint_for(v, subjects, f"fold{f}") for f, subjects in enumerate(fold_subjects)]
-        else:
-            paths = [checkpoint_for(v, None, "all")] * len(folds)
+        paths = _fold_checkpoints(v, fold_subjects, per_fold, checkpoint_for)
         for ckpt in dict.fromkeys(paths):
             load_encoder(ckpt, v.recipe)  # fail fast, with the checkpoint's own message
         ckpts[v.name] = paths
@@ -599,6 +592,22 @@ def run_downstream(
         for (tr, te), subjects in zip(folds, fold_subjects)
     ]
     return {"folds": folds_info, "pretrain_per_fold": per_fold, "variants": results}
+
+
+def _fold_checkpoints(
+    v: Variant,
+    fold_subjects: list[list[str]],
+    per_fold: bool,
+    checkpoint_for: Callable[[Variant, list[str] | None, str], Path] | None,
+) -> list[Path]:
+    """The starting checkpoint of each fold: the variant's own file, or pretrained (per fold or once)."""
+    if v.init != "pretrain":
+        return [Path(v.init)] * len(fold_subjects)
+    if checkpoint_for is None:
+        raise ConfigError(f"variant {v.name!r}: no checkpoint and no way to pretrain one")
+    if per_fold:
+        return [checkpoint_for(v, subjects, f"fold{f}") for f, subjects in enumerate(fold_subjects)]
+    return [checkpoint_for(v, None, "all")] * len(fold_subjects)
 
 
 def results_table(results: dict) -> list[dict]:

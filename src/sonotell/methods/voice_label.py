@@ -181,18 +181,8 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
 
     Results are cached as ``samples-<hash>.npz`` in ``cache_dir`` (keyed by benchmark and data config).
     """
-    from sonotell.io.audio import load_audio
-    from sonotell.io.video import read_frames
-
     typed = SampleConfig.from_dict(data_cfg)
-    classes = target_classes(bench, typed.target)
-    if not typed.classes and classes == list(bench.classes) and bench.task_classes:
-        classes = list(bench.task_classes)  # the benchmark's own task (pocus: 3 classes), from its bench.json
-    elif typed.classes:  # a subset, e.g. the paper-style 3 POCUS classes without "viral"
-        unknown = [c for c in typed.classes if c not in classes]
-        if unknown:
-            raise ConfigError(f"data.classes {unknown} not among the benchmark's classes {classes}")
-        classes = [str(c) for c in typed.classes]
+    classes = _sample_classes(bench, typed)
     key = hashlib.sha1(
         json.dumps(
             {"root": str(Path(bench.root).resolve()), "n": len(bench.scans), "data": data_cfg, "classes": classes},
@@ -204,44 +194,14 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
         z = np.load(cache, allow_pickle=False)
         kept = [str(c) for c in z["classes"]] if "classes" in z.files else classes
         return Samples(z["frames"], z["spec"], z["label"], z["subject"], z["scan_id"], z["time_s"], z["term"], kept)
-    size = tuple(int(s) for s in typed.size)
-    n_frames, target_fps, window_s, cap = typed.n_frames, typed.fps, typed.voice_window_s, typed.max_samples_per_scan
     out: dict[str, list] = {k: [] for k in ("frames", "spec", "label", "subject", "scan_id", "time_s", "term")}
     for i, scan in enumerate(bench.scans):
         events = [e for e in bench.truth(scan.scan_id)["events"] if e["label"] in classes and not e.get("negated")]
-        if cap:
-            events = events[: int(cap)]
+        if typed.max_samples_per_scan:
+            events = events[: int(typed.max_samples_per_scan)]
         progress(i, len(bench.scans), scan.scan_id)
-        if not events:
-            continue
-        frames = read_frames(scan.video_path, size)
-        fps = float(scan.fps or 25.0)
-        if len(frames) < n_frames:
-            log.warning(
-                "%s: %d frames, fewer than the %d a sample needs; edge frames repeat",
-                scan.video_path,
-                len(frames),
-                n_frames,
-            )
-        wav, wav_sr = load_audio(scan.audio_source, allow_silent=True)
-        for e in events:
-            t = 0.5 * (float(e["start_s"]) + float(e["end_s"]))
-            a = (t - float(scan.audio_offset_s or 0.0)) * wav_sr  # audio clock
-            half = int(round(max(window_s, float(e["end_s"]) - float(e["start_s"])) * wav_sr / 2))
-            lo, hi = int(a) - half, int(a) + half
-            piece = np.zeros(hi - lo, np.float32)  # silence where the window leaves the recording
-            src_lo, src_hi = max(lo, 0), min(hi, len(wav))
-            if src_hi > src_lo:
-                piece[src_lo - lo : src_hi - lo] = wav[src_lo:src_hi]
-            out["spec"].append(
-                bonmati_spectrogram(fit_to_length(piece, int(window_s * wav_sr)), wav_sr).astype(np.float16)
-            )
-            out["frames"].append(frames[frame_window(t, fps, n_frames, target_fps, len(frames))])
-            out["label"].append(classes.index(e["label"]))
-            out["subject"].append(str(scan.subject_id))
-            out["scan_id"].append(str(scan.scan_id))
-            out["time_s"].append(t)
-            out["term"].append(str(e.get("term", e["label"])))
+        if events:
+            _scan_samples(scan, events, classes, typed, out)
     progress(len(bench.scans), len(bench.scans), "samples ready")
     if not out["label"]:
         raise InputError(bench.root, f"no spoken class terms ({', '.join(classes)}) in the benchmark's truth events")
@@ -254,20 +214,74 @@ def extract_samples(bench, data_cfg: dict, cache_dir: str | Path | None = None, 
         "time_s": np.asarray(out["time_s"], np.float64),
         "term": np.asarray(out["term"]),
     }
-    present = [i for i in range(len(classes)) if np.any(arrays["label"] == i)]
-    if len(present) < len(classes):  # a class nobody names can be neither learned nor tested
-        log.warning(
-            "classes never spoken, left out: %s", ", ".join(classes[i] for i in range(len(classes)) if i not in present)
-        )
-        remap = np.full(len(classes), -1, np.int64)
-        remap[present] = np.arange(len(present))
-        arrays["label"] = remap[arrays["label"]]
-        classes = [classes[i] for i in present]
+    classes = _drop_unspoken(arrays, classes)
     if cache is not None:
         with atomic_path(cache) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays, classes=np.asarray(classes))
     return Samples(**arrays, classes=classes)
+
+
+def _sample_classes(bench, typed: SampleConfig) -> list[str]:
+    """The classes samples are cut for: the configured subset, else the benchmark's own task or its classes."""
+    classes = target_classes(bench, typed.target)
+    if not typed.classes and classes == list(bench.classes) and bench.task_classes:
+        return list(bench.task_classes)  # the benchmark's own task (pocus: 3 classes), from its bench.json
+    if typed.classes:  # a subset, e.g. the paper-style 3 POCUS classes without "viral"
+        unknown = [c for c in typed.classes if c not in classes]
+        if unknown:
+            raise ConfigError(f"data.classes {unknown} not among the benchmark's classes {classes}")
+        return [str(c) for c in typed.classes]
+    return classes
+
+
+def _scan_samples(scan, events: list[dict], classes: list[str], typed: SampleConfig, out: dict[str, list]) -> None:
+    """Append one sample per event of ``scan``: its voice window's spectrogram and the frames around it."""
+    from sonotell.io.audio import load_audio
+    from sonotell.io.video import read_frames
+
+    size = tuple(int(s) for s in typed.size)
+    n_frames, target_fps, window_s = typed.n_frames, typed.fps, typed.voice_window_s
+    frames = read_frames(scan.video_path, size)
+    fps = float(scan.fps or 25.0)
+    if len(frames) < n_frames:
+        log.warning(
+            "%s: %d frames, fewer than the %d a sample needs; edge frames repeat",
+            scan.video_path,
+            len(frames),
+            n_frames,
+        )
+    wav, wav_sr = load_audio(scan.audio_source, allow_silent=True)
+    for e in events:
+        t = 0.5 * (float(e["start_s"]) + float(e["end_s"]))
+        a = (t - float(scan.audio_offset_s or 0.0)) * wav_sr  # audio clock
+        half = int(round(max(window_s, float(e["end_s"]) - float(e["start_s"])) * wav_sr / 2))
+        lo, hi = int(a) - half, int(a) + half
+        piece = np.zeros(hi - lo, np.float32)  # silence where the window leaves the recording
+        src_lo, src_hi = max(lo, 0), min(hi, len(wav))
+        if src_hi > src_lo:
+            piece[src_lo - lo : src_hi - lo] = wav[src_lo:src_hi]
+        out["spec"].append(bonmati_spectrogram(fit_to_length(piece, int(window_s * wav_sr)), wav_sr).astype(np.float16))
+        out["frames"].append(frames[frame_window(t, fps, n_frames, target_fps, len(frames))])
+        out["label"].append(classes.index(e["label"]))
+        out["subject"].append(str(scan.subject_id))
+        out["scan_id"].append(str(scan.scan_id))
+        out["time_s"].append(t)
+        out["term"].append(str(e.get("term", e["label"])))
+
+
+def _drop_unspoken(arrays: dict, classes: list[str]) -> list[str]:
+    """A class nobody names can be neither learned nor tested: drop it and renumber the labels in place."""
+    present = [i for i in range(len(classes)) if np.any(arrays["label"] == i)]
+    if len(present) == len(classes):
+        return classes
+    log.warning(
+        "classes never spoken, left out: %s", ", ".join(classes[i] for i in range(len(classes)) if i not in present)
+    )
+    remap = np.full(len(classes), -1, np.int64)
+    remap[present] = np.arange(len(present))
+    arrays["label"] = remap[arrays["label"]]
+    return [classes[i] for i in present]
 
 
 class VoiceLabelDataset(Dataset):

@@ -55,25 +55,31 @@ def paired_clustering(rows: list[dict], seed: int = 0) -> dict:
     """Dirichlet vs negative-entropy prior, and each vs "every label present", paired by (fold, seed) on F1."""
     from sonotell.eval.paired import paired_difference
 
-    runs = {
-        (r["prior"], r["fold"], r["seed"]): r["f1"]
-        for r in rows
-        if r.get("table") == "clustering" and r.get("f1") is not None
-    }
-    every = {r["fold"]: r["f1"] for r in rows if r.get("method") == "all_positive" and r.get("f1") is not None}
+    paired = _clustering_pairs(rows)
     out = {}
-    keys = sorted({(f, s) for (_, f, s) in runs}, key=str)
-    if all(("dirichlet", f, s) in runs and ("negative_entropy", f, s) in runs for f, s in keys) and len(keys) >= 2:
-        out[("dirichlet", "negative_entropy")] = paired_difference(
-            [runs["dirichlet", f, s] for f, s in keys], [runs["negative_entropy", f, s] for f, s in keys], seed=seed
-        )
-    for prior in ("dirichlet", "negative_entropy"):
-        ks = [(f, s) for f, s in keys if (prior, f, s) in runs and f in every]
-        if len(ks) >= 2:
-            out[(prior, "every label present")] = paired_difference(
-                [runs[prior, f, s] for f, s in ks], [every[f] for f, s in ks], seed=seed
-            )
+    for name, pairs in paired.items():
+        complete = [(a, b) for a, b in pairs if a is not None and b is not None]
+        # the two priors are compared only where every (fold, seed) has both
+        enough = len(complete) == len(pairs) if name[1] == "negative_entropy" else True
+        if enough and len(complete) >= 2:
+            out[name] = paired_difference([a for a, _ in complete], [b for _, b in complete], seed=seed)
     return out
+
+
+def _clustering_pairs(rows: list[dict]) -> dict[tuple[str, str], list[tuple]]:
+    """Per comparison, its (F1 of A, F1 of B) pairs by (fold, seed); None where a run is missing."""
+    scored = [r for r in rows if r.get("f1") is not None]
+    runs = {(r["prior"], r["fold"], r["seed"]): r["f1"] for r in scored if r.get("table") == "clustering"}
+    every = {r["fold"]: r["f1"] for r in scored if r.get("method") == "all_positive"}
+    keys = sorted({(f, s) for (_, f, s) in runs}, key=str)
+    paired = {
+        ("dirichlet", "negative_entropy"): [
+            (runs.get(("dirichlet", *k)), runs.get(("negative_entropy", *k))) for k in keys
+        ]
+    }
+    for prior in ("dirichlet", "negative_entropy"):
+        paired[(prior, "every label present")] = [(runs.get((prior, *k)), every.get(k[0])) for k in keys]
+    return paired
 
 
 def write_report(rows: list[dict], frames: FrameSet, splits: list[Split], cfg: dict, out_dir: Path) -> Path:

@@ -49,7 +49,19 @@ def run_speech_labels(
     lab = frames.labelled
     agreement = multilabel_report(frames.labels[lab], frames.weak_labels[lab], frames.classes)
     splits = subject_splits(frames, int(exp["folds"]), seed)[: exp.get("max_folds") or None]
-    seeds = [int(s) for s in exp["seeds"]]
+    rows = _runs(frames, splits, [int(s) for s in exp["seeds"]], methods, cfg, semi_cfg, out_dir, progress)
+    summary = _summary(rows, methods)
+    write_json(
+        out_dir / "speech_labels.json",
+        {"agreement": agreement, "summary": summary, "runs": rows, "classes": frames.classes},
+    )
+    lines = _markdown(agreement, summary, int(lab.sum()))
+    write_text(out_dir / "speech_labels.md", "\n".join(lines) + "\n")
+    return out_dir / "speech_labels.md"
+
+
+def _runs(frames: FrameSet, splits, seeds: list[int], methods, cfg: dict, semi_cfg: dict, out_dir: Path, progress):
+    """Every (fold, seed, label source, method) run, plus the "call every class present" reference per fold."""
     total, rows = len(splits) * len(seeds) * 2 * len(methods), []
     for f, split in enumerate(splits):
         # reference: call every class present
@@ -92,6 +104,11 @@ def run_speech_labels(
                     )
                     rows.append({"fold": f, "seed": s, "labels": source, "method": method, **res})
                     progress(len(rows) - f - 1, total, key)
+    return rows
+
+
+def _summary(rows: list[dict], methods) -> list[dict]:
+    """F1 mean / std (and AP mean when every run has one) per (label source, method)."""
     summary = []
     for source, method in [("truth", m) for m in methods] + [("speech", m) for m in methods] + [("-", "all_positive")]:
         cell = [r for r in rows if (r["labels"], r["method"]) == (source, method) and "f1" in r]
@@ -106,14 +123,14 @@ def run_speech_labels(
                 "ap_mean": mean_std(ap)[0] if len(ap) == len(cell) else None,
             }
         )
-    write_json(
-        out_dir / "speech_labels.json",
-        {"agreement": agreement, "summary": summary, "runs": rows, "classes": frames.classes},
-    )
+    return summary
+
+
+def _markdown(agreement: dict, summary: list[dict], n_labelled: int) -> list[str]:
     lines = [
         "# Speech-labelled frames as the labelled set",
         "",
-        f"{int(lab.sum())} labelled frames; speech labels vs. mask ground truth (weighted): "
+        f"{n_labelled} labelled frames; speech labels vs. mask ground truth (weighted): "
         f"P {agreement['weighted']['precision']:.3f}, R {agreement['weighted']['recall']:.3f}, "
         f"F1 {agreement['weighted']['f1']:.3f}",
         "",
@@ -136,5 +153,4 @@ def run_speech_labels(
         f"| {'' if r['ap_mean'] is None else format(r['ap_mean'], '.3f')} |"
         for r in summary
     ]
-    write_text(out_dir / "speech_labels.md", "\n".join(lines) + "\n")
-    return out_dir / "speech_labels.md"
+    return lines
