@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown rows {unknown}; rows: {', '.join(names)}")
     chosen = [r for r in chosen if not only or r.name in only]
     timeout = args.timeout or (600.0 if args.quick else 7 * 24 * 3600.0)
+    at_start = commit()  # the code the rows run is the tree as it is now
     records = []
     for row in chosen:
         argv_row = row.quick if args.quick else row.full
@@ -250,8 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row.name:14s} {rec['status']} {rec.get('wall_s', '')} {rec.get('reason', '')}", flush=True)
     if args.dry_run:
         return 0
+    at_end = commit()
     summary = {
-        **commit(),
+        **at_start,
+        "same_commit_at_end": at_end == at_start,
         "mode": "quick" if args.quick else "full",
         "python": sys.version.split()[0],
         "rows": records,
