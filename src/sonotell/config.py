@@ -26,6 +26,7 @@ import yaml
 from sonotell.errors import ConfigError
 
 OPEN_KEY = "_open_"
+REPLACE_KEY = "_replace_"  # in a child config: this mapping replaces its base's instead of merging into it
 
 
 def packaged_config_path(group: str, name: str) -> Path:
@@ -43,7 +44,9 @@ def packaged_config_names(group: str) -> list[str]:
 def load_config(group: str, name_or_path: str | Path, overrides: list[str] | None = None) -> dict:
     """Load a packaged config by name (or a YAML file by path) and apply ``key=value`` overrides.
 
-    A config may name a base with ``_base_: other_name`` (same group); keys merge over it.
+    A config may name a base with ``_base_: other_name`` (same group); keys merge over it, and a
+    mapping marked ``_replace_: true`` replaces the base's mapping whole (e.g. another ASR backend
+    whose options are not the base backend's).
 
     Example:
         >>> cfg = load_config("pipelines", "speech", ["vad.threshold=0.6"])
@@ -95,11 +98,20 @@ def _yaml_problem(e: Exception) -> str:
 def merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
+        if isinstance(v, dict) and v.get(REPLACE_KEY) is True:
+            out[k] = merge({}, {kk: vv for kk, vv in v.items() if kk != REPLACE_KEY})
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = merge(out[k], v)
         else:
-            out[k] = copy.deepcopy(v)
+            out[k] = _without_replace_marks(copy.deepcopy(v))
     return out
+
+
+def _without_replace_marks(value: Any) -> Any:
+    """``value`` with every ``_replace_`` marker dropped (a marked mapping with no base mapping under it)."""
+    if isinstance(value, dict):
+        return {k: _without_replace_marks(v) for k, v in value.items() if k != REPLACE_KEY}
+    return value
 
 
 def dotted_keys(cfg: dict, prefix: str = "") -> list[str]:
@@ -229,6 +241,12 @@ def setting(
     )
 
 
+def defaults_from(group: str, name: str):
+    """:func:`setting` bound to one packaged YAML: ``default = defaults_from("methods/downstream", "paper")``,
+    then ``epochs: int = default("finetune", "epochs", ge=0)``."""
+    return functools.partial(setting, group, name)
+
+
 class Section:
     """Mixin for a typed config section: ``cls.from_dict(section)`` checks names, types, ranges and choices.
 
@@ -249,6 +267,13 @@ class Section:
                     f"unknown setting '{cls.SECTION}.{k}'" + did_you_mean(f"{cls.SECTION}.{k}", qualified)
                 )
         return cls(**cfg)
+
+    @classmethod
+    def pick(cls, cfg: dict | None = None):
+        """The fields this section declares, read from a mapping that also holds other consumers' keys
+        (e.g. a fine-tuning config that carries augmentations); fields it lacks take the YAML's value."""
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        return cls(**{k: v for k, v in (cfg or {}).items() if k in names})
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

@@ -32,8 +32,8 @@ import numpy as np
 
 from sonotell.bench import narration as narr
 from sonotell.bench.noise import narrated_soundtrack
-from sonotell.bench.tts import EspeakTTS, Voice
 from sonotell.data.frames import MASK_CLASSES, ORGANS, snap_mask
+from sonotell.data.tts import EspeakTTS, Voice
 from sonotell.errors import InputError
 
 _NAME = re.compile(r"^([a-z]+)(\d+)$")

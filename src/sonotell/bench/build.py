@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sonotell.bench.tts import EspeakTTS, Voice, split_voices, voice_bank
 from sonotell.config import load_config
 from sonotell.data.format import load_benchmark, validate_truth, write_bench_json, write_manifest
+from sonotell.data.tts import EspeakTTS, Voice, split_voices, voice_bank
 from sonotell.engine import EngineSpec, open_engine
 from sonotell.errors import ConfigError
 from sonotell.files import atomic_path, write_json

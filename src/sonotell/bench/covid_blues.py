@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sonotell.bench import pocus
-from sonotell.bench.tts import EspeakTTS, Voice
+from sonotell.data.tts import EspeakTTS, Voice
 from sonotell.errors import InputError
 
 CLASSES = ["severity_0", "severity_1", "severity_2", "severity_3"]

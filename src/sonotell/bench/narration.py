@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sonotell.bench.tts import EspeakTTS, Speech, Voice
+from sonotell.data.tts import EspeakTTS, Speech, Voice
 from sonotell.io.audio import resample
 
 log = logging.getLogger(__name__)

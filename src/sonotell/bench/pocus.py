@@ -38,7 +38,7 @@ import pandas as pd
 
 from sonotell.bench import narration as narr
 from sonotell.bench.noise import narrated_soundtrack
-from sonotell.bench.tts import EspeakTTS, Voice
+from sonotell.data.tts import EspeakTTS, Voice
 from sonotell.errors import InputError
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import numpy as np
 
 from sonotell.bench import narration as narr
 from sonotell.bench.noise import mix_at_snr, reverberate, room_noise
-from sonotell.bench.tts import EspeakTTS, Voice
+from sonotell.data.tts import EspeakTTS, Voice
 from sonotell.errors import ConfigError
 
 # echo level, speckle smoothness (0 rough .. 1 smooth), posterior enhancement, has bright centre

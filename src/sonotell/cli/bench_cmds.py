@@ -7,11 +7,10 @@ from pathlib import Path
 
 import typer
 
+from sonotell.cli.options import ConfigSeed, Overrides
 from sonotell.cli.ui import (
     ADDRESS_HELP,
     ENGINE_HELP,
-    OVERRIDE_HELP,
-    SEED_HELP,
     WORKERS_HELP,
     EngineName,
     console,
@@ -19,8 +18,8 @@ from sonotell.cli.ui import (
     path_option,
     print_table,
     progress_bar,
-    seed_everything,
 )
+from sonotell.seeding import seed_everything
 
 
 def register(app: typer.Typer) -> None:
@@ -39,15 +38,16 @@ def register(app: typer.Typer) -> None:
         config: str = typer.Option(
             None, "--config", help="Config name under configs/bench or a YAML path (default: NAME)."
         ),
-        override: list[str] = typer.Option(
-            [], "--set", help=OVERRIDE_HELP + " E.g. --set subjects=2 --set audio.snr_db=[5,5]."
-        ),
-        seed: int = typer.Option(None, "--seed", help=SEED_HELP + " Default: the config's seed."),
+        override: Overrides = [],  # noqa: B006  (typer reads, never mutates, the default)
+        seed: ConfigSeed = None,
         engine: EngineName = typer.Option(EngineName.local, "--engine", help=ENGINE_HELP),
         address: str = typer.Option(None, "--address", help=ADDRESS_HELP),
         workers: int = typer.Option(1, "--workers", "-w", min=1, help=WORKERS_HELP),
     ) -> None:
-        """Build (or resume) a narrated benchmark folder: media, manifest.csv, truth/, masks/, bench.json."""
+        """Build (or resume) a narrated benchmark folder: media, manifest.csv, truth/, masks/, bench.json.
+
+        Example: sonotell bench build synthetic --set subjects=2 --set audio.snr_db=[5,5]
+        """
         from sonotell.bench import build_benchmark, load_benchmark
         from sonotell.engine import EngineSpec
 

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import typer
 
+from sonotell.cli.options import Overrides, Seed
 from sonotell.cli.ui import (
-    Overrides,
     Prior,
-    Seed,
     SemisupMethod,
     console,
+    guarded_output,
     path_option,
     print_table,
     progress_bar,
-    seed_everything,
 )
+from sonotell.seeding import seed_everything
 
 FRAMES_HELP = "Frame folder: frameset.npz, or images/*/*.jpg with RGB organ masks in annotations/*/*.png."
 
@@ -43,12 +43,13 @@ def register(app: typer.Typer) -> None:
         seed: Seed = 0,
     ) -> None:
         """Cluster frames with PICA + a cluster-size prior; name clusters from the labelled frames (Algorithm 1)."""
-        from sonotell.files import output_lock, refuse_overwriting_inputs
         from sonotell.methods.deep_cluster import cluster_frames
 
         seed_everything(seed)
-        refuse_overwriting_inputs([out], [frames, path_option(config)])
-        with output_lock(out, "sonotell cluster"), progress_bar("clustering") as progress:
+        with (
+            guarded_output(out, [frames, path_option(config)], "sonotell cluster"),
+            progress_bar("clustering") as progress,
+        ):
             result = cluster_frames(
                 frames, out, k=k, prior=prior.value, config=config, overrides=override, seed=seed, progress=progress
             )
@@ -85,12 +86,11 @@ def register(app: typer.Typer) -> None:
         seed: Seed = 0,
     ) -> None:
         """Multi-label fine-tuning or FixMatch on one subject-level split; per-class P/R/F1 on test."""
-        from sonotell.files import output_lock, refuse_overwriting_inputs
         from sonotell.methods.deep_cluster import semisup_frames
 
         seed_everything(seed)
-        refuse_overwriting_inputs([out], [frames, path_option(config), None if init == "random" else Path(init)])
-        with output_lock(out, "sonotell semisup"), progress_bar(method.value) as progress:
+        inputs = [frames, path_option(config), None if init == "random" else Path(init)]
+        with guarded_output(out, inputs, "sonotell semisup"), progress_bar(method.value) as progress:
             rep = semisup_frames(
                 frames,
                 out,

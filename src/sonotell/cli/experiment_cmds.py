@@ -6,32 +6,17 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.data_opts import DATA_HELP, LABELS_HELP, benchmark_or_data
-from sonotell.cli.ui import (
-    ConfigName,
-    Experiment,
-    Overrides,
-    Seed,
-    console,
-    guarded_output,
-    path_option,
-    progress_bar,
-    seed_everything,
-)
+from sonotell.cli.options import BenchmarkDir, ConfigName, DataFile, LabelsDir, Overrides, Seed, scans
+from sonotell.cli.ui import Experiment, console, guarded_output, path_option, progress_bar, seed_everything
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def experiment(
         recipe: Experiment = typer.Argument(..., help="Experiment suite."),
-        benchmark: Path = typer.Option(
-            None,
-            "--benchmark",
-            "-b",
-            help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/.",
-        ),
-        data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
-        labels: Path = typer.Option(None, "--labels", "-l", help=LABELS_HELP),
+        benchmark: BenchmarkDir = None,
+        data: DataFile = None,
+        labels: LabelsDir = None,
         out: Path = typer.Option(Path("runs"), "--out", help="Output folder; tables go to OUT/RECIPE/."),
         config: ConfigName = "small",
         override: Overrides = [],  # noqa: B006  (typer reads, never mutates, the default)
@@ -40,12 +25,7 @@ def register(app: typer.Typer) -> None:
         """Run every experiment of a recipe's paper and write Markdown + JSON tables."""
         from sonotell.methods import run_experiment
 
-        inputs = (
-            [data, labels]
-            if data is not None
-            else [benchmark, None if benchmark is None else benchmark / "manifest.csv"]
-        )
-        benchmark = benchmark_or_data(benchmark, data, labels, out)
+        benchmark, inputs = scans(benchmark, data, labels, out)
         seed_everything(seed)
         with (
             guarded_output(out / recipe.value, [*inputs, path_option(config)], "sonotell experiment"),

@@ -7,18 +7,28 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.ui import (
+from sonotell.cli.options import (
+    Accelerator,
+    BenchmarkDir,
     ConfigName,
+    DataFile,
+    Devices,
+    LabelsDir,
+    NumNodes,
     Overrides,
-    Recipe,
     Seed,
+    Strategy,
+    input_paths,
+)
+from sonotell.cli.ui import (
+    Recipe,
     console,
     guarded_output,
     path_option,
     print_table,
     progress_bar,
-    seed_everything,
 )
+from sonotell.seeding import seed_everything
 
 
 def register(app: typer.Typer) -> None:
@@ -27,36 +37,27 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def pretrain(
         recipe_choice: Recipe = typer.Argument(..., metavar="RECIPE", help="Pretraining recipe."),
-        benchmark: Path = typer.Option(
-            None,
-            "--benchmark",
-            "-b",
-            help="Benchmark folder (from `sonotell bench build`) or its name under bench_out/.",
-        ),
-        data: Path = typer.Option(
-            None,
-            "--data",
-            "-d",
-            help="Your narrated scans instead: an ingest manifest or dataset YAML (no labels needed).",
-        ),
-        labels: Path = typer.Option(
-            None, "--labels", "-l", help="With --data: the `sonotell label` folder, whose words feed the text branch."
-        ),
+        benchmark: BenchmarkDir = None,
+        data: DataFile = None,
+        labels: LabelsDir = None,
         out: Path = typer.Option(
             Path("runs/pretrain"), "--out", help="Output folder; the checkpoint goes to OUT/RECIPE/encoder.pt."
         ),
         config: ConfigName = "small",
         override: Overrides = [],  # noqa: B006  (typer reads, never mutates, the default)
         seed: Seed = 0,
-        devices: int = typer.Option(1, "--devices", help="Devices for training (Lightning)."),
-        accelerator: str = typer.Option("cpu", "--accelerator", help="cpu, gpu or auto."),
-        strategy: str = typer.Option("auto", "--strategy", help="Lightning strategy, e.g. ddp for several devices."),
-        num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines in a DDP run (each runs this command)."),
+        devices: Devices = 1,
+        accelerator: Accelerator = "cpu",
+        strategy: Strategy = "auto",
+        num_nodes: NumNodes = 1,
         cache: Path = typer.Option(
             None, "--cache", help="Frame cache folder, shared by runs (default: OUT/frame_cache)."
         ),
     ) -> None:
         """Pretrain a recipe's encoders without labels and write an encoder checkpoint with its config.
+
+        With --data (your narrated scans, no labels needed), the words of the --labels folder
+        (`sonotell label`) feed the text branch.
 
         Example: sonotell pretrain show_from_tell --benchmark bench_out/synthetic --set train.epochs=2
         """
@@ -66,7 +67,7 @@ def register(app: typer.Typer) -> None:
         recipe = recipe_choice.value
         if (data is None) == (benchmark is None):
             raise InputError(out, "give exactly one of --data (your scans) or --benchmark")
-        inputs = [data, labels] if data is not None else [benchmark, benchmark / "manifest.csv"]
+        inputs = input_paths(benchmark, data, labels)
         if data is not None:
             from sonotell.data.dataset import load_dataset
 

@@ -6,17 +6,8 @@ from pathlib import Path
 
 import typer
 
-from sonotell.cli.data_opts import DATA_HELP, LABELS_HELP, benchmark_or_data
-from sonotell.cli.ui import (
-    OVERRIDE_HELP,
-    SEED_HELP,
-    console,
-    guarded_output,
-    path_option,
-    print_table,
-    progress_bar,
-    seed_everything,
-)
+from sonotell.cli.options import BenchmarkDir, DataFile, LabelsDir, Overrides, Seed, scans
+from sonotell.cli.ui import console, guarded_output, path_option, print_table, progress_bar, seed_everything
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +29,7 @@ def register(app: typer.Typer) -> None:
             0.0, "--audio-offset", help="Where the audio starts on the video clock (s)."
         ),
         alpha: float = typer.Option(0.45, "--alpha", help="Opacity of the heat map."),
-        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        seed: Seed = 0,
     ) -> None:
         """Audio-guided localisation: overlay each frame's response to the speech around it."""
         from sonotell.errors import InputError
@@ -69,11 +60,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def finetune(
-        benchmark: Path = typer.Option(
-            None, "--benchmark", "-b", help="Benchmark folder (e.g. from `sonotell bench build pocus`)."
-        ),
-        data: Path = typer.Option(None, "--data", "-d", help=DATA_HELP),
-        labels: Path = typer.Option(None, "--labels", "-l", help=LABELS_HELP),
+        benchmark: BenchmarkDir = None,
+        data: DataFile = None,
+        labels: LabelsDir = None,
         checkpoint: list[Path] = typer.Option(
             ..., "--checkpoint", "-c", help="Local encoder checkpoint to fine-tune from; repeatable."
         ),
@@ -81,20 +70,15 @@ def register(app: typer.Typer) -> None:
             Path("runs/finetune"), "--out", help="Output folder (results.md, results.json, confusion/)."
         ),
         config: str = typer.Option("small", "--config", help="Downstream config (paper or small) or a YAML path."),
-        override: list[str] = typer.Option([], "--set", help=OVERRIDE_HELP),
-        seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+        override: Overrides = [],  # noqa: B006  (typer reads, never mutates, the default)
+        seed: Seed = 0,
     ) -> None:
         """Fine-tune plane/finding classification from checkpoints vs random init (patient-level k-fold CV)."""
         import json
 
         from sonotell.methods.downstream import results_table, run_finetune
 
-        inputs = (
-            [data, labels]
-            if data is not None
-            else [benchmark, None if benchmark is None else benchmark / "manifest.csv"]
-        )
-        benchmark = benchmark_or_data(benchmark, data, labels, out)
+        benchmark, inputs = scans(benchmark, data, labels, out)
         seed_everything(seed)
         names = {}
         for c in checkpoint:

@@ -88,6 +88,24 @@ def make_folds(
     raise ValueError(f"unknown CV scheme {scheme!r}; use 'lopo' or 'kfold'")
 
 
+def holdout_groups(groups: Sequence, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One split: a seeded ``fraction`` of the groups held out (at least one group stays in training).
+
+    Example:
+        >>> train, held = holdout_groups(["a", "a", "b", "c"], 0.34, seed=0)
+        >>> len(train) + len(held)
+        4
+    """
+    g = np.asarray(groups)
+    uniq = sorted(set(g.tolist()), key=str)
+    rng = np.random.default_rng(seed)
+    n_held = min(int(round(fraction * len(uniq))), len(uniq) - 1) if len(uniq) > 1 else 0
+    held = set(rng.permutation(uniq)[:n_held].tolist())
+    train, test = np.flatnonzero(~np.isin(g, list(held))), np.flatnonzero(np.isin(g, list(held)))
+    assert_disjoint_groups(g, train, test)
+    return train, test
+
+
 def missing_classes(labels: Sequence[int], idx: np.ndarray, n_classes: int) -> list[int]:
     """Classes with no sample among ``labels[idx]`` (a fold that cannot learn or test them)."""
     present = set(np.asarray(labels)[np.asarray(idx, int)].tolist())

@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotell.config import load_config
+from sonotell.config import Section, defaults_from, load_config
 from sonotell.data.format import resolve_benchmark
 from sonotell.errors import ConfigError, InputError, SubjectLeakError
 from sonotell.files import write_json, write_text
@@ -45,6 +45,71 @@ from sonotell.train.checkpoint import load_state_checked
 log = logging.getLogger(__name__)
 
 RANDOM = "random"
+GROUP = "methods/downstream"
+
+
+# --------------------------------------------------------------------------- config
+
+
+_default = defaults_from(GROUP, "paper")  # configs/methods/downstream/paper.yaml: the one place a default lives
+
+
+@dataclass(frozen=True)
+class ClipDataConfig(Section):
+    """The labelled clips (section ``data``)."""
+
+    SECTION = "data"
+    n_frames: int = _default("data", "n_frames", ge=1)
+    frame_stride: int = _default("data", "frame_stride", ge=1)
+    size: list[int] = _default("data", "size")
+    audio_window_s: float = _default("data", "audio_window_s", ge=0.0)
+    sample_rate_hz: int = _default("data", "sample_rate_hz", gt=0)
+    clip_hop_s: float = _default("data", "clip_hop_s", gt=0.0)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig(Section):
+    """Fine-tuning of one fold (section ``finetune``)."""
+
+    SECTION = "finetune"
+    input: str = _default("finetune", "input", choices=("video", "image"))
+    epochs: int = _default("finetune", "epochs", ge=0)
+    batch_size: int = _default("finetune", "batch_size", ge=1)
+    optimizer: dict = _default("finetune", "optimizer")
+    class_weighted: bool = _default("finetune", "class_weighted")
+    freeze_encoder: bool = _default("finetune", "freeze_encoder")
+    dropout: float = _default("finetune", "dropout", ge=0.0, le=1.0)
+
+
+@dataclass(frozen=True)
+class PretrainRef(Section):
+    """How a variant's encoder is pretrained (section ``pretrain``)."""
+
+    SECTION = "pretrain"
+    config: str = _default("pretrain", "config")
+    overrides: list[str] = _default("pretrain", "overrides")
+    per_fold: bool = _default("pretrain", "per_fold")
+
+
+@dataclass(frozen=True)
+class DownstreamConfig(Section):
+    """The typed view of a downstream config; the dict itself is kept for the results and checkpoints."""
+
+    SECTION = "downstream"
+    folds: int = _default("folds", ge=2)
+    data: ClipDataConfig = field(default_factory=ClipDataConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    pretrain: PretrainRef = field(default_factory=PretrainRef)
+
+    @classmethod
+    def of(cls, cfg: dict) -> DownstreamConfig:
+        """The typed settings of ``cfg`` (a loaded config, or a partial one: missing keys take the YAML's)."""
+        return cls(
+            **({"folds": cfg["folds"]} if "folds" in cfg else {}),
+            data=ClipDataConfig.from_dict(cfg.get("data")),
+            finetune=FinetuneConfig.from_dict(cfg.get("finetune")),
+            pretrain=PretrainRef.from_dict(cfg.get("pretrain")),
+        )
 
 
 # --------------------------------------------------------------------------- encoders
@@ -181,7 +246,7 @@ def clips_from_benchmark(benchmark, cfg: dict, cache_dir: Path, progress: Progre
     """Labelled clips of every scan with a clip-level label, through ``ClipDataset``."""
     from sonotell.data.datasets import ClipDataset
 
-    data_cfg = cfg.get("data", {})
+    data_cfg = DownstreamConfig.of(cfg).data
     table = benchmark.table
     labelled = table[table["label"].fillna("").astype(str).str.len() > 0]
     if labelled.empty:
@@ -190,15 +255,14 @@ def clips_from_benchmark(benchmark, cfg: dict, cache_dir: Path, progress: Progre
     ds = ClipDataset(
         benchmark,
         labelled["scan_id"].astype(str).tolist(),
-        n_frames=int(data_cfg.get("n_frames", 8)),
-        frame_stride=int(data_cfg.get("frame_stride", 2)),
-        size=tuple(data_cfg.get("size", (64, 64))),
-        audio_window_s=float(data_cfg.get("audio_window_s", 0.6)),
-        sample_rate_hz=int(data_cfg.get("sample_rate_hz", 16000)),
+        n_frames=data_cfg.n_frames,
+        frame_stride=data_cfg.frame_stride,
+        size=tuple(data_cfg.size),
+        audio_window_s=data_cfg.audio_window_s,
+        sample_rate_hz=data_cfg.sample_rate_hz,
         cache_dir=cache_dir,
-        clip_hop_s=float(data_cfg.get("clip_hop_s", 1.0)),
+        clip_hop_s=data_cfg.clip_hop_s,
         progress=progress,
-        **dict(data_cfg.get("dataset_kwargs", {})),
     )
     label_of = dict(zip(labelled["scan_id"].astype(str), labelled["label"].astype(str)))
     frames, labels, scans, subjects = [], [], [], []
@@ -219,13 +283,10 @@ def clips_from_benchmark(benchmark, cfg: dict, cache_dir: Path, progress: Progre
 
 
 def make_folds(data: ClipArrays, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Patient-level folds over clips; train and test subjects are asserted disjoint."""
-    from sonotell.eval.cv import assert_disjoint_groups, grouped_kfold
+    """Patient-level folds over clips (``eval.cv.make_folds``: train and test subjects asserted disjoint)."""
+    from sonotell.eval.cv import make_folds as subject_folds
 
-    folds = list(grouped_kfold(data.subject_ids, k=k, seed=seed))
-    for tr, te in folds:
-        assert_disjoint_groups(data.subject_ids, tr, te)
-    return folds
+    return subject_folds(data.subject_ids, "kfold", k, seed)
 
 
 def scan_level(probs: np.ndarray, idx: np.ndarray, data: ClipArrays) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -252,25 +313,23 @@ def finetune_fold(
     """Fine-tune a fresh copy of the encoder on ``train_idx``; return test-clip probabilities."""
     from sonotell.seeding import seed_everything
 
-    ft = cfg.get("finetune", {})
+    ft = DownstreamConfig.of(cfg).finetune
     seed_everything(seed)
     torch.manual_seed(seed)
     encoder = make_encoder()
     example = torch.from_numpy(data.frames[:1].astype(np.float32) / 255.0)
-    model = DownstreamClassifier(
-        encoder, len(data.class_names), example, ft.get("input", "video"), float(ft.get("dropout", 0.0))
-    )
-    if ft.get("freeze_encoder", False):
+    model = DownstreamClassifier(encoder, len(data.class_names), example, ft.input, ft.dropout)
+    if ft.freeze_encoder:
         for p in model.encoder.parameters():
             p.requires_grad_(False)
     weights = None
-    if ft.get("class_weighted", True):
+    if ft.class_weighted:
         counts = np.bincount(data.labels[train_idx], minlength=len(data.class_names)).astype(np.float64)
         w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(data.class_names), 0.0)
         weights = torch.tensor(w, dtype=torch.float32)
     task = ClassificationTask(
         model,
-        optimizer=ft.get("optimizer", {"name": "adam", "lr": 1e-3}),
+        optimizer=dict(ft.optimizer),
         class_weights=weights,
         recipe="downstream",
         config=cfg,
@@ -278,18 +337,16 @@ def finetune_fold(
     g = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(
         _ArrayDataset(data, train_idx),
-        batch_size=int(ft.get("batch_size", 16)),
+        batch_size=ft.batch_size,
         shuffle=True,
         generator=g,
-        drop_last=len(train_idx) > int(ft.get("batch_size", 16)),
+        drop_last=len(train_idx) > ft.batch_size,
     )
-    fit(task, loader, None, out_dir=out_dir, max_epochs=int(ft.get("epochs", 5)), seed=seed, resume=True)
+    fit(task, loader, None, out_dir=out_dir, max_epochs=ft.epochs, seed=seed, resume=True)
     model.eval()
     probs = []
     with torch.no_grad():
-        test_loader = torch.utils.data.DataLoader(
-            _ArrayDataset(data, test_idx), batch_size=int(ft.get("batch_size", 16))
-        )
+        test_loader = torch.utils.data.DataLoader(_ArrayDataset(data, test_idx), batch_size=ft.batch_size)
         for batch in test_loader:
             probs.append(model(batch["frames"]).softmax(dim=1).numpy())
     return np.concatenate(probs) if probs else np.zeros((0, len(data.class_names)))
@@ -448,7 +505,7 @@ def _pretrain(
     """
     from sonotell.methods import pretrain as runner
 
-    pre = cfg.get("pretrain", {})
+    pre = DownstreamConfig.of(cfg).pretrain
     scan_ids = None
     if exclude_subjects is not None:
         held_out = set(exclude_subjects)
@@ -461,8 +518,8 @@ def _pretrain(
             variant.recipe,
             benchmark=benchmark,
             out_dir=out_dir,
-            config=pre.get("config", "small"),
-            overrides=list(pre.get("overrides", [])) + list(variant.overrides),
+            config=pre.config,
+            overrides=list(pre.overrides) + list(variant.overrides),
             seed=seed,
             progress=progress,
             cache_dir=cache_dir,
@@ -487,8 +544,9 @@ def run_downstream(
     subjects, which pretraining must leave out: self-supervision on the test patients' own
     scans and narration would leak into the scores. Otherwise once, with ``None``.
     """
-    folds = make_folds(data, int(cfg.get("folds", 5)), seed)
-    per_fold = bool(cfg.get("pretrain", {}).get("per_fold", True))
+    typed = DownstreamConfig.of(cfg)
+    folds = make_folds(data, typed.folds, seed)
+    per_fold = typed.pretrain.per_fold
     fold_subjects = [sorted(set(data.subject_ids[te].tolist())) for _, te in folds]
     results: dict[str, dict] = {}
     # Pretrained rows first: a random-init row then copies the architecture (config) of the
@@ -498,14 +556,7 @@ def run_downstream(
     for v in variants:
         if v.init == RANDOM:
             continue
-        if v.init != "pretrain":
-            paths = [Path(v.init)] * len(folds)
-        elif checkpoint_for is None:
-            raise ConfigError(f"variant {v.name!r}: no checkpoint and no way to pretrain one")
-        elif per_fold:
-            paths = [checkpoint_for(v, subjects, f"fold{f}") for f, subjects in enumerate(fold_subjects)]
-        else:
-            paths = [checkpoint_for(v, None, "all")] * len(folds)
+        paths = _fold_checkpoints(v, fold_subjects, per_fold, checkpoint_for)
         for ckpt in dict.fromkeys(paths):
             load_encoder(ckpt, v.recipe)  # fail fast, with the checkpoint's own message
         ckpts[v.name] = paths
@@ -514,11 +565,11 @@ def run_downstream(
         progress(i, len(variants), f"variant {v.name}")
         if v.init == RANDOM and v.overrides:
             # an architecture of its own, e.g. an ImageNet-initialised video branch without SSL
-            own = recipe_config(v.recipe, cfg.get("pretrain", {}).get("config", "small"), list(v.overrides))
+            own = recipe_config(v.recipe, typed.pretrain.config, list(v.overrides))
             make = lambda fold, v=v, own=own: model_for_recipe(v.recipe, own)  # noqa: E731
         elif v.init == RANDOM:
             if v.recipe not in arch:
-                arch[v.recipe] = recipe_config(v.recipe, cfg.get("pretrain", {}).get("config", "small"))
+                arch[v.recipe] = recipe_config(v.recipe, typed.pretrain.config)
             make = lambda fold, v=v: model_for_recipe(v.recipe, arch[v.recipe])  # noqa: E731
         else:
             make = lambda fold, paths=ckpts[v.name], v=v: load_encoder(paths[fold], v.recipe)[0]  # noqa: E731
@@ -541,6 +592,22 @@ def run_downstream(
         for (tr, te), subjects in zip(folds, fold_subjects)
     ]
     return {"folds": folds_info, "pretrain_per_fold": per_fold, "variants": results}
+
+
+def _fold_checkpoints(
+    v: Variant,
+    fold_subjects: list[list[str]],
+    per_fold: bool,
+    checkpoint_for: Callable[[Variant, list[str] | None, str], Path] | None,
+) -> list[Path]:
+    """The starting checkpoint of each fold: the variant's own file, or pretrained (per fold or once)."""
+    if v.init != "pretrain":
+        return [Path(v.init)] * len(fold_subjects)
+    if checkpoint_for is None:
+        raise ConfigError(f"variant {v.name!r}: no checkpoint and no way to pretrain one")
+    if per_fold:
+        return [checkpoint_for(v, subjects, f"fold{f}") for f, subjects in enumerate(fold_subjects)]
+    return [checkpoint_for(v, None, "all")] * len(fold_subjects)
 
 
 def results_table(results: dict) -> list[dict]:
@@ -685,7 +752,7 @@ def _run(cfg: dict, benchmark, out_dir: Path, seed: int, progress: Progress) -> 
     write_json(out_dir / "results.json", result)
     rows = results_table(result)
     md = [
-        f"# Downstream classification on `{bench.name}` ({cfg.get('folds', 5)}-fold, patient-level)",
+        f"# Downstream classification on `{bench.name}` ({DownstreamConfig.of(cfg).folds}-fold, patient-level)",
         "",
         f"{result['n_scans']} scans of {result['n_subjects']} subjects, {result['n_clips']} clips; "
         f"classes: {', '.join(data.class_names)}.",

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from sonotell.config import Section, defaults_from
 from sonotell.data.augment import STRONG, WEAK, build_augment
 from sonotell.data.frames import FrameSet
 from sonotell.errors import InputError
@@ -35,6 +37,26 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # Networks
+
+
+_default = defaults_from("methods/fixmatch", "small")
+
+
+@dataclass(frozen=True)
+class MultiLabelConfig(Section):
+    """Multi-label fine-tuning and FixMatch; defaults from ``configs/methods/fixmatch/small.yaml`` (the base)."""
+
+    SECTION = "semisup"
+    steps: int = _default("steps", ge=1)
+    steps_per_epoch: int = _default("steps_per_epoch", ge=1)
+    batch_size: int = _default("batch_size", ge=1)
+    unlabelled_ratio: int = _default("unlabelled_ratio", ge=1)  # mu
+    threshold: float = _default("threshold", ge=0.0, le=1.0)  # tau
+    unlabelled_weight: float = _default("unlabelled_weight", ge=0.0)  # lambda_u
+    mask: str = _default("mask", choices=("class", "sample"))
+    multilabel_weight: float = _default("multilabel_weight", ge=0.0)
+    min_combination_count: int = _default("min_combination_count", ge=1)
+    optimizer: dict = _default("optimizer")
 
 
 def build_encoder(config: dict | None = None) -> nn.Module:
@@ -171,13 +193,13 @@ def train_multilabel(
     """
     from lightning.pytorch.utilities import CombinedLoader
 
-    steps = int(config.get("steps", 200))
-    per_epoch = int(config.get("steps_per_epoch", 50))
-    epochs = max(1, -(-steps // per_epoch))
-    bs = int(config.get("batch_size", 16))
+    typed = MultiLabelConfig.pick(config)
+    per_epoch = typed.steps_per_epoch
+    epochs = max(1, -(-typed.steps // per_epoch))
+    bs = typed.batch_size
     loaders = {"labelled": sampled_loader(FrameDataset(frames, train_idx, combination_ids), bs, per_epoch, seed)}
     if unlabelled_idx is not None and len(unlabelled_idx):
-        mu = int(config.get("unlabelled_ratio", 2))
+        mu = typed.unlabelled_ratio
         loaders["unlabelled"] = sampled_loader(FrameDataset(frames, unlabelled_idx), bs * mu, per_epoch, seed + 1)
     fit(
         task,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 
 from sonotell.losses.fixmatch import MultiLabelFixMatchLoss, TwoHeadFixMatchLoss
-from sonotell.methods.finetune_multilabel import FinetuneTask, MultiLabelNet
+from sonotell.methods.finetune_multilabel import FinetuneTask, MultiLabelConfig, MultiLabelNet
 
 VARIANTS = ("one_head", "two_head")
 
@@ -57,16 +57,15 @@ class FixMatchTask(FinetuneTask):
         if variant not in VARIANTS:
             raise ValueError(f"FixMatch variant must be one of {VARIANTS}, got {variant!r}")
         super().__init__(model, optimizer, recipe=f"fixmatch_{variant}", config=config, seed=seed)
-        cfg = config or {}
+        cfg = MultiLabelConfig.pick(config)
         self.variant = variant
-        self.unlabelled_weight = float(cfg.get("unlabelled_weight", 1.0))
-        tau = float(cfg.get("threshold", 0.95))
+        self.unlabelled_weight = cfg.unlabelled_weight
         if variant == "two_head":
             if combinations is None or model.combination_head is None:
                 raise ValueError("two-head FixMatch needs a combination table and a model with a combination head")
-            self.unlabelled_loss = TwoHeadFixMatchLoss(combinations, tau, float(cfg.get("multilabel_weight", 1.0)))
+            self.unlabelled_loss = TwoHeadFixMatchLoss(combinations, cfg.threshold, cfg.multilabel_weight)
         else:
-            self.unlabelled_loss = MultiLabelFixMatchLoss(tau, cfg.get("mask", "class"))
+            self.unlabelled_loss = MultiLabelFixMatchLoss(cfg.threshold, cfg.mask)
 
     def step(self, batch) -> dict:
         if "unlabelled" not in batch:

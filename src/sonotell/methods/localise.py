@@ -307,9 +307,6 @@ def score_localisation(
     Example:
         >>> score_localisation(load_benchmark("bench_out/abdominal"), model)["pointing_game"]  # doctest: +SKIP
     """
-    from sonotell.eval.localisation import pointing_game, threshold_iou
-    from sonotell.io.audio import load_audio
-
     ids = scan_ids if scan_ids is not None else [s.scan_id for s in benchmark.scans]
     keywords = uses_keywords(model)
     if keywords and transcripts is None:
@@ -317,86 +314,127 @@ def score_localisation(
             "a keyword localiser needs the spotted terms of the scored scans "
             "(transcripts=load_transcript_words(folder, ids, units='terms'))"
         )
-    term_index = {lab: k for k, lab in enumerate(model.term_labels)} if keywords else {}
+    setup = _Scoring(
+        model, keywords, size, n_frames, frame_stride, window_s, sample_rate_hz, tolerance_px, iou_threshold, batch_size
+    )
     rng = np.random.default_rng(0)
     rows, seconds = [], 0.0
     for k, sid in enumerate(ids):
         scan = benchmark.scan(sid)
-        targets = spoken_targets(benchmark, sid, float(scan.fps), pad_s)
         targets = [
             t
-            for t in targets
+            for t in spoken_targets(benchmark, sid, float(scan.fps), pad_s)
             if (m := benchmark.mask(sid, t["frame_index"])) is not None and np.any(m == t["class_index"])
         ]
-        if not targets:
-            progress(k + 1, len(ids), sid)
-            continue
-        box = scan_roi(scan) if roi == "auto" else None
-        frames = sector_frames(scan.video_path, size, box)
-        clips = clips_around(frames, [t["frame_index"] for t in targets], n_frames, frame_stride)
-        if keywords:  # the spotted terms of the window, on the video clock like the targets
-            audio = [
-                words_in_window(transcripts.get(sid, []), t["time_s"] - window_s[0], t["time_s"] + window_s[1])
-                for t in targets
-            ]
-        else:
-            wav, sr = load_audio(scan.audio_source, sample_rate_hz, allow_silent=True)
-            audio = np.stack([audio_window(wav, sr, t["time_s"] - scan.audio_offset_s, *window_s) for t in targets])
-        maps, s = localisation_maps(model, clips, audio, batch_size)
-        seconds += s
-        oracle = {}
-        if keywords:
-            known = [i for i, t in enumerate(targets) if t["label"] in term_index]
-            onehot = np.zeros((len(known), len(term_index)), np.float32)
-            onehot[np.arange(len(known)), [term_index[targets[i]["label"]] for i in known]] = 1.0
-            if known:
-                oracle = dict(zip(known, localisation_maps(model, clips[known], onehot, batch_size)[0]))
-        # Control: the same frame with the speech naming another organ (same scan). A map that
-        # follows the speech should then point at the named organ less often.
-        other = [
-            next((j for j in np.roll(np.arange(len(targets)), -i) if targets[j]["label"] != t["label"]), -1)
-            for i, t in enumerate(targets)
-        ]
-        has_other = [i for i, j in enumerate(other) if j >= 0]
-        control = {}
-        if has_other:
-            other_audio = [audio[other[i]] for i in has_other] if keywords else audio[[other[i] for i in has_other]]
-            cmaps, _ = localisation_maps(model, clips[has_other], other_audio, batch_size)
-            control = dict(zip(has_other, cmaps))
-        for i, (t, m) in enumerate(zip(targets, maps)):
-            target = benchmark.mask(sid, t["frame_index"]) == t["class_index"]
-            h, w = target.shape
-            cm, om = control.get(i), oracle.get(i)
-            if box is not None:
-                m = paste_map(m, box, (h, w))
-                cm = None if cm is None else paste_map(cm, box, (h, w))
-                om = None if om is None else paste_map(om, box, (h, w))
-            yy, xx = np.mgrid[:h, :w]
-            centre = -((yy - h / 2) ** 2 + (xx - w / 2) ** 2).astype(np.float32)
-            rows.append(
-                {
-                    "scan_id": sid,
-                    "frame_index": t["frame_index"],
-                    "label": t["label"],
-                    "hit": bool(pointing_game(m, target, tolerance_px)),
-                    "iou": threshold_iou(m, target, iou_threshold),
-                    "centre_hit": bool(pointing_game(centre, target, tolerance_px)),
-                    "random_hit": bool(pointing_game(rng.random(m.shape), target, tolerance_px)),
-                    "other_speech_hit": None if cm is None else bool(pointing_game(cm, target, tolerance_px)),
-                    **(
-                        {
-                            "spotted": bool(model.said_terms([audio[i]]).sum() > 0),
-                            "speech": audio[i],
-                            "oracle_hit": None if om is None else bool(pointing_game(om, target, tolerance_px)),
-                            "oracle_iou": None if om is None else threshold_iou(om, target, iou_threshold),
-                        }
-                        if keywords
-                        else {}
-                    ),
-                }
-            )
+        if targets:
+            scan_rows, s = _score_scan(setup, benchmark, scan, targets, roi, transcripts, rng)
+            rows += scan_rows
+            seconds += s
         progress(k + 1, len(ids), sid)
     return {**summarise_localisation(rows), "model_seconds": seconds}
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """What ``score_localisation`` scores with (the same for every scan)."""
+
+    model: nn.Module
+    keywords: bool
+    size: tuple[int, int]
+    n_frames: int
+    frame_stride: int
+    window_s: tuple[float, float]
+    sample_rate_hz: int
+    tolerance_px: float
+    iou_threshold: float
+    batch_size: int
+
+
+def _score_scan(setup: _Scoring, benchmark, scan, targets: list[dict], roi, transcripts, rng) -> tuple[list, float]:
+    """Per-frame rows of one scan's spoken targets, and the model's seconds."""
+    box = scan_roi(scan) if roi == "auto" else None
+    frames = sector_frames(scan.video_path, setup.size, box)
+    clips = clips_around(frames, [t["frame_index"] for t in targets], setup.n_frames, setup.frame_stride)
+    audio = _speech_inputs(setup, scan, targets, transcripts)
+    maps, seconds = localisation_maps(setup.model, clips, audio, setup.batch_size)
+    oracle = _oracle_maps(setup, clips, targets) if setup.keywords else {}
+    control = _control_maps(setup, clips, targets, audio)
+    rows = []
+    for i, (t, m) in enumerate(zip(targets, maps)):
+        target = benchmark.mask(scan.scan_id, t["frame_index"]) == t["class_index"]
+        cm, om = control.get(i), oracle.get(i)
+        if box is not None:
+            m, cm, om = (None if x is None else paste_map(x, box, target.shape) for x in (m, cm, om))
+        rows.append(_frame_row(setup, scan.scan_id, t, target, m, cm, om, audio[i] if setup.keywords else None, rng))
+    return rows, seconds
+
+
+def _speech_inputs(setup: _Scoring, scan, targets: list[dict], transcripts):
+    """What the model hears at each target: the spotted terms of its window, or the waveform around it."""
+    from sonotell.io.audio import load_audio
+
+    before, after = setup.window_s
+    if setup.keywords:  # the spotted terms of the window, on the video clock like the targets
+        words = transcripts.get(scan.scan_id, [])
+        return [words_in_window(words, t["time_s"] - before, t["time_s"] + after) for t in targets]
+    wav, sr = load_audio(scan.audio_source, setup.sample_rate_hz, allow_silent=True)
+    return np.stack([audio_window(wav, sr, t["time_s"] - scan.audio_offset_s, before, after) for t in targets])
+
+
+def _oracle_maps(setup: _Scoring, clips, targets: list[dict]) -> dict:
+    """Keyword model: the map of the annotated organ's own term (a human label, not audio-guided)."""
+    term_index = {lab: k for k, lab in enumerate(setup.model.term_labels)}
+    known = [i for i, t in enumerate(targets) if t["label"] in term_index]
+    onehot = np.zeros((len(known), len(term_index)), np.float32)
+    onehot[np.arange(len(known)), [term_index[targets[i]["label"]] for i in known]] = 1.0
+    if not known:
+        return {}
+    return dict(zip(known, localisation_maps(setup.model, clips[known], onehot, setup.batch_size)[0]))
+
+
+def _control_maps(setup: _Scoring, clips, targets: list[dict], audio) -> dict:
+    """Control: the same frame with the speech naming another organ (same scan). A map that
+    follows the speech should then point at the named organ less often."""
+    other = [
+        next((j for j in np.roll(np.arange(len(targets)), -i) if targets[j]["label"] != t["label"]), -1)
+        for i, t in enumerate(targets)
+    ]
+    has_other = [i for i, j in enumerate(other) if j >= 0]
+    if not has_other:
+        return {}
+    other_audio = [audio[other[i]] for i in has_other] if setup.keywords else audio[[other[i] for i in has_other]]
+    cmaps, _ = localisation_maps(setup.model, clips[has_other], other_audio, setup.batch_size)
+    return dict(zip(has_other, cmaps))
+
+
+def _frame_row(setup: _Scoring, sid: str, t: dict, target, m, cm, om, speech, rng) -> dict:
+    """One scored frame: the model's hit and IoU, the centre and random baselines, the control and (keywords) oracle."""
+    from sonotell.eval.localisation import pointing_game, threshold_iou
+
+    h, w = target.shape
+    yy, xx = np.mgrid[:h, :w]
+    centre = -((yy - h / 2) ** 2 + (xx - w / 2) ** 2).astype(np.float32)
+    tol, thr = setup.tolerance_px, setup.iou_threshold
+    row = {
+        "scan_id": sid,
+        "frame_index": t["frame_index"],
+        "label": t["label"],
+        "hit": bool(pointing_game(m, target, tol)),
+        "iou": threshold_iou(m, target, thr),
+        "centre_hit": bool(pointing_game(centre, target, tol)),
+        "random_hit": bool(pointing_game(rng.random(m.shape), target, tol)),
+        "other_speech_hit": None if cm is None else bool(pointing_game(cm, target, tol)),
+    }
+    if setup.keywords:
+        row.update(
+            {
+                "spotted": bool(setup.model.said_terms([speech]).sum() > 0),
+                "speech": speech,
+                "oracle_hit": None if om is None else bool(pointing_game(om, target, tol)),
+                "oracle_iou": None if om is None else threshold_iou(om, target, thr),
+            }
+        )
+    return row
 
 
 def summarise_localisation(rows: list[dict]) -> dict:

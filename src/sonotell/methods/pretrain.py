@@ -25,10 +25,12 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -36,9 +38,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from sonotell.config import load_config
+from sonotell.config import Section, load_config
 from sonotell.data.format import resolve_benchmark
-from sonotell.errors import ConfigError, InputError, SubjectLeakError
+from sonotell.errors import ConfigError, InputError
 from sonotell.files import write_json
 from sonotell.losses.pairs import NO_SPEECH_POLICIES, PairPlan, speech_mask  # noqa: F401  (re-exported)
 from sonotell.models.encoders import build_encoder  # noqa: F401  (re-exported)
@@ -46,6 +48,9 @@ from sonotell.progress import Progress, silent
 from sonotell.train import Task
 
 log = logging.getLogger(__name__)
+
+# A transcript word or term that carries no confidence was heard for certain (a data rule, not a setting).
+CERTAIN = 1.0
 
 RECIPES = ("show_from_tell", "dual", "av_contrastive")
 
@@ -132,16 +137,12 @@ def resolve_config(recipe: str, config: str | Path | dict = "small", overrides: 
 
 
 def split_subjects(subject_of_scan: dict[str, str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """Scan ids split by subject into (train, val); no subject is in both."""
-    subjects = sorted(set(subject_of_scan.values()))
-    rng = np.random.default_rng(seed)
-    n_val = min(int(round(val_fraction * len(subjects))), len(subjects) - 1) if len(subjects) > 1 else 0
-    val_subjects = set(rng.permutation(subjects)[:n_val].tolist())
-    train = sorted(s for s, g in subject_of_scan.items() if g not in val_subjects)
-    val = sorted(s for s, g in subject_of_scan.items() if g in val_subjects)
-    if {subject_of_scan[s] for s in train} & {subject_of_scan[s] for s in val}:
-        raise SubjectLeakError("train and val subjects overlap")
-    return train, val
+    """Scan ids split by subject into (train, val) with ``eval.cv.holdout_groups``; no subject is in both."""
+    from sonotell.eval.cv import holdout_groups
+
+    scans = sorted(subject_of_scan)
+    train, val = holdout_groups([subject_of_scan[s] for s in scans], val_fraction, seed)
+    return [scans[i] for i in train], [scans[i] for i in val]
 
 
 def transcripts(benchmark, scan_ids: Sequence[str], words: dict | None = None) -> list[str]:
@@ -166,8 +167,6 @@ def load_transcript_words(
     of ``model.audio_source: keywords``). ``missing_ok``: a scan without a file (the pipeline
     found no speech in it) gets no words instead of an error.
     """
-    from sonotell.types import Word
-
     if units not in ("words", "terms"):
         raise ConfigError(f"transcript units must be 'words' or 'terms', got {units!r}")
     out = {}
@@ -182,32 +181,26 @@ def load_transcript_words(
             raise InputError(path, "no transcript for this scan (run the speech pipeline first)")
         try:
             doc = labels_io.read_json(path)
-            if units == "terms":
-                out[sid] = [
-                    Word(
-                        str(e["label"]),
-                        float(e["start_s"]),
-                        float(e["end_s"]),
-                        float(e.get("confidence", 1.0)),
-                        e.get("speaker"),
-                    )
-                    for e in doc.get("events", [])
-                    if not e.get("negated")
-                ]
+            if units == "terms":  # spotted terms, said (not negated)
+                out[sid] = [_transcript_word(e, "label") for e in doc.get("events", []) if not e.get("negated")]
             else:
-                out[sid] = [
-                    Word(
-                        str(w["text"]),
-                        float(w["start_s"]),
-                        float(w["end_s"]),
-                        float(w.get("confidence", 1.0)),
-                        w.get("speaker"),
-                    )
-                    for w in doc.get("words", [])
-                ]
+                out[sid] = [_transcript_word(w, "text") for w in doc.get("words", [])]
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(path, f"unreadable transcript ({e.__class__.__name__}: {e})") from None
     return out
+
+
+def _transcript_word(item: dict, text_key: str):
+    """A word (or spotted term) of a ``sonotell label`` JSON; one without a confidence was heard for certain."""
+    from sonotell.types import Word
+
+    return Word(
+        str(item[text_key]),
+        float(item["start_s"]),
+        float(item["end_s"]),
+        float(item.get("confidence", CERTAIN)),
+        item.get("speaker"),
+    )
 
 
 def make_dataset(
@@ -286,6 +279,33 @@ class ScanGroupBatchSampler(torch.utils.data.Sampler):
         return len(self.scan_ids) // self.batch_size
 
 
+@dataclass(frozen=True)
+class PretrainTrainConfig(Section):
+    """A recipe's ``train`` section. Every recipe's YAML (``configs/methods/<recipe>/paper.yaml``)
+    states every field, so none has a default here: a config file that drops one is refused by name."""
+
+    SECTION = "train"
+    epochs: int
+    batch_size: int
+    val_fraction: float
+    early_stop_patience: int | None
+    optimizer: dict
+    num_workers: int
+    clips_per_scan: int
+    speech_clips_only: bool
+    gradient_clip_val: float | None
+
+    @classmethod
+    def of(cls, cfg: dict) -> PretrainTrainConfig:
+        section = dict(cfg.get("train") or {})
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in section]
+        if missing:
+            raise ConfigError(
+                f"missing setting(s) {', '.join('train.' + m for m in missing)} (see the recipe's paper.yaml)"
+            )
+        return cls.from_dict(section)
+
+
 def pretrain(
     recipe: str,
     benchmark,
@@ -311,28 +331,14 @@ def pretrain(
     with the same config is returned as it is (a finished run is not repeated); an
     interrupted run resumes from ``out_dir/checkpoints/last.ckpt``.
     """
-    from sonotell.data.dataset import Dataset
     from sonotell.seeding import seed_everything
     from sonotell.train import fit, load_model_checkpoint
 
     out_dir = Path(out_dir)
     cfg = resolve_config(recipe, config, overrides)
-    if isinstance(benchmark, Dataset):  # a user's own scans: the text branch reads what the speech pipeline heard
-        if benchmark.benchmark is None and benchmark.labels_dir is not None:
-            data = cfg.setdefault("data", {})
-            data["transcripts"] = data.get("transcripts") or str(benchmark.labels_dir)
-        bench = benchmark.as_benchmark()
-    else:
-        bench = resolve_benchmark(benchmark)
-    ids = list(scan_ids) if scan_ids is not None else [s.scan_id for s in bench.scans]
-    unknown = sorted(set(ids) - {s.scan_id for s in bench.scans})
-    if unknown:
-        raise InputError(bench.root, f"unknown scan ids {unknown[:3]}")
-    subject_of = {s.scan_id: s.subject_id for s in bench.scans if s.scan_id in set(ids)}
-    train_cfg = cfg.get("train", {})
-    train_ids, val_ids = split_subjects(subject_of, float(train_cfg.get("val_fraction", 0.0)), seed)
-    if not train_ids:
-        raise InputError(bench.root, "no scans to pretrain on")
+    bench = _pretraining_benchmark(benchmark, cfg)
+    train_cfg = PretrainTrainConfig.of(cfg)
+    train_ids, val_ids = _split_scans(bench, scan_ids, train_cfg.val_fraction, seed)
     target = out_dir / "encoder.pt"
     if target.exists():
         old = load_model_checkpoint(target)
@@ -344,94 +350,32 @@ def pretrain(
     seed_everything(seed)
     torch.manual_seed(seed)
 
-    model_cfg = cfg.setdefault("model", {})
-    model_cfg["name"] = recipe
-    transcript_dir = (cfg.get("data") or {}).get("transcripts")
-    units = (cfg.get("data") or {}).get("transcript_units", "words")
-    words = (
-        load_transcript_words(transcript_dir, train_ids + val_ids, units, missing_ok=units == "terms")
-        if transcript_dir
-        else None
-    )
-    if model_cfg.get("audio_source", "waveform") == "keywords" and not transcript_dir:
-        # the benchmark's narration is the script the speech was made from: not what a pipeline hears
-        raise ConfigError(
-            "model.audio_source=keywords reads what the speech pipeline spotted: "
-            "set data.transcripts=<sonotell label folder> (and data.transcript_units=terms)"
-        )
-    if model_cfg.get("text") is not None and model_cfg.get("use_text", True):
-        from sonotell.models.text import build_vocabulary
-
-        vocab = build_vocabulary(transcripts(bench, train_ids, words), min_count=int(cfg.get("text_min_count", 1)))
-        model_cfg["text"]["vocabulary"] = vocab
+    words = _prepare_model_config(recipe, cfg, bench, train_ids, val_ids)
     cfg["benchmark"], cfg["seed"] = bench.name, seed
     cfg["scan_ids"] = {"train": train_ids, "val": val_ids}
 
     _check_resumable(out_dir, cfg)
-    data_cfg = dict(cfg.get("data", {}))
     cache = Path(cache_dir) if cache_dir else out_dir / "frame_cache"
-    train_ds = make_dataset(bench, train_ids, data_cfg, cache, progress, words)
-    val_ds = make_dataset(bench, val_ids, data_cfg, cache, progress, words) if val_ids else None
-    if train_cfg.get("speech_clips_only"):
-        # Keyword training learns only from windows with a spotted term; the others cost a forward
-        # pass and teach nothing.
-        train_ds.items = [(sid, t) for sid, t in train_ds.items if train_ds.samplers[sid].text(t).strip()]
-        log.info("%d training clips hold speech (train.speech_clips_only)", len(train_ds.items))
-    if (model_cfg.get("keywords") or {}).get("negatives_from") == "scan":
-        train_ds = WithScanText(train_ds)
-        val_ds = WithScanText(val_ds) if val_ds is not None else None
-    bs = int(train_cfg.get("batch_size", 8))
-    if len(train_ds) < 2:
-        raise InputError(bench.root, f"only {len(train_ds)} training clip(s); contrastive pretraining needs at least 2")
-    bs = min(bs, len(train_ds))
-    g = torch.Generator().manual_seed(seed)
-    workers = int(train_cfg.get("num_workers", 0))
-    per_scan = int(train_cfg.get("clips_per_scan", 1))
-    if (
-        per_scan > 1
-    ):  # batches of same-scan groups: shifted same-scan negatives (the spoken organ differs, the anatomy look-alike)
-        sampler = ScanGroupBatchSampler([sid for sid, _ in train_ds.items], bs, per_scan, g)
-        train_dl = torch.utils.data.DataLoader(
-            train_ds, batch_sampler=sampler, collate_fn=collate_clips, num_workers=workers
-        )
-    else:
-        train_dl = torch.utils.data.DataLoader(
-            train_ds,
-            batch_size=bs,
-            shuffle=True,
-            drop_last=True,
-            collate_fn=collate_clips,
-            generator=g,
-            num_workers=workers,
-        )
-    val_dl = None
-    if val_ds is not None and len(val_ds) >= 2:
-        val_dl = torch.utils.data.DataLoader(
-            val_ds,
-            batch_size=min(bs, len(val_ds)),
-            shuffle=False,
-            drop_last=True,
-            collate_fn=collate_clips,
-            num_workers=workers,
-        )
+    train_ds, val_ds = _clip_datasets(bench, cfg, train_cfg, train_ids, val_ids, cache, progress, words)
+    train_dl, val_dl = _loaders(train_ds, val_ds, train_cfg, seed)
 
     model = model_from_config(recipe, cfg)
-    task = PretrainTask(model, optimizer=train_cfg.get("optimizer"), recipe=recipe, config=cfg)
+    task = PretrainTask(model, optimizer=train_cfg.optimizer, recipe=recipe, config=cfg)
     t0 = time.perf_counter()
     result = fit(
         task,
         train_dl,
         val_dl,
         out_dir=out_dir,
-        max_epochs=int(train_cfg.get("epochs", 1)),
+        max_epochs=train_cfg.epochs,
         seed=seed,
         devices=devices,
         accelerator=accelerator,
         strategy=strategy,
         num_nodes=num_nodes,
-        early_stop_patience=train_cfg.get("early_stop_patience"),
+        early_stop_patience=train_cfg.early_stop_patience,
         progress=progress,
-        gradient_clip_val=train_cfg.get("gradient_clip_val"),
+        gradient_clip_val=train_cfg.gradient_clip_val,
     )
     seconds = time.perf_counter() - t0
     dist = torch.distributed
@@ -452,6 +396,96 @@ def pretrain(
     if ddp:
         dist.barrier()
     return target
+
+
+def _pretraining_benchmark(benchmark, cfg: dict):
+    """The benchmark to pretrain on; a user's own scans (a ``Dataset``) lend their labels folder as transcripts."""
+    from sonotell.data.dataset import Dataset
+
+    if not isinstance(benchmark, Dataset):
+        return resolve_benchmark(benchmark)
+    if benchmark.benchmark is None and benchmark.labels_dir is not None:
+        # a user's own scans: the text branch reads what the speech pipeline heard
+        data = cfg.setdefault("data", {})
+        data["transcripts"] = data.get("transcripts") or str(benchmark.labels_dir)
+    return benchmark.as_benchmark()
+
+
+def _split_scans(bench, scan_ids: Sequence[str] | None, val_fraction: float, seed: int) -> tuple[list, list]:
+    """(train, validation) scan ids of the chosen scans, split by subject."""
+    ids = list(scan_ids) if scan_ids is not None else [s.scan_id for s in bench.scans]
+    unknown = sorted(set(ids) - {s.scan_id for s in bench.scans})
+    if unknown:
+        raise InputError(bench.root, f"unknown scan ids {unknown[:3]}")
+    subject_of = {s.scan_id: s.subject_id for s in bench.scans if s.scan_id in set(ids)}
+    train_ids, val_ids = split_subjects(subject_of, val_fraction, seed)
+    if not train_ids:
+        raise InputError(bench.root, "no scans to pretrain on")
+    return train_ids, val_ids
+
+
+def _prepare_model_config(recipe: str, cfg: dict, bench, train_ids: list, val_ids: list) -> dict | None:
+    """Name the model in ``cfg`` and give its text branch a vocabulary; returns the transcript words (or None)."""
+    model_cfg = cfg.setdefault("model", {})
+    model_cfg["name"] = recipe
+    data = cfg.get("data") or {}
+    transcript_dir = data.get("transcripts")
+    units = data.get("transcript_units", "words")
+    words = (
+        load_transcript_words(transcript_dir, train_ids + val_ids, units, missing_ok=units == "terms")
+        if transcript_dir
+        else None
+    )
+    if model_cfg.get("audio_source", "waveform") == "keywords" and not transcript_dir:
+        # the benchmark's narration is the script the speech was made from: not what a pipeline hears
+        raise ConfigError(
+            "model.audio_source=keywords reads what the speech pipeline spotted: "
+            "set data.transcripts=<sonotell label folder> (and data.transcript_units=terms)"
+        )
+    if model_cfg.get("text") is not None and model_cfg.get("use_text", True):
+        from sonotell.models.text import build_vocabulary
+
+        vocab = build_vocabulary(transcripts(bench, train_ids, words), min_count=int(cfg["text_min_count"]))
+        model_cfg["text"]["vocabulary"] = vocab
+    return words
+
+
+def _clip_datasets(bench, cfg: dict, train_cfg: PretrainTrainConfig, train_ids, val_ids, cache: Path, progress, words):
+    """The training and validation clips (validation None without held-out subjects)."""
+    data_cfg = dict(cfg.get("data", {}))
+    train_ds = make_dataset(bench, train_ids, data_cfg, cache, progress, words)
+    val_ds = make_dataset(bench, val_ids, data_cfg, cache, progress, words) if val_ids else None
+    if train_cfg.speech_clips_only:
+        # Keyword training learns only from windows with a spotted term; the others cost a forward
+        # pass and teach nothing.
+        train_ds.items = [(sid, t) for sid, t in train_ds.items if train_ds.samplers[sid].text(t).strip()]
+        log.info("%d training clips hold speech (train.speech_clips_only)", len(train_ds.items))
+    if (cfg["model"].get("keywords") or {}).get("negatives_from") == "scan":
+        train_ds = WithScanText(train_ds)
+        val_ds = WithScanText(val_ds) if val_ds is not None else None
+    if len(train_ds) < 2:
+        raise InputError(bench.root, f"only {len(train_ds)} training clip(s); contrastive pretraining needs at least 2")
+    return train_ds, val_ds
+
+
+def _loaders(train_ds, val_ds, train_cfg: PretrainTrainConfig, seed: int):
+    bs = min(train_cfg.batch_size, len(train_ds))
+    g = torch.Generator().manual_seed(seed)
+    common = {"collate_fn": collate_clips, "num_workers": train_cfg.num_workers}
+    if train_cfg.clips_per_scan > 1:
+        # batches of same-scan groups: shifted same-scan negatives (the spoken organ differs, the anatomy look-alike)
+        sampler = ScanGroupBatchSampler([sid for sid, _ in train_ds.items], bs, train_cfg.clips_per_scan, g)
+        train_dl = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, **common)
+    else:
+        train_dl = torch.utils.data.DataLoader(
+            train_ds, batch_size=bs, shuffle=True, drop_last=True, generator=g, **common
+        )
+    val_dl = None
+    if val_ds is not None and len(val_ds) >= 2:
+        val_dl = torch.utils.data.DataLoader(
+            val_ds, batch_size=min(bs, len(val_ds)), shuffle=False, drop_last=True, **common
+        )
+    return train_dl, val_dl
 
 
 def _write_encoder(

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sonotell.config import Section, defaults_from
 from sonotell.errors import ConfigError
 from sonotell.files import write_json
 from sonotell.models.saliency_head import SaliencyModel, saliency_kl_loss
@@ -137,6 +138,22 @@ class _Frames(torch.utils.data.Dataset):
         }
 
 
+_default = defaults_from("methods/saliency_downstream", "paper")
+
+
+@dataclass(frozen=True)
+class SaliencyConfig(Section):
+    """The saliency head and its training; defaults from ``configs/methods/saliency_downstream/paper.yaml``."""
+
+    SECTION = "saliency"
+    hidden: int = _default("hidden", ge=1)
+    depth: int = _default("depth", ge=0)
+    freeze_encoder: bool = _default("freeze_encoder")
+    optimizer: dict = _default("optimizer")
+    batch_size: int = _default("batch_size", ge=1)
+    epochs: int = _default("epochs", ge=0)
+
+
 def saliency_fold(
     make_encoder: Callable[[], nn.Module], data: SaliencyData, train_idx, test_idx, cfg: dict, out_dir: Path, seed: int
 ) -> dict:
@@ -152,18 +169,17 @@ def saliency_fold(
         features.eval()
         channels = features.feature_map(torch.rand(1, *data.images.shape[1:])).shape[1]
     features.train()
-    model = SaliencyModel(features, channels, hidden=int(cfg.get("hidden", 32)), depth=int(cfg.get("depth", 1)))
-    if cfg.get("freeze_encoder", False):
+    head = SaliencyConfig.from_dict(cfg)
+    model = SaliencyModel(features, channels, hidden=head.hidden, depth=head.depth)
+    if head.freeze_encoder:
         for p in model.encoder.parameters():
             p.requires_grad_(False)
-    task = SaliencyTask(
-        model, optimizer=cfg.get("optimizer", {"name": "adam", "lr": 1e-3}), recipe="saliency_downstream", config=cfg
-    )
+    task = SaliencyTask(model, optimizer=dict(head.optimizer), recipe="saliency_downstream", config=cfg)
     g = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(
-        _Frames(data, train_idx), batch_size=int(cfg.get("batch_size", 8)), shuffle=True, generator=g
+        _Frames(data, train_idx), batch_size=head.batch_size, shuffle=True, generator=g
     )
-    fit(task, loader, None, out_dir=out_dir, max_epochs=int(cfg.get("epochs", 10)), seed=seed)
+    fit(task, loader, None, out_dir=out_dir, max_epochs=head.epochs, seed=seed)
     model.eval()
     x = torch.from_numpy(data.images[test_idx].astype(np.float32) / 255.0)
     pred = model.predict(x).numpy()
@@ -199,6 +215,6 @@ def saliency_cv(
 
 def subject_folds(data: SaliencyData, k: int | None = None, seed: int = 0):
     """Leave-one-subject-out (``k`` None) or grouped k-fold over subjects; disjointness asserted."""
-    from sonotell.eval.cv import grouped_kfold, leave_one_group_out
+    from sonotell.eval.cv import make_folds
 
-    return list(leave_one_group_out(data.subject_ids) if k is None else grouped_kfold(data.subject_ids, k=k, seed=seed))
+    return make_folds(data.subject_ids, "lopo" if k is None else "kfold", k or 0, seed)

@@ -39,9 +39,14 @@ Example:
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
 
+from sonotell.config import Section, setting
 from sonotell.errors import ConfigError
 from sonotell.losses.correspondence import CorrespondenceLoss
 from sonotell.losses.infonce import InfoNCE
@@ -55,6 +60,37 @@ from sonotell.models.sig import SelectiveInformationGate
 SMALL_VIDEO = {"name": "video_r2plus1d", "config": "small"}
 SMALL_AUDIO = {"name": "audio_spec2d", "config": "small"}
 SMALL_TEXT = {"name": "text_embedding", "config": "small"}
+
+
+@dataclass(frozen=True)
+class SigConfig(Section):
+    """Selective information gating of the text (``model.sig``; defaults: ``show_from_tell/paper.yaml``)."""
+
+    SECTION = "model.sig"
+    mode: str = setting("methods/show_from_tell", "paper", "model", "sig", "mode")  # SIG checks it
+    lexicon: Any = setting("methods/show_from_tell", "paper", "model", "sig", "lexicon")  # a name or {label: terms}
+    min_confidence: float = setting("methods/show_from_tell", "paper", "model", "sig", "min_confidence", ge=0.0)
+
+
+_keyword_default = functools.partial(setting, "methods/show_from_tell", "keywords", "model", "keywords")
+
+
+@dataclass(frozen=True)
+class KeywordInputConfig(Section):
+    """The keyword speech input (``model.keywords``; defaults: ``show_from_tell/keywords.yaml``)."""
+
+    SECTION = "model.keywords"
+    lexicon: Any = _keyword_default("lexicon")  # a packaged lexicon's name or {label: terms}
+    labels: list[str] | None = _keyword_default("labels")
+    dim: int = _keyword_default("dim", ge=1)
+    pool: str = _keyword_default("pool", choices=("lse", "topk", "max", "mean"))
+    r: float = _keyword_default("r", gt=0.0)
+    k: float = _keyword_default("k", gt=0.0, le=1.0)
+    negatives: int = _keyword_default("negatives", ge=1)
+    temperature: float = _keyword_default("temperature", gt=0.0)
+    map: str = _keyword_default("map", choices=("score", "contrast"))
+    negatives_from: str = _keyword_default("negatives_from", choices=("window", "scan"))
+    augment: bool = _keyword_default("augment")
 
 
 class ShowFromTell(nn.Module):
@@ -125,12 +161,9 @@ class ShowFromTell(nn.Module):
             self.audio_proj = nn.Linear(self.audio.out_dim, embed_dim)
         if use_text:
             self.text = build_encoder(text or SMALL_TEXT)
-            sig = dict(sig or {"mode": "outlier"})
+            gate = SigConfig.from_dict(sig)
             self.sig = SelectiveInformationGate(
-                sig.get("mode", "outlier"),
-                vocabulary=self.text.vocabulary,
-                lexicon=sig.get("lexicon"),
-                min_confidence=float(sig.get("min_confidence", 0.0)),
+                gate.mode, vocabulary=self.text.vocabulary, lexicon=gate.lexicon, min_confidence=gate.min_confidence
             )
             self.fuse_vt = build_fusion(fusion, dv, self.text.out_dim, embed_dim)
             self.cor_vt = nn.Linear(embed_dim, 1)
@@ -143,21 +176,15 @@ class ShowFromTell(nn.Module):
 
         if fusion != "spatial":
             raise ConfigError(f"audio_source=keywords localises through spatial-aware fusion; got fusion {fusion!r}")
-        self.terms = KeywordTerms(kw.get("lexicon", "abdominal"), kw.get("labels"))
-        self.keyword_lexicon = kw.get("lexicon", "abdominal")  # a name lets `sonotell localise` run the speech pipeline
-        dim = int(kw.get("dim", 32))
-        self.term_embedding = nn.Embedding(len(self.terms), dim)
-        self.fuse_va = SpatialFusion(dv, dim, embed_dim)
+        cfg = KeywordInputConfig.from_dict(kw)
+        self.terms = KeywordTerms(cfg.lexicon, cfg.labels)
+        self.keyword_lexicon = cfg.lexicon  # a name lets `sonotell localise` run the speech pipeline
+        self.term_embedding = nn.Embedding(len(self.terms), cfg.dim)
+        self.fuse_va = SpatialFusion(dv, cfg.dim, embed_dim)
         self.cor_va = nn.Linear(embed_dim, 1)
-        self.term_pool = {"kind": kw.get("pool", "lse"), "r": float(kw.get("r", 5.0)), "k": float(kw.get("k", 0.1))}
-        self.keyword_map = kw.get("map", "score")
-        self.negatives_from = kw.get("negatives_from", "window")
-        if self.negatives_from not in ("window", "scan"):
-            raise ConfigError(f"keywords.negatives_from must be 'window' or 'scan', got {self.negatives_from!r}")
-        self.augment = bool(kw.get("augment", False))
-        if self.keyword_map not in ("score", "contrast"):
-            raise ConfigError(f"keywords.map must be 'score' or 'contrast', got {self.keyword_map!r}")
-        self.term_loss = TermMILLoss(int(kw.get("negatives", 1)), float(kw.get("temperature", 1.0)))
+        self.term_pool = {"kind": cfg.pool, "r": cfg.r, "k": cfg.k}
+        self.keyword_map, self.negatives_from, self.augment = cfg.map, cfg.negatives_from, cfg.augment
+        self.term_loss = TermMILLoss(cfg.negatives, cfg.temperature)
 
     @property
     def term_labels(self) -> list[str]:

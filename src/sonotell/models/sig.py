@@ -39,24 +39,29 @@ def lexicon_terms(lexicon) -> list[str]:
         from sonotell.speech.lexicon import load_lexicon
 
         return lexicon_terms(load_lexicon(lexicon))
-    if isinstance(lexicon, dict):
-        items: Iterable = [
-            t for v in lexicon.values() for t in (v if isinstance(v, (list, tuple, set)) else [v])
-        ] + list(lexicon.keys())
-    elif hasattr(lexicon, "forms"):
-        items = [f.text for f in lexicon.forms]
-    elif hasattr(lexicon, "terms"):
-        terms = lexicon.terms
-        items = terms.values() if isinstance(terms, dict) else terms
-        items = [t for v in items for t in (v if isinstance(v, (list, tuple, set)) else [v])]
-    else:
-        items = lexicon
     out = []
-    for t in items:
+    for t in _lexicon_items(lexicon):
         t = t if isinstance(t, str) else getattr(t, "term", None) or getattr(t, "text", None)
         if t and tokenize(t):
             out.append(" ".join(tokenize(t)))
     return sorted(set(out), key=lambda s: (-len(s.split()), s))  # longest first: greedy phrase match
+
+
+def _flat(values: Iterable) -> list:
+    """A term or a list of terms per value, as one list."""
+    return [t for v in values for t in (v if isinstance(v, (list, tuple, set)) else [v])]
+
+
+def _lexicon_items(lexicon) -> Iterable:
+    """The raw terms of a mapping, a ``Lexicon`` (its forms), an object with ``terms``, or a list."""
+    if isinstance(lexicon, dict):
+        return _flat(lexicon.values()) + list(lexicon.keys())
+    if hasattr(lexicon, "forms"):
+        return [f.text for f in lexicon.forms]
+    if hasattr(lexicon, "terms"):
+        terms = lexicon.terms
+        return _flat(terms.values() if isinstance(terms, dict) else terms)
+    return lexicon
 
 
 def greedy_phrase_matches(tokens: Sequence[str], phrases: Sequence[tuple[str, ...]]) -> list[int]:
