@@ -103,9 +103,7 @@ def _label_in_a_fresh_process(bench, out, config: dict, scan_ids: list[str], thr
         pytest.param(["speech"], id="whisper+aligner", marks=[pytest.mark.slow, needs_whisper]),
     ],
 )
-def test_a_scans_outputs_do_not_depend_on_threads_or_the_scan_its_worker_labelled_before(
-    bench_local, tmp_path, config
-):
+def test_a_scans_outputs_do_not_depend_on_threads_or_the_scan_its_worker_labelled_before(bench_local, tmp_path, config):
     # issue 25: Ray workers start with OMP_NUM_THREADS=1 and take scans in another order than a local pool;
     # the frame CSVs agreed but the JSON's word and event times differed by 10 ms. Compared here: all of a
     # scan's outputs (CSV bytes, JSON but for measured times) labelled alone on 1 thread, and after another

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sonotell.bench.tts import EspeakTTS, Voice
+from sonotell.bench.tts import EspeakTTS
 from sonotell.speech.forced import ForcedAligner, WordAlignConfig
 from sonotell.speech.lexicon import load_lexicon
 from sonotell.types import Word
