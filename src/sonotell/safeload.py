@@ -31,7 +31,7 @@ def load_weights_only(path: str | Path) -> Any:
     """``torch.load(path, weights_only=True)`` on CPU; ``InputError`` for a missing, unreadable or pickled file.
 
     A file that is no PyTorch checkpoint at all (neither torch's zip archive nor its legacy format)
-    is "not a PyTorch checkpoint"; one that pickles Python objects is "refused" with how to convert it.
+    is "unreadable" without being unpickled at all; one that pickles Python objects is "refused" with how to convert it.
 
     Example:
         >>> state = load_weights_only("model.pt")  # doctest: +SKIP
@@ -42,7 +42,7 @@ def load_weights_only(path: str | Path) -> Any:
     if not path.exists():
         raise InputError(path, "checkpoint not found")
     if not is_torch_file(path):
-        raise InputError(path, "not a PyTorch checkpoint (neither torch.save's zip archive nor its legacy format)")
+        raise InputError(path, NOT_TORCH)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -56,6 +56,7 @@ def load_weights_only(path: str | Path) -> Any:
         raise InputError(path, f"unreadable checkpoint ({e.__class__.__name__}: {_first_line(e)})") from None
 
 
+NOT_TORCH = "unreadable checkpoint (not a PyTorch file: neither torch.save's zip archive nor its legacy format)"
 # torch.save writes a zip archive; before PyTorch 1.6 it wrote pickles that start with this magic number
 _ZIP_MAGIC = b"PK\x03\x04"
 _LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
@@ -111,7 +112,7 @@ def convert_trusted(src: str | Path, dst: str | Path) -> Path:
     if not src.is_file():
         raise InputError(src, "checkpoint not found" if not src.exists() else "not a file")
     if not is_torch_file(src):
-        raise InputError(src, "not a PyTorch checkpoint (neither torch.save's zip archive nor its legacy format)")
+        raise InputError(src, NOT_TORCH)
     try:
         raw = torch.load(src, map_location="cpu", weights_only=False)  # explicit: the user vouches for src
     except Exception as e:  # noqa: BLE001  (garbage, truncated zip, not a torch file)

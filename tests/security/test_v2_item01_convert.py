@@ -81,8 +81,8 @@ def test_converting_a_file_onto_itself_is_refused(tmp_path, capsys, link):
     "content, problem",
     [
         (None, "checkpoint not found"),
-        (b"garbage\nmore garbage\n", "not a PyTorch checkpoint"),
-        (bytes(range(256)) * 4, "not a PyTorch checkpoint"),
+        (b"garbage\nmore garbage\n", "unreadable checkpoint (not a PyTorch file"),
+        (bytes(range(256)) * 4, "unreadable checkpoint (not a PyTorch file"),
         (b"PK\x03\x04truncated zip", "unreadable checkpoint"),
     ],
     ids=["missing", "text", "binary", "truncated-zip"],
