@@ -101,6 +101,12 @@ def _label_in_a_fresh_process(bench, out, config: dict, scan_ids: list[str], thr
     [
         pytest.param(["speech_small", "word_times.enabled=true"], id="pocketsphinx+aligner"),
         pytest.param(["speech"], id="whisper+aligner", marks=[pytest.mark.slow, needs_whisper]),
+        # every Whisper call samples (its fallback ladder did on a noisy scan): CTranslate2's generator state
+        pytest.param(
+            ["speech", "transcribe.backend.temperature=[0.9]"],
+            id="whisper-sampling+aligner",
+            marks=[pytest.mark.slow, needs_whisper],
+        ),
     ],
 )
 def test_a_scans_outputs_do_not_depend_on_threads_or_the_scan_its_worker_labelled_before(bench_local, tmp_path, config):
