@@ -82,8 +82,10 @@ def main() -> None:
             "per_scan_cpu_s": [round(i["cpu_s"], 3) for i in per_scan],
             "audio_s": round(sum(i["duration_s"] for i in per_scan), 1),
         }
-    same = outputs_digest(args.work / "local") == outputs_digest(args.work / "ray")
-    assert same, "local and Ray outputs differ"
+    digests = {k: outputs_digest(args.work / k) for k in ("local", "ray")}
+    same = digests["local"] == digests["ray"]
+    differ = sorted(s for s in digests["local"] if digests["local"][s] != digests["ray"].get(s))
+    assert same, f"local and Ray outputs differ: {', '.join(differ) or 'other scans'}"
     assert runs["local"]["n_done"] == len(scans) == runs["ray"]["n_done"]
 
     local, ray = runs["local"], runs["ray"]

@@ -87,3 +87,17 @@ def test_a_span_that_fails_whole_is_cut_at_its_longest_pause_and_aligned_in_halv
     calls.clear()
     monkeypatch.setattr(ForcedAligner, "_align", lambda self, audio, sr, tokens: calls.append(len(tokens)))
     assert not any(w.aligned for w in aligner.align(audio[:cut], 16000, words[:4])) and calls == [4]
+
+
+def test_aligned_times_do_not_depend_on_what_the_aligner_aligned_before(said):
+    # pocketsphinx carried its cepstral mean from one utterance to the next: the same words in the same
+    # audio came out a frame (10 ms) apart depending on the scans a worker had aligned before (issue 25);
+    # here a 2 s hum aligned first moved a word boundary
+    audio, truth = said
+    words = [Word(w, a, b) for w, a, b in truth]
+    fresh = ForcedAligner(load_lexicon("abdominal")).align(audio, 16000, words)
+    used = ForcedAligner(load_lexicon("abdominal"))
+    hum = (0.5 * np.sin(2 * np.pi * 200 * np.arange(32000) / 16000)).astype(np.float32)
+    used.align(hum, 16000, words[:2])
+    again = used.align(audio, 16000, words)
+    assert all(w.aligned for w in fresh) and again == fresh

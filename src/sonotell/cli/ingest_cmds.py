@@ -36,7 +36,10 @@ def register(app: typer.Typer) -> None:
             ..., help="Folder searched recursively for videos (mp4/avi/mov/mpeg/gif/dcm) and the speech beside them."
         ),
         out: Path = typer.Option(
-            Path("manifest.csv"), "--out", "-o", help="Manifest CSV to write (schema: docs/ingest.md)."
+            Path("manifest.csv"),
+            "--out",
+            "-o",
+            help="Manifest CSV to write (schema: docs/ingest.md); a folder gets FOLDER/manifest.csv.",
         ),
         metadata: Path = typer.Option(
             None,
@@ -84,7 +87,7 @@ def register(app: typer.Typer) -> None:
         from sonotell.engine import EngineSpec, open_engine
         from sonotell.files import output_lock, refuse_overwriting_inputs
         from sonotell.io.crop import CropParams
-        from sonotell.io.ingest import IngestOptions, build_caches
+        from sonotell.io.ingest import IngestOptions, build_caches, manifest_path
         from sonotell.io.ingest import ingest as run_ingest
 
         seed_everything(seed)
@@ -98,6 +101,7 @@ def register(app: typer.Typer) -> None:
             engine.value, workers=workers, address=address, cpus_per_task=task_cpus, memory_gb_per_task=task_memory_gb
         )
         refuse_overwriting_inputs([cache], [folder, metadata])
+        out = manifest_path(out)  # `--out somedir`: somedir/manifest.csv
         with open_engine(spec), output_lock(out):  # one Ray connection for the probes and the caches
             with progress_bar("ingest") as progress:
                 result = run_ingest(

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonotell.errors import InputError
+from sonotell.errors import InputError, OutputError
 from sonotell.files import write_json
 from sonotell.io.crop import CropParams, Roi, check_roi, crop, detect_roi, sample_frames
 from sonotell.progress import Progress, silent
@@ -41,6 +42,12 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _CHECKPOINT_EVERY = 256  # frames between resumable checkpoints
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+
+
+def _unwritable(e: BaseException) -> bool:
+    """A full disk (or an output sonotell.files could not write): the cache cannot be built here."""
+    return isinstance(e, OutputError) or (isinstance(e, OSError) and e.errno in _DISK_FULL)
 
 
 class FrameCache:
@@ -89,75 +96,107 @@ class FrameCache:
         else:
             roi_request = None if roi is None else [int(v) for v in roi]
         signature = _signature(scan, size, roi_request, audio_rate_hz)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        # One builder per cache: DDP ranks or DataLoader users sharing cache_dir wait here,
-        # then find the finished cache instead of writing the same .partial folder twice.
-        with _exclusive(final.with_name(final.name + ".lock")):
-            if final.exists():
+        partial = final.with_name(final.name + ".partial")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            # One builder per cache: DDP ranks or DataLoader users sharing cache_dir wait here,
+            # then find the finished cache instead of writing the same .partial folder twice.
+            with _exclusive(final.with_name(final.name + ".lock")):
                 try:
-                    cache = cls.open(final)
-                except InputError as e:  # a damaged entry is rebuilt, never a dead end
-                    log.warning("%s; rebuilding this cache entry", e)
-                else:
-                    if cache.meta.get("signature") == signature:
-                        log.info("%s: cache up to date", final)
-                        return cache
-                    log.info("%s: sources or settings changed; rebuilding", final)
-            partial = final.with_name(final.name + ".partial")
-            partial.mkdir(parents=True, exist_ok=True)
-            state_path = partial / "partial.json"
+                    return cls._build_locked(
+                        scan, final, partial, signature, size, roi, crop_params, audio_rate_hz, progress
+                    )
+                except (OSError, OutputError) as e:
+                    if _unwritable(e):  # inside the lock: never another builder's files
+                        shutil.rmtree(partial, ignore_errors=True)
+                    raise
+        except OSError as e:
+            if not _unwritable(e):
+                raise
+            # a full disk: no half-built entry is left to fill it further; finished entries are untouched
+            raise OutputError(
+                final, "could not be written: no space left on device (finished cache entries are intact)"
+            ) from None
+
+    @classmethod
+    def _build_locked(
+        cls,
+        scan: Scan,
+        final: Path,
+        partial: Path,
+        signature: dict,
+        size: tuple[int, int] | None,
+        roi: Roi | str | None,
+        crop_params: CropParams,
+        audio_rate_hz: int | None,
+        progress: Progress,
+    ) -> "FrameCache":
+        """The build itself, under the entry's lock: open an up-to-date cache, else (re)build into ``partial``."""
+        if final.exists():
             try:
-                state = json.loads(state_path.read_text()) if state_path.exists() else {}
-            except (OSError, ValueError):
-                log.warning("%s: unreadable build state; starting this cache entry again", state_path)
-                state = {}
-            if state.get("signature") != signature:
-                shutil.rmtree(partial)
-                partial.mkdir(parents=True)
-                state = {"signature": signature}
+                cache = cls.open(final)
+            except InputError as e:  # a damaged entry is rebuilt, never a dead end
+                log.warning("%s; rebuilding this cache entry", e)
+            else:
+                if cache.meta.get("signature") == signature:
+                    log.info("%s: cache up to date", final)
+                    return cache
+                log.info("%s: sources or settings changed; rebuilding", final)
+        partial = final.with_name(final.name + ".partial")
+        partial.mkdir(parents=True, exist_ok=True)
+        state_path = partial / "partial.json"
+        try:
+            state = json.loads(state_path.read_text()) if state_path.exists() else {}
+        except (OSError, ValueError):
+            log.warning("%s: unreadable build state; starting this cache entry again", state_path)
+            state = {}
+        if state.get("signature") != signature:
+            shutil.rmtree(partial)
+            partial.mkdir(parents=True)
+            state = {"signature": signature}
 
-            if "roi" not in state:
-                state["roi"], state["source_size"] = _choose_roi(scan, roi, crop_params)
-                write_json(state_path, state)
-            used_roi = None if state["roi"] is None else tuple(state["roi"])
-            n_total = scan.n_frames or 0
-            done, out_hw = _decode_frames(scan, partial, used_roi, size, state, state_path, n_total, progress)
+        if "roi" not in state:
+            state["roi"], state["source_size"] = _choose_roi(scan, roi, crop_params)
+            write_json(state_path, state)
+        used_roi = None if state["roi"] is None else tuple(state["roi"])
+        n_total = scan.n_frames or 0
+        done, out_hw = _decode_frames(scan, partial, used_roi, size, state, state_path, n_total, progress)
 
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "scan_id": scan.scan_id,
-                "subject_id": scan.subject_id,
-                "n_frames": done,
-                "height": out_hw[0],
-                "width": out_hw[1],
-                "fps": scan.fps or _probe_fps(scan.video_path),
-                "roi": used_roi,
-                "source_width": state["source_size"][0],
-                "source_height": state["source_size"][1],
-                "audio_offset_s": scan.audio_offset_s,
-                "audio_rate_hz": None,
-                "audio_samples": 0,
-                "signature": signature,
-            }
-            from sonotell.io.video import variable_frame_times
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "scan_id": scan.scan_id,
+            "subject_id": scan.subject_id,
+            "n_frames": done,
+            "height": out_hw[0],
+            "width": out_hw[1],
+            "fps": scan.fps or _probe_fps(scan.video_path),
+            "roi": used_roi,
+            "source_width": state["source_size"][0],
+            "source_height": state["source_size"][1],
+            "audio_offset_s": scan.audio_offset_s,
+            "audio_rate_hz": None,
+            "audio_samples": 0,
+            "signature": signature,
+        }
+        from sonotell.io.video import variable_frame_times
 
-            times = variable_frame_times(scan.video_path)
-            if times is not None and len(times) == done:  # variable frame rate: keep every frame's time
-                np.save(partial / "times.npy", times.astype(np.float64))
-                meta["variable_frame_rate"] = True
-            if audio_rate_hz is not None:
-                from sonotell.io.audio import load_audio
+        times = variable_frame_times(scan.video_path)
+        if times is not None and len(times) == done:  # variable frame rate: keep every frame's time
+            np.save(partial / "times.npy", times.astype(np.float64))
+            meta["variable_frame_rate"] = True
+        if audio_rate_hz is not None:
+            from sonotell.io.audio import load_audio
 
-                wav, _ = load_audio(scan.audio_source, sample_rate_hz=audio_rate_hz, allow_silent=True)
-                np.save(partial / f"audio_{audio_rate_hz}.npy", wav.astype(np.float32))
-                meta["audio_rate_hz"], meta["audio_samples"] = audio_rate_hz, int(len(wav))
-            state_path.unlink()
-            write_json(partial / "meta.json", meta)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(partial, final)
-            progress(done, done, "cached")
-            return cls.open(final)
+            wav, _ = load_audio(scan.audio_source, sample_rate_hz=audio_rate_hz, allow_silent=True)
+            np.save(partial / f"audio_{audio_rate_hz}.npy", wav.astype(np.float32))
+            meta["audio_rate_hz"], meta["audio_samples"] = audio_rate_hz, int(len(wav))
+        state_path.unlink()
+        write_json(partial / "meta.json", meta)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        progress(done, done, "cached")
+        return cls.open(final)
 
     @classmethod
     def open(cls, path: str | Path) -> "FrameCache":

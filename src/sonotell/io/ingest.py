@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sonotell.engine import Engine, EngineSpec, open_engine
-from sonotell.errors import InputError
+from sonotell.errors import InputError, OutputError
 from sonotell.files import refuse_overwriting_inputs, write_json
 from sonotell.io.audio import load_audio
 from sonotell.io.crop import CropParams, check_roi, detect_roi, sample_frames
@@ -67,21 +67,54 @@ class IngestResult:
     reused: int = 0  # files skipped because an earlier run validated them unchanged
 
 
+MANIFEST_NAME = "manifest.csv"
+
+
+def manifest_path(out: str | Path) -> Path:
+    """The manifest file an ``--out`` names: a folder (an existing one, or a new path without a suffix)
+    gets ``<folder>/manifest.csv``; any other path is the manifest file itself.
+
+    Example:
+        >>> manifest_path("new_folder")
+        PosixPath('new_folder/manifest.csv')
+    """
+    out = Path(out)
+    if out.is_dir() or (not out.exists() and not out.suffix):
+        return out / MANIFEST_NAME
+    return out
+
+
 def discover(root: str | Path) -> list[tuple[Path, Path | None]]:
-    """Videos under ``root`` (hidden folders skipped), each with the speech file beside it or None."""
+    """Videos under ``root``, each with the speech file beside it or None.
+
+    Hidden folders and hidden videos (a name starting with ``.``: macOS ``._x.mp4`` resource forks,
+    editors' temporary files) are skipped; the hidden videos skipped are named in a warning, so a scan
+    that really is called ``.x.mp4`` is not lost without a word.
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "not a folder")
     suffixes = VIDEO_SUFFIXES | DICOM_SUFFIXES
-    found = []
+    found, hidden = [], []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            if name.startswith(".") or p.suffix.lower() not in suffixes:
+            if p.suffix.lower() not in suffixes:
+                continue
+            if name.startswith("."):
+                hidden.append(p)
                 continue
             speech = next((p.with_suffix(s) for s in SPEECH_SUFFIXES if p.with_suffix(s).exists()), None)
             found.append((p, speech))
+    if hidden:
+        names = ", ".join(str(p.relative_to(root)) for p in hidden[:10]) + (" ..." if len(hidden) > 10 else "")
+        log.warning(
+            "%s: skipped %d hidden video file(s) (name starting with '.'): %s; rename one to include it",
+            root,
+            len(hidden),
+            names,
+        )
     return found
 
 
@@ -223,7 +256,8 @@ def ingest(
 
     Args:
         root: folder to search (recursively) for videos.
-        out: manifest path; its state file ``<out>.state.json`` makes reruns incremental.
+        out: manifest path, or a folder to hold ``manifest.csv`` (see ``manifest_path``); the state
+            file ``<manifest>.state.json`` beside it makes reruns incremental.
         metadata: sidecar CSV/JSON; default ``root/metadata.csv`` or ``.json`` when present.
         engine: ``"local"`` (a process pool of ``workers``), ``"ray"`` (needs ``sonotell[ray]``;
             joins a running cluster via ``RAY_ADDRESS`` or starts a local one), or an ``EngineSpec``.
@@ -231,7 +265,7 @@ def ingest(
     """
     spec = engine if isinstance(engine, EngineSpec) else EngineSpec(engine, workers=workers)
     with open_engine(spec) as runner:  # an engine that cannot run fails here, before anything is written
-        return _ingest(runner, Path(root), Path(out), metadata, options, resume, progress)
+        return _ingest(runner, Path(root), manifest_path(out), metadata, options, resume, progress)
 
 
 def _ingest(
@@ -240,9 +274,10 @@ def _ingest(
     if metadata is None:
         metadata = next((root / n for n in SIDECAR_NAMES if (root / n).exists()), None)
     sidecar = read_sidecar(metadata) if metadata is not None else {}
-    jobs, problems = _plan(root, sidecar, options)
+    found = discover(root)
+    jobs, problems = _plan(root, found, sidecar, options)
     state_path = out.with_name(out.name + ".state.json")
-    media = [p for video, speech in discover(root) for p in (video, speech) if p is not None]
+    media = [p for video, speech in found for p in (video, speech) if p is not None]
     refuse_overwriting_inputs([out, state_path], [root, metadata, *media])
     state = _load_state(state_path, options) if resume else {}
     done: dict[str, dict] = {}
@@ -299,28 +334,39 @@ def build_caches(
     """
     spec = engine if isinstance(engine, EngineSpec) else EngineSpec(engine, workers=workers)
     problems: list[InputError] = []
+    unwritable: list[OutputError] = []
     with open_engine(spec) as runner:
         progress(0, len(scans), "")
         cache_dir = str(Path(cache_dir).absolute())
         outcomes = runner.map(_cache_one, scans, setup=_same, setup_args=((cache_dir, size, audio_rate_hz),))
-        for i, (scan, _, error) in enumerate(outcomes):
+        for i, (scan, result, error) in enumerate(outcomes):
             if error is not None:  # an InputError's line already names its file
                 named = error.startswith("/")
                 problems.append(InputError(None, error) if named else InputError(scan.video_path, error))
+            elif "unwritable" in result:
+                unwritable.append(OutputError(*result["unwritable"]))
             progress(i + 1, len(scans), scan.scan_id)
+    if unwritable:  # a full disk is not one bad scan: the run fails (finished cache entries stay whole)
+        raise unwritable[0]
     return problems
 
 
-def _cache_one(scan: Scan, settings: tuple) -> str:
+def _cache_one(scan: Scan, settings: tuple) -> dict:
+    """One engine task: ``{"root": folder}``, or ``{"unwritable": (path, problem)}`` when the cache cannot be
+    written (full disk): returned, not raised, so the caller can tell it from a bad scan across processes."""
     from sonotell.io.cache import FrameCache
 
     cache_dir, size, audio_rate_hz = settings
     rate = audio_rate_hz if scan.audio_sample_rate_hz else None  # a video-only scan has no audio to cache
-    return str(FrameCache.build(scan, cache_dir, size=size, audio_rate_hz=rate).root)
+    try:
+        return {"root": str(FrameCache.build(scan, cache_dir, size=size, audio_rate_hz=rate).root)}
+    except OutputError as e:
+        return {"unwritable": (e.path, e.problem)}
 
 
-def _plan(root: Path, sidecar: dict[str, dict], options: IngestOptions) -> tuple[list[dict], list[InputError]]:
-    found = discover(root)
+def _plan(
+    root: Path, found: list[tuple[Path, Path | None]], sidecar: dict[str, dict], options: IngestOptions
+) -> tuple[list[dict], list[InputError]]:
     stems = [v.stem for v, _ in found]
     jobs, problems = [], []
     no_subject = 0

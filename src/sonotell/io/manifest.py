@@ -29,6 +29,7 @@ REQUIRED_COLUMNS = ("scan_id", "subject_id", "video_path")
 SCAN_COLUMNS = tuple(f.name for f in fields(Scan))
 _INT_COLUMNS = ("n_frames", "width", "height", "audio_sample_rate_hz")
 _FLOAT_COLUMNS = ("audio_offset_s", "fps", "audio_duration_s")
+_POSITIVE_COLUMNS = ("n_frames", "width", "height", "audio_sample_rate_hz", "fps")  # 0 or less: a broken probe
 
 
 @dataclass
@@ -183,7 +184,7 @@ def _row_to_scan(row: dict, i: int, path: Path, root: Path, check_files: bool) -
             num = float(text)
         except ValueError:
             raise InputError(where, f"column {name}: {text!r} is not a number") from None
-        values[name] = int(num) if name in _INT_COLUMNS else num
+        values[name] = _checked_number(name, text, num, where)
     values.setdefault("audio_offset_s", 0.0)
     values["roi"] = parse_roi(row.get("roi"), where)
     scan = Scan(**values)
@@ -192,6 +193,21 @@ def _row_to_scan(row: dict, i: int, path: Path, root: Path, check_files: bool) -
         if scan.audio_path is not None:
             _check_media(scan.audio_path, "audio", AUDIO_SUFFIXES | VIDEO_SUFFIXES, path, i + 2, scan_id)
     return scan
+
+
+def _checked_number(name: str, text: str, num: float, where: str) -> int | float:
+    """A manifest number that means something: finite; frames, sizes and rates above 0; counts whole."""
+    if not math.isfinite(num):
+        raise InputError(where, f"column {name}: {text!r} is not a finite number")
+    if name in _POSITIVE_COLUMNS and num <= 0:
+        raise InputError(where, f"column {name}: {text!r} must be above 0")
+    if name == "audio_duration_s" and num < 0:
+        raise InputError(where, f"column {name}: {text!r} is negative")
+    if name in _INT_COLUMNS:
+        if num != int(num):
+            raise InputError(where, f"column {name}: {text!r} is not a whole number")
+        return int(num)
+    return num
 
 
 def _check_media(p: Path, kind: str, suffixes: set[str], manifest: Path, line: int, scan_id: str) -> None:

@@ -641,6 +641,7 @@ def save_classifier(path: Path, model: nn.Module, meta: dict) -> Path:
 
 def load_classifier(path: str | Path) -> tuple[FrameClassifier, dict]:
     """The trained classifier and its metadata; a checkpoint of another task is refused, naming both."""
+    from sonotell.safeload import load_weights_only
     from sonotell.train.checkpoint import CheckpointError, load_state_checked
 
     path = Path(path)
@@ -649,9 +650,9 @@ def load_classifier(path: str | Path) -> tuple[FrameClassifier, dict]:
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({e.__class__.__name__})") from None
+        raw = load_weights_only(path)  # a pickled checkpoint: the same refusal (and how to convert) as elsewhere
+    except InputError as e:
+        raise CheckpointError(str(e)) from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a sonotell checkpoint (expected format {FORMAT!r})")
     if raw.get("recipe") != TASK:

@@ -141,7 +141,13 @@ class ForcedAligner:
 
     @staticmethod
     def _decode(d, pcm: bytes, flat: list[str]):
-        """The word segments of ``flat`` aligned to ``pcm``, or None when the decoder does not get through."""
+        """The word segments of ``flat`` aligned to ``pcm``, or None when the decoder does not get through.
+
+        The decoder's features are set up anew first: pocketsphinx carries its cepstral-mean estimate
+        from one utterance to the next, so an aligned time moved by a frame (10 ms) with whatever the same
+        worker had aligned before (the order engines hand scans to workers, issue 25).
+        """
+        d.reinit_feat()
         try:
             d.set_align_text(" ".join(flat))
             d.start_utt()

@@ -305,9 +305,12 @@ class FasterWhisperBackend:
         # model_path None: the pinned Whisper base from the weight wheels, joined once into the cache
         folder = whisper_base_dir() if model_path is None else check_model_dir(model_path)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder only: the hub is never asked
-        self.model = WhisperModel(
-            str(folder), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True
+        self._load = lambda: _watch_sampling(
+            WhisperModel(
+                str(folder), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True
+            )
         )
+        self.model = self._load()
         self.model_path = str(folder)
         self.prompt = vocabulary_prompt(lexicon, prompt_style) if prompt_vocabulary and lexicon is not None else None
         self.beam_size, self.language = beam_size, language
@@ -317,6 +320,11 @@ class FasterWhisperBackend:
     def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> list[Word]:
         from threadpoolctl import threadpool_limits
 
+        if getattr(getattr(self.model, "model", None), "sampled", False):
+            # CTranslate2 seeds its generator once per decoding thread, at the first sample: set_random_seed
+            # does not rewind one that has sampled. A fresh model (fresh thread) makes this call's samples
+            # depend on its audio only, not on what the worker decoded before (issue 25: other words on Ray).
+            self.model = self._load()
         _seed_ctranslate2(self.seed)
         # One BLAS thread for the log-mel features: OpenBLAS sums in another order with more threads, and engines
         # differ in threads (Ray sets OMP_NUM_THREADS=1 per task), so the same audio gave other words on Ray.
@@ -340,6 +348,29 @@ class FasterWhisperBackend:
             for w in (s.words or [])
             if w.word.strip()
         ]
+
+
+class _SamplingWatch:
+    """CTranslate2's Whisper with every attribute passed through; ``sampled`` once ``generate`` drew samples
+    (faster-whisper's fallback above temperature 0), whichever result faster-whisper then kept."""
+
+    def __init__(self, model):
+        self._model = model
+        self.sampled = False
+
+    def generate(self, *args, **kwargs):
+        if kwargs.get("sampling_topk", 1) != 1 and kwargs.get("sampling_temperature", 1.0) > 0:
+            self.sampled = True
+        return self._model.generate(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+
+def _watch_sampling(whisper_model):
+    if hasattr(whisper_model, "model"):  # a stand-in faster_whisper (tests) may have no CTranslate2 model
+        whisper_model.model = _SamplingWatch(whisper_model.model)
+    return whisper_model
 
 
 def _seed_ctranslate2(seed: int) -> None:
