@@ -45,7 +45,14 @@ from sonotell.speech.forced import ForcedAligner, WordAlignConfig
 from sonotell.speech.lexicon import Lexicon, load_lexicon
 from sonotell.speech.spot import Spotter, merge_events
 from sonotell.speech.stream import StreamConfig, StreamStats, check_chunk_s, iter_audio_chunks
-from sonotell.speech.transcribe import AsrBackend, TranscribeConfig, create_backend
+from sonotell.speech.transcribe import (
+    AsrBackend,
+    TranscribeConfig,
+    create_backend,
+    pack_spans,
+    packed_layout,
+    unpack_words,
+)
 from sonotell.speech.vad import VadConfig, create_vad, spans_to_mask
 from sonotell.types import FrameLabel, Scan, TermEvent, Word
 
@@ -135,8 +142,11 @@ class SpeechPipeline:
         self.backend = backend or create_backend(tcfg.backend, self.lexicon)
         self.extra_backends = [create_backend(spec, self.lexicon) for spec in tcfg.combine or []]
         self.asr_pad_s = tcfg.pad_s
-        self.asr_scope = tcfg.scope  # span: one ASR call per speech span | region: one per group of spans
+        # span: one ASR call per speech span | region: one per group of spans, in place | packed: spans packed
+        # one after another into windows of region_max_s (one Whisper window each)
+        self.asr_scope = tcfg.scope
         self.region_max_s = tcfg.region_max_s
+        self.pack_gap_s = tcfg.pack_gap_s
         vcfg = VadConfig.from_dict(config.get("vad"))
         self.vad_name = vcfg.name
         self.vad = create_vad(**vcfg.to_dict())
@@ -230,6 +240,7 @@ class SpeechPipeline:
         buf_start = 0  # sample index of buffer[0]
         denoised_chunks = 0
         snrs = []
+        pending: list[tuple[int, int, np.ndarray]] = []  # packed scope: spans waiting for a full window
         chunk_iter = iter(chunks)
         chunk = next(chunk_iter, None)
         while chunk is not None:
@@ -239,7 +250,11 @@ class SpeechPipeline:
             cut, done, snr, denoised = self._segment(buffer, final)
             snrs += [snr] if snr is not None else []
             denoised_chunks += int(denoised)
-            if self.asr_scope == "region":
+            if self.asr_scope == "packed":
+                # spans keep their own audio (views of this buffer: the buffer is re-allocated, never written)
+                pending += [(buf_start + s, buf_start + e, audio) for s, e, audio in done]
+                spans += self._process_packs(pending, final)
+            elif self.asr_scope == "region":
                 for group in group_spans([(s, e) for s, e, _ in done], int(self.region_max_s * sr)):
                     spans += self._process_region([done[i] for i in group], buf_start)
             else:
@@ -324,6 +339,38 @@ class SpeechPipeline:
             self._process_span(audio, a, b, words=words, normalised=True)
             for audio, (a, b), words in zip(normalised, bounds, per_span)
         ]
+
+    def _process_packs(self, pending: list[tuple[int, int, np.ndarray]], final: bool) -> list[_Span]:
+        """Decode the full windows of ``pending`` spans (all of them when ``final``); the rest stay pending.
+
+        Spans are packed one after another (``pack_gap_s`` of silence between them, ``pad_s`` at the ends) into
+        windows of at most ``region_max_s``; each window is one recogniser call and each word goes back to its
+        span with exact times (``unpack_words``).
+        """
+        sr = self.sample_rate_hz
+        gap, pad = int(self.pack_gap_s * sr), int(self.asr_pad_s * sr)
+        groups = pack_spans([e - s for s, e, _ in pending], int(self.region_max_s * sr), gap, pad)
+        ready = groups if final else groups[:-1]  # the last window may still take spans of the next chunk
+        out: list[_Span] = []
+        for group in ready:
+            parts = [(s, e, self._normalise(audio)) for s, e, audio in (pending[i] for i in group)]
+            n, pieces = packed_layout([len(a) for _, _, a in parts], [s / sr for s, _, _ in parts], gap, pad, sr)
+            window = np.zeros(n, np.float32)
+            for piece, (_, _, audio) in zip(pieces, parts):
+                at = round(piece.packed_start_s * sr)
+                window[at : at + len(audio)] = audio
+            per_span: list[list[list[Word]]] = [[] for _ in parts]
+            for backend in [self.backend, *self.extra_backends]:
+                x = window if backend.sample_rate_hz == sr else resample(window, sr, backend.sample_rate_hz)
+                for k, words in enumerate(unpack_words(backend.transcribe(x, backend.sample_rate_hz), pieces)):
+                    per_span[k].append(words)
+            del window
+            out += [
+                self._process_span(audio, s / sr, e / sr, words=words, normalised=True)
+                for (s, e, audio), words in zip(parts, per_span)
+            ]
+        del pending[: sum(len(g) for g in ready)]
+        return out
 
     def _process_span(
         self,
