@@ -153,10 +153,12 @@ class SpeechPipeline:
         self.clean_cfg = cleaning.CleanConfig.from_dict(config.get("clean"))
         self.diarize_cfg = DiarizeConfig.from_dict(config.get("diarize"))
         self.keep = self.diarize_cfg.keep
+        enrol_source = "<enrolment sample>"
         if self.diarize_cfg.enrol_wav and enrolment is None:
             from sonotell.io.audio import load_audio
 
-            enrolment = load_audio(self.diarize_cfg.enrol_wav, self.sample_rate_hz)[0]
+            enrol_source = self.diarize_cfg.enrol_wav  # any supported rate: resampled to the pipeline's
+            enrolment = load_audio(enrol_source, self.sample_rate_hz)[0]
         self.spotter = Spotter.from_dict(config.get("spot"), lexicon=self.lexicon)
         self.align_cfg = AlignConfig.from_dict(config.get("align"))
         wcfg = WordAlignConfig.from_dict(config.get("word_times", {"enabled": False}))
@@ -165,7 +167,10 @@ class SpeechPipeline:
         self.chunk_s = check_chunk_s(scfg.chunk_s)  # 0 or less never ends
         self.max_segment_s = check_chunk_s(scfg.max_segment_s, "stream.max_segment_s")
         self.guard_s = scfg.guard_s
-        self.enrolment = None if enrolment is None else embed(enrolment)
+        if enrolment is not None:
+            enrolment = embed(check_enrolment(enrolment, self.sample_rate_hz, enrol_source))
+        self.enrolment = enrolment
+        self._enrol_info: dict = {}
 
     @classmethod
     def from_config(
@@ -430,11 +435,12 @@ class SpeechPipeline:
             # whoever talks most, so enrolling a minority voice changed nothing: issue 11); then the
             # enrolled voice picks the side it resembles
             main, centroid = dominant_speaker(emb, cfg.other_below)
+            kept_minority = False
             if self.enrolment is not None and not main.all():
                 rest = emb[~main].mean(0)
                 rest = rest / (np.linalg.norm(rest) + 1e-9)
                 if float(rest @ self.enrolment) > float(centroid @ self.enrolment):
-                    main, centroid = ~main, rest
+                    main, centroid, kept_minority = ~main, rest, True
             ids = np.where(main, 0, 1)
         else:
             ids = cluster_windows(emb, cfg.distance_threshold, cfg.max_cluster_windows)
@@ -455,6 +461,20 @@ class SpeechPipeline:
             if similarity < cfg.enrol_min_similarity:
                 log.warning("no speaker resembles the enrolled clinician (cosine %.2f); nobody kept", similarity)
             names = {0: CLINICIAN if similarity >= cfg.enrol_min_similarity else "speaker_1", 1: "speaker_0"}
+            if self.enrolment is not None:
+                matched = similarity >= cfg.enrol_min_similarity
+                self._enrol_info = {
+                    "enrolment_used": True,
+                    "enrolment_score": round(similarity, 3),
+                    "enrolment_threshold": cfg.enrol_min_similarity,
+                    "kept_speaker": CLINICIAN if matched else None,
+                    "kept_side": ("minority" if kept_minority else "majority") if matched else None,
+                }
+                if not matched:
+                    self._enrol_info["note"] = (
+                        f"no speaker resembles the enrolled voice (cosine {similarity:.2f} < "
+                        f"{cfg.enrol_min_similarity}): nobody kept, no events"
+                    )
             return [names[c] for c in turn_ids.tolist()]
         durations = np.array([b - a for span in spans for a, b in span.turns])
         centroids = np.stack([emb[ids == c].mean(0) for c in turn_ids])  # for enrolment: a turn's cluster centroid
@@ -516,6 +536,8 @@ class SpeechPipeline:
             keep = [[w for w in ws if self.keep == "all" or w.speaker == CLINICIAN] for ws in by_backend]
             events += merge_events([self.spotter.spot(ws) for ws in keep])
         info = {
+            "enrolment_used": self.enrolment is not None,
+            **self._enrol_info,
             "duration_s": round(duration_s, 3),
             "elapsed_s": round(elapsed_s, 3),
             "real_time_factor": round(elapsed_s / duration_s, 4) if duration_s else None,
@@ -535,7 +557,28 @@ class SpeechPipeline:
             info["words_recogniser_times"] = n_words - info["words_aligned"]
         if not spans:
             log.warning("no speech found")
+        self._enrol_info = {}
         return SpeechResult(all_words, events, segments, info)
+
+
+MIN_ENROL_SPEECH_S = 1.0
+
+
+def check_enrolment(wav: np.ndarray, sample_rate_hz: int, source: str | Path) -> np.ndarray:
+    """An enrolment sample fit to embed, or ``InputError`` naming it: silent, or under ``MIN_ENROL_SPEECH_S``
+    seconds of sound (a speaker embedding of less is mostly noise)."""
+    wav = np.asarray(wav, np.float32).reshape(-1)
+    if wav.size == 0 or float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) < SILENCE_RMS:
+        raise InputError(source, "the enrolment sample is silent")
+    frame = max(1, sample_rate_hz // 100)
+    n = len(wav) // frame
+    level = np.sqrt(np.mean(wav[: n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1)) if n else np.zeros(0)
+    voiced_s = float(np.sum(level > 0.1 * level.max())) * frame / sample_rate_hz if n else 0.0
+    if voiced_s < MIN_ENROL_SPEECH_S:
+        raise InputError(
+            source, f"the enrolment sample is too short ({voiced_s:.1f} s of sound; at least {MIN_ENROL_SPEECH_S} s)"
+        )
+    return wav
 
 
 def group_spans(spans: list[tuple[int, int]], max_len: int) -> list[list[int]]:
