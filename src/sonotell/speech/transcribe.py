@@ -354,6 +354,10 @@ class FasterWhisperBackend:
         temperature: faster-whisper's sampling temperature(s); ``None`` keeps its fallback ladder.
         seed: CTranslate2's random seed, set before every call: the fallback ladder *samples* at
             temperatures above 0, and unseeded it gave different words in two runs on the same audio.
+        without_timestamps: decode without segment timestamp tokens (sequential decoding only).
+        single_pass: decode audio of at most 30 s as exactly one window (faster-whisper's batched pipeline, one
+            clip): the sequential decoder re-decodes from the last word's end, a second full encoder pass for
+            the last fraction of a second of a packed window (measured: 4 encoder passes for 2 windows).
     """
 
     sample_rate_hz = 16000
@@ -370,6 +374,8 @@ class FasterWhisperBackend:
         prompt_style: str = "terms",
         temperature: float | list[float] | None = None,
         seed: int = 0,
+        without_timestamps: bool = False,
+        single_pass: bool = False,
     ):
         try:
             from faster_whisper import WhisperModel
@@ -389,6 +395,12 @@ class FasterWhisperBackend:
         self.beam_size, self.language = beam_size, language
         self.temperature = temperature  # None: faster-whisper's fallback ladder (0.0 ... 1.0); 0.0: never re-decode
         self.seed = seed
+        self.without_timestamps = without_timestamps
+        self.single_pass = None
+        if single_pass:
+            from faster_whisper import BatchedInferencePipeline
+
+            self.single_pass = BatchedInferencePipeline(self.model)
 
     def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> list[Word]:
         from threadpoolctl import threadpool_limits
@@ -400,6 +412,19 @@ class FasterWhisperBackend:
             return self._decode(audio)
 
     def _decode(self, audio: np.ndarray) -> list[Word]:
+        if self.single_pass is not None and 0 < len(audio) <= 30 * self.sample_rate_hz:
+            segments, _ = self.single_pass.transcribe(
+                audio.astype(np.float32),
+                language=self.language,
+                beam_size=self.beam_size,
+                word_timestamps=True,
+                initial_prompt=self.prompt,
+                vad_filter=False,
+                clip_timestamps=[{"start": 0.0, "end": len(audio) / self.sample_rate_hz}],  # seconds
+                batch_size=1,
+                **({} if self.temperature is None else {"temperature": self.temperature}),
+            )
+            return self._words(segments)
         segments, _ = self.model.transcribe(
             audio.astype(np.float32),
             language=self.language,
@@ -408,8 +433,13 @@ class FasterWhisperBackend:
             initial_prompt=self.prompt,
             vad_filter=False,
             condition_on_previous_text=False,
+            without_timestamps=self.without_timestamps,
             **({} if self.temperature is None else {"temperature": self.temperature}),
         )
+        return self._words(segments)
+
+    @staticmethod
+    def _words(segments) -> list[Word]:
         return [
             Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
             for s in segments
