@@ -2,7 +2,7 @@
 
 Mixes are built from ``$SONOTELL_DATA/real_speech`` (default ``../shared/data/real_speech``): the main voice is
 the MFA test speaker (``mfa_*.flac``, clips joined with 0.3-0.8 s pauses); the interjections are phrases of the
-other recorded speakers (LibriSpeech 61, three Common Voice speakers, the multilingual_ipa_us speaker), cut to
+other recorded speakers (LibriSpeech 61, three Common Voice clips), cut to
 0.5-3 s of sound and put between the main speaker's clips. Each mix is scored at 16 kHz and at 8 kHz
 (telephone band: resampled down and fed as 8 kHz audio), without and with enrolment of the main voice
 (``acoustic_corpus.wav``'s first 8 s, the same person on another day, never in a mix).
@@ -31,10 +31,7 @@ OTHERS = [
     "common_voice_en_22058264.mp3",
     "common_voice_en_22058266.mp3",
     "common_voice_en_22058267.mp3",
-    "multilingual_ipa_us.flac",
-    "multilingual_ipa_us_2.flac",
-    "multilingual_ipa_us_3.flac",
-]
+]  # not multilingual_ipa_us*: it sounds like the main speaker (cosine 0.75 to mfa_words, others 0.5-0.66)
 
 
 def sound(wav: np.ndarray, frame: int = 160) -> np.ndarray:
