@@ -19,6 +19,7 @@ jsgf, light+kws, light-nodenoise, light+denoise, default-nodiarize, whisper / wh
 
 Scores: a hit needs the same label and the same negation, start within 0.5 s (and 1 s); positive and
 negated mentions also apart; every figure also per voice (--piper adds the neural Piper voice).
+Shared data (ESC-10, physician comments): ``$SONOTELL_DATA``, else ``../shared/data`` beside the repository.
 """
 
 from __future__ import annotations
