@@ -129,12 +129,16 @@ result = SpeechPipeline(cfg, "abdominal", backend=Fake()).process_file({str(tmp_
 assert result.info["speech_s"] > 0, result.info
 print("torch" in sys.modules)
 """
+    from sonotell.speech.diarize import voice_encoder_weights
+
+    cache = tmp_path / "cache"
+    voice_encoder_weights(cache)  # the one-time conversion (it reads resemblyzer's file with torch) done beforehand
     src = str(Path(__file__).resolve().parents[2] / "src")
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+        env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "SONOTELL_CACHE": str(cache)},
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
