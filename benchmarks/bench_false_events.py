@@ -41,7 +41,12 @@ def sources(minutes: float, seed: int) -> dict[str, np.ndarray]:
     n = int(minutes * 60 * SR)
     rng = np.random.default_rng(seed)
     out = {"silence": (10 ** (-60 / 20) * rng.normal(size=n)).astype(np.float32)}
-    files = esc10_files(Path(__file__).resolve().parents[2] / "shared" / "data" / "esc10")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_speech import shared_data
+
+    files = esc10_files(shared_data() / "esc10")
     parts, have = [], 0
     while have < n:
         clip = load_noise(files[int(rng.integers(len(files)))], 5 * SR, SR)

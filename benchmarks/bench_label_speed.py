@@ -1,13 +1,17 @@
-"""Speed of the default labelling against bare faster-whisper, in one run on the same audio.
+"""Whole processes: `sonotell transcribe` against bare faster-whisper on the same file (issue 20).
 
-The audio is ``--recordings`` benchmark narrations (test voices) joined into one file. Three ways,
-alternating, ``--runs`` times each (medians reported):
+Two files are made from ``--recordings`` benchmark narrations (test voices): ``continuous`` (joined back to
+back) and ``gappy`` (``--gap-s`` of silence after each). On each, two commands run one after the other,
+``--runs`` times each, alternating:
 
-* ``bare``: what a user would try first: faster-whisper base int8 on CPU, beam 5, word times, its VAD filter;
-* ``label``: ``SpeechPipeline`` with the default config (VAD, diarization, Whisper, forced alignment, spotting);
-* ``light``: the same with ``speech_light`` (pocketsphinx).
+* ``bare``: what a user would try first: faster-whisper, the same Whisper base weights, int8 on CPU, beam 5,
+  word times, its VAD filter, ``--threads`` threads;
+* ``transcribe``: ``sonotell transcribe FILE --lexicon LEXICON --out OUT.json`` with the default config
+  (VAD, diarization, Whisper, forced alignment, spotting) and ``--threads`` Whisper threads.
 
-Wall time, CPU time and real-time factor (wall / audio) per way, and label / bare.
+Each process's wall time, CPU time (user + sys) and peak resident memory (``wait4``'s ``ru_maxrss``) are
+measured from outside, so model loading and imports count. Medians, and transcribe / bare ratios
+(goal: <= 1.3 for wall and memory). On a shared machine wall time follows the load: CPU time is reported too.
 
     python benchmarks/bench_label_speed.py --recordings 6 --runs 3
 """
@@ -16,9 +20,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+
+BARE = """
+import sys
+from faster_whisper import WhisperModel
+from sonotell.speech.transcribe import whisper_base_dir
+model = WhisperModel(str(whisper_base_dir()), device="cpu", compute_type="int8", cpu_threads=int(sys.argv[2]),
+                     local_files_only=True)
+segments, _ = model.transcribe(sys.argv[1], language="en", beam_size=5, word_timestamps=True, vad_filter=True)
+print(sum(len(s.words or []) for s in segments), "words")
+"""
+
+
+def run_process(cmd: list[str]) -> dict:
+    """Wall, CPU and peak RSS of one child process (its own rusage, from wait4)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:3])} ... failed ({proc.returncode}): {err[-1500:]}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def main() -> None:
@@ -27,58 +59,60 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lexicon", default="lung")
+    ap.add_argument("--gap-s", type=float, default=15.0, help="silence after each narration in the gappy file")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads of both Whisper runs")
+    ap.add_argument("--files", default="continuous,gappy")
+    ap.add_argument("--out", default="bench_out/label_speed.json")
     args = ap.parse_args()
 
-    import sys
-    from pathlib import Path
-
     sys.path.insert(0, str(Path(__file__).parent))
-    from faster_whisper import WhisperModel
+    import soundfile as sf
 
     from bench_speech import make_recordings
     from sonotell.speech.lexicon import load_lexicon
-    from sonotell.speech.pipeline import SpeechPipeline
-    from sonotell.speech.transcribe import whisper_base_dir
 
-    lexicon = load_lexicon(args.lexicon)
-    recs = make_recordings(lexicon, args.recordings, args.seed, [None])["clean"]
-    audio = np.concatenate([w for w, _ in recs]).astype(np.float32)
-    duration = len(audio) / 16000
-    bare_model = WhisperModel(
-        str(whisper_base_dir()), device="cpu", compute_type="int8", cpu_threads=args.threads, local_files_only=True
-    )
-    label = SpeechPipeline.from_config("speech", lexicon, [f"transcribe.backend.cpu_threads={args.threads}"])
-    light = SpeechPipeline.from_config("speech_light", lexicon)
-
-    def bare():
-        segments, _ = bare_model.transcribe(audio, language="en", beam_size=5, word_timestamps=True, vad_filter=True)
-        return sum(len(s.words or []) for s in segments)
-
-    ways = {
-        "bare": bare,
-        "label": lambda: len(label.process_audio(audio, 16000).events),
-        "light": lambda: len(light.process_audio(audio, 16000).events),
+    recs = make_recordings(load_lexicon(args.lexicon), args.recordings, args.seed, [None])["clean"]
+    gap = np.zeros(int(args.gap_s * 16000), np.float32)
+    audio = {
+        "continuous": np.concatenate([w for w, _ in recs]),
+        "gappy": np.concatenate([x for w, _ in recs for x in (w, gap)]),
     }
-    for fn in ways.values():  # warm up: models loaded, caches filled, outside the timing
-        fn() if fn is not bare else bare_model.transcribe(audio[:16000], language="en")
-    times = {k: [] for k in ways}
-    for _ in range(args.runs):
-        for name, fn in ways.items():
-            t0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            times[name].append((time.perf_counter() - t0, time.process_time() - c0))
-    out = {"audio_s": round(duration, 1), "runs": args.runs, "threads": args.threads}
-    for name, ts in times.items():
-        wall, cpu = float(np.median([t[0] for t in ts])), float(np.median([t[1] for t in ts]))
-        out[name] = {
-            "wall_s": round(wall, 2),
-            "cpu_s": round(cpu, 2),
-            "rtf": round(wall / duration, 3),
-            "walls": [round(t[0], 2) for t in ts],
-        }
-    out["label_over_bare"] = round(out["label"]["wall_s"] / out["bare"]["wall_s"], 2)
-    print(json.dumps(out))
+    sonotell = str(Path(sys.executable).with_name("sonotell"))
+    results = {"recordings": args.recordings, "runs": args.runs, "threads": args.threads, "files": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.files.split(","):
+            wav = Path(tmp) / f"{name}.wav"
+            sf.write(str(wav), audio[name].astype(np.float32), 16000)
+            commands = {
+                "bare": [sys.executable, "-c", BARE, str(wav), str(args.threads)],
+                "transcribe": [
+                    sonotell,
+                    "transcribe",
+                    str(wav),
+                    "--lexicon",
+                    args.lexicon,
+                    "--out",
+                    str(Path(tmp) / f"{name}.json"),
+                    "--set",
+                    f"transcribe.backend.cpu_threads={args.threads}",
+                ],
+            }
+            runs: dict[str, list[dict]] = {k: [] for k in commands}
+            for _ in range(args.runs):
+                for way, cmd in commands.items():
+                    runs[way].append(run_process(cmd))
+                    print(name, way, {k: round(v, 2) for k, v in runs[way][-1].items()}, flush=True)
+            row: dict = {"audio_s": round(len(audio[name]) / 16000, 1)}
+            for way, got in runs.items():
+                row[way] = {k: round(float(np.median([g[k] for g in got])), 2) for k in got[0]}
+                row[way]["walls"] = [round(g["wall_s"], 2) for g in got]
+            for k in ("wall_s", "cpu_s", "peak_rss_mb"):
+                row[f"{k}_ratio"] = round(row["transcribe"][k] / row["bare"][k], 2)
+            results["files"][name] = row
+            print(json.dumps({name: row}), flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

@@ -19,12 +19,14 @@ jsgf, light+kws, light-nodenoise, light+denoise, default-nodiarize, whisper / wh
 
 Scores: a hit needs the same label and the same negation, start within 0.5 s (and 1 s); positive and
 negated mentions also apart; every figure also per voice (--piper adds the neural Piper voice).
+Shared data (ESC-10, physician comments): ``$SONOTELL_DATA``, else ``../shared/data`` beside the repository.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -119,6 +121,11 @@ def physician_lines(lexicon, data_root: Path) -> list[str]:
     return sorted(out)
 
 
+def shared_data() -> Path:
+    """The shared data folder: ``$SONOTELL_DATA``, else ``../shared/data`` beside the repository."""
+    return Path(os.environ.get("SONOTELL_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
 def make_recordings(
     lexicon,
     n: int,
@@ -142,7 +149,7 @@ def make_recordings(
     from sonotell.bench.tts import PIPER_JOE, EspeakTTS, PiperTTS, split_voices, voice_bank
     from sonotell.speech.keywords import asr_forms
 
-    data_root = Path(__file__).resolve().parents[2] / "shared" / "data"
+    data_root = shared_data()
     train_voices, test_voices = split_voices(voice_bank(24, seed=seed))
     if voices == "train":
         test_voices = train_voices

@@ -124,3 +124,34 @@ def test_cluster_windows_beyond_the_cap_assigns_to_the_nearest_centroid():
     full = cluster_windows(emb, 0.3, max_windows=1000)
     capped = cluster_windows(emb, 0.3, max_windows=12)  # 12 evenly spaced windows clustered, 48 assigned
     assert full.tolist() == labels.tolist() and capped.tolist() == labels.tolist()
+
+
+def test_numpy_voice_encoder_matches_resemblyzer(tmp_path):
+    # the encoder runs in numpy so that a labelling process needs no torch (issue 20); same numbers as resemblyzer's
+    torch = pytest.importorskip("torch")
+    librosa = pytest.importorskip("librosa")
+    from resemblyzer import VoiceEncoder as TorchEncoder
+    from resemblyzer import audio as rz_audio
+
+    from sonotell.speech.diarize import VoiceEncoder, mel_filters, mel_spectrogram, voice_encoder_weights
+
+    assert np.allclose(mel_filters(), librosa.filters.mel(sr=16000, n_fft=400, n_mels=40), atol=1e-6)
+    rng = np.random.default_rng(0)
+    t = np.arange(int(2.3 * 16000)) / 16000
+    wav = (0.3 * np.sin(2 * np.pi * (150 + 40 * np.sin(2 * np.pi * 2 * t)) * t) + rng.normal(0, 0.02, len(t))).astype(
+        np.float32
+    )
+    mel = mel_spectrogram(wav)
+    reference_mel = rz_audio.wav_to_mel_spectrogram(wav)
+    assert mel.shape == reference_mel.shape
+    assert np.allclose(mel, reference_mel, rtol=1e-4, atol=1e-4)
+    ours = VoiceEncoder(voice_encoder_weights(tmp_path))
+    theirs = TorchEncoder("cpu", verbose=False)
+    batch = np.stack([mel[:100], mel[60:160]])
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(batch)).numpy()
+    assert np.allclose(ours(batch), expected, atol=1e-5)
+    assert np.allclose(ours.embed_utterance(wav), theirs.embed_utterance(wav), atol=1e-5)
+    assert (tmp_path / "voice-encoder.npz").is_file()  # converted once; the next load reads the npz
+    first, again = voice_encoder_weights(tmp_path), voice_encoder_weights(tmp_path)
+    assert sorted(again) == sorted(first) and all(np.array_equal(again[k], first[k]) for k in first)

@@ -67,9 +67,9 @@ def test_short_words_are_not_matched_by_sound_alone():
     spotter = Spotter(load_lexicon("lung"))
     # metaphone("fold") == metaphone("fluid") == "FLT"; Whisper hears "hold it there" as "fold it there"
     assert spotter.spot([Word("fold", 0.0, 0.3), Word("it", 0.3, 0.4)]) == []
-    assert [e.label for e in Spotter(load_lexicon("lung"), min_phonetic_chars=3).spot([Word("fold", 0.0, 0.3)])] == [
-        "effusion"
-    ]
+    # (with a finding context: "fluid" is a generic form of the lung lexicon)
+    near = [Word("there", 0.0, 0.2), Word("is", 0.2, 0.3), Word("fold", 0.3, 0.6)]
+    assert [e.label for e in Spotter(load_lexicon("lung"), min_phonetic_chars=3).spot(near)] == ["effusion"]
     assert [e.label for e in spotter.spot([Word("bee", 0.0, 0.2), Word("lines", 0.2, 0.5)])] == ["B-lines"]
 
 
@@ -140,3 +140,39 @@ def test_a_sentence_end_bounds_the_negation(lung):
     assert [e.negated for e in lung.spot(said)] == [False]
     said = [Word("No", 0.0, 0.2), Word("effusion.", 0.3, 0.8)]
     assert [e.negated for e in lung.spot(said)] == [True]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("there is fluid at the left base", [("effusion", "fluid", False)]),
+        ("no fluid", [("effusion", "fluid", True)]),
+        ("i can see fluid.", [("effusion", "fluid", False)]),
+        ("drink some fluid please", []),  # a veto word beside it
+        ("is there any fluid intake", []),  # "there", "any" are near, but "intake" vetoes
+        ("okay fluid", []),  # no finding word around it
+        ("try to drink it. fluid", []),  # a sentence end bounds the context: nothing in its own sentence
+        ("fluid, fluid, fluid then we stop here", [("effusion", "fluid", False)]),  # only the last has "here" near
+        ("drink some water. pleural effusion", [("effusion", "pleural effusion", False)]),  # not generic: no rule
+    ],
+)
+def test_a_generic_word_needs_a_finding_context(lung, text, expected):
+    assert spotted(lung, text) == expected
+
+
+def test_context_rules_are_checked_when_the_lexicon_is_read():
+    from sonotell.errors import InputError
+    from sonotell.speech.lexicon import ContextRule, Lexicon
+
+    base = {"labels": {"effusion": ["fluid"]}}
+    lex = Lexicon.from_dict({**base, "context": {"Fluid": {"near": ["There"], "veto": ["drink"], "window": 2}}})
+    assert lex.context == {"fluid": ContextRule(frozenset({"there"}), frozenset({"drink"}), 2)}
+    for context, problem in [
+        ({"water": {"near": ["there"]}}, "'water' is not a form of any label"),
+        ({"fluid": {"veto": ["drink"]}}, "needs a 'near' list"),
+        ({"fluid": {"near": "there"}}, "'near' must be a list of words"),
+        ({"fluid": {"near": ["there"], "window": 0}}, "'window' must be a whole number"),
+        (["fluid"], "'context' must map generic forms"),
+    ]:
+        with pytest.raises(InputError, match=problem):
+            Lexicon.from_dict({**base, "context": context}, source="lex.yaml")

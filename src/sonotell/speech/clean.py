@@ -79,9 +79,34 @@ def denoise(
     wav: np.ndarray, sample_rate_hz: int, noise_clip: np.ndarray | None = None, prop_decrease: float = 0.8
 ) -> np.ndarray:
     """Stationary spectral gating (noisereduce); ``noise_clip`` is a noise-only sample when known."""
-    import noisereduce
-
+    noisereduce = _noisereduce()
     out = noisereduce.reduce_noise(
         y=wav, sr=sample_rate_hz, y_noise=noise_clip, stationary=True, prop_decrease=prop_decrease, n_jobs=1
     )
     return np.asarray(out, dtype=np.float32)
+
+
+def _noisereduce():
+    """noisereduce without its optional torch gate: its package imports torch when it can, and torch alone is
+    ~220 MB of resident memory in a labelling process that otherwise never needs it (issue 20); the stationary
+    gate used here is numpy."""
+    import sys
+
+    if "noisereduce" in sys.modules or "torch" in sys.modules:
+        import noisereduce
+
+        return noisereduce
+
+    class _NoTorch:  # `import torch` inside noisereduce's import: ImportError (its own fallback)
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ImportError("torch is not imported for denoising")
+            return None
+
+    sys.meta_path.insert(0, _NoTorch)
+    try:
+        import noisereduce
+    finally:
+        sys.meta_path.remove(_NoTorch)
+    return noisereduce

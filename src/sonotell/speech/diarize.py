@@ -1,4 +1,5 @@
-"""Who spoke when: speaker embeddings (resemblyzer, weights in the wheel) of speech spans, clustered.
+"""Who spoke when: speaker embeddings (resemblyzer's encoder, weights from its wheel, run in numpy) of speech
+spans, clustered.
 
 The clinician is the speaker with the most speech (as in Show from Tell), or the cluster
 closest to an enrolled voice sample when one is given.
@@ -13,12 +14,15 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from sonotell.config import Section, setting
+from sonotell.errors import ConfigError
 
 log = logging.getLogger(__name__)
 CLINICIAN = "clinician"
@@ -50,12 +54,147 @@ class DiarizeConfig(Section):
     other_below: float = _d("other_below", ge=0.0)
 
 
-def voice_encoder():
-    """resemblyzer's VoiceEncoder on CPU, loaded once per thread from its packaged weights."""
-    if not hasattr(_ENCODER, "model"):
-        from resemblyzer import VoiceEncoder
+# resemblyzer's mel front end and network sizes (resemblyzer/hparams.py)
+MEL_N_FFT, MEL_HOP, MEL_CHANNELS, PARTIAL_FRAMES, HIDDEN = 400, 160, 40, 160, 256
 
-        _ENCODER.model = VoiceEncoder(device="cpu", verbose=False)
+
+def _resemblyzer_weights_path() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("resemblyzer")  # found, not imported: importing it imports torch
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("diarization needs resemblyzer (its voice encoder weights): run `bash scripts/install.sh`")
+    return Path(list(spec.submodule_search_locations)[0]) / "pretrained.pt"
+
+
+def voice_encoder_weights(cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
+    """resemblyzer's voice encoder weights as float32 arrays, converted once into ``$SONOTELL_CACHE``.
+
+    The first use reads ``resemblyzer/pretrained.pt`` with ``torch.load(weights_only=True)`` and keeps the
+    network's tensors as ``voice-encoder.npz`` (stamped with the source's size and mtime); later processes load
+    the npz (no pickle, no torch: ~220 MB less resident memory in a labelling process, issue 20).
+    """
+    src = _resemblyzer_weights_path()
+    folder = Path(cache_dir or os.environ.get("SONOTELL_CACHE", "~/.cache/sonotell")).expanduser()
+    path = folder / "voice-encoder.npz"
+    stat = src.stat()
+    stamp = f"{stat.st_size} {stat.st_mtime_ns}"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["stamp"]) == stamp:
+                return {k: z[k] for k in z.files if k != "stamp"}
+    import torch
+
+    state = torch.load(src, map_location="cpu", weights_only=True)["model_state"]
+    weights = {
+        k.replace(".", "_"): v.numpy().astype(np.float32) for k, v in state.items() if k.startswith(("lstm", "linear"))
+    }
+    from sonotell.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, stamp=np.array(stamp), **weights)
+    return weights
+
+
+def mel_filters(sample_rate_hz: int = 16000, n_fft: int = MEL_N_FFT, n_mels: int = MEL_CHANNELS) -> np.ndarray:
+    """Slaney-style mel filter bank ``(n_mels, n_fft // 2 + 1)``, as ``librosa.filters.mel`` makes it by default."""
+
+    def hz_to_mel(f):
+        f = np.asarray(f, np.float64)
+        return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0), f * 3 / 200)
+
+    def mel_to_hz(m):
+        return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * 200 / 3)
+
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate_hz / 2), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper)) * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+_MEL = mel_filters()
+_HANN = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(MEL_N_FFT) / MEL_N_FFT)).astype(np.float32)  # periodic
+
+
+def mel_spectrogram(wav16k: np.ndarray) -> np.ndarray:
+    """resemblyzer's (non-log) mel spectrogram ``(frames, 40)`` of 16 kHz audio: 25 ms Hann windows every 10 ms,
+    centred (zero padding), power, Slaney mel; in numpy (resemblyzer calls librosa)."""
+    x = np.pad(np.asarray(wav16k, np.float32), MEL_N_FFT // 2)
+    n = 1 + (len(x) - MEL_N_FFT) // MEL_HOP
+    frames = np.lib.stride_tricks.as_strided(x, (n, MEL_N_FFT), (x.strides[0] * MEL_HOP, x.strides[0]))
+    power = np.abs(np.fft.rfft(frames * _HANN, axis=1)) ** 2
+    return (power.astype(np.float32) @ _MEL.T).astype(np.float32)
+
+
+class VoiceEncoder:
+    """resemblyzer's speaker encoder (3-layer LSTM, 256 units, linear + ReLU, unit norm) in numpy."""
+
+    def __init__(self, weights: dict[str, np.ndarray]):
+        self.layers = [
+            (
+                weights[f"lstm_weight_ih_l{k}"].T.copy(),
+                weights[f"lstm_weight_hh_l{k}"].T.copy(),
+                weights[f"lstm_bias_ih_l{k}"] + weights[f"lstm_bias_hh_l{k}"],
+            )
+            for k in range(3)
+        ]
+        self.linear_w, self.linear_b = weights["linear_weight"].T.copy(), weights["linear_bias"]
+
+    def __call__(self, mels: np.ndarray) -> np.ndarray:
+        """Unit embeddings ``(batch, 256)`` of mel batches ``(batch, frames, 40)``."""
+        from threadpoolctl import threadpool_limits
+
+        # one BLAS thread: these small products gain nothing from more, and on a busy machine OpenBLAS's
+        # waiting threads took 10x the CPU time (measured: 3.8 s vs 0.4 s CPU for 80 windows, issue 20)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._forward(mels)
+
+    def _forward(self, mels: np.ndarray) -> np.ndarray:
+        x = np.asarray(mels, np.float32)
+        batch, steps = x.shape[:2]
+        h = np.zeros((batch, HIDDEN), np.float32)
+        for k, (w_ih, w_hh, bias) in enumerate(self.layers):
+            gates_in = x @ w_ih + bias  # (batch, steps, 4 * hidden): gate order i, f, g, o (torch.nn.LSTM)
+            h = np.zeros((batch, HIDDEN), np.float32)
+            c = np.zeros((batch, HIDDEN), np.float32)
+            out = np.empty((batch, steps, HIDDEN), np.float32) if k < len(self.layers) - 1 else None
+            for t in range(steps):
+                g = gates_in[:, t] + h @ w_hh
+                i, f, o = (0.5 * (1.0 + np.tanh(0.5 * g[:, j * HIDDEN : (j + 1) * HIDDEN])) for j in (0, 1, 3))
+                c = f * c + i * np.tanh(g[:, 2 * HIDDEN : 3 * HIDDEN])
+                h = o * np.tanh(c)
+                if out is not None:
+                    out[:, t] = h
+            x = out
+        emb = np.maximum(h @ self.linear_w + self.linear_b, 0.0)
+        return (emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12)).astype(np.float32)
+
+    def embed_utterance(self, wav16k: np.ndarray, rate: float = 1.3, min_coverage: float = 0.75) -> np.ndarray:
+        """resemblyzer's ``embed_utterance``: the unit mean of 1.6 s partial embeddings at ``rate`` per second."""
+        n_samples = len(wav16k)
+        n_frames = int(np.ceil((n_samples + 1) / MEL_HOP))
+        step = int(np.round((16000 / rate) / MEL_HOP))
+        starts = list(range(0, max(1, n_frames - PARTIAL_FRAMES + step + 1), step))
+        last = starts[-1] * MEL_HOP
+        if (n_samples - last) / (PARTIAL_FRAMES * MEL_HOP) < min_coverage and len(starts) > 1:
+            starts = starts[:-1]
+        end = (starts[-1] + PARTIAL_FRAMES) * MEL_HOP
+        wav = np.pad(wav16k, (0, max(0, end - n_samples))) if end >= n_samples else wav16k
+        mel = mel_spectrogram(wav)
+        partial = self(np.stack([mel[a : a + PARTIAL_FRAMES] for a in starts]))
+        raw = partial.mean(0)
+        return raw / np.linalg.norm(raw)
+
+
+def voice_encoder() -> VoiceEncoder:
+    """The speaker encoder, loaded once per thread from the converted resemblyzer weights."""
+    if not hasattr(_ENCODER, "model"):
+        _ENCODER.model = VoiceEncoder(voice_encoder_weights())
     return _ENCODER.model
 
 
@@ -72,18 +211,14 @@ def window_embeddings(wav16k: np.ndarray, window_s: float = 0.8, hop_s: float = 
     A span shorter than one window is one window; the last window ends at the span's end, so
     every sample is covered.
     """
-    import torch
-    from resemblyzer import audio as rz_audio
-
-    frame_s = 0.01  # resemblyzer's mel hop (10 ms)
-    mel = rz_audio.wav_to_mel_spectrogram(wav16k.astype(np.float32))
+    frame_s = 0.01  # the mel hop (10 ms)
+    mel = mel_spectrogram(wav16k)
     n, win, hop = len(mel), max(1, round(window_s / frame_s)), max(1, round(hop_s / frame_s))
     starts = list(range(0, max(1, n - win + 1), hop))
     if starts[-1] + win < n:
         starts.append(n - win)
     batch = np.stack([mel[a : a + win] for a in starts]) if n >= win else mel[None]
-    with torch.no_grad():
-        emb = voice_encoder()(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
+    emb = voice_encoder()(batch)
     times = np.array([(a * frame_s, min(n, a + win) * frame_s) for a in starts], np.float64)
     times[-1, 1] = max(times[-1, 1], len(wav16k) / 16000)
     return times, emb.astype(np.float32)

@@ -107,6 +107,16 @@ class Form:
         return tuple(self.text.split())
 
 
+@dataclass(frozen=True)
+class ContextRule:
+    """A generic spoken form ("fluid") counts as a finding only in a finding context: one of ``near`` within
+    ``window`` words of it in the same sentence, and none of ``veto`` ("drink some fluid" is not an effusion)."""
+
+    near: frozenset[str]
+    veto: frozenset[str] = frozenset()
+    window: int = 4
+
+
 @dataclass
 class Lexicon:
     """Labels and their spoken forms; build with ``load_lexicon`` or ``Lexicon.from_dict``."""
@@ -119,6 +129,7 @@ class Lexicon:
     pronunciations: dict[str, str] = field(default_factory=dict)
     source: str = "<dict>"
     scopes: dict[str, str] = field(default_factory=dict)  # label -> moment | view (every label listed)
+    context: dict[str, ContextRule] = field(default_factory=dict)  # generic form text -> its finding context
 
     @classmethod
     def from_dict(cls, data: dict, source: str | Path = "<dict>") -> "Lexicon":
@@ -179,6 +190,7 @@ class Lexicon:
             if not isinstance(cue, str):
                 raise InputError(source, f"negation cue {cue!r} is not text (quote yes/no/on/off in YAML)")
         prons = {normalise(str(k)): " ".join(str(v).upper().split()) for k, v in prons_raw.items()}
+        context = _context_rules(data.get("context") or {}, {f.text for f in forms}, source)
         return cls(
             name=str(data.get("name", Path(str(source)).stem)),
             forms=forms,
@@ -188,6 +200,7 @@ class Lexicon:
             pronunciations=prons,
             source=str(source),
             scopes=scopes,
+            context=context,
         )
 
     @property
@@ -222,6 +235,30 @@ class Lexicon:
             for w in t.split():
                 words[w] = None
         return list(words)
+
+
+def _context_rules(raw: object, forms: set[str], source: str | Path) -> dict[str, ContextRule]:
+    """``context: {form: {near: [...], veto: [...], window: n}}`` checked: each form one of the lexicon's."""
+    if not isinstance(raw, dict):
+        raise InputError(source, "'context' must map generic forms to {near: [...], veto: [...], window: n}")
+    rules = {}
+    for form, spec in raw.items():
+        text = normalise(str(form))
+        if text not in forms:
+            raise InputError(source, f"context: {form!r} is not a form of any label")
+        if not isinstance(spec, dict) or set(spec) - {"near", "veto", "window"} or not spec.get("near"):
+            raise InputError(source, f"context: {form!r} needs a 'near' list (and optionally 'veto', 'window')")
+        words = {}
+        for key in ("near", "veto"):
+            value = spec.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
+                raise InputError(source, f"context: {form!r}: {key!r} must be a list of words (quote yes/no in YAML)")
+            words[key] = frozenset(normalise(w) for w in value)
+        window = spec.get("window", 4)
+        if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+            raise InputError(source, f"context: {form!r}: 'window' must be a whole number of words >= 1")
+        rules[text] = ContextRule(words["near"], words["veto"], window)
+    return rules
 
 
 def _label_key(name: str) -> str:

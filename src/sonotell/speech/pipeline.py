@@ -46,7 +46,14 @@ from sonotell.speech.forced import ForcedAligner, WordAlignConfig
 from sonotell.speech.lexicon import Lexicon, load_lexicon
 from sonotell.speech.spot import Spotter, merge_events
 from sonotell.speech.stream import StreamConfig, StreamStats, check_chunk_s, iter_audio_chunks
-from sonotell.speech.transcribe import AsrBackend, TranscribeConfig, create_backend
+from sonotell.speech.transcribe import (
+    AsrBackend,
+    TranscribeConfig,
+    create_backend,
+    pack_spans,
+    packed_layout,
+    unpack_words,
+)
 from sonotell.speech.vad import VadConfig, create_vad, spans_to_mask
 from sonotell.types import Scan, TermEvent, Word
 
@@ -164,18 +171,23 @@ class SpeechPipeline:
         self.backend = backend or create_backend(tcfg.backend, self.lexicon)
         self.extra_backends = [create_backend(spec, self.lexicon) for spec in tcfg.combine or []]
         self.asr_pad_s = tcfg.pad_s
-        self.asr_scope = tcfg.scope  # span: one ASR call per speech span | region: one per group of spans
+        # span: one ASR call per speech span | region: one per group of spans, in place | packed: spans packed
+        # one after another into windows of region_max_s (one Whisper window each)
+        self.asr_scope = tcfg.scope
         self.region_max_s = tcfg.region_max_s
+        self.pack_gap_s = tcfg.pack_gap_s
         vcfg = VadConfig.from_dict(config.get("vad"))
         self.vad_name = vcfg.name
         self.vad = create_vad(**vcfg.to_dict())
         self.clean_cfg = cleaning.CleanConfig.from_dict(config.get("clean"))
         self.diarize_cfg = DiarizeConfig.from_dict(config.get("diarize"))
         self.keep = self.diarize_cfg.keep
+        enrol_source = "<enrolment sample>"
         if self.diarize_cfg.enrol_wav and enrolment is None:
             from sonotell.io.audio import load_audio
 
-            enrolment = load_audio(self.diarize_cfg.enrol_wav, self.sample_rate_hz)[0]
+            enrol_source = self.diarize_cfg.enrol_wav  # any supported rate: resampled to the pipeline's
+            enrolment = load_audio(enrol_source, self.sample_rate_hz)[0]
         self.spotter = Spotter.from_dict(config.get("spot"), lexicon=self.lexicon)
         self.align_cfg = AlignConfig.from_dict(config.get("align"))
         wcfg = WordAlignConfig.from_dict(config.get("word_times", {"enabled": False}))
@@ -184,7 +196,10 @@ class SpeechPipeline:
         self.chunk_s = check_chunk_s(scfg.chunk_s)  # 0 or less never ends
         self.max_segment_s = check_chunk_s(scfg.max_segment_s, "stream.max_segment_s")
         self.guard_s = scfg.guard_s
-        self.enrolment = None if enrolment is None else embed(enrolment)
+        if enrolment is not None:
+            enrolment = embed(check_enrolment(enrolment, self.sample_rate_hz, enrol_source))
+        self.enrolment = enrolment
+        self._enrol_info: dict = {}
 
     @classmethod
     def from_config(
@@ -271,6 +286,7 @@ class SpeechPipeline:
         buf_start = 0  # sample index of buffer[0]
         denoised_chunks = 0
         snrs = []
+        pending: list[tuple[int, int, np.ndarray]] = []  # packed scope: spans waiting for a full window
         chunk_iter = iter(chunks)
         chunk = next(chunk_iter, None)
         while chunk is not None:
@@ -280,7 +296,11 @@ class SpeechPipeline:
             cut, done, snr, denoised = self._segment(buffer, final)
             snrs += [snr] if snr is not None else []
             denoised_chunks += int(denoised)
-            if self.asr_scope == "region":
+            if self.asr_scope == "packed":
+                # spans keep their own audio (views of this buffer: the buffer is re-allocated, never written)
+                pending += [(buf_start + s, buf_start + e, audio) for s, e, audio in done]
+                spans += self._process_packs(pending, final)
+            elif self.asr_scope == "region":
                 for group in group_spans([(s, e) for s, e, _ in done], int(self.region_max_s * sr)):
                     spans += self._process_region([done[i] for i in group], buf_start)
             else:
@@ -366,6 +386,38 @@ class SpeechPipeline:
             for audio, (a, b), words in zip(normalised, bounds, per_span)
         ]
 
+    def _process_packs(self, pending: list[tuple[int, int, np.ndarray]], final: bool) -> list[_Span]:
+        """Decode the full windows of ``pending`` spans (all of them when ``final``); the rest stay pending.
+
+        Spans are packed one after another (``pack_gap_s`` of silence between them, ``pad_s`` at the ends) into
+        windows of at most ``region_max_s``; each window is one recogniser call and each word goes back to its
+        span with exact times (``unpack_words``).
+        """
+        sr = self.sample_rate_hz
+        gap, pad = int(self.pack_gap_s * sr), int(self.asr_pad_s * sr)
+        groups = pack_spans([e - s for s, e, _ in pending], int(self.region_max_s * sr), gap, pad)
+        ready = groups if final else groups[:-1]  # the last window may still take spans of the next chunk
+        out: list[_Span] = []
+        for group in ready:
+            parts = [(s, e, self._normalise(audio)) for s, e, audio in (pending[i] for i in group)]
+            n, pieces = packed_layout([len(a) for _, _, a in parts], [s / sr for s, _, _ in parts], gap, pad, sr)
+            window = np.zeros(n, np.float32)
+            for piece, (_, _, audio) in zip(pieces, parts):
+                at = round(piece.packed_start_s * sr)
+                window[at : at + len(audio)] = audio
+            per_span: list[list[list[Word]]] = [[] for _ in parts]
+            for backend in [self.backend, *self.extra_backends]:
+                x = window if backend.sample_rate_hz == sr else resample(window, sr, backend.sample_rate_hz)
+                for k, words in enumerate(unpack_words(backend.transcribe(x, backend.sample_rate_hz), pieces)):
+                    per_span[k].append(words)
+            del window
+            out += [
+                self._process_span(audio, s / sr, e / sr, words=words, normalised=True)
+                for (s, e, audio), words in zip(parts, per_span)
+            ]
+        del pending[: sum(len(g) for g in ready)]
+        return out
+
     def _process_span(
         self,
         audio: np.ndarray,
@@ -424,11 +476,12 @@ class SpeechPipeline:
             # whoever talks most, so enrolling a minority voice changed nothing: issue 11); then the
             # enrolled voice picks the side it resembles
             main, centroid = dominant_speaker(emb, cfg.other_below)
+            kept_minority = False
             if self.enrolment is not None and not main.all():
                 rest = emb[~main].mean(0)
                 rest = rest / (np.linalg.norm(rest) + 1e-9)
                 if float(rest @ self.enrolment) > float(centroid @ self.enrolment):
-                    main, centroid = ~main, rest
+                    main, centroid, kept_minority = ~main, rest, True
             ids = np.where(main, 0, 1)
         else:
             ids = cluster_windows(emb, cfg.distance_threshold, cfg.max_cluster_windows)
@@ -449,6 +502,20 @@ class SpeechPipeline:
             if similarity < cfg.enrol_min_similarity:
                 log.warning("no speaker resembles the enrolled clinician (cosine %.2f); nobody kept", similarity)
             names = {0: CLINICIAN if similarity >= cfg.enrol_min_similarity else "speaker_1", 1: "speaker_0"}
+            if self.enrolment is not None:
+                matched = similarity >= cfg.enrol_min_similarity
+                self._enrol_info = {
+                    "enrolment_used": True,
+                    "enrolment_score": round(similarity, 3),
+                    "enrolment_threshold": cfg.enrol_min_similarity,
+                    "kept_speaker": CLINICIAN if matched else None,
+                    "kept_side": ("minority" if kept_minority else "majority") if matched else None,
+                }
+                if not matched:
+                    self._enrol_info["note"] = (
+                        f"no speaker resembles the enrolled voice (cosine {similarity:.2f} < "
+                        f"{cfg.enrol_min_similarity}): nobody kept, no events"
+                    )
             return [names[c] for c in turn_ids.tolist()]
         durations = np.array([b - a for span in spans for a, b in span.turns])
         centroids = np.stack([emb[ids == c].mean(0) for c in turn_ids])  # for enrolment: a turn's cluster centroid
@@ -510,6 +577,8 @@ class SpeechPipeline:
             keep = [[w for w in ws if self.keep == "all" or w.speaker == CLINICIAN] for ws in by_backend]
             events += merge_events([self.spotter.spot(ws) for ws in keep])
         info = {
+            "enrolment_used": self.enrolment is not None,
+            **self._enrol_info,
             "duration_s": round(duration_s, 3),
             "elapsed_s": round(elapsed_s, 3),
             "real_time_factor": round(elapsed_s / duration_s, 4) if duration_s else None,
@@ -529,7 +598,28 @@ class SpeechPipeline:
             info["words_recogniser_times"] = n_words - info["words_aligned"]
         if not spans:
             log.warning("no speech found")
+        self._enrol_info = {}
         return SpeechResult(all_words, events, segments, info)
+
+
+MIN_ENROL_SPEECH_S = 1.0
+
+
+def check_enrolment(wav: np.ndarray, sample_rate_hz: int, source: str | Path) -> np.ndarray:
+    """An enrolment sample fit to embed, or ``InputError`` naming it: silent, or under ``MIN_ENROL_SPEECH_S``
+    seconds of sound (a speaker embedding of less is mostly noise)."""
+    wav = np.asarray(wav, np.float32).reshape(-1)
+    if wav.size == 0 or float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) < SILENCE_RMS:
+        raise InputError(source, "the enrolment sample is silent")
+    frame = max(1, sample_rate_hz // 100)
+    n = len(wav) // frame
+    level = np.sqrt(np.mean(wav[: n * frame].astype(np.float64).reshape(n, frame) ** 2, axis=1)) if n else np.zeros(0)
+    voiced_s = float(np.sum(level > 0.1 * level.max())) * frame / sample_rate_hz if n else 0.0
+    if voiced_s < MIN_ENROL_SPEECH_S:
+        raise InputError(
+            source, f"the enrolment sample is too short ({voiced_s:.1f} s of sound; at least {MIN_ENROL_SPEECH_S} s)"
+        )
+    return wav
 
 
 def group_spans(spans: list[tuple[int, int]], max_len: int) -> list[list[int]]:

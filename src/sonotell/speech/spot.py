@@ -129,6 +129,8 @@ class Spotter(Section):
             chosen.append((i, n, score, form))
         events: list[TermEvent] = []
         for i, n, score, form in sorted(chosen, key=lambda c: c[0]):
+            if not self._in_context(form, texts, i, i + n, ends):
+                continue
             span = [words[k] for _, k in tokens[i : i + n]]
             confidence = score * sum(w.confidence for w in span) / len(span)
             speakers = {w.speaker for w in span}
@@ -192,6 +194,21 @@ class Spotter(Section):
                 break
             k += 1
         return False
+
+    def _in_context(self, form: Form, texts: list[str], start: int, stop: int, ends: set[int]) -> bool:
+        """A generic form (the lexicon's ``context``) needs a ``near`` word and no ``veto`` word within its window,
+        in its sentence; every other form always counts."""
+        rule = self.lexicon.context.get(form.text)
+        if rule is None:
+            return True
+        lo = start
+        while lo > 0 and start - lo < rule.window and lo - 1 not in ends:
+            lo -= 1
+        hi = stop
+        while hi < len(texts) and hi - stop < rule.window and hi - 1 not in ends:
+            hi += 1
+        around = texts[lo:start] + texts[stop:hi]
+        return any(w in rule.near for w in around) and not any(w in rule.veto for w in around)
 
     @staticmethod
     def _pseudo(texts: list[str], first: int) -> bool:
