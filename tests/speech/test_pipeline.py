@@ -269,7 +269,7 @@ def test_label_scans_finds_views_for_view_scope_labels(bursts, tmp_path):
     from sonotell import labels as labels_io
     from tests.conftest import write_video
 
-    wav, sr, _ = bursts  # the keyword backend hears "liver" in both speech spans (from 0.5 s and from 2.5 s)
+    wav, sr, _ = bursts  # the keyword backend hears "liver" once, in the first speech span (0.5-1.5 s)
     frames = np.full((40, 32, 32), 30, np.uint8)
     frames[20:] = 220  # a cut at frame 20 (2.0 s)
     video = write_video(tmp_path / "v.mp4", frames, fps=10)
@@ -281,5 +281,7 @@ def test_label_scans_finds_views_for_view_scope_labels(bursts, tmp_path):
     doc = labels_io.read_scan_doc(tmp_path / "out", "s")
     assert doc["view_starts"] == [0, 20] and doc["label_names"] == ["liver", "spleen"]
     states = labels_io.read_frames(tmp_path / "out", "s", ["liver", "spleen"])
-    assert (states.state[:, 0] == labels_io.PRESENT).all()  # a mention in each view: each whole view
+    assert [(e["start_s"], e["end_s"]) for e in doc["events"]] == [(0.5, 1.5)]
+    # the mention holds over its whole view (frames 0-19, also before it is said) and stops at the cut
+    assert (states.state[:20, 0] == labels_io.PRESENT).all() and (states.state[20:, 0] == labels_io.UNKNOWN).all()
     assert (states.state[:, 1] == labels_io.UNKNOWN).all()
