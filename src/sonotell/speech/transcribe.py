@@ -420,29 +420,28 @@ class FasterWhisperBackend:
             return self._decode(audio)
 
     def _decode(self, audio: np.ndarray) -> list[Word]:
+        # the settings both decoders share: the same words whichever one runs
+        shared = {
+            "language": self.language,
+            "beam_size": self.beam_size,
+            "word_timestamps": True,
+            "initial_prompt": self.prompt,
+            "vad_filter": False,
+            **({} if self.temperature is None else {"temperature": self.temperature}),
+        }
         if self.single_pass is not None and 0 < len(audio) <= 30 * self.sample_rate_hz:
             segments, _ = self.single_pass.transcribe(
                 audio.astype(np.float32),
-                language=self.language,
-                beam_size=self.beam_size,
-                word_timestamps=True,
-                initial_prompt=self.prompt,
-                vad_filter=False,
                 clip_timestamps=[{"start": 0.0, "end": len(audio) / self.sample_rate_hz}],  # seconds
                 batch_size=1,
-                **({} if self.temperature is None else {"temperature": self.temperature}),
+                **shared,
             )
             return self._words(segments)
         segments, _ = self.model.transcribe(
             audio.astype(np.float32),
-            language=self.language,
-            beam_size=self.beam_size,
-            word_timestamps=True,
-            initial_prompt=self.prompt,
-            vad_filter=False,
             condition_on_previous_text=False,
             without_timestamps=self.without_timestamps,
-            **({} if self.temperature is None else {"temperature": self.temperature}),
+            **shared,
         )
         return self._words(segments)
 
