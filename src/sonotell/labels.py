@@ -52,6 +52,17 @@ CONFIDENCE_PREFIX = "confidence:"
 V1_COLUMNS = ("label", "confidence", "absent")
 V1_UNLABELLED = "unlabelled"
 SOURCES = ("speech", "reviewed", "truth")
+# summary.csv: these per-scan columns first; a writer adds its own (timings, views), then "error"
+SUMMARY_COLUMNS = (
+    "scan_id",
+    "subject_id",
+    "status",
+    "n_frames",
+    "labelled_frames",
+    "n_events",
+    "n_negated",
+    "labels",
+)
 # per-scan JSON keys whose values are measurements of a run, not results (left out of outputs_digest)
 MEASURED_INFO_KEYS = ("elapsed_s", "real_time_factor", "cpu_s", "cpu_real_time_factor")
 _WARNED_V1: set[str] = set()
@@ -276,13 +287,7 @@ def read_frames(
     own = [c for c in table.columns if c not in (*BASE_COLUMNS, SOURCE_COLUMN) and not c.startswith(CONFIDENCE_PREFIX)]
     conf_cols = [c[len(CONFIDENCE_PREFIX) :] for c in table.columns if c.startswith(CONFIDENCE_PREFIX)]
     names = list(label_names) if label_names is not None else own
-    foreign = [c for c in own if c not in names]
-    if foreign:
-        raise InputError(
-            path,
-            f"column {foreign[0]!r} is not in the lexicon's label set ({', '.join(names)}): labels made with "
-            "another lexicon?",
-        )
+    _refuse_foreign(path, "column", [c for c in own if c not in names], names)
     for name in conf_cols:
         if name not in own:
             raise InputError(path, f"column {CONFIDENCE_PREFIX + name!r} has no state column {name!r}")
@@ -387,13 +392,7 @@ def _from_v1(path: Path, table, label_names: list[str] | None) -> FrameStates:
         )
     )
     names = list(label_names) if label_names is not None else seen
-    foreign = [x for x in seen if x not in names]
-    if foreign:
-        raise InputError(
-            path,
-            f"label {foreign[0]!r} is not in the lexicon's label set ({', '.join(names)}): labels made with "
-            "another lexicon?",
-        )
+    _refuse_foreign(path, "label", [x for x in seen if x not in names], names)
     state = np.full((len(table), len(names)), UNKNOWN, np.int8)
     confidence = np.zeros(state.shape, np.float32)
     for i, (label, neg) in enumerate(zip(labels, absent, strict=True)):
@@ -404,6 +403,16 @@ def _from_v1(path: Path, table, label_names: list[str] | None) -> FrameStates:
             state[i, names.index(label)] = PRESENT
             confidence[i, names.index(label)] = conf[i]
     return FrameStates(frame_index, time_s, state, _source_column(path, table), confidence, names)
+
+
+def _refuse_foreign(path: Path, what: str, foreign: list[str], names: list[str]) -> None:
+    """A ``column`` / ``label`` of the file that the label set does not have: one-line ``InputError``."""
+    if foreign:
+        raise InputError(
+            path,
+            f"{what} {foreign[0]!r} is not in the lexicon's label set ({', '.join(names)}): labels made with "
+            "another lexicon?",
+        )
 
 
 def _split(joined: str) -> list[str]:

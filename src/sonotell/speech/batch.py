@@ -25,14 +25,7 @@ from sonotell.types import Scan, TermEvent
 
 __all__ = ["label_scans", "labels_paths", "outputs_digest", "write_scan_labels", "is_done"]
 SUMMARY_COLUMNS = (
-    "scan_id",
-    "subject_id",
-    "status",
-    "n_frames",
-    "labelled_frames",
-    "n_events",
-    "n_negated",
-    "labels",
+    *labels_io.SUMMARY_COLUMNS,
     "duration_s",
     "real_time_factor",
     "error",

@@ -29,14 +29,7 @@ from sonotell.types import Scan, TermEvent
 log = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = (
-    "scan_id",
-    "subject_id",
-    "status",
-    "n_frames",
-    "labelled_frames",
-    "n_events",
-    "n_negated",
-    "labels",
+    *labels_io.SUMMARY_COLUMNS,
     "views",
     "error",
 )
