@@ -462,18 +462,12 @@ def _write_report(st: DemoState) -> Path:
             )
             if s.get(k) is not None
         ]
-        lines += [
-            "| " + " | ".join(keys) + " |",
-            "|" + "---|" * len(keys),
-            "| " + " | ".join(_fmt(s[k]) for k in keys) + " |",
-        ]
+        lines += _md_table([s], keys)
     comp = st.results.get("comparison")
     if comp:
         test = st.results.get("split", {}).get("test_scans", [])
         lines += ["", "## Speech-trained vs truth-trained on held-out subjects", ""]
-        keys = list(comp[0])
-        lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-        lines += ["| " + " | ".join(_fmt(r[k]) for k in keys) + " |" for r in comp]
+        lines += _md_table(comp)
         lines += [
             "",
             f"Macro over the organs, against the benchmark's truth on {len(test)} held-out scans. Clip level counts",
@@ -485,9 +479,7 @@ def _write_report(st: DemoState) -> Path:
     rows = st.results.get("classification")
     if rows:
         lines += ["", "## Organ classification on held-out subjects", ""]
-        keys = list(rows[0])
-        lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-        lines += ["| " + " | ".join(_fmt(r[k]) for k in keys) + " |" for r in rows]
+        lines += _md_table(rows)
         lines += [
             "",
             "Ground truth of test frames: the organ covering most of the frame's mask. 'speech' trains on",
@@ -525,6 +517,16 @@ def _write_report(st: DemoState) -> Path:
         {"stages": [r.__dict__ for r in st.stages], "labels": s, "results": st.results, "files": st.files},
     )
     return write_text(st.out_dir / "report.md", "\n".join(lines) + "\n")
+
+
+def _md_table(rows: list[dict], keys: list[str] | None = None) -> list[str]:
+    """A Markdown table's lines: a header of ``keys`` (default: the first row's), then one line per row."""
+    keys = list(rows[0]) if keys is None else keys
+    return [
+        "| " + " | ".join(keys) + " |",
+        "|" + "---|" * len(keys),
+        *("| " + " | ".join(_fmt(r[k]) for k in keys) + " |" for r in rows),
+    ]
 
 
 def _fmt(v) -> str:
